@@ -1,0 +1,128 @@
+/*
+ * annb_format.h - bundle bytes: header, section table, codecs, checksums.
+ *
+ * This layer knows bytes only (format/SPEC.md is the normative text). It
+ * depends on libc, zstd and xxhash; never on Faiss, CSV or JSON. The reader
+ * is a pure function of (data, size): mapping a file is the caller's job, so
+ * tests and fuzzers feed bytes directly.
+ *
+ * Error codes are the public ANNB_E_* values of lib/annb.h (pinned numbers,
+ * repeated here so this layer does not include the library's header).
+ */
+#ifndef ANNB_FORMAT_H
+#define ANNB_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ANNBF_OK 0
+#define ANNBF_E_INVALID -1
+#define ANNBF_E_NOMEM -2
+#define ANNBF_E_IO -3
+#define ANNBF_E_NOT_BUNDLE -4
+#define ANNBF_E_VERSION -5
+#define ANNBF_E_TRUNCATED -6
+#define ANNBF_E_CORRUPT -7
+#define ANNBF_E_CHECKSUM -8
+#define ANNBF_E_LIMIT -13
+
+#define ANNBF_MAGIC "ANNB\r\n\x1a\n" /* 8 bytes */
+#define ANNBF_MAJOR 1
+#define ANNBF_MINOR 0
+#define ANNBF_HEADER_SIZE 128
+#define ANNBF_ENTRY_SIZE 64
+#define ANNBF_MAX_SECTIONS 256
+#define ANNBF_ALIGN 64        /* every section offset */
+#define ANNBF_ALIGN_RAW 4096  /* raw sections: usable straight from a mapping */
+
+/* Feature bits known to this version (none yet). */
+#define ANNBF_REQUIRED_KNOWN 0u
+#define ANNBF_OPTIONAL_KNOWN 0u
+
+/* Section flags */
+#define ANNBF_FLAG_CRITICAL 0x1u
+
+/* Codecs */
+#define ANNBF_CODEC_RAW 0u
+#define ANNBF_CODEC_ZSTD 1u
+
+/* Element types: how decoded bytes are to be read (all little-endian). */
+#define ANNBF_ELEM_BYTES 0u
+#define ANNBF_ELEM_U32 1u
+#define ANNBF_ELEM_U64 2u
+#define ANNBF_ELEM_I64 3u
+#define ANNBF_ELEM_F32 4u
+
+/* Error detail: code, byte offset in the file (or UINT64_MAX if none), and
+ * a message without the file name (the caller prefixes it). */
+typedef struct annbf_error {
+    int code;
+    uint64_t offset;
+    char message[256];
+} annbf_error;
+
+typedef struct annbf_section {
+    char kind[4];
+    uint32_t flags;
+    uint32_t codec;
+    uint32_t elem_type;
+    uint64_t offset;
+    uint64_t stored_size;
+    uint64_t decoded_size;
+    uint64_t elem_count;
+    uint64_t checksum; /* XXH3-64, seed 0, of the stored bytes */
+} annbf_section;
+
+/* A parsed file: header fields and the decoded section table. The table is
+ * owned by the struct (annbf_file_release frees it); data is borrowed. */
+typedef struct annbf_file {
+    const uint8_t *data;
+    size_t size;
+    uint16_t major, minor;
+    uint64_t file_size;
+    uint64_t required_features, optional_features;
+    uint32_t section_count;
+    annbf_section *sections;
+} annbf_file;
+
+/* Parses and checks header and section table (SPEC §2, §3): size, magic,
+ * version, feature bits, reserved fields, header checksum, every entry
+ * (known codec and element type, alignment, in bounds with overflow-safe
+ * arithmetic, non-overlapping, zero padding is NOT checked here: see
+ * annbf_file_verify). Does not read section payloads. On failure *out is
+ * left empty (safe to release). */
+int annbf_file_parse(annbf_file *out, const void *data, size_t size, annbf_error *err);
+void annbf_file_release(annbf_file *f);
+
+/* Index of the first section of this kind, or -1. */
+int annbf_section_find(const annbf_file *f, const char kind[4]);
+
+/* Verifies section i's checksum and decodes it. For a raw section *out
+ * points into f->data and *owned is NULL; for zstd, *owned is a malloc'd
+ * buffer (caller frees) and *out == *owned. The decoded size must equal
+ * decoded_size and be a whole number of elements (elem_count). */
+int annbf_section_load(const annbf_file *f, uint32_t i, const void **out, void **owned,
+                       annbf_error *err);
+
+/* Full check: every section's checksum and decoded size, zero padding
+ * between sections, unknown critical section kinds reported via the
+ * `known` callback (NULL: all kinds accepted). */
+int annbf_file_verify(const annbf_file *f, int (*known)(const char kind[4]), annbf_error *err);
+
+/* ---------------------------------------------------------------------- */
+/* Writer: sections are added in memory, then written in one go to a
+ * temporary file beside the target, fsynced, renamed, directory fsynced. */
+typedef struct annbf_writer annbf_writer;
+
+int annbf_writer_new(annbf_writer **out, annbf_error *err);
+/* Adds a section. data is copied (raw) or compressed (zstd, fixed level)
+ * immediately, so the caller may free it on return. */
+int annbf_writer_add(annbf_writer *w, const char kind[4], uint32_t flags, uint32_t codec,
+                     uint32_t elem_type, uint64_t elem_count, const void *data, size_t size,
+                     annbf_error *err);
+/* Writes the file atomically. On failure, nothing is left at path and an
+ * existing file at path is unchanged. *written gets the file size. */
+int annbf_writer_commit(annbf_writer *w, const char *path, uint64_t *written, annbf_error *err);
+void annbf_writer_free(annbf_writer *w);
+
+#endif /* ANNB_FORMAT_H */

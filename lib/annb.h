@@ -1,0 +1,337 @@
+/*
+ * annb.h - the one public header of libannb.
+ *
+ * libannb turns trained recommender embeddings (user and item vectors) plus a
+ * movie-style catalog into one immutable, checksummed file, the *bundle*
+ * (`.annb`), and answers nearest-neighbour questions from it in-process.
+ *
+ *   annb_build()   offline: embeddings CSV + catalog  ->  bundle file
+ *   annb_open()    online:  memory-map a bundle, verify what it uses
+ *   annb_search()  top-k items for one or many query vectors, with the
+ *                  items' real external IDs (never Faiss row positions)
+ *
+ * Conventions (they hold for every function below unless it says otherwise):
+ *  - Functions that can fail return an `int`: 0 (ANNB_OK) on success or one of
+ *    the negative ANNB_E_* codes. annb_strerror() names a code.
+ *  - Functions that take an `annb_error *err` fill it with the code and a
+ *    one-line message naming the file and the line, column or byte offset
+ *    concerned. `err` may be NULL. The library keeps no global error state.
+ *  - Out-parameters come first. Every *_free / *_close accepts NULL.
+ *  - Option structs start with `struct_size`; initialise them with the
+ *    matching *_INIT macro (or *_init function) so that later versions of the
+ *    library can add fields without breaking callers.
+ *  - External IDs are int64_t. INT64_MIN (ANNB_ID_NONE) is reserved: it marks
+ *    an empty result slot, and ann-build rejects it as an input ID.
+ *  - Thread safety: an open bundle is immutable. annb_search(),
+ *    annb_item_vector(), annb_item_title() and the other read functions may be
+ *    called from many threads at once on the same bundle. annb_close() must
+ *    not race with them.
+ *
+ * The library version (ANNB_VERSION_*) and the bundle format version
+ * (ANNB_FORMAT_VERSION_*) are separate numbers: the library can change
+ * without changing the bytes it writes. See format/SPEC.md for the format.
+ */
+#ifndef ANNB_H
+#define ANNB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Symbols of the shared library; everything else in it is hidden. */
+#if defined(__GNUC__)
+#define ANNB_API __attribute__((visibility("default")))
+#else
+#define ANNB_API
+#endif
+
+#define ANNB_VERSION_MAJOR 0
+#define ANNB_VERSION_MINOR 1
+#define ANNB_VERSION_PATCH 0
+#define ANNB_VERSION_STRING "0.1.0"
+
+/* Bundle format written by this library; it reads every minor version of
+ * this major version. */
+#define ANNB_FORMAT_VERSION_MAJOR 1
+#define ANNB_FORMAT_VERSION_MINOR 0
+
+/* Reserved ID: marks a result slot that holds no item (fewer than k items
+ * could be returned). Never a valid item or user ID. */
+#define ANNB_ID_NONE INT64_MIN
+
+/* ------------------------------------------------------------------------ */
+/* Status codes. The values are pinned: they never change meaning.          */
+/* ------------------------------------------------------------------------ */
+#define ANNB_OK 0
+#define ANNB_E_INVALID -1     /* bad argument from the caller */
+#define ANNB_E_NOMEM -2       /* allocation failed */
+#define ANNB_E_IO -3          /* open/read/write/mmap/rename failed (errno in message) */
+#define ANNB_E_NOT_BUNDLE -4  /* the file does not start with the bundle magic */
+#define ANNB_E_VERSION -5     /* newer major format version or unknown required feature */
+#define ANNB_E_TRUNCATED -6   /* the file is shorter than its header or table declares */
+#define ANNB_E_CORRUPT -7     /* structure or content violates format/SPEC.md */
+#define ANNB_E_CHECKSUM -8    /* a header, table or section checksum does not match */
+#define ANNB_E_INPUT -9       /* a build input (CSV, JSON vector, catalog) is malformed */
+#define ANNB_E_NOT_FOUND -10  /* an ID is not in the bundle */
+#define ANNB_E_DIMENSION -11  /* a vector has the wrong number of components */
+#define ANNB_E_FAISS -12      /* Faiss reported an error (its message is kept) */
+#define ANNB_E_LIMIT -13      /* an input exceeds a documented limit */
+
+/* Returns a static, constant, English name for a status code ("bundle
+ * checksum mismatch", ...). Never NULL; unknown codes give "unknown error". */
+ANNB_API const char *annb_strerror(int code);
+
+/* Detail of a failure: filled by the functions that take it. Caller-owned
+ * (usually on the stack); nothing in it needs freeing. */
+typedef struct annb_error {
+    int code;          /* the status code also returned by the function */
+    char message[512]; /* "items.csv:12:7: expected a number in the JSON array" */
+} annb_error;
+
+/* Library version as a string, e.g. "0.1.0", and the Faiss and zstd versions
+ * it was built against, e.g. "annb 0.1.0 (format 1.0, faiss 1.7.3, zstd 1.5.4)".
+ * Static strings. */
+ANNB_API const char *annb_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Metrics                                                                   */
+/* ------------------------------------------------------------------------ */
+typedef enum annb_metric {
+    /* Inner product, higher is better. The score matrix factorisation and
+     * two-tower models are trained for: the default for user -> items. */
+    ANNB_METRIC_IP = 0,
+    /* Squared Euclidean distance, lower is better (Faiss IndexFlatL2). */
+    ANNB_METRIC_L2 = 1,
+    /* Cosine similarity, higher is better: item vectors are L2-normalised at
+     * build time and every query is normalised before the search. */
+    ANNB_METRIC_COSINE = 2
+} annb_metric;
+
+/* "ip", "l2", "cosine"; NULL for an unknown value. Static strings. */
+ANNB_API const char *annb_metric_name(annb_metric m);
+/* Parses "ip", "l2" or "cosine" into *out. Returns ANNB_OK or ANNB_E_INVALID. */
+ANNB_API int annb_metric_parse(annb_metric *out, const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Building a bundle (offline)                                               */
+/* ------------------------------------------------------------------------ */
+typedef struct annb_build_opts {
+    size_t struct_size;       /* sizeof(annb_build_opts), set by the initialiser */
+    annb_metric metric;       /* default ANNB_METRIC_IP */
+    /* Faiss index: "flat" (exact, the default) or any Faiss index factory
+     * string such as "IVF256,Flat" or "HNSW32". NULL means "flat". */
+    const char *index;
+    int threads;              /* threads for training and adding; 0 = Faiss default */
+} annb_build_opts;
+
+#define ANNB_BUILD_OPTS_INIT { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0 }
+
+/* What a successful build saw, for the tool to report. */
+typedef struct annb_build_report {
+    uint64_t items;                 /* vectors stored in the bundle */
+    uint32_t dimension;
+    uint64_t catalog_entries;       /* entries read from the catalog (0: no catalog) */
+    uint64_t items_without_catalog; /* vectors whose ID the catalog does not list */
+    uint64_t catalog_without_item;  /* catalog entries with no vector */
+    uint64_t bundle_bytes;          /* size of the file written */
+} annb_build_report;
+
+/*
+ * annb_build - read an embeddings file and an optional catalog, build the
+ * index and write a bundle.
+ *
+ *  report       out, may be NULL: counts for the caller to print.
+ *  items_path   in: embeddings, CSV or TSV. Either the Spark form
+ *               `id,features` with features a JSON array of floats in a
+ *               quoted field, or the wide form `id,f0,f1,...`. Rows in any
+ *               order; IDs unique int64 (not INT64_MIN); every row the same
+ *               dimension; every value a finite float.
+ *  catalog_path in, may be NULL: MovieLens `movies.dat`
+ *               (`MovieID::Title::Genres`, latin-1) or `movies.csv`
+ *               (`movieId,title,genres`, UTF-8). Titles are stored as UTF-8.
+ *  output_path  in: the bundle to write. It is written to a temporary file in
+ *               the same directory, fsynced and renamed over output_path:
+ *               on any failure no file is left behind and an existing
+ *               output_path is untouched.
+ *  opts         in, may be NULL for defaults.
+ *  err          out, may be NULL.
+ *
+ * Returns ANNB_OK, ANNB_E_INPUT / ANNB_E_LIMIT (bad input; the message names
+ * file, line and column), ANNB_E_IO, ANNB_E_NOMEM, ANNB_E_FAISS,
+ * ANNB_E_INVALID (bad option, e.g. an unparsable index string).
+ * Output is a function of the inputs and options only: the same inputs
+ * (in any row order) give the same bytes.
+ */
+ANNB_API int annb_build(annb_build_report *report, const char *items_path, const char *catalog_path,
+               const char *output_path, const annb_build_opts *opts, annb_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Opening a bundle (online)                                                 */
+/* ------------------------------------------------------------------------ */
+typedef struct annb_bundle annb_bundle; /* opaque */
+
+/* Open only header and section table: enough for annb_bundle_info() and
+ * annb_section_info(), for tools that describe damaged files. Searches on
+ * such a handle return ANNB_E_INVALID. */
+#define ANNB_OPEN_STRUCTURE_ONLY 0x1u
+
+typedef struct annb_open_opts {
+    size_t struct_size; /* sizeof(annb_open_opts) */
+    unsigned flags;     /* ANNB_OPEN_* bits; 0 by default */
+} annb_open_opts;
+
+#define ANNB_OPEN_OPTS_INIT { sizeof(annb_open_opts), 0u }
+
+/*
+ * annb_open - memory-map a bundle and check it.
+ *
+ *  out   out: the new handle on success, NULL on failure. Free with annb_close.
+ *  path  in: the bundle file. The path is not kept.
+ *  opts  in, may be NULL.
+ *  err   out, may be NULL.
+ *
+ * Checks, before anything is used: file size, magic, version, feature bits,
+ * header and table checksum, every table entry in bounds and
+ * non-overlapping; then the checksum and meaning of every section that
+ * searching uses (IDs, vectors, catalog, the Faiss index; the Faiss bytes are
+ * verified before Faiss parses them).
+ *
+ * Returns ANNB_OK, ANNB_E_IO, ANNB_E_NOT_BUNDLE, ANNB_E_VERSION,
+ * ANNB_E_TRUNCATED, ANNB_E_CORRUPT, ANNB_E_CHECKSUM, ANNB_E_FAISS,
+ * ANNB_E_NOMEM. The message names the file and the byte offset.
+ *
+ * The mapping stays valid after the file is renamed over or deleted, so a
+ * service can keep answering from an open bundle while a new build replaces
+ * the path.
+ */
+ANNB_API int annb_open(annb_bundle **out, const char *path, const annb_open_opts *opts, annb_error *err);
+
+/* Unmaps and frees everything. Accepts NULL. Every pointer lent by the
+ * bundle (titles, genres, vectors) becomes invalid. */
+ANNB_API void annb_close(annb_bundle *b);
+
+/*
+ * annb_verify - check everything annb_open may skip: every section's
+ * checksum and decoded size, and meaning (IDs strictly ascending, counts
+ * agreeing across sections, catalog offsets in bounds, Faiss index agreeing
+ * with the metadata). Works on a handle opened with ANNB_OPEN_STRUCTURE_ONLY.
+ * Returns ANNB_OK or the first problem's code, with its message in err.
+ */
+ANNB_API int annb_verify(const annb_bundle *b, annb_error *err);
+
+/* What a bundle holds. Strings are lent by the bundle until annb_close. */
+typedef struct annb_bundle_info {
+    uint16_t format_major, format_minor;
+    uint64_t file_size;
+    uint64_t required_features, optional_features;
+    uint32_t section_count;
+    /* From the META section; zero / NULL on a STRUCTURE_ONLY handle. */
+    uint32_t dimension;
+    uint64_t count;           /* number of items */
+    annb_metric metric;
+    const char *index;        /* Faiss factory string, e.g. "Flat" */
+    uint32_t genre_count;     /* 0: no catalog */
+    int has_catalog;
+} annb_bundle_info;
+
+/* Fills *out. Never fails on an open handle. */
+ANNB_API void annb_bundle_info_get(annb_bundle_info *out, const annb_bundle *b);
+
+typedef struct annb_section_info {
+    char kind[5];           /* four characters and a NUL, e.g. "VECS" */
+    int critical;           /* a reader that does not know the kind must refuse */
+    const char *codec;      /* "raw" or "zstd" */
+    uint64_t offset;        /* byte offset in the file */
+    uint64_t stored_size;   /* bytes in the file */
+    uint64_t decoded_size;  /* bytes after decoding */
+    uint64_t element_count;
+    uint64_t checksum;      /* XXH3-64 of the stored bytes */
+} annb_section_info;
+
+/* Fills *out for section i (0 <= i < section_count).
+ * Returns ANNB_OK or ANNB_E_INVALID. */
+ANNB_API int annb_section_info_get(annb_section_info *out, const annb_bundle *b, uint32_t i);
+
+/* ------------------------------------------------------------------------ */
+/* Searching                                                                 */
+/* ------------------------------------------------------------------------ */
+typedef struct annb_hit {
+    int64_t id;   /* external item ID, or ANNB_ID_NONE for an empty slot */
+    float score;  /* ip/cosine: similarity (higher first); l2: squared distance (lower first) */
+} annb_hit;
+
+typedef struct annb_search_opts {
+    size_t struct_size;        /* sizeof(annb_search_opts) */
+    /* Item IDs that must not appear in any answer (e.g. the query item
+     * itself for "similar items"). IDs not in the bundle are ignored. The
+     * answer still has k items whenever k items remain. */
+    const int64_t *exclude_ids;
+    size_t exclude_count;
+} annb_search_opts;
+
+#define ANNB_SEARCH_OPTS_INIT { sizeof(annb_search_opts), NULL, 0 }
+
+/*
+ * annb_search - the k nearest items for each of nq query vectors.
+ *
+ *  b        in: an open bundle.
+ *  queries  in: nq * dimension floats, row-major. Not modified (cosine
+ *           queries are normalised in a private copy).
+ *  nq, k    in: number of queries and results per query (k >= 1).
+ *  opts     in, may be NULL.
+ *  hits     out: nq * k slots; hits[i*k + j] is the j-th result of query i,
+ *           best first. Slots past the available items hold ANNB_ID_NONE.
+ *
+ * Several queries at once are answered in one Faiss call (BLAS for exact
+ * search). Returns ANNB_OK, ANNB_E_INVALID, ANNB_E_NOMEM, ANNB_E_FAISS.
+ * Thread-safe on a shared bundle.
+ */
+ANNB_API int annb_search(const annb_bundle *b, const float *queries, size_t nq, size_t k,
+                const annb_search_opts *opts, annb_hit *hits);
+
+/* Copies item `id`'s stored vector (dimension floats) into out. For a cosine
+ * bundle this is the normalised vector. Returns ANNB_OK or ANNB_E_NOT_FOUND. */
+ANNB_API int annb_item_vector(const annb_bundle *b, int64_t id, float *out);
+
+/* Title of item `id` as NUL-terminated UTF-8, lent by the bundle until
+ * annb_close; NULL when the ID is unknown or the catalog has no entry. */
+ANNB_API const char *annb_item_title(const annb_bundle *b, int64_t id);
+
+/* Genres of item `id` as "Action|Comedy" (UTF-8, NUL-terminated), written
+ * into buf (size bytes, truncated safely). Returns the full length the
+ * string needs (without the NUL), or a negative code: ANNB_E_NOT_FOUND. An
+ * item without a catalog entry or genres gives "". */
+ANNB_API int annb_item_genres(const annb_bundle *b, int64_t id, char *buf, size_t size);
+
+/* ------------------------------------------------------------------------ */
+/* Query vectors from text                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * annb_vector_parse - a query vector from text: a JSON array "[0.1, -2e-3]"
+ * or comma-separated numbers "0.1,-2e-3". Every value must be a finite
+ * float32 and there must be exactly `dimension` of them.
+ *  out        out: dimension floats.
+ * Returns ANNB_OK, ANNB_E_INPUT (unparsable; the message gives the element)
+ * or ANNB_E_DIMENSION.
+ */
+ANNB_API int annb_vector_parse(float *out, size_t dimension, const char *text, annb_error *err);
+
+/*
+ * annb_vector_from_csv - the vector of `id` from an embeddings file in any
+ * form annb_build accepts (e.g. the users' vectors of the same training job).
+ *  out        out: dimension floats.
+ * Returns ANNB_OK, ANNB_E_IO, ANNB_E_INPUT / ANNB_E_LIMIT (the file is
+ * malformed: file, line, column), ANNB_E_NOT_FOUND (no such ID in the file),
+ * ANNB_E_DIMENSION (the file's vectors do not have `dimension` components).
+ */
+ANNB_API int annb_vector_from_csv(float *out, size_t dimension, const char *path, int64_t id,
+                                  annb_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ANNB_H */

@@ -1,0 +1,362 @@
+/* bundle.c - opening, checking and describing a bundle. */
+#define _GNU_SOURCE /* O_CLOEXEC */
+#include "bundle.h"
+#include "faiss_glue.h"
+#include "ingest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Formats "PATH: at byte N: message" from a format-layer error. */
+static int format_error(annb_error *err, const annb_bundle *b, const annbf_error *fe)
+{
+    if (fe->offset != UINT64_MAX)
+        return annb_error_set(err, fe->code, "%s: at byte %llu: %s", b->path,
+                              (unsigned long long)fe->offset, fe->message);
+    return annb_error_set(err, fe->code, "%s: %s", b->path, fe->message);
+}
+
+/* Loads (checksum verified, decoded) the section of this kind and checks its
+ * element type and count. Absent: *out = NULL and ANNB_OK unless required. */
+static int load_section(const annb_bundle *b, annb_content *c, const char *kind, int required,
+                        uint32_t elem_type, uint64_t elem_count, const void **out,
+                        annb_error *err)
+{
+    *out = NULL;
+    int i = annbf_section_find(&b->file, kind);
+    if (i < 0) {
+        if (!required) return ANNB_OK;
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: required section '%.4s' is missing",
+                              b->path, kind);
+    }
+    const annbf_section *s = &b->file.sections[i];
+    if (s->elem_type != elem_type || (elem_count != UINT64_MAX && s->elem_count != elem_count))
+        return annb_error_set(err, ANNB_E_CORRUPT,
+                              "%s: at byte %llu: section '%.4s' has element type %u and count "
+                              "%llu, expected type %u and count %llu",
+                              b->path, (unsigned long long)s->offset, kind, s->elem_type,
+                              (unsigned long long)s->elem_count, elem_type,
+                              (unsigned long long)elem_count);
+    annbf_error fe;
+    void *owned = NULL;
+    int rc = annbf_section_load(&b->file, (uint32_t)i, out, &owned, &fe);
+    if (rc) return format_error(err, b, &fe);
+    if (owned) {
+        if (c->owned_count == sizeof c->owned / sizeof c->owned[0]) {
+            free(owned);
+            return annb_error_set(err, ANNB_E_CORRUPT, "%s: too many compressed sections", b->path);
+        }
+        c->owned[c->owned_count++] = owned;
+    }
+    return ANNB_OK;
+}
+
+static void content_release(annb_content *c)
+{
+    if (c->index) faiss_Index_free(c->index);
+    for (unsigned i = 0; i < c->owned_count; i++) free(c->owned[i]);
+    free((void *)c->genre_names);
+    memset(c, 0, sizeof *c);
+}
+
+static int corrupt(annb_error *err, const annb_bundle *b, const char *kind, const char *what,
+                   uint64_t index)
+{
+    return annb_error_set(err, ANNB_E_CORRUPT, "%s: section '%.4s': %s (element %llu)", b->path,
+                          kind, what, (unsigned long long)index);
+}
+
+/* Catalog sections (SPEC 6.5-6.8): all four or none. */
+static int load_catalog(const annb_bundle *b, annb_content *c, int full, annb_error *err)
+{
+    uint64_t n = c->meta.count;
+    const void *toff, *ttls, *gvoc, *gbit;
+    int present = annbf_section_find(&b->file, ANNB_KIND_TITLE_OFFSETS) >= 0;
+    int rc;
+    if ((rc = load_section(b, c, ANNB_KIND_TITLE_OFFSETS, present, ANNBF_ELEM_U64, n + 1, &toff,
+                           err)) ||
+        (rc = load_section(b, c, ANNB_KIND_TITLES, present, ANNBF_ELEM_BYTES, UINT64_MAX, &ttls,
+                           err)) ||
+        (rc = load_section(b, c, ANNB_KIND_GENRE_NAMES, present, ANNBF_ELEM_BYTES, UINT64_MAX,
+                           &gvoc, err)))
+        return rc;
+    if (!present) {
+        if (ttls || gvoc || annbf_section_find(&b->file, ANNB_KIND_GENRE_BITS) >= 0)
+            return annb_error_set(err, ANNB_E_CORRUPT, "%s: catalog sections without 'TOFF'",
+                                  b->path);
+        return ANNB_OK;
+    }
+    /* Titles: offsets strictly ascending from 0 to the blob size, each title
+     * NUL-terminated (an empty one: the item has no catalog entry). */
+    const uint64_t *off = toff;
+    const char *titles = ttls;
+    uint64_t tsize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_TITLES)].decoded_size;
+    if (off[0] != 0 || off[n] != tsize)
+        return corrupt(err, b, ANNB_KIND_TITLE_OFFSETS, "offsets do not span the titles", 0);
+    for (uint64_t i = 0; i < n; i++) {
+        if (off[i + 1] <= off[i] || titles[off[i + 1] - 1] != '\0')
+            return corrupt(err, b, ANNB_KIND_TITLE_OFFSETS, "title offset out of order or title "
+                           "not NUL-terminated", i);
+        if (full && memchr(titles + off[i], '\0', off[i + 1] - off[i] - 1))
+            return corrupt(err, b, ANNB_KIND_TITLES, "title holds a NUL byte", i);
+    }
+    /* Genre vocabulary: NUL-terminated names, each non-empty. */
+    uint64_t vsize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_GENRE_NAMES)].decoded_size;
+    const char *v = gvoc;
+    if (vsize && v[vsize - 1] != '\0')
+        return corrupt(err, b, ANNB_KIND_GENRE_NAMES, "vocabulary not NUL-terminated", vsize - 1);
+    uint32_t g = 0;
+    for (uint64_t i = 0; i < vsize; i++) g += v[i] == '\0';
+    if (g > ANNB_MAX_GENRES)
+        return corrupt(err, b, ANNB_KIND_GENRE_NAMES, "too many genres", g);
+    c->genre_names = malloc((g ? g : 1) * sizeof *c->genre_names);
+    if (!c->genre_names) return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
+    for (uint64_t i = 0, k = 0; i < vsize; k++) {
+        size_t len = strlen(v + i);
+        if (len == 0) return corrupt(err, b, ANNB_KIND_GENRE_NAMES, "empty genre name", k);
+        c->genre_names[k] = v + i;
+        i += len + 1;
+    }
+    c->genre_count = g;
+    c->genre_words = (g + 63) / 64;
+    if ((rc = load_section(b, c, ANNB_KIND_GENRE_BITS, 1, ANNBF_ELEM_U64, n * c->genre_words,
+                           &gbit, err)))
+        return rc;
+    c->genre_bits = gbit;
+    if (full && g % 64)
+        for (uint64_t i = 0; i < n; i++)
+            if (c->genre_bits[i * c->genre_words + c->genre_words - 1] >> (g % 64))
+                return corrupt(err, b, ANNB_KIND_GENRE_BITS, "bit set past the vocabulary", i);
+    c->title_offsets = off;
+    c->titles = titles;
+    return ANNB_OK;
+}
+
+/* Loads what searching needs and checks its meaning. `full` adds the
+ * checks that cost a pass over every value (annb_verify). */
+static int content_load(const annb_bundle *b, annb_content *c, int full, annb_error *err)
+{
+    const void *p;
+    char msg[200];
+    int rc;
+    memset(c, 0, sizeof *c);
+    for (uint32_t i = 0; i < b->file.section_count; i++) {
+        const annbf_section *s = &b->file.sections[i];
+        if ((s->flags & ANNBF_FLAG_CRITICAL) && !annb_kind_known(s->kind))
+            return annb_error_set(err, ANNB_E_VERSION,
+                                  "%s: at byte %llu: unknown critical section '%.4s' (written by "
+                                  "a newer annb?)", b->path, (unsigned long long)s->offset, s->kind);
+    }
+    if ((rc = load_section(b, c, ANNB_KIND_META, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
+        return rc;
+    uint64_t msize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_META)].decoded_size;
+    if ((rc = annb_meta_decode(&c->meta, p, msize, msg, sizeof msg)))
+        return annb_error_set(err, rc, "%s: %s", b->path, msg);
+    uint64_t n = c->meta.count, d = c->meta.dimension;
+    if ((rc = load_section(b, c, ANNB_KIND_IDS, 1, ANNBF_ELEM_I64, n, &p, err))) return rc;
+    c->ids = p;
+    for (uint64_t i = 0; i < n; i++)
+        if (c->ids[i] == ANNB_ID_NONE || (i && c->ids[i] <= c->ids[i - 1]))
+            return corrupt(err, b, ANNB_KIND_IDS, "IDs not strictly ascending", i);
+    /* n <= 2^32 and d <= 2^16: n * d cannot overflow. */
+    if ((rc = load_section(b, c, ANNB_KIND_VECS, 1, ANNBF_ELEM_F32, n * d, &p, err))) return rc;
+    c->vecs = p;
+    if (full)
+        for (uint64_t i = 0; i < n * d; i++)
+            if (!isfinite(c->vecs[i]))
+                return corrupt(err, b, ANNB_KIND_VECS, "value not finite", i);
+    if ((rc = load_catalog(b, c, full, err))) return rc;
+
+    int has_faiss = annbf_section_find(&b->file, ANNB_KIND_FAISS) >= 0;
+    int flat = strcmp(c->meta.index, ANNB_INDEX_FLAT) == 0;
+    if (has_faiss == flat)
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: index '%s' %s a 'FAIS' section", b->path,
+                              c->meta.index, flat ? "must not have" : "needs");
+    if (flat) {
+        rc = annb_faiss_flat(&c->index, c->meta.metric, c->meta.dimension, n, c->vecs, err);
+    } else {
+        /* load_section verified the checksum: Faiss never parses unverified bytes. */
+        if ((rc = load_section(b, c, ANNB_KIND_FAISS, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
+            return rc;
+        uint64_t fsize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_FAISS)].decoded_size;
+        rc = annb_faiss_from_blob(&c->index, p, (size_t)fsize, err);
+        if (rc == ANNB_OK &&
+            ((uint64_t)faiss_Index_d(c->index) != d || (uint64_t)faiss_Index_ntotal(c->index) != n ||
+             faiss_Index_metric_type(c->index) != annb_faiss_metric(c->meta.metric)))
+            rc = annb_error_set(err, ANNB_E_CORRUPT,
+                                "%s: Faiss index (d=%d, n=%lld) disagrees with META (d=%llu, "
+                                "n=%llu, metric %s)", b->path, faiss_Index_d(c->index),
+                                (long long)faiss_Index_ntotal(c->index), (unsigned long long)d,
+                                (unsigned long long)n, annb_metric_name(c->meta.metric));
+    }
+    return rc;
+}
+
+int annb_open(annb_bundle **out, const char *path, const annb_open_opts *opts, annb_error *err)
+{
+    annb_open_opts defaults = ANNB_OPEN_OPTS_INIT;
+    if (!out) return annb_error_set(err, ANNB_E_INVALID, "annb_open: out is NULL");
+    *out = NULL;
+    if (!path) return annb_error_set(err, ANNB_E_INVALID, "annb_open: path is NULL");
+    if (!opts) opts = &defaults;
+    if (opts->struct_size < sizeof(annb_open_opts))
+        return annb_error_set(err, ANNB_E_INVALID, "annb_open: opts.struct_size too small");
+
+    annb_bundle *b = calloc(1, sizeof *b);
+    if (!b) return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
+    snprintf(b->path, sizeof b->path, "%s", path);
+    b->structure_only = !!(opts->flags & ANNB_OPEN_STRUCTURE_ONLY);
+
+    int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) {
+        rc = annb_error_set(err, ANNB_E_IO, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = annb_error_set(err, ANNB_E_IO, "%s: not a regular file", path);
+        close(fd);
+        goto fail;
+    }
+    b->map_size = (size_t)st.st_size;
+    if (b->map_size > 0) {
+        b->map = mmap(NULL, b->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (b->map == MAP_FAILED) {
+            b->map = NULL;
+            rc = annb_error_set(err, ANNB_E_IO, "%s: mmap: %s", path, strerror(errno));
+            close(fd);
+            goto fail;
+        }
+    }
+    close(fd); /* the mapping keeps the file alive, even if it is renamed over */
+
+    annbf_error fe;
+    static const uint8_t empty[1];
+    if ((rc = annbf_file_parse(&b->file, b->map ? b->map : empty, b->map_size, &fe))) {
+        format_error(err, b, &fe);
+        goto fail;
+    }
+    if (!b->structure_only && (rc = content_load(b, &b->c, 0, err))) goto fail;
+    *out = b;
+    return ANNB_OK;
+fail:
+    annb_close(b);
+    return rc;
+}
+
+void annb_close(annb_bundle *b)
+{
+    if (!b) return;
+    content_release(&b->c);
+    annbf_file_release(&b->file);
+    if (b->map) munmap(b->map, b->map_size);
+    free(b);
+}
+
+int annb_verify(const annb_bundle *b, annb_error *err)
+{
+    if (!b) return annb_error_set(err, ANNB_E_INVALID, "annb_verify: bundle is NULL");
+    annbf_error fe;
+    int rc = annbf_file_verify(&b->file, annb_kind_known, &fe);
+    if (rc) return format_error(err, b, &fe);
+    annb_content scratch;
+    rc = content_load(b, &scratch, 1, err);
+    content_release(&scratch);
+    return rc;
+}
+
+void annb_bundle_info_get(annb_bundle_info *out, const annb_bundle *b)
+{
+    memset(out, 0, sizeof *out);
+    out->format_major = b->file.major;
+    out->format_minor = b->file.minor;
+    out->file_size = b->file.file_size;
+    out->required_features = b->file.required_features;
+    out->optional_features = b->file.optional_features;
+    out->section_count = b->file.section_count;
+    if (b->structure_only) return;
+    out->dimension = b->c.meta.dimension;
+    out->count = b->c.meta.count;
+    out->metric = b->c.meta.metric;
+    out->index = b->c.meta.index;
+    out->genre_count = b->c.genre_count;
+    out->has_catalog = b->c.titles != NULL;
+}
+
+int annb_section_info_get(annb_section_info *out, const annb_bundle *b, uint32_t i)
+{
+    if (!b || !out || i >= b->file.section_count) return ANNB_E_INVALID;
+    const annbf_section *s = &b->file.sections[i];
+    memset(out, 0, sizeof *out);
+    for (int j = 0; j < 4; j++) /* kinds are checked printable by the parser */
+        out->kind[j] = s->kind[j];
+    out->critical = !!(s->flags & ANNBF_FLAG_CRITICAL);
+    out->codec = s->codec == ANNBF_CODEC_ZSTD ? "zstd" : "raw";
+    out->offset = s->offset;
+    out->stored_size = s->stored_size;
+    out->decoded_size = s->decoded_size;
+    out->element_count = s->elem_count;
+    out->checksum = s->checksum;
+    return ANNB_OK;
+}
+
+int64_t annb_row_of(const annb_bundle *b, int64_t id)
+{
+    if (!b->c.ids) return -1;
+    uint64_t lo = 0, hi = b->c.meta.count;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (b->c.ids[mid] < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < b->c.meta.count && b->c.ids[lo] == id ? (int64_t)lo : -1;
+}
+
+int annb_item_vector(const annb_bundle *b, int64_t id, float *out)
+{
+    if (!b || !out) return ANNB_E_INVALID;
+    int64_t row = annb_row_of(b, id);
+    if (row < 0) return ANNB_E_NOT_FOUND;
+    memcpy(out, b->c.vecs + (uint64_t)row * b->c.meta.dimension,
+           b->c.meta.dimension * sizeof(float));
+    return ANNB_OK;
+}
+
+const char *annb_item_title(const annb_bundle *b, int64_t id)
+{
+    if (!b || !b->c.titles) return NULL;
+    int64_t row = annb_row_of(b, id);
+    if (row < 0) return NULL;
+    const uint64_t *off = b->c.title_offsets;
+    return off[row + 1] - off[row] > 1 ? b->c.titles + off[row] : NULL;
+}
+
+/* Appends src to buf at *len, truncating at size - 1; *len counts all of it. */
+static void append(char *buf, size_t size, size_t *len, const char *src)
+{
+    for (; *src; src++, (*len)++)
+        if (*len + 1 < size) buf[*len] = *src;
+}
+
+int annb_item_genres(const annb_bundle *b, int64_t id, char *buf, size_t size)
+{
+    if (!b || (!buf && size)) return ANNB_E_INVALID;
+    int64_t row = annb_row_of(b, id);
+    if (row < 0) return ANNB_E_NOT_FOUND;
+    size_t len = 0;
+    const uint64_t *bits = b->c.genre_bits + (uint64_t)row * b->c.genre_words;
+    for (uint32_t g = 0; g < b->c.genre_count; g++) {
+        if (!(bits[g / 64] >> (g % 64) & 1)) continue;
+        if (len) append(buf, size, &len, "|");
+        append(buf, size, &len, b->c.genre_names[g]);
+    }
+    if (size) buf[len < size ? len : size - 1] = '\0';
+    return len > INT32_MAX ? INT32_MAX : (int)len;
+}

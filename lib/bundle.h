@@ -1,0 +1,40 @@
+/* bundle.h - the open bundle handle (internal to libannb). */
+#ifndef ANNB_BUNDLE_H
+#define ANNB_BUNDLE_H
+
+#include "annb.h"
+#include "annb_format.h"
+#include "sections.h"
+
+#include <faiss/c_api/Index_c.h>
+
+/* What the sections say, with pointers into the mapping (raw sections) or
+ * into decoded buffers (zstd sections, kept in `owned`). */
+typedef struct annb_content {
+    annb_meta meta;
+    const int64_t *ids;          /* meta.count, ascending */
+    const float *vecs;           /* meta.count * meta.dimension */
+    const uint64_t *title_offsets; /* count + 1, or NULL without a catalog */
+    const char *titles;
+    const char **genre_names;    /* genre_count pointers into the GVOC payload */
+    uint32_t genre_count;
+    uint32_t genre_words;        /* u64 words per row in genre_bits */
+    const uint64_t *genre_bits;
+    FaissIndex *index;           /* NULL until loaded */
+    void *owned[8];              /* decoded zstd payloads, freed with the content */
+    unsigned owned_count;
+} annb_content;
+
+struct annb_bundle {
+    void *map;
+    size_t map_size;
+    annbf_file file;
+    int structure_only;
+    char path[256]; /* for messages: the path as given, truncated */
+    annb_content c;
+};
+
+/* Row of item `id`, or -1. Binary search on the ascending IDs. */
+int64_t annb_row_of(const annb_bundle *b, int64_t id);
+
+#endif /* ANNB_BUNDLE_H */

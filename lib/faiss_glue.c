@@ -1,0 +1,104 @@
+/* faiss_glue.c - building, serializing and loading Faiss indexes. */
+#define _GNU_SOURCE /* open_memstream, fmemopen */
+#include "faiss_glue.h"
+#include "ingest.h"
+
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int annb_faiss_error(annb_error *err, const char *what)
+{
+    const char *m = faiss_get_last_error();
+    return annb_error_set(err, ANNB_E_FAISS, "%s: %s", what, m && *m ? m : "unknown error");
+}
+
+FaissMetricType annb_faiss_metric(annb_metric m)
+{
+    /* Cosine vectors are stored normalised: cosine is their inner product. */
+    return m == ANNB_METRIC_L2 ? METRIC_L2 : METRIC_INNER_PRODUCT;
+}
+
+static int index_new(FaissIndex **out, const char *desc, annb_metric m, uint32_t d,
+                     annb_error *err)
+{
+    *out = NULL;
+    if (faiss_index_factory(out, (int)d, desc, annb_faiss_metric(m)))
+        return annb_faiss_error(err, "Faiss index factory");
+    return ANNB_OK;
+}
+
+int annb_faiss_flat(FaissIndex **out, annb_metric m, uint32_t d, uint64_t n, const float *x,
+                    annb_error *err)
+{
+    int rc = index_new(out, "Flat", m, d, err);
+    if (rc) return rc;
+    if (faiss_Index_add(*out, (idx_t)n, x)) {
+        rc = annb_faiss_error(err, "Faiss add");
+        faiss_Index_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int annb_faiss_build_blob(void **blob, size_t *blob_size, const char *desc, annb_metric m,
+                          uint32_t d, uint64_t n, const float *x, annb_error *err)
+{
+    FaissIndex *index = NULL;
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *mem = NULL;
+    *blob = NULL;
+    *blob_size = 0;
+    int rc = index_new(&index, desc, m, d, err);
+    if (rc) return rc;
+    if (!faiss_Index_is_trained(index) && faiss_Index_train(index, (idx_t)n, x)) {
+        rc = annb_faiss_error(err, "Faiss train");
+        goto out;
+    }
+    if (faiss_Index_add(index, (idx_t)n, x)) {
+        rc = annb_faiss_error(err, "Faiss add");
+        goto out;
+    }
+    mem = open_memstream(&buf, &size);
+    if (!mem) {
+        rc = annb_error_set(err, ANNB_E_NOMEM, "open_memstream: %s", strerror(errno));
+        goto out;
+    }
+    if (faiss_write_index(index, mem)) {
+        rc = annb_faiss_error(err, "Faiss write_index");
+        fclose(mem);
+        free(buf);
+        goto out;
+    }
+    if (fclose(mem) != 0) {
+        rc = annb_error_set(err, ANNB_E_NOMEM, "serializing the Faiss index: %s", strerror(errno));
+        free(buf);
+        goto out;
+    }
+    *blob = buf;
+    *blob_size = size;
+out:
+    faiss_Index_free(index);
+    return rc;
+}
+
+int annb_faiss_from_blob(FaissIndex **out, const void *blob, size_t size, annb_error *err)
+{
+    *out = NULL;
+    if (size == 0) return annb_error_set(err, ANNB_E_CORRUPT, "empty Faiss section");
+    /* fmemopen in "r" mode never writes to the buffer. */
+    FILE *mem = fmemopen((void *)blob, size, "r");
+    if (!mem) return annb_error_set(err, ANNB_E_NOMEM, "fmemopen: %s", strerror(errno));
+    int rc = ANNB_OK;
+    if (faiss_read_index(mem, 0, out)) {
+        rc = annb_faiss_error(err, "Faiss read_index");
+        *out = NULL;
+    }
+    fclose(mem);
+    return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * faiss_glue.h - the few places libannb talks to Faiss (internal).
+ *
+ * Faiss's last-error string is thread-local and valid only until the next
+ * Faiss call: annb_faiss_error copies it into the caller's annb_error at once.
+ */
+#ifndef ANNB_FAISS_GLUE_H
+#define ANNB_FAISS_GLUE_H
+
+#include "annb.h"
+
+#include <faiss/c_api/Index_c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sets err to ANNB_E_FAISS with "what: <faiss message>"; returns ANNB_E_FAISS. */
+int annb_faiss_error(annb_error *err, const char *what);
+
+/* Faiss metric used to search vectors stored for annb metric m. */
+FaissMetricType annb_faiss_metric(annb_metric m);
+
+/* Builds index `desc` over n rows of x (row position = Faiss label) and
+ * serializes it into a malloc'd buffer (*blob, *blob_size). */
+int annb_faiss_build_blob(void **blob, size_t *blob_size, const char *desc, annb_metric m,
+                          uint32_t d, uint64_t n, const float *x, annb_error *err);
+
+/* Deserializes a Faiss index from bytes whose checksum was verified. */
+int annb_faiss_from_blob(FaissIndex **out, const void *blob, size_t size, annb_error *err);
+
+/* An exact (Flat) index holding a copy of n rows of x. */
+int annb_faiss_flat(FaissIndex **out, annb_metric m, uint32_t d, uint64_t n, const float *x,
+                    annb_error *err);
+
+#endif /* ANNB_FAISS_GLUE_H */

@@ -1,0 +1,85 @@
+/*
+ * ingest.h - reading build inputs (internal to libannb).
+ *
+ * Every input is untrusted: each reader checks every byte and, on failure,
+ * fills an annb_error with ANNB_E_INPUT (or ANNB_E_LIMIT / ANNB_E_IO /
+ * ANNB_E_NOMEM) and a message "PATH:LINE:COL: what was expected".
+ */
+#ifndef ANNB_INGEST_H
+#define ANNB_INGEST_H
+
+#include "annb.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Limits (documented in docs/ and enforced with ANNB_E_LIMIT). */
+#define ANNB_MAX_DIMENSION 4096u
+#define ANNB_MAX_ROWS (1ull << 31)         /* rows are uint32 positions */
+#define ANNB_MAX_FIELD_BYTES (1u << 20)    /* one CSV field */
+#define ANNB_MAX_TITLE_BYTES 4096u         /* one title, after UTF-8 conversion */
+#define ANNB_MAX_GENRES 1024u              /* distinct genre names */
+
+/* Vectors in file order. ids[i] belongs to vectors[i*dimension ...]. */
+typedef struct annb_embeddings {
+    uint64_t count;
+    uint32_t dimension;
+    int64_t *ids;
+    float *vectors;
+} annb_embeddings;
+
+/*
+ * Reads an embeddings file. The header decides the form:
+ *  - `id,features` (Spark): features is a JSON array of numbers in one
+ *    (normally quoted) field, parsed with cJSON;
+ *  - `id,f0,...,f{d-1}` (wide): one number per column;
+ * the delimiter is a tab if the header line has a tab, else a comma. The
+ * header's first column must be named id (any case, also "userId", "itemId",
+ * "movieId"). libcsv runs in strict mode; the file is streamed, memory is
+ * proportional to the vectors. Rejects (ANNB_E_INPUT, file:line:col): empty
+ * file, header without id column, malformed quoting, a row with the wrong
+ * number of fields, non-integer or out-of-range or reserved (INT64_MIN) ID,
+ * malformed JSON array, a value that is not a finite float32, a dimension
+ * different from the first row's, zero rows. Duplicate IDs are rejected
+ * too (with both line numbers).
+ */
+int annb_embeddings_read(annb_embeddings *out, const char *path, annb_error *err);
+void annb_embeddings_release(annb_embeddings *e);
+
+/* One catalog entry: UTF-8 title and genres split on '|'. */
+typedef struct annb_catalog_entry {
+    int64_t id;
+    char *title;      /* NUL-terminated UTF-8, never empty */
+    uint32_t genre_first; /* index into genre_ids */
+    uint32_t genre_count;
+} annb_catalog_entry;
+
+typedef struct annb_catalog {
+    uint64_t count;
+    annb_catalog_entry *entries;  /* in file order */
+    uint32_t *genre_ids;          /* entries[i]'s genres: genre_ids[first .. first+count) */
+    uint64_t genre_id_count;
+    uint32_t genre_count;         /* vocabulary size */
+    char **genre_names;           /* vocabulary, UTF-8, sorted by byte order */
+} annb_catalog;
+
+/*
+ * Reads a catalog. `MovieID::Title::Genres` lines (movies.dat; bytes are
+ * latin-1 and converted to UTF-8) when the first line contains "::";
+ * otherwise CSV with header `movieId,title,genres` (quoted fields, UTF-8,
+ * which is validated). "(no genres listed)" means no genres. Rejects
+ * (ANNB_E_INPUT, file:line:col): a line with a wrong number of fields, a bad
+ * ID, an empty title, invalid UTF-8 (CSV form), duplicate IDs, an empty
+ * genre name between '|'. Blank trailing lines and CRLF endings are accepted.
+ */
+int annb_catalog_read(annb_catalog *out, const char *path, annb_error *err);
+void annb_catalog_release(annb_catalog *c);
+
+/* Sets err (if non-NULL) to code and a printf-formatted message; returns code. */
+int annb_error_set(annb_error *err, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#endif /* ANNB_INGEST_H */

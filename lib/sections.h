@@ -1,0 +1,69 @@
+/*
+ * sections.h - what the bundle's sections mean (internal to libannb).
+ *
+ * format/ knows sections as checksummed byte ranges; this file knows their
+ * content. format/SPEC.md section 6 is the normative description.
+ */
+#ifndef ANNB_SECTIONS_H
+#define ANNB_SECTIONS_H
+
+#include "annb.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Section kinds of format 1.0. Critical ones: a reader must understand them. */
+#define ANNB_KIND_META "META" /* critical: dimension, count, metric, index */
+#define ANNB_KIND_IDS "IDS " /* critical: int64 external IDs, ascending */
+#define ANNB_KIND_VECS "VECS" /* critical: float32 vectors, row-major */
+#define ANNB_KIND_FAISS "FAIS" /* critical: serialized Faiss index (absent for Flat) */
+#define ANNB_KIND_TITLE_OFFSETS "TOFF" /* u64 start offsets of titles, count + 1 */
+#define ANNB_KIND_TITLES "TTLS" /* NUL-terminated UTF-8 titles, one per row */
+#define ANNB_KIND_GENRE_NAMES "GVOC" /* NUL-terminated UTF-8 genre names */
+#define ANNB_KIND_GENRE_BITS "GBIT" /* u64 bitset words per row */
+
+#define ANNB_META_SIZE 64u /* fixed part of META; the index string follows */
+#define ANNB_META_FLAG_NORMALIZED 0x1u
+#define ANNB_MAX_INDEX_DESC 256u
+
+/* The index string meaning "exact search over VECS, no FAIS section". */
+#define ANNB_INDEX_FLAT "Flat"
+
+typedef struct annb_meta {
+    uint32_t dimension;
+    uint64_t count;
+    annb_metric metric;
+    uint32_t flags;
+    char index[ANNB_MAX_INDEX_DESC + 1];
+} annb_meta;
+
+/* Encodes m into buf (ANNB_META_SIZE + strlen(index) bytes); returns the
+ * number of bytes written, or 0 if buf is too small. */
+size_t annb_meta_encode(uint8_t *buf, size_t size, const annb_meta *m);
+/* Decodes and checks a META payload; on failure returns ANNB_E_CORRUPT with
+ * a description in msg. */
+int annb_meta_decode(annb_meta *out, const uint8_t *data, size_t size, char *msg, size_t msgsz);
+
+/* Is this a section kind of format 1.0? (for annbf_file_verify) */
+int annb_kind_known(const char kind[4]);
+
+/* Little-endian helpers for section payloads. */
+static inline uint32_t annb_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t annb_le64(const uint8_t *p)
+{
+    return (uint64_t)annb_le32(p) | (uint64_t)annb_le32(p + 4) << 32;
+}
+static inline void annb_put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void annb_put64(uint8_t *p, uint64_t v)
+{
+    annb_put32(p, (uint32_t)v);
+    annb_put32(p + 4, (uint32_t)(v >> 32));
+}
+
+#endif /* ANNB_SECTIONS_H */

@@ -1,0 +1,50 @@
+/* cli.c - shared by the annb tools. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int cli_exit_code(int annb_code)
+{
+    switch (annb_code) {
+    case ANNB_OK: return EXIT_OK;
+    case ANNB_E_INVALID: return EXIT_USAGE;
+    case ANNB_E_IO: return EXIT_IO;
+    case ANNB_E_NOT_FOUND: return EXIT_NOT_FOUND;
+    case ANNB_E_NOMEM:
+    case ANNB_E_FAISS: return EXIT_INTERNAL;
+    default: return EXIT_DATA;
+    }
+}
+
+void cli_warn(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_fail(const char *prog, int rc, const annb_error *err)
+{
+    if (err && err->code == rc && err->message[0])
+        cli_warn(prog, "%s", err->message);
+    else
+        cli_warn(prog, "%s", annb_strerror(rc));
+    return cli_exit_code(rc);
+}
+
+int cli_parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    if (!s || !*s) return -1;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s) return -1;
+    *out = (int64_t)v;
+    return 0;
+}

@@ -1,0 +1,35 @@
+/* cli.h - what the annb tools share: messages, exit codes, number parsing. */
+#ifndef ANNB_CLI_H
+#define ANNB_CLI_H
+
+#include "annb.h"
+
+#include <stdint.h>
+
+/* Exit codes of every annb tool (docs/cli.md). */
+enum {
+    EXIT_OK = 0,
+    EXIT_DATA = 1,      /* malformed input file, damaged or unsupported bundle, wrong dimension */
+    EXIT_USAGE = 2,     /* bad command line */
+    EXIT_IO = 3,        /* a file cannot be read or written */
+    EXIT_NOT_FOUND = 4, /* an ID is not in the bundle or file */
+    EXIT_INTERNAL = 5   /* out of memory, Faiss failure */
+};
+
+/* Maps an ANNB_E_* code to one of the exit codes above. */
+int cli_exit_code(int annb_code);
+
+/* "PROG: message\n" on stderr. */
+void cli_warn(const char *prog, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Prints the error (err->message, or annb_strerror(rc)) and returns the exit code. */
+int cli_fail(const char *prog, int rc, const annb_error *err);
+
+/* Strict integer parsing: the whole string, no overflow. 0 on success. */
+int cli_parse_i64(const char *s, int64_t *out);
+
+#endif /* ANNB_CLI_H */
