@@ -109,6 +109,10 @@ int annbf_section_load(const annbf_file *f, uint32_t i, const void **out, void *
  * `known` callback (NULL: all kinds accepted). */
 int annbf_file_verify(const annbf_file *f, int (*known)(const char kind[4]), annbf_error *err);
 
+/* XXH3-64 of header bytes [0,120) followed by the section table (SPEC 2.5):
+ * for the writer, and for tests that forge headers. */
+uint64_t annbf_header_checksum(const uint8_t *data, uint32_t section_count);
+
 /* ---------------------------------------------------------------------- */
 /* Writer: sections are added in memory, then written in one go to a
  * temporary file beside the target, fsynced, renamed, directory fsynced. */

@@ -27,8 +27,12 @@ static int index_new(FaissIndex **out, const char *desc, annb_metric m, uint32_t
                      annb_error *err)
 {
     *out = NULL;
-    if (faiss_index_factory(out, (int)d, desc, annb_faiss_metric(m)))
-        return annb_faiss_error(err, "Faiss index factory");
+    if (faiss_index_factory(out, (int)d, desc, annb_faiss_metric(m))) {
+        /* The factory throws only for strings it cannot parse: a bad option. */
+        const char *m = faiss_get_last_error();
+        return annb_error_set(err, ANNB_E_INVALID, "index string '%s' not understood by Faiss: %s",
+                              desc, m ? m : "unknown error");
+    }
     return ANNB_OK;
 }
 

@@ -41,7 +41,9 @@ typedef struct annb_embeddings {
  * number of fields, non-integer or out-of-range or reserved (INT64_MIN) ID,
  * malformed JSON array, a value that is not a finite float32, a dimension
  * different from the first row's, zero rows. Duplicate IDs are rejected
- * too (with both line numbers).
+ * too (with both line numbers). Accepted: LF, CRLF or CR line ends, a UTF-8
+ * BOM, a last line without a line break, and blank lines at the end of the
+ * file only (a blank line followed by more rows is an error).
  */
 int annb_embeddings_read(annb_embeddings *out, const char *path, annb_error *err);
 void annb_embeddings_release(annb_embeddings *e);

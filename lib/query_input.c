@@ -21,7 +21,7 @@ static int put_value(float *out, size_t dimension, size_t i, double v, annb_erro
 
 static int parse_json(float *out, size_t dimension, const char *text, annb_error *err)
 {
-    cJSON *arr = cJSON_Parse(text);
+    cJSON *arr = cJSON_ParseWithOpts(text, NULL, 1); /* 1: nothing may follow */
     int rc = ANNB_OK;
     size_t n = 0;
     if (!cJSON_IsArray(arr)) {

@@ -51,6 +51,7 @@ int main(int argc, char **argv)
     const char *output = NULL;
     int quiet = 0, c;
     int64_t threads;
+    opterr = 0; /* cli_bad_option reports */
     while ((c = getopt_long(argc, argv, "o:m:i:t:qhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
@@ -71,7 +72,7 @@ int main(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("%s\n", annb_version()); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
+        default: return cli_bad_option(prog, argv);
         }
     }
     int nargs = argc - optind;

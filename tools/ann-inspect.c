@@ -32,12 +32,13 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0},
     };
     int verify = 0, c;
+    opterr = 0; /* cli_bad_option reports */
     while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'v': verify = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("%s\n", annb_version()); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
+        default: return cli_bad_option(prog, argv);
         }
     }
     if (argc - optind != 1) {

@@ -124,6 +124,7 @@ int main(int argc, char **argv)
     out_format fmt = OUT_TABLE;
     int64_t k = 10;
     int c;
+    opterr = 0; /* cli_bad_option reports */
     while ((c = getopt_long(argc, argv, "k:f:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'u': user_vec = optarg; break;
@@ -146,7 +147,7 @@ int main(int argc, char **argv)
             break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("%s\n", annb_version()); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
+        default: return cli_bad_option(prog, argv);
         }
     }
     if (argc - optind != 1 || !!user_vec + !!item + !!vec != 1) {

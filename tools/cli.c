@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,4 +48,14 @@ int cli_parse_i64(const char *s, int64_t *out)
     if (errno || *end || end == s) return -1;
     *out = (int64_t)v;
     return 0;
+}
+
+int cli_bad_option(const char *prog, char **argv)
+{
+    if (optopt && optopt != '?')
+        cli_warn(prog, "option -%c is unknown or needs an argument", optopt);
+    else
+        cli_warn(prog, "option '%s' is unknown or needs an argument", argv[optind - 1]);
+    cli_warn(prog, "try '%s --help'", prog);
+    return EXIT_USAGE;
 }

@@ -29,6 +29,11 @@ void cli_warn(const char *prog, const char *fmt, ...)
 /* Prints the error (err->message, or annb_strerror(rc)) and returns the exit code. */
 int cli_fail(const char *prog, int rc, const annb_error *err);
 
+/* For getopt's '?': names the offending argument with the program prefix
+ * (getopt's own message would use argv[0]); returns EXIT_USAGE. Call with
+ * opterr = 0. */
+int cli_bad_option(const char *prog, char **argv);
+
 /* Strict integer parsing: the whole string, no overflow. 0 on success. */
 int cli_parse_i64(const char *s, int64_t *out);
 

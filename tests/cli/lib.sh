@@ -1,0 +1,102 @@
+# lib.sh - a tiny assertion library for the annb CLI tests (sourced by bash).
+#
+#   run CMD ARGS...           runs CMD, capturing stdout ($TMP/stdout, $OUT),
+#                             stderr ($TMP/stderr, $ERR) and the exit status ($STATUS)
+#   expect_status N           the last run exited with N
+#   expect_stdout_contains S  / expect_stderr_contains S    fixed string
+#   expect_stdout_matches RE  / expect_stderr_matches RE    grep -E (case-insensitive: -i first)
+#   expect_stdout_empty       / expect_stderr_empty
+#   expect_stdout_equals FILE the whole stdout, byte for byte
+#   expect_true DESC CMD...   CMD (a predicate) succeeds
+#   finish                    prints "cli: P passed, F failed"; exits 1 on any failure
+#
+# Each expectation counts one pass or one failure; a failure prints the
+# command, its status and both streams, so the log says what went wrong.
+
+set -u
+
+PASSED=0
+FAILED=0
+STATUS=0
+OUT=
+ERR=
+LAST_CMD=
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/annb-cli.XXXXXX") || exit 99
+trap 'rm -rf "$TMP"' EXIT
+
+run() {
+    LAST_CMD="$*"
+    "$@" >"$TMP/stdout" 2>"$TMP/stderr"
+    STATUS=$?
+    OUT=$(cat "$TMP/stdout")
+    ERR=$(cat "$TMP/stderr")
+}
+
+pass() { PASSED=$((PASSED + 1)); }
+
+fail() {
+    FAILED=$((FAILED + 1))
+    {
+        printf 'FAIL: %s\n' "$1"
+        printf '  command: %s\n  status:  %s\n' "$LAST_CMD" "$STATUS"
+        printf '  stdout:  %s\n' "$(head -c 3000 "$TMP/stdout" 2>/dev/null)"
+        printf '  stderr:  %s\n' "$(head -c 3000 "$TMP/stderr" 2>/dev/null)"
+    } >&2
+}
+
+check() { # check DESC CMD...: pass if CMD succeeds
+    local desc=$1
+    shift
+    if "$@"; then pass; else fail "$desc"; fi
+}
+
+expect_status() { check "expected exit status $1, got $STATUS" test "$STATUS" -eq "$1"; }
+
+contains() { case "$1" in *"$2"*) return 0 ;; *) return 1 ;; esac; }
+
+expect_stdout_contains() { check "stdout should contain '$1'" contains "$OUT" "$1"; }
+expect_stderr_contains() { check "stderr should contain '$1'" contains "$ERR" "$1"; }
+
+# expect_*_matches [-i] REGEX
+expect_stdout_matches() { check "stdout should match '$*'" grep -Eq "$@" "$TMP/stdout"; }
+expect_stderr_matches() { check "stderr should match '$*'" grep -Eq "$@" "$TMP/stderr"; }
+
+expect_stdout_empty() { check "stdout should be empty" test ! -s "$TMP/stdout"; }
+expect_stderr_empty() { check "stderr should be empty" test ! -s "$TMP/stderr"; }
+
+expect_stdout_equals() {
+    if cmp -s "$1" "$TMP/stdout"; then
+        pass
+    else
+        fail "stdout differs from $1:
+$(diff "$1" "$TMP/stdout" | head -40)"
+    fi
+}
+
+expect_true() {
+    local desc=$1
+    shift
+    check "$desc" "$@"
+}
+
+# A usage error: exit 2 and a "PROG: " diagnostic on stderr, nothing on stdout.
+expect_usage_error() {
+    expect_status 2
+    expect_stderr_matches "^$1: "
+    expect_stdout_empty
+}
+
+# Every diagnostic line of PROG starts with "PROG: " (usage text aside).
+expect_failure() { # expect_failure PROG STATUS [STDERR-REGEX...]
+    local prog=$1 status=$2
+    shift 2
+    expect_status "$status"
+    expect_stderr_matches "^$prog: "
+    for re in "$@"; do expect_stderr_matches -i "$re"; done
+}
+
+finish() {
+    echo "cli: $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit $?
+}

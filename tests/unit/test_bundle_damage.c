@@ -1,0 +1,479 @@
+/*
+ * test_bundle_damage.c - damaged, truncated and foreign files through
+ * annb_open and annb_verify, each expecting its own error code; and builds
+ * that fail without touching what is already at the output path.
+ *
+ * The good bundles are made by annb_build from generated files in a
+ * temporary directory; every damaged variant is a real file written beside
+ * them and opened by path, as a service would.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define N 40
+#define D 8
+
+typedef struct fixture {
+    char dir[256];
+    char csv[512], movies[512];
+    char good[512], ivf[512], scratch[512];
+    uint8_t *bytes, *ivf_bytes; /* the good bundles' bytes */
+    size_t size, ivf_size;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    tu_rng r;
+    tu_data t;
+    tu_items_setup(&t, &r, fx->dir, fx->csv, N, D, 1234);
+    FILE *f = fopen(tu_path(fx->movies, fx->dir, "movies.dat"), "wb");
+    assert_non_null(f);
+    for (size_t i = 0; i < N; i += 2)
+        fprintf(f, "%lld::Title %zu, Caf\xe9 (19%02zu)::Comedy|Drama\n", (long long)t.ids[i], i, i);
+    assert_int_equal(fclose(f), 0);
+    tu_data_free(&t);
+
+    tu_build(NULL, fx->csv, fx->movies, tu_path(fx->good, fx->dir, "good.annb"), ANNB_METRIC_IP,
+             NULL);
+    tu_build(NULL, fx->csv, fx->movies, tu_path(fx->ivf, fx->dir, "ivf.annb"), ANNB_METRIC_L2,
+             "IVF2,Flat");
+    tu_path(fx->scratch, fx->dir, "damaged.annb");
+    fx->bytes = tu_read_file(fx->good, &fx->size);
+    fx->ivf_bytes = tu_read_file(fx->ivf, &fx->ivf_size);
+    assert_non_null(fx->bytes);
+    assert_non_null(fx->ivf_bytes);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    free(fx->bytes);
+    free(fx->ivf_bytes);
+    tu_tmpdir_remove(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* annb_open of these bytes (written to the scratch file), with flags.
+ * Returns the code; on success the handle is closed unless *out is wanted. */
+static int open_bytes(fixture *fx, const uint8_t *data, size_t size, unsigned flags,
+                      annb_bundle **out, annb_error *err)
+{
+    tu_write_file(fx->scratch, data, size);
+    annb_open_opts o = ANNB_OPEN_OPTS_INIT;
+    o.flags = flags;
+    annb_bundle *b = (annb_bundle *)0x1; /* must be reset to NULL on failure */
+    memset(err, 0, sizeof *err);
+    int rc = annb_open(&b, fx->scratch, &o, err);
+    if (rc != ANNB_OK) {
+        assert_null(b);
+        assert_int_equal(err->code, rc);
+        assert_true(err->message[0] != '\0');
+    } else {
+        assert_non_null(b);
+    }
+    if (out) *out = b;
+    else annb_close(b);
+    return rc;
+}
+
+static void expect_open(fixture *fx, const uint8_t *data, size_t size, unsigned flags, int want,
+                        const char *what)
+{
+    annb_error err;
+    int rc = open_bytes(fx, data, size, flags, NULL, &err);
+    if (rc != want)
+        fail_msg("%s: annb_open = %d (%s), expected %d (%s); message: %s", what, rc,
+                 annb_strerror(rc), want, annb_strerror(want), err.message);
+}
+
+/* A copy of the good bytes, to damage. */
+static uint8_t *copy_of(const uint8_t *data, size_t size)
+{
+    uint8_t *c = malloc(size ? size : 1);
+    assert_non_null(c);
+    memcpy(c, data, size);
+    return c;
+}
+
+static uint32_t section_count(const uint8_t *data)
+{
+    return (uint32_t)tu_get_le(data + TU_HDR_SECTION_COUNT, 4);
+}
+
+static void test_good_bundle(void **state)
+{
+    fixture *fx = *state;
+    const char *paths[] = {fx->good, fx->ivf};
+    for (int i = 0; i < 2; i++) {
+        annb_error err = {0};
+        annb_bundle *b = tu_open(paths[i], 0);
+        assert_int_equal(annb_verify(b, &err), ANNB_OK);
+        annb_close(b);
+        b = tu_open(paths[i], ANNB_OPEN_STRUCTURE_ONLY);
+        assert_int_equal(annb_verify(b, &err), ANNB_OK);
+        annb_bundle_info info;
+        annb_bundle_info_get(&info, b);
+        assert_int_equal(info.format_major, 1);
+        assert_int_equal(info.section_count, section_count(i ? fx->ivf_bytes : fx->bytes));
+        annb_close(b);
+    }
+    /* The header as the test reads it agrees with what the library reports. */
+    assert_memory_equal(fx->bytes, "ANNB\r\n\x1a\n", 8);
+    assert_int_equal(tu_get_le(fx->bytes + TU_HDR_MAJOR, 2), ANNB_FORMAT_VERSION_MAJOR);
+    assert_int_equal(tu_get_le(fx->bytes + TU_HDR_MINOR, 2), ANNB_FORMAT_VERSION_MINOR);
+    uint8_t *c = copy_of(fx->bytes, fx->size);
+    assert_int_equal(tu_header_rehash(c, fx->size), 0);
+    assert_memory_equal(c, fx->bytes, fx->size); /* the test's checksum is the writer's */
+    free(c);
+}
+
+/* The expected code for the first `len` bytes of a good bundle. */
+static int truncated_code(size_t len)
+{
+    return len < 8 ? ANNB_E_NOT_BUNDLE : ANNB_E_TRUNCATED;
+}
+
+static void test_truncated(void **state)
+{
+    fixture *fx = *state;
+    uint32_t count = section_count(fx->bytes);
+    annb_section_info last;
+    annb_bundle *b = tu_open(fx->good, ANNB_OPEN_STRUCTURE_ONLY);
+    assert_int_equal(annb_section_info_get(&last, b, count - 1), ANNB_OK);
+    annb_close(b);
+    size_t cuts[] = {0,
+                     7,
+                     64,
+                     127,
+                     128,
+                     TU_HDR_SIZE + count * TU_ENTRY_SIZE / 2,
+                     (size_t)(last.offset + last.stored_size / 2),
+                     fx->size - 1};
+    char what[64];
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        snprintf(what, sizeof what, "cut at %zu of %zu", cuts[i], fx->size);
+        expect_open(fx, fx->bytes, cuts[i], 0, truncated_code(cuts[i]), what);
+        expect_open(fx, fx->bytes, cuts[i], ANNB_OPEN_STRUCTURE_ONLY, truncated_code(cuts[i]), what);
+    }
+}
+
+/* Every prefix of both bundles: never OK, never a crash, always one of the
+ * two codes a short file can give. The file is cut in place, from the end. */
+static void test_truncated_everywhere(void **state)
+{
+    fixture *fx = *state;
+    const uint8_t *images[] = {fx->bytes, fx->ivf_bytes};
+    size_t sizes[] = {fx->size, fx->ivf_size};
+    for (int im = 0; im < 2; im++) {
+        tu_write_file(fx->scratch, images[im], sizes[im]);
+        for (size_t len = sizes[im]; len-- > 0;) {
+            assert_int_equal(truncate(fx->scratch, (off_t)len), 0);
+            annb_bundle *b = NULL;
+            annb_open_opts o = ANNB_OPEN_OPTS_INIT;
+            o.flags = len % 2 ? ANNB_OPEN_STRUCTURE_ONLY : 0;
+            int rc = annb_open(&b, fx->scratch, &o, NULL);
+            if (rc != truncated_code(len))
+                fail_msg("image %d cut at %zu: annb_open = %d (%s), expected %d", im, len, rc,
+                         annb_strerror(rc), truncated_code(len));
+            assert_null(b);
+        }
+    }
+}
+
+/* Bytes after the declared end. */
+static void test_trailing_bytes(void **state)
+{
+    fixture *fx = *state;
+    uint8_t *c = malloc(fx->size + 100);
+    assert_non_null(c);
+    memcpy(c, fx->bytes, fx->size);
+    memset(c + fx->size, 0, 100);
+    expect_open(fx, c, fx->size + 100, 0, ANNB_E_CORRUPT, "100 zero bytes appended");
+    free(c);
+}
+
+static void test_wrong_magic(void **state)
+{
+    fixture *fx = *state;
+    uint8_t *c = copy_of(fx->bytes, fx->size);
+    for (size_t i = 0; i < 8; i++) {
+        c[i] ^= 0x20;
+        expect_open(fx, c, fx->size, 0, ANNB_E_NOT_BUNDLE, "magic byte changed");
+        expect_open(fx, c, fx->size, ANNB_OPEN_STRUCTURE_ONLY, ANNB_E_NOT_BUNDLE, "magic byte changed");
+        c[i] ^= 0x20;
+    }
+    free(c);
+    /* Files that were never bundles. */
+    size_t sz;
+    uint8_t *csv = tu_read_file(fx->csv, &sz);
+    expect_open(fx, csv, sz, 0, ANNB_E_NOT_BUNDLE, "an embeddings CSV");
+    free(csv);
+    uint8_t zeros[4096] = {0};
+    expect_open(fx, zeros, sizeof zeros, 0, ANNB_E_NOT_BUNDLE, "4096 zero bytes");
+}
+
+/* A header field changed, with the checksum recomputed so the reader
+ * reaches the field. */
+static void expect_header_field(fixture *fx, unsigned offset, unsigned width, uint64_t value,
+                                int want, const char *what)
+{
+    uint8_t *c = copy_of(fx->bytes, fx->size);
+    tu_put_le(c + offset, width, value);
+    assert_int_equal(tu_header_rehash(c, fx->size), 0);
+    expect_open(fx, c, fx->size, 0, want, what);
+    expect_open(fx, c, fx->size, ANNB_OPEN_STRUCTURE_ONLY, want, what);
+    free(c);
+}
+
+static void test_versions_and_features(void **state)
+{
+    fixture *fx = *state;
+    expect_header_field(fx, TU_HDR_MAJOR, 2, 2, ANNB_E_VERSION, "major version 2");
+    expect_header_field(fx, TU_HDR_MAJOR, 2, 0xffff, ANNB_E_VERSION, "major version 65535");
+    /* A newer minor version of the same major: read. */
+    expect_header_field(fx, TU_HDR_MINOR, 2, 7, ANNB_OK, "minor version 7");
+    /* Unknown required feature: refuse. Unknown optional feature: ignore. */
+    expect_header_field(fx, TU_HDR_REQUIRED, 8, 1, ANNB_E_VERSION, "required feature bit 0");
+    expect_header_field(fx, TU_HDR_REQUIRED, 8, 1ull << 63, ANNB_E_VERSION, "required feature bit 63");
+    expect_header_field(fx, TU_HDR_OPTIONAL, 8, 0x8000, ANNB_OK, "optional feature bit 15");
+    /* The message says which version. */
+    uint8_t *c = copy_of(fx->bytes, fx->size);
+    tu_put_le(c + TU_HDR_MAJOR, 2, 2);
+    tu_header_rehash(c, fx->size);
+    annb_error err;
+    assert_int_equal(open_bytes(fx, c, fx->size, 0, NULL, &err), ANNB_E_VERSION);
+    assert_non_null(strstr(err.message, "2"));
+    assert_non_null(strstr(err.message, fx->scratch));
+    free(c);
+}
+
+/* Header and table bytes are covered by the header checksum. */
+static void test_header_checksum(void **state)
+{
+    fixture *fx = *state;
+    uint8_t *c = copy_of(fx->bytes, fx->size);
+    char what[64];
+    uint32_t count = section_count(fx->bytes);
+    size_t spots[] = {TU_HDR_CHECKSUM, TU_HDR_CHECKSUM + 7,
+                      TU_HDR_SIZE + 20, /* inside the first table entry */
+                      TU_HDR_SIZE + (count - 1) * TU_ENTRY_SIZE + 40};
+    for (size_t i = 0; i < sizeof spots / sizeof spots[0]; i++) {
+        c[spots[i]] ^= 0x10;
+        snprintf(what, sizeof what, "byte %zu of header/table flipped", spots[i]);
+        expect_open(fx, c, fx->size, 0, ANNB_E_CHECKSUM, what);
+        expect_open(fx, c, fx->size, ANNB_OPEN_STRUCTURE_ONLY, ANNB_E_CHECKSUM, what);
+        c[spots[i]] ^= 0x10;
+    }
+    free(c);
+}
+
+/* One flipped byte (first, middle, last) in each section's stored bytes:
+ * annb_open loads every section of a v1 bundle and refuses; a structure-only
+ * handle opens and annb_verify refuses. The FAIS section of the IVF bundle
+ * is among them: Faiss must never parse unverified bytes. */
+static void flip_each_section(fixture *fx, const uint8_t *image, size_t size, const char *path)
+{
+    annb_bundle *s = tu_open(path, ANNB_OPEN_STRUCTURE_ONLY);
+    annb_bundle_info info;
+    annb_bundle_info_get(&info, s);
+    uint8_t *c = copy_of(image, size);
+    char what[96];
+    for (uint32_t i = 0; i < info.section_count; i++) {
+        annb_section_info si;
+        assert_int_equal(annb_section_info_get(&si, s, i), ANNB_OK);
+        assert_true(si.stored_size > 0);
+        assert_true(si.offset + si.stored_size <= size);
+        uint64_t spots[] = {si.offset, si.offset + si.stored_size / 2,
+                            si.offset + si.stored_size - 1};
+        for (int j = 0; j < 3; j++) {
+            c[spots[j]] ^= 0x04;
+            snprintf(what, sizeof what, "%s: byte %llu of section %s flipped", path,
+                     (unsigned long long)spots[j], si.kind);
+            expect_open(fx, c, size, 0, ANNB_E_CHECKSUM, what);
+            annb_bundle *b = NULL;
+            annb_error err;
+            assert_int_equal(open_bytes(fx, c, size, ANNB_OPEN_STRUCTURE_ONLY, &b, &err), ANNB_OK);
+            int rc = annb_verify(b, &err);
+            annb_close(b);
+            if (rc != ANNB_E_CHECKSUM)
+                fail_msg("%s: annb_verify = %d, expected ANNB_E_CHECKSUM (%s)", what, rc, err.message);
+            assert_non_null(strstr(err.message, "byte"));
+            c[spots[j]] ^= 0x04;
+        }
+    }
+    assert_memory_equal(c, image, size);
+    free(c);
+    annb_close(s);
+}
+
+static void test_section_payload_flips(void **state)
+{
+    fixture *fx = *state;
+    flip_each_section(fx, fx->bytes, fx->size, fx->good);
+    flip_each_section(fx, fx->ivf_bytes, fx->ivf_size, fx->ivf);
+}
+
+/* Padding between sections must be zero: annb_verify checks it. */
+static void test_nonzero_padding(void **state)
+{
+    fixture *fx = *state;
+    annb_bundle *s = tu_open(fx->good, ANNB_OPEN_STRUCTURE_ONLY);
+    annb_bundle_info info;
+    annb_bundle_info_get(&info, s);
+    uint64_t gap = 0;
+    annb_section_info a, b;
+    for (uint32_t i = 0; i + 1 < info.section_count && !gap; i++) {
+        annb_section_info_get(&a, s, i);
+        annb_section_info_get(&b, s, i + 1);
+        if (b.offset > a.offset + a.stored_size) gap = a.offset + a.stored_size;
+    }
+    annb_close(s);
+    assert_true(gap > 0); /* raw sections are 4096-aligned: a small bundle has gaps */
+    uint8_t *c = copy_of(fx->bytes, fx->size);
+    c[gap] = 0x55;
+    annb_bundle *bd = NULL;
+    annb_error err;
+    assert_int_equal(open_bytes(fx, c, fx->size, 0, &bd, &err), ANNB_OK);
+    assert_int_equal(annb_verify(bd, &err), ANNB_E_CORRUPT);
+    annb_close(bd);
+    free(c);
+}
+
+static void test_not_a_file(void **state)
+{
+    fixture *fx = *state;
+    annb_bundle *b = (annb_bundle *)0x1;
+    annb_error err = {0};
+    char missing[512];
+    assert_int_equal(annb_open(&b, fx->dir, NULL, &err), ANNB_E_IO);
+    assert_null(b);
+    assert_int_equal(err.code, ANNB_E_IO);
+    assert_non_null(strstr(err.message, fx->dir));
+    tu_path(missing, fx->dir, "no-such.annb");
+    assert_int_equal(annb_open(&b, missing, NULL, &err), ANNB_E_IO);
+    assert_non_null(strstr(err.message, "no-such.annb"));
+    assert_int_equal(annb_open(&b, NULL, NULL, &err), ANNB_E_INVALID);
+    assert_int_equal(annb_open(NULL, fx->good, NULL, &err), ANNB_E_INVALID);
+    assert_int_equal(annb_verify(NULL, &err), ANNB_E_INVALID);
+}
+
+/* The bundle keeps answering after its path is renamed over (a new build)
+ * and after the file is deleted: the mapping holds the old file. */
+static void test_open_survives_replacement(void **state)
+{
+    fixture *fx = *state;
+    char path[512], other[512];
+    tu_path(path, fx->dir, "replaced.annb");
+    tu_path(other, fx->dir, "replacement.annb");
+    tu_write_file(path, fx->bytes, fx->size);
+    annb_bundle *b = tu_open(path, 0);
+    tu_write_file(other, "not a bundle", 12);
+    assert_int_equal(rename(other, path), 0);
+    annb_error err;
+    assert_int_equal(annb_verify(b, &err), ANNB_OK);
+    unlink(path);
+    assert_int_equal(annb_verify(b, &err), ANNB_OK);
+    float v[D];
+    assert_int_equal(annb_item_vector(b, 424242, v), ANNB_E_NOT_FOUND);
+    annb_close(b);
+}
+
+/* ---- failed builds leave nothing behind ---- */
+static void expect_build_fails(fixture *fx, const char *items, const char *catalog,
+                               const char *index, int want, const char *out)
+{
+    size_t before_entries = tu_dir_entry_count(fx->dir);
+    size_t osize;
+    uint8_t *old = tu_read_file(out, &osize);
+    annb_build_opts o = ANNB_BUILD_OPTS_INIT;
+    o.index = index;
+    annb_error err = {0};
+    annb_build_report rep;
+    int rc = annb_build(&rep, items, catalog, out, &o, &err);
+    if (rc != want)
+        fail_msg("annb_build(%s, %s, index %s) = %d (%s), expected %d", items,
+                 catalog ? catalog : "-", index ? index : "-", rc, err.message, want);
+    assert_int_equal(err.code, rc);
+    size_t nsize;
+    uint8_t *now = tu_read_file(out, &nsize);
+    if (old) { /* the previous bundle, byte for byte */
+        assert_non_null(now);
+        assert_int_equal(nsize, osize);
+        assert_memory_equal(now, old, osize);
+    } else {
+        assert_null(now);
+    }
+    assert_int_equal(tu_dir_entry_count(fx->dir), before_entries); /* no temporary file */
+    free(old);
+    free(now);
+}
+
+static void test_failed_build_leaves_nothing(void **state)
+{
+    fixture *fx = *state;
+    char bad_csv[512], bad_cat[512], out[512], fresh[512], missing[512];
+    tu_write_text(tu_path(bad_csv, fx->dir, "bad.csv"),
+                  "id,features\n1,\"[1, 2, 3, 4, 5, 6, 7, 8]\"\n2,\"[1, 2, oops]\"\n");
+    tu_write_text(tu_path(bad_cat, fx->dir, "bad.dat"), "1::Only two fields\n");
+    tu_path(out, fx->dir, "existing.annb");
+    tu_write_file(out, fx->bytes, fx->size);
+    tu_path(fresh, fx->dir, "fresh.annb");
+    tu_path(missing, fx->dir, "no-such.csv");
+
+    expect_build_fails(fx, bad_csv, NULL, NULL, ANNB_E_INPUT, out);
+    expect_build_fails(fx, fx->csv, bad_cat, NULL, ANNB_E_INPUT, out);
+    expect_build_fails(fx, missing, NULL, NULL, ANNB_E_IO, out);
+    expect_build_fails(fx, fx->csv, NULL, "NoSuchIndex,Flat", ANNB_E_INVALID, out);
+    expect_build_fails(fx, bad_csv, NULL, NULL, ANNB_E_INPUT, fresh);
+    expect_build_fails(fx, fx->csv, bad_cat, NULL, ANNB_E_INPUT, fresh);
+    /* The existing bundle still opens and verifies. */
+    annb_bundle *b = tu_open(out, 0);
+    annb_error err;
+    assert_int_equal(annb_verify(b, &err), ANNB_OK);
+    annb_close(b);
+    /* And a good build replaces it atomically, leaving only the bundle. */
+    size_t entries = tu_dir_entry_count(fx->dir);
+    tu_build(NULL, fx->csv, NULL, out, ANNB_METRIC_COSINE, NULL);
+    assert_int_equal(tu_dir_entry_count(fx->dir), entries);
+    b = tu_open(out, 0);
+    annb_bundle_info info;
+    annb_bundle_info_get(&info, b);
+    assert_int_equal(info.metric, ANNB_METRIC_COSINE);
+    assert_false(info.has_catalog);
+    annb_close(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_bundle),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_truncated_everywhere),
+        cmocka_unit_test(test_trailing_bytes),
+        cmocka_unit_test(test_wrong_magic),
+        cmocka_unit_test(test_versions_and_features),
+        cmocka_unit_test(test_header_checksum),
+        cmocka_unit_test(test_section_payload_flips),
+        cmocka_unit_test(test_nonzero_padding),
+        cmocka_unit_test(test_not_a_file),
+        cmocka_unit_test(test_open_survives_replacement),
+        cmocka_unit_test(test_failed_build_leaves_nothing),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
