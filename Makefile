@@ -29,7 +29,7 @@ $(BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
 
 build: deps $(BUILD)/CMakeCache.txt
-	cmake --build $(BUILD) -j $(JOBS)
+	env -u MAKEFLAGS -u MFLAGS cmake --build $(BUILD) -j $(JOBS)
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -37,7 +37,7 @@ test: build
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 sanitize: deps
 	cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DANNB_SANITIZE=address,undefined
-	cmake --build $(BUILD_SAN) -j $(JOBS)
+	env -u MAKEFLAGS -u MFLAGS cmake --build $(BUILD_SAN) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(BUILD_SAN) --output-on-failure -j $(JOBS)
 
 demo: build
@@ -46,6 +46,7 @@ demo: build
 	$(BUILD)/ann-inspect $(EXAMPLE)/ml1m.annb --verify
 	$(BUILD)/ann-query $(EXAMPLE)/ml1m.annb --user-vec $(EXAMPLE)/users.csv:10 -k 10
 	$(BUILD)/ann-query $(EXAMPLE)/ml1m.annb --item 2571 -k 10
+	$(BUILD)/annb-example-search $(EXAMPLE)/ml1m.annb 260 5
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

@@ -59,6 +59,16 @@ static void put_tsv_field(const char *s)
     }
 }
 
+/* Writes s and pads it to `width` characters (UTF-8 code points, not bytes,
+ * so accented titles line up). */
+static void put_padded(const char *s, size_t width)
+{
+    size_t chars = 0;
+    for (const char *p = s; *p; p++) chars += ((unsigned char)*p & 0xC0) != 0x80;
+    fputs(s, stdout);
+    for (; chars < width; chars++) putchar(' ');
+}
+
 static void print_results(const annb_bundle *b, const annb_bundle_info *info, const char *question,
                           const annb_hit *hits, size_t k, out_format fmt)
 {
@@ -85,8 +95,9 @@ static void print_results(const annb_bundle *b, const annb_bundle_info *info, co
         if (annb_item_genres(b, hits[j].id, genres, sizeof genres) < 0) genres[0] = '\0';
         long long id = (long long)hits[j].id;
         if (fmt == OUT_TABLE) {
-            printf("%4zu  %10lld  %12.6f  %-50s  %s\n", j + 1, id, (double)hits[j].score,
-                   title ? title : "-", genres);
+            printf("%4zu  %10lld  %12.6f  ", j + 1, id, (double)hits[j].score);
+            put_padded(title ? title : "-", 50);
+            printf("  %s\n", genres);
         } else if (fmt == OUT_TSV) {
             printf("%zu\t%lld\t%.9g\t", j + 1, id, (double)hits[j].score);
             put_tsv_field(title ? title : "");

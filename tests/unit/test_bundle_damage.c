@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define N 40
+#define N 80
 #define D 8
 
 typedef struct fixture {
