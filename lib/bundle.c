@@ -199,6 +199,60 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
     return rc;
 }
 
+static annb_bundle *bundle_new(const char *name, unsigned flags)
+{
+    annb_bundle *b = calloc(1, sizeof *b);
+    if (b) {
+        snprintf(b->path, sizeof b->path, "%s", name);
+        b->structure_only = !!(flags & ANNB_OPEN_STRUCTURE_ONLY);
+    }
+    return b;
+}
+
+/* Parses and checks (data, size), which must outlive b. */
+static int bundle_attach(annb_bundle *b, const void *data, size_t size, annb_error *err)
+{
+    static const uint8_t empty[1];
+    annbf_error fe;
+    int rc = annbf_file_parse(&b->file, size ? data : empty, size, &fe);
+    if (rc) return format_error(err, b, &fe);
+    return b->structure_only ? ANNB_OK : content_load(b, &b->c, 0, err);
+}
+
+int annb_bundle_from_bytes(annb_bundle **out, const void *data, size_t size, const char *name,
+                           unsigned flags, annb_error *err)
+{
+    *out = NULL;
+    annb_bundle *b = bundle_new(name, flags);
+    if (!b) return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
+    int rc = bundle_attach(b, data, size, err);
+    if (rc) annb_close(b);
+    else *out = b;
+    return rc;
+}
+
+/* Maps the whole file read-only. The mapping outlives the descriptor and
+ * keeps the file's data even if the path is renamed over. */
+static int map_file(annb_bundle *b, const char *path, annb_error *err)
+{
+    struct stat st;
+    int rc = ANNB_OK, fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return annb_error_set(err, ANNB_E_IO, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = annb_error_set(err, ANNB_E_IO, "%s: not a regular file", path);
+    } else if (st.st_size > 0) {
+        b->map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (b->map == MAP_FAILED) {
+            b->map = NULL;
+            rc = annb_error_set(err, ANNB_E_IO, "%s: mmap: %s", path, strerror(errno));
+        } else {
+            b->map_size = (size_t)st.st_size;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
 int annb_open(annb_bundle **out, const char *path, const annb_open_opts *opts, annb_error *err)
 {
     annb_open_opts defaults = ANNB_OPEN_OPTS_INIT;
@@ -208,46 +262,12 @@ int annb_open(annb_bundle **out, const char *path, const annb_open_opts *opts, a
     if (!opts) opts = &defaults;
     if (opts->struct_size < sizeof(annb_open_opts))
         return annb_error_set(err, ANNB_E_INVALID, "annb_open: opts.struct_size too small");
-
-    annb_bundle *b = calloc(1, sizeof *b);
+    annb_bundle *b = bundle_new(path, opts->flags);
     if (!b) return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
-    snprintf(b->path, sizeof b->path, "%s", path);
-    b->structure_only = !!(opts->flags & ANNB_OPEN_STRUCTURE_ONLY);
-
-    int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0) {
-        rc = annb_error_set(err, ANNB_E_IO, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = annb_error_set(err, ANNB_E_IO, "%s: not a regular file", path);
-        close(fd);
-        goto fail;
-    }
-    b->map_size = (size_t)st.st_size;
-    if (b->map_size > 0) {
-        b->map = mmap(NULL, b->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (b->map == MAP_FAILED) {
-            b->map = NULL;
-            rc = annb_error_set(err, ANNB_E_IO, "%s: mmap: %s", path, strerror(errno));
-            close(fd);
-            goto fail;
-        }
-    }
-    close(fd); /* the mapping keeps the file alive, even if it is renamed over */
-
-    annbf_error fe;
-    static const uint8_t empty[1];
-    if ((rc = annbf_file_parse(&b->file, b->map ? b->map : empty, b->map_size, &fe))) {
-        format_error(err, b, &fe);
-        goto fail;
-    }
-    if (!b->structure_only && (rc = content_load(b, &b->c, 0, err))) goto fail;
-    *out = b;
-    return ANNB_OK;
-fail:
-    annb_close(b);
+    int rc = map_file(b, path, err);
+    if (!rc) rc = bundle_attach(b, b->map, b->map_size, err);
+    if (rc) annb_close(b);
+    else *out = b;
     return rc;
 }
 

@@ -34,6 +34,11 @@ struct annb_bundle {
     annb_content c;
 };
 
+/* annb_open over bytes already in memory (tests, fuzzers): data must
+ * outlive the handle; name is used in messages. Same checks as annb_open. */
+int annb_bundle_from_bytes(annb_bundle **out, const void *data, size_t size, const char *name,
+                           unsigned flags, annb_error *err);
+
 /* Row of item `id`, or -1. Binary search on the ascending IDs. */
 int64_t annb_row_of(const annb_bundle *b, int64_t id);
 
