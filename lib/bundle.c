@@ -371,7 +371,9 @@ int annb_item_genres(const annb_bundle *b, int64_t id, char *buf, size_t size)
     int64_t row = annb_row_of(b, id);
     if (row < 0) return ANNB_E_NOT_FOUND;
     size_t len = 0;
-    const uint64_t *bits = b->c.genre_bits + (uint64_t)row * b->c.genre_words;
+    /* No catalog: genre_bits is NULL and genre_count 0 (NULL + 0 is UB in C). */
+    const uint64_t *bits =
+        b->c.genre_bits ? b->c.genre_bits + (uint64_t)row * b->c.genre_words : NULL;
     for (uint32_t g = 0; g < b->c.genre_count; g++) {
         if (!(bits[g / 64] >> (g % 64) & 1)) continue;
         if (len) append(buf, size, &len, "|");

@@ -18,6 +18,19 @@ if [ $# -ne 4 ]; then
     exit 2
 fi
 BUILD=$1 QUERY=$2 INSPECT=$3 DAMAGE=$4
+
+# ANNB_CLI_VALGRIND=1: every tool runs under valgrind; a memory error or a
+# definite/indirect leak makes it exit 99, which no expectation accepts.
+if [ "${ANNB_CLI_VALGRIND:-0}" = 1 ]; then
+    mkdir "$TMP/valgrind"
+    for tool in BUILD QUERY INSPECT; do
+        wrapper=$TMP/valgrind/$(basename "${!tool}") # same name: messages name the tool
+        printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect "%s" "$@"\n' \
+            "${!tool}" >"$wrapper"
+        chmod +x "$wrapper"
+        printf -v "$tool" '%s' "$wrapper"
+    done
+fi
 DATA=$HERE/../data/cli
 ITEMS=$DATA/items.csv
 USERS=$DATA/users.csv

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,167 @@ static void test_header_checksum(void **state)
     free(c);
 }
 
+/* ---- hand-made bad bundles: one header or table field (SPEC 2, 3) ---- */
+#define KIND4(s) ((uint64_t)(uint8_t)(s)[0] | (uint64_t)(uint8_t)(s)[1] << 8 | \
+                  (uint64_t)(uint8_t)(s)[2] << 16 | (uint64_t)(uint8_t)(s)[3] << 24)
+
+typedef struct field_edit {
+    const char *what;
+    const char *kind;   /* NULL: a header field; else a field of this section's table entry */
+    unsigned at, width; /* the field's offset in the header or the entry, and its size */
+    int add;            /* value is added to the field (mod 2^64) instead of replacing it */
+    uint64_t value;
+    int code;           /* what annb_open must answer (checksums recomputed) */
+    int structure_code; /* ... with ANNB_OPEN_STRUCTURE_ONLY (header and table only) */
+} field_edit;
+
+static const field_edit field_edits[] = {
+    {"major version 0 (2.2)", NULL, 8, 2, 0, 0, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"header_size 129 (2.4)", NULL, 12, 4, 0, 129, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"entry_size 32 (2.4)", NULL, 44, 4, 0, 32, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"table_offset 0 (2.4)", NULL, 48, 8, 0, 0, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"file_size one more than the file (2.4)", NULL, 16, 8, 1, 1, ANNB_E_TRUNCATED, ANNB_E_TRUNCATED},
+    {"file_size one less than the file (2.4)", NULL, 16, 8, 1, UINT64_MAX, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"file_size 2^64-1 (2.4)", NULL, 16, 8, 0, UINT64_MAX, ANNB_E_TRUNCATED, ANNB_E_TRUNCATED},
+    {"section_count 0 (2.4)", NULL, 40, 4, 0, 0, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"section_count 257 (2.4)", NULL, 40, 4, 0, 257, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"first reserved header byte (2.5)", NULL, 56, 1, 0, 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"last reserved header byte (2.5)", NULL, 119, 1, 0, 0x80, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"unknown critical section kind (3.10)", "VECS", 0, 4, 0, KIND4("VECZ"), ANNB_E_VERSION, ANNB_OK},
+    {"non-printable kind (3.1)", "META", 0, 1, 0, 0x01, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"a kind twice (3.1)", "IDS ", 0, 4, 0, KIND4("META"), ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"unknown flag bit (3.1)", "TTLS", 4, 4, 0, 2, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"unknown codec (3.1)", "META", 8, 4, 0, 7, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"unknown element type (3.1)", "IDS ", 12, 4, 0, 9, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"raw offset not 4096-aligned (3.2)", "VECS", 16, 8, 1, 64, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"offset not 64-aligned (3.2)", "TOFF", 16, 8, 1, 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"section inside the table (3.3)", "TOFF", 16, 8, 0, 128, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"sections overlap (3.3)", "IDS ", 16, 8, 1, (uint64_t)-4096, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"last section past the end (3.4)", "GBIT", 24, 8, 1, 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"stored size near 2^64 (3.4)", "GBIT", 24, 8, 0, UINT64_MAX - 10, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"offset near 2^64 (3.4)", "GBIT", 16, 8, 0, UINT64_MAX - 63, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"raw decoded size differs from stored (3.5)", "VECS", 32, 8, 1, 4, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"element count disagrees with the size (3.5)", "VECS", 40, 8, 1, 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"zstd decoded size 2^40 (3.5, 3.6)", "TTLS", 32, 8, 0, 1ull << 40, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"reserved entry bytes (3.1)", "GBIT", 56, 8, 0, 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+    {"section checksum (3.8)", "IDS ", 48, 8, 1, 1, ANNB_E_CHECKSUM, ANNB_OK},
+};
+
+/* Index of the table entry of this kind, read straight from the bytes. */
+static uint32_t entry_of(const uint8_t *data, const char *kind)
+{
+    uint32_t n = section_count(data);
+    for (uint32_t i = 0; i < n; i++)
+        if (memcmp(data + TU_HDR_SIZE + (size_t)i * TU_ENTRY_SIZE, kind, 4) == 0) return i;
+    fail_msg("no section '%s' in the bundle", kind);
+    return 0;
+}
+
+static void test_bad_header_and_table_fields(void **state)
+{
+    fixture *fx = *state;
+    for (size_t i = 0; i < sizeof field_edits / sizeof field_edits[0]; i++) {
+        const field_edit *e = &field_edits[i];
+        uint8_t *c = copy_of(fx->bytes, fx->size);
+        uint8_t *p = c + e->at;
+        if (e->kind) p += TU_HDR_SIZE + (size_t)entry_of(c, e->kind) * TU_ENTRY_SIZE;
+        uint64_t v = e->add ? tu_get_le(p, e->width) + e->value : e->value;
+        tu_put_le(p, e->width, v);
+        /* May fail when the edit makes the table not fit (section_count 257):
+         * the reader must refuse before it gets to the checksum then. */
+        (void)tu_header_rehash(c, fx->size);
+        expect_open(fx, c, fx->size, 0, e->code, e->what);
+        expect_open(fx, c, fx->size, ANNB_OPEN_STRUCTURE_ONLY, e->structure_code, e->what);
+        if (e->structure_code == ANNB_OK) { /* described, but full verification refuses */
+            annb_bundle *b = NULL;
+            annb_error err;
+            assert_int_equal(open_bytes(fx, c, fx->size, ANNB_OPEN_STRUCTURE_ONLY, &b, &err), ANNB_OK);
+            int rc = annb_verify(b, &err);
+            annb_close(b);
+            if (rc != e->code)
+                fail_msg("%s: annb_verify = %d (%s), expected %d", e->what, rc, err.message, e->code);
+        }
+        free(c);
+    }
+    /* Bytes after the last section, declared in file_size (3.7). */
+    uint8_t *c = calloc(1, fx->size + 64);
+    assert_non_null(c);
+    memcpy(c, fx->bytes, fx->size);
+    tu_put_le(c + 16, 8, fx->size + 64);
+    tu_header_rehash(c, fx->size + 64);
+    expect_open(fx, c, fx->size + 64, 0, ANNB_E_CORRUPT, "64 declared bytes after the last section");
+    free(c);
+}
+
+/* ---- hand-made bad bundles: section contents with repaired checksums ---- */
+
+/* Writes value at byte `at` of section `kind`'s payload, then repairs the
+ * section and header checksums: only the meaning is wrong. */
+static void edit_payload(uint8_t *data, size_t size, const char *kind, uint64_t at, unsigned width,
+                         uint64_t value)
+{
+    uint32_t i = entry_of(data, kind);
+    uint64_t off = tu_get_le(data + TU_HDR_SIZE + (size_t)i * TU_ENTRY_SIZE + TU_ENTRY_OFFSET, 8);
+    tu_put_le(data + off + at, width, value);
+    assert_int_equal(tu_section_rehash(data, size, i), 0);
+}
+
+static uint64_t payload_get(const uint8_t *data, const char *kind, uint64_t at, unsigned width)
+{
+    uint32_t i = entry_of(data, kind);
+    uint64_t off = tu_get_le(data + TU_HDR_SIZE + (size_t)i * TU_ENTRY_SIZE + TU_ENTRY_OFFSET, 8);
+    return tu_get_le(data + off + at, width);
+}
+
+typedef struct payload_edit {
+    const char *what;
+    const char *kind;
+    uint64_t at;
+    unsigned width;
+    uint64_t value;
+    int open_code;   /* annb_open */
+    int verify_code; /* annb_verify on a structure-only handle */
+} payload_edit;
+
+static void test_bad_section_contents(void **state)
+{
+    fixture *fx = *state;
+    uint64_t id0 = payload_get(fx->bytes, "IDS ", 0, 8);
+    const payload_edit edits[] = {
+        {"IDs not ascending (6.2)", "IDS ", 8, 8, id0 - 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"an ID twice (6.2)", "IDS ", 8, 8, id0, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"INT64_MIN as an ID (6.2)", "IDS ", 0, 8, (uint64_t)INT64_MIN, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"META dimension 0 (6.1)", "META", 0, 4, 0, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"META dimension disagrees with VECS (6.1)", "META", 0, 4, D - 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"META metric 3 (6.1)", "META", 4, 4, 3, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"META count disagrees with IDS (6.1)", "META", 8, 8, N + 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"META count 0 (6.1)", "META", 8, 8, 0, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"META normalised flag on ip (6.1)", "META", 16, 4, 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"META unknown flag (6.1)", "META", 16, 4, 4, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"META index length wrong (6.1)", "META", 20, 4, 5, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"META reserved byte (6.1)", "META", 40, 1, 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"META index 'Flax' without FAIS (6.4)", "META", 67, 1, 'x', ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        {"META index not printable (6.1)", "META", 64, 1, 0x07, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        /* Finite values cost a pass over VECS: full verification only. */
+        {"a NaN in VECS (6.3)", "VECS", 5 * 4, 4, 0x7fc00000u, ANNB_OK, ANNB_E_CORRUPT},
+        {"an infinity in VECS (6.3)", "VECS", (N * D - 1) * 4, 4, 0x7f800000u, ANNB_OK, ANNB_E_CORRUPT},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        const payload_edit *e = &edits[i];
+        uint8_t *c = copy_of(fx->bytes, fx->size);
+        edit_payload(c, fx->size, e->kind, e->at, e->width, e->value);
+        expect_open(fx, c, fx->size, 0, e->open_code, e->what);
+        annb_bundle *b = NULL;
+        annb_error err;
+        assert_int_equal(open_bytes(fx, c, fx->size, ANNB_OPEN_STRUCTURE_ONLY, &b, &err), ANNB_OK);
+        int rc = annb_verify(b, &err);
+        annb_close(b);
+        if (rc != e->verify_code)
+            fail_msg("%s: annb_verify = %d (%s), expected %d", e->what, rc, err.message, e->verify_code);
+        free(c);
+    }
+}
+
 /* One flipped byte (first, middle, last) in each section's stored bytes:
  * annb_open loads every section of a v1 bundle and refuses; a structure-only
  * handle opens and annb_verify refuses. The FAIS section of the IVF bundle
@@ -442,6 +604,12 @@ static void test_failed_build_leaves_nothing(void **state)
     expect_build_fails(fx, fx->csv, NULL, "NoSuchIndex,Flat", ANNB_E_INVALID, out);
     expect_build_fails(fx, bad_csv, NULL, NULL, ANNB_E_INPUT, fresh);
     expect_build_fails(fx, fx->csv, bad_cat, NULL, ANNB_E_INPUT, fresh);
+    /* Failing at the very end: the rename onto a directory fails after the
+     * temporary file was written in full; it must be removed. */
+    char subdir[512];
+    assert_int_equal(mkdir(tu_path(subdir, fx->dir, "a-directory"), 0755), 0);
+    expect_build_fails(fx, fx->csv, fx->movies, NULL, ANNB_E_IO, subdir);
+    assert_int_equal(rmdir(subdir), 0);
     /* The existing bundle still opens and verifies. */
     annb_bundle *b = tu_open(out, 0);
     annb_error err;
@@ -469,6 +637,8 @@ int main(void)
         cmocka_unit_test(test_wrong_magic),
         cmocka_unit_test(test_versions_and_features),
         cmocka_unit_test(test_header_checksum),
+        cmocka_unit_test(test_bad_header_and_table_fields),
+        cmocka_unit_test(test_bad_section_contents),
         cmocka_unit_test(test_section_payload_flips),
         cmocka_unit_test(test_nonzero_padding),
         cmocka_unit_test(test_not_a_file),

@@ -173,4 +173,22 @@ static inline int tu_header_rehash(uint8_t *data, size_t size)
     return 0;
 }
 
+#define TU_ENTRY_OFFSET 16   /* u64, in a table entry */
+#define TU_ENTRY_STORED 24   /* u64 */
+#define TU_ENTRY_CHECKSUM 48 /* u64 XXH3-64 of the stored bytes */
+
+/* Recomputes the checksum of table entry i after its stored bytes were
+ * edited, then the header checksum: the damage is then only in the meaning. */
+static inline int tu_section_rehash(uint8_t *data, size_t size, uint32_t i)
+{
+    if (size < TU_HDR_SIZE || i >= tu_get_le(data + TU_HDR_SECTION_COUNT, 4) ||
+        (uint64_t)i * TU_ENTRY_SIZE + TU_HDR_SIZE + TU_ENTRY_SIZE > size)
+        return -1;
+    uint8_t *e = data + TU_HDR_SIZE + (size_t)i * TU_ENTRY_SIZE;
+    uint64_t off = tu_get_le(e + TU_ENTRY_OFFSET, 8), len = tu_get_le(e + TU_ENTRY_STORED, 8);
+    if (off > size || len > size - off) return -1;
+    tu_put_le(e + TU_ENTRY_CHECKSUM, 8, XXH3_64bits(data + off, (size_t)len));
+    return tu_header_rehash(data, size);
+}
+
 #endif /* ANNB_TESTUTIL_H */

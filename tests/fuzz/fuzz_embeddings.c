@@ -1,0 +1,33 @@
+/*
+ * fuzz_embeddings.c - libFuzzer harness for the embeddings reader.
+ *
+ * The input is the text of an embeddings file (Spark `id,features`, wide
+ * `id,f0,...`, CSV or TSV). It goes to annb_embeddings_read through an
+ * in-memory file; on success the result is checked against the reader's
+ * promises (ingest.h), on failure the error contract is checked.
+ */
+#define _GNU_SOURCE /* memfd_create (fuzz_util.h) */
+#include "fuzz_util.h"
+#include "ingest.h"
+
+#include <math.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char path[64];
+    int fd = fuzz_memfile(path, data, size);
+    annb_embeddings e;
+    annb_error err;
+    int rc = annb_embeddings_read(&e, path, &err);
+    if (rc == ANNB_OK) {
+        FUZZ_CHECK(e.count >= 1 && e.dimension >= 1 && e.dimension <= ANNB_MAX_DIMENSION);
+        for (uint64_t i = 0; i < e.count; i++) FUZZ_CHECK(e.ids[i] != ANNB_ID_NONE);
+        for (uint64_t i = 0; i < e.count * e.dimension; i++) FUZZ_CHECK(isfinite(e.vectors[i]));
+        annb_embeddings_release(&e);
+    } else {
+        FUZZ_CHECK_FAILURE(rc, err);
+        FUZZ_CHECK(rc == ANNB_E_INPUT || rc == ANNB_E_LIMIT || rc == ANNB_E_NOMEM);
+    }
+    close(fd);
+    return 0;
+}
