@@ -50,3 +50,37 @@ demo: build
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)
+
+# libFuzzer harnesses (tests/fuzz/README.md), clang + ASan + UBSan, each run
+# for FUZZ_SECONDS on a copy of its checked-in corpus (new inputs and crash
+# artifacts go to $(BUILD_FUZZ)/run/NAME/, never into tests/fuzz/corpus/).
+# Needs clang; installs clang's fuzzer runtime and OpenMP, which Debian's
+# clang only recommends.
+BUILD_FUZZ   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_DEB_PACKAGES := libclang-rt-dev libomp-dev
+# harness:corpus:max_len
+FUZZ_HARNESSES := bundle:bundle:65536 bundle_repair:bundle:65536 embeddings:embeddings:8192 \
+                  catalog:catalog:8192
+
+.PHONY: fuzz
+fuzz: deps
+	@command -v clang >/dev/null && command -v clang++ >/dev/null || \
+	  { echo "make fuzz needs clang and clang++ (apt-get install clang)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES='$(FUZZ_DEB_PACKAGES)'
+	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_CXX_COMPILER=clang++ -DANNB_SANITIZE=address,undefined -DANNB_FUZZ=ON
+	env -u MAKEFLAGS -u MFLAGS cmake --build $(BUILD_FUZZ) -j $(JOBS) --target \
+	  $(foreach h,$(FUZZ_HARNESSES),fuzz_$(word 1,$(subst :, ,$(h))))
+	@set -e; for spec in $(FUZZ_HARNESSES); do \
+	  name=$${spec%%:*}; rest=$${spec#*:}; corpus=$${rest%%:*}; max_len=$${rest#*:}; \
+	  run=$(BUILD_FUZZ)/run/$$name; rm -rf $$run; mkdir -p $$run/corpus; \
+	  cp tests/fuzz/corpus/$$corpus/* $$run/corpus/; \
+	  echo "fuzz_$$name: $(FUZZ_SECONDS) s, -max_len=$$max_len, log in $$run/log"; \
+	  if ! OMP_NUM_THREADS=1 $(BUILD_FUZZ)/tests/fuzz_$$name -max_len=$$max_len \
+	      -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$$run/ \
+	      $$run/corpus >$$run/log 2>&1; then \
+	    tail -n 40 $$run/log; echo "fuzz_$$name: FAILED, input saved in $$run/" >&2; exit 1; \
+	  fi; \
+	  grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $$run/log | sed "s/^/  /"; \
+	done

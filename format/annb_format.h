@@ -82,6 +82,7 @@ typedef struct annbf_file {
     uint64_t file_size;
     uint64_t required_features, optional_features;
     uint32_t section_count;
+    uint64_t checksum; /* the header checksum, verified (SPEC 2.5) */
     annbf_section *sections;
 } annbf_file;
 

@@ -90,6 +90,7 @@ static int parse_header(annbf_file *f, const uint8_t *d, size_t size, annbf_erro
         return fail(err, ANNBF_E_CHECKSUM, H_CHECKSUM, "header checksum mismatch (stored "
                     "0x%016llx, computed 0x%016llx)", (unsigned long long)want,
                     (unsigned long long)got);
+    f->checksum = got;
     for (unsigned i = H_RESERVED; i < H_CHECKSUM; i++)
         if (d[i]) return fail(err, ANNBF_E_CORRUPT, i, "reserved header byte is not zero");
     f->required_features = le64_get(d + H_REQUIRED);
@@ -216,6 +217,12 @@ int annbf_section_load(const annbf_file *f, uint32_t i, const void **out, void *
         *out = p;
         return ANNBF_OK;
     }
+    /* SPEC 3: exactly one zstd frame; skippable frames or anything after the
+     * frame would be bytes that are checked but never decoded. */
+    if (s->stored_size < 4 || le32_get(p) != ZSTD_MAGICNUMBER ||
+        ZSTD_findFrameCompressedSize(p, (size_t)s->stored_size) != s->stored_size)
+        return fail(err, ANNBF_E_CORRUPT, s->offset, "zstd section '%.4s' is not exactly one "
+                    "zstd frame", s->kind);
     unsigned long long n = ZSTD_getFrameContentSize(p, (size_t)s->stored_size);
     if (n != s->decoded_size)
         return fail(err, ANNBF_E_CORRUPT, s->offset, "zstd section '%.4s': frame declares %lld "

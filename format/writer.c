@@ -90,6 +90,16 @@ int annbf_writer_add(annbf_writer *w, const char kind[4], uint32_t flags, uint32
     if (codec > ANNBF_CODEC_ZSTD || elem_type > ANNBF_ELEM_F32 || (flags & ~ANNBF_FLAG_CRITICAL) ||
         (size && !data))
         return fail(err, ANNBF_E_INVALID, "section '%.4s': bad codec, type or flags", kind);
+    /* What the reader refuses (SPEC 3.1, 3.5) is refused here, not written. */
+    for (int i = 0; i < 4; i++)
+        if ((unsigned char)kind[i] < 0x20 || (unsigned char)kind[i] > 0x7e)
+            return fail(err, ANNBF_E_INVALID, "section kind is not four printable ASCII bytes");
+    uint64_t es = elem_type == ANNBF_ELEM_BYTES ? 1
+                  : elem_type == ANNBF_ELEM_U32 || elem_type == ANNBF_ELEM_F32 ? 4 : 8;
+    if ((uint64_t)size > ANNBF_MAX_DECODED || size % es || elem_count != size / es)
+        return fail(err, ANNBF_E_INVALID, "section '%.4s': %zu bytes are not %llu elements of "
+                    "%llu bytes", kind, size, (unsigned long long)elem_count,
+                    (unsigned long long)es);
     pending *p = &w->sections[w->count];
     memset(p, 0, sizeof *p);
     memcpy(p->s.kind, kind, 4);

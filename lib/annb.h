@@ -263,16 +263,34 @@ typedef struct annb_hit {
     float score;  /* ip/cosine: similarity (higher first); l2: squared distance (lower first) */
 } annb_hit;
 
+/* The two sets of vectors a bundle can hold. Users are stored when the
+ * bundle was built with users (ann-build --users). */
+typedef enum annb_space {
+    ANNB_SPACE_ITEMS = 0, /* what is recommended: movies, products, ... */
+    ANNB_SPACE_USERS = 1  /* who it is recommended to */
+} annb_space;
+
 typedef struct annb_search_opts {
     size_t struct_size;        /* sizeof(annb_search_opts) */
-    /* Item IDs that must not appear in any answer (e.g. the query item
-     * itself for "similar items"). IDs not in the bundle are ignored. The
-     * answer still has k items whenever k items remain. */
+    /* Which set answers: items (default) or users (e.g. "similar users",
+     * "users for an item"). Queries are vectors in the same space either way. */
+    annb_space space;
+    /* IDs (of the answering space) that must not appear in any answer, e.g.
+     * the query item itself for "similar items". IDs not in the bundle are
+     * ignored. The answer still has k results whenever k remain. */
     const int64_t *exclude_ids;
     size_t exclude_count;
+    /* Items only: keep items that have at least one of these genres (names
+     * as in the catalog, e.g. "Comedy"). A name the catalog does not know
+     * makes the search fail with ANNB_E_NOT_FOUND. NULL/0: no genre filter. */
+    const char *const *genres;
+    size_t genre_count;
+    /* annb_recommend only: exclude the items each user has already seen, as
+     * stored in the bundle (ann-build --interactions). */
+    int exclude_seen;
 } annb_search_opts;
 
-#define ANNB_SEARCH_OPTS_INIT { sizeof(annb_search_opts), NULL, 0 }
+#define ANNB_SEARCH_OPTS_INIT { sizeof(annb_search_opts), ANNB_SPACE_ITEMS, NULL, 0, NULL, 0, 0 }
 
 /*
  * annb_search - the k nearest items for each of nq query vectors.
@@ -292,6 +310,54 @@ typedef struct annb_search_opts {
 ANNB_API int annb_search(const annb_bundle *b, const float *queries, size_t nq, size_t k,
                 const annb_search_opts *opts, annb_hit *hits);
 
+/*
+ * annb_recommend - top-k items for users stored in the bundle: each user's
+ * vector is taken from the bundle, and with opts->exclude_seen the items
+ * that user has seen (stored interactions) are excluded inside the search,
+ * so the answer still has k items whenever k unseen items remain. Other
+ * options as for annb_search (opts->space must be ANNB_SPACE_ITEMS).
+ *
+ *  users  in: n user IDs.
+ *  hits   out: n * k slots, as for annb_search.
+ * Returns ANNB_OK, ANNB_E_NOT_FOUND (a user is not in the bundle, or an
+ * unknown genre), ANNB_E_INVALID (no users stored, bad argument),
+ * ANNB_E_NOMEM, ANNB_E_FAISS. Thread-safe on a shared bundle.
+ */
+ANNB_API int annb_recommend(const annb_bundle *b, const int64_t *users, size_t n, size_t k,
+                            const annb_search_opts *opts, annb_hit *hits);
+
+/*
+ * annb_search_shards - annb_search over several bundles that partition one
+ * catalog (ann-build --shard I/N), merged into one top-k. The bundles must
+ * agree on dimension and metric (ANNB_E_INVALID otherwise). For exact
+ * indexes the merged answer equals that of one unsharded bundle.
+ */
+ANNB_API int annb_search_shards(const annb_bundle *const *bundles, size_t nbundles,
+                                const float *queries, size_t nq, size_t k,
+                                const annb_search_opts *opts, annb_hit *hits);
+
+/* Copies the stored vector of `id` in `space` (dimension floats) into out.
+ * For a cosine bundle this is the normalised vector.
+ * Returns ANNB_OK or ANNB_E_NOT_FOUND. */
+ANNB_API int annb_vector_get(const annb_bundle *b, annb_space space, int64_t id, float *out);
+
+/* Number of vectors in `space` (0 when the bundle stores no users). */
+ANNB_API uint64_t annb_space_count(const annb_bundle *b, annb_space space);
+
+/* The ID of row `row` (0 <= row < annb_space_count) of `space`, in ascending
+ * ID order: lets a caller iterate over every user (e.g. top-k for all users). */
+ANNB_API int64_t annb_space_id(const annb_bundle *b, annb_space space, uint64_t row);
+
+/* Number of genres in the catalog, and the name of genre i (lent until
+ * annb_close; NULL when i is out of range). */
+ANNB_API uint32_t annb_genre_count(const annb_bundle *b);
+ANNB_API const char *annb_genre_name(const annb_bundle *b, uint32_t i);
+
+/* A 64-bit identity of the bundle's content (the header checksum, which
+ * covers every section's checksum): different builds give different IDs.
+ * For cache keys such as Redis key prefixes. */
+ANNB_API uint64_t annb_bundle_id(const annb_bundle *b);
+
 /* Copies item `id`'s stored vector (dimension floats) into out. For a cosine
  * bundle this is the normalised vector. Returns ANNB_OK or ANNB_E_NOT_FOUND. */
 ANNB_API int annb_item_vector(const annb_bundle *b, int64_t id, float *out);
@@ -305,6 +371,22 @@ ANNB_API const char *annb_item_title(const annb_bundle *b, int64_t id);
  * string needs (without the NUL), or a negative code: ANNB_E_NOT_FOUND. An
  * item without a catalog entry or genres gives "". */
 ANNB_API int annb_item_genres(const annb_bundle *b, int64_t id, char *buf, size_t size);
+
+/*
+ * annb_seen_items_from_file - the items `user` has interacted with, read
+ * from an interactions file: MovieLens ratings.dat
+ * (`UserID::MovieID::Rating::Timestamp`), ratings.csv
+ * (`userId,movieId,rating,timestamp`) or a plain `user,item` CSV. For
+ * opts->exclude_ids at query time.
+ *  items  out: a malloc'd array of *count IDs (free with annb_free); NULL
+ *         when the user has none.
+ * Returns ANNB_OK, ANNB_E_IO, ANNB_E_INPUT (file:line:col), ANNB_E_NOMEM.
+ */
+ANNB_API int annb_seen_items_from_file(int64_t **items, size_t *count, const char *path,
+                                       int64_t user, annb_error *err);
+
+/* Frees memory the library returned to the caller. Accepts NULL. */
+ANNB_API void annb_free(void *p);
 
 /* ------------------------------------------------------------------------ */
 /* Query vectors from text                                                   */

@@ -61,6 +61,7 @@ static int load_section(const annb_bundle *b, annb_content *c, const char *kind,
 static void content_release(annb_content *c)
 {
     if (c->index) faiss_Index_free(c->index);
+    if (c->user_index) faiss_Index_free(c->user_index);
     for (unsigned i = 0; i < c->owned_count; i++) free(c->owned[i]);
     free((void *)c->genre_names);
     memset(c, 0, sizeof *c);
@@ -101,7 +102,9 @@ static int load_catalog(const annb_bundle *b, annb_content *c, int full, annb_er
     if (off[0] != 0 || off[n] != tsize)
         return corrupt(err, b, ANNB_KIND_TITLE_OFFSETS, "offsets do not span the titles", 0);
     for (uint64_t i = 0; i < n; i++) {
-        if (off[i + 1] <= off[i] || titles[off[i + 1] - 1] != '\0')
+        /* off[i + 1] <= tsize before it is used: off[n] == tsize does not
+         * bound an offset that a later one (out of order) comes under. */
+        if (off[i + 1] <= off[i] || off[i + 1] > tsize || titles[off[i + 1] - 1] != '\0')
             return corrupt(err, b, ANNB_KIND_TITLE_OFFSETS, "title offset out of order or title "
                            "not NUL-terminated", i);
         if (full && memchr(titles + off[i], '\0', off[i + 1] - off[i] - 1))
@@ -139,6 +142,67 @@ static int load_catalog(const annb_bundle *b, annb_content *c, int full, annb_er
     return ANNB_OK;
 }
 
+/* IDs strictly ascending, never the reserved ANNB_ID_NONE (SPEC 6.2, 6.9). */
+static int check_ids(const annb_bundle *b, const char *kind, const int64_t *ids, uint64_t n,
+                     annb_error *err)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (ids[i] == ANNB_ID_NONE || (i && ids[i] <= ids[i - 1]))
+            return corrupt(err, b, kind, "IDs not strictly ascending", i);
+    return ANNB_OK;
+}
+
+/* Users and their interactions (SPEC 6.9-6.12): UIDS and UVEC together;
+ * SOFF and SEEN together, and only with users. */
+static int load_users(const annb_bundle *b, annb_content *c, annb_error *err)
+{
+    const void *p;
+    int rc, has_users = annbf_section_find(&b->file, ANNB_KIND_USER_IDS) >= 0;
+    int has_seen = annbf_section_find(&b->file, ANNB_KIND_SEEN_OFFSETS) >= 0;
+    if (!has_users) {
+        if (has_seen || annbf_section_find(&b->file, ANNB_KIND_USER_VECS) >= 0 ||
+            annbf_section_find(&b->file, ANNB_KIND_SEEN_ROWS) >= 0)
+            return annb_error_set(err, ANNB_E_CORRUPT, "%s: user sections without 'UIDS'", b->path);
+        return ANNB_OK;
+    }
+    if ((rc = load_section(b, c, ANNB_KIND_USER_IDS, 1, ANNBF_ELEM_I64, UINT64_MAX, &p, err)))
+        return rc;
+    uint64_t m = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_USER_IDS)].elem_count;
+    if (m == 0 || m > UINT32_MAX)
+        return corrupt(err, b, ANNB_KIND_USER_IDS, "user count out of range 1..2^32-1", m);
+    c->user_ids = p;
+    if ((rc = check_ids(b, ANNB_KIND_USER_IDS, c->user_ids, m, err))) return rc;
+    if ((rc = load_section(b, c, ANNB_KIND_USER_VECS, 1, ANNBF_ELEM_F32, m * c->meta.dimension, &p,
+                           err)))
+        return rc;
+    c->user_vecs = p;
+    c->user_count = m;
+    if (has_seen) {
+        if ((rc = load_section(b, c, ANNB_KIND_SEEN_OFFSETS, 1, ANNBF_ELEM_U64, m + 1, &p, err)))
+            return rc;
+        const uint64_t *off = p;
+        if ((rc = load_section(b, c, ANNB_KIND_SEEN_ROWS, 1, ANNBF_ELEM_U32, UINT64_MAX, &p, err)))
+            return rc;
+        const uint32_t *rows = p;
+        uint64_t total = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_SEEN_ROWS)].elem_count;
+        if (off[0] != 0 || off[m] != total)
+            return corrupt(err, b, ANNB_KIND_SEEN_OFFSETS, "offsets do not span 'SEEN'", 0);
+        for (uint64_t u = 0; u < m; u++) {
+            if (off[u + 1] < off[u])
+                return corrupt(err, b, ANNB_KIND_SEEN_OFFSETS, "offsets decrease", u);
+            for (uint64_t i = off[u]; i < off[u + 1]; i++) /* ascending: searched by bsearch */
+                if (rows[i] >= c->meta.count || (i > off[u] && rows[i] <= rows[i - 1]))
+                    return corrupt(err, b, ANNB_KIND_SEEN_ROWS,
+                                   "item rows of a user out of range or not ascending", i);
+        }
+        c->seen_offsets = off;
+        c->seen_rows = rows;
+    } else if (annbf_section_find(&b->file, ANNB_KIND_SEEN_ROWS) >= 0) {
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: 'SEEN' without 'SOFF'", b->path);
+    }
+    return annb_faiss_flat(&c->user_index, c->meta.metric, c->meta.dimension, m, c->user_vecs, err);
+}
+
 /* Loads what searching needs and checks its meaning. `full` adds the
  * checks that cost a pass over every value (annb_verify). */
 static int content_load(const annb_bundle *b, annb_content *c, int full, annb_error *err)
@@ -162,9 +226,7 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
     uint64_t n = c->meta.count, d = c->meta.dimension;
     if ((rc = load_section(b, c, ANNB_KIND_IDS, 1, ANNBF_ELEM_I64, n, &p, err))) return rc;
     c->ids = p;
-    for (uint64_t i = 0; i < n; i++)
-        if (c->ids[i] == ANNB_ID_NONE || (i && c->ids[i] <= c->ids[i - 1]))
-            return corrupt(err, b, ANNB_KIND_IDS, "IDs not strictly ascending", i);
+    if ((rc = check_ids(b, ANNB_KIND_IDS, c->ids, n, err))) return rc;
     /* n <= 2^32 and d <= 2^16: n * d cannot overflow. */
     if ((rc = load_section(b, c, ANNB_KIND_VECS, 1, ANNBF_ELEM_F32, n * d, &p, err))) return rc;
     c->vecs = p;
@@ -173,6 +235,7 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
             if (!isfinite(c->vecs[i]))
                 return corrupt(err, b, ANNB_KIND_VECS, "value not finite", i);
     if ((rc = load_catalog(b, c, full, err))) return rc;
+    if ((rc = load_users(b, c, err))) return rc;
 
     int has_faiss = annbf_section_find(&b->file, ANNB_KIND_FAISS) >= 0;
     int flat = strcmp(c->meta.index, ANNB_INDEX_FLAT) == 0;
@@ -327,26 +390,74 @@ int annb_section_info_get(annb_section_info *out, const annb_bundle *b, uint32_t
     return ANNB_OK;
 }
 
-int64_t annb_row_of(const annb_bundle *b, int64_t id)
+int64_t annb_row_in(const int64_t *ids, uint64_t n, int64_t id)
 {
-    if (!b->c.ids) return -1;
-    uint64_t lo = 0, hi = b->c.meta.count;
+    uint64_t lo = 0, hi = n;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (b->c.ids[mid] < id) lo = mid + 1;
+        if (ids[mid] < id) lo = mid + 1;
         else hi = mid;
     }
-    return lo < b->c.meta.count && b->c.ids[lo] == id ? (int64_t)lo : -1;
+    return lo < n && ids[lo] == id ? (int64_t)lo : -1;
+}
+
+int64_t annb_row_of(const annb_bundle *b, int64_t id)
+{
+    return annb_row_in(b->c.ids, b->c.meta.count, id);
+}
+
+annb_space_view annb_space_of(const annb_bundle *b, annb_space s)
+{
+    annb_space_view v = {0};
+    if (s == ANNB_SPACE_ITEMS) {
+        v = (annb_space_view){b->c.meta.count, b->c.ids, b->c.vecs, b->c.index,
+                              strcmp(b->c.meta.index, ANNB_INDEX_FLAT) == 0};
+    } else if (s == ANNB_SPACE_USERS) {
+        v = (annb_space_view){b->c.user_count, b->c.user_ids, b->c.user_vecs, b->c.user_index, 1};
+    }
+    if (!v.ids) v.count = 0; /* STRUCTURE_ONLY handles have no content */
+    return v;
+}
+
+uint64_t annb_space_count(const annb_bundle *b, annb_space space)
+{
+    return b ? annb_space_of(b, space).count : 0;
+}
+
+int64_t annb_space_id(const annb_bundle *b, annb_space space, uint64_t row)
+{
+    annb_space_view v = annb_space_of(b, space);
+    return row < v.count ? v.ids[row] : ANNB_ID_NONE;
+}
+
+int annb_vector_get(const annb_bundle *b, annb_space space, int64_t id, float *out)
+{
+    if (!b || !out) return ANNB_E_INVALID;
+    annb_space_view v = annb_space_of(b, space);
+    int64_t row = annb_row_in(v.ids, v.count, id);
+    if (row < 0) return ANNB_E_NOT_FOUND;
+    uint32_t d = b->c.meta.dimension;
+    memcpy(out, v.vecs + (uint64_t)row * d, d * sizeof(float));
+    return ANNB_OK;
+}
+
+uint32_t annb_genre_count(const annb_bundle *b) { return b ? b->c.genre_count : 0; }
+
+const char *annb_genre_name(const annb_bundle *b, uint32_t i)
+{
+    return b && i < b->c.genre_count ? b->c.genre_names[i] : NULL;
+}
+
+uint64_t annb_bundle_id(const annb_bundle *b)
+{
+    /* The stored header checksum (SPEC 2.5) covers the table, which holds
+     * every section's checksum. */
+    return b ? b->file.checksum : 0;
 }
 
 int annb_item_vector(const annb_bundle *b, int64_t id, float *out)
 {
-    if (!b || !out) return ANNB_E_INVALID;
-    int64_t row = annb_row_of(b, id);
-    if (row < 0) return ANNB_E_NOT_FOUND;
-    memcpy(out, b->c.vecs + (uint64_t)row * b->c.meta.dimension,
-           b->c.meta.dimension * sizeof(float));
-    return ANNB_OK;
+    return annb_vector_get(b, ANNB_SPACE_ITEMS, id, out);
 }
 
 const char *annb_item_title(const annb_bundle *b, int64_t id)

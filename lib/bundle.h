@@ -21,6 +21,16 @@ typedef struct annb_content {
     uint32_t genre_words;        /* u64 words per row in genre_bits */
     const uint64_t *genre_bits;
     FaissIndex *index;           /* NULL until loaded */
+    /* Users (SPEC 6.9-6.10), all zero when the bundle stores none; always
+     * searched exactly. */
+    uint64_t user_count;
+    const int64_t *user_ids;
+    const float *user_vecs;
+    FaissIndex *user_index;
+    /* Interactions (SPEC 6.11-6.12): user row u saw item rows
+     * seen_rows[seen_offsets[u] .. seen_offsets[u+1]). NULL when absent. */
+    const uint64_t *seen_offsets;
+    const uint32_t *seen_rows;
     void *owned[8];              /* decoded zstd payloads, freed with the content */
     unsigned owned_count;
 } annb_content;
@@ -38,6 +48,21 @@ struct annb_bundle {
  * outlive the handle; name is used in messages. Same checks as annb_open. */
 int annb_bundle_from_bytes(annb_bundle **out, const void *data, size_t size, const char *name,
                            unsigned flags, annb_error *err);
+
+/* One searchable set of vectors: items or users. */
+typedef struct annb_space_view {
+    uint64_t count;
+    const int64_t *ids;
+    const float *vecs;
+    FaissIndex *index;
+    int exact;  /* a Flat index: every row is scored */
+} annb_space_view;
+
+/* The items or users of b (count 0 when the bundle has none of them). */
+annb_space_view annb_space_of(const annb_bundle *b, annb_space s);
+
+/* Row of `id` in ascending ids[0..n), or -1. */
+int64_t annb_row_in(const int64_t *ids, uint64_t n, int64_t id);
 
 /* Row of item `id`, or -1. Binary search on the ascending IDs. */
 int64_t annb_row_of(const annb_bundle *b, int64_t id);

@@ -31,4 +31,18 @@ int annb_faiss_from_blob(FaissIndex **out, const void *blob, size_t size, annb_e
 int annb_faiss_flat(FaissIndex **out, annb_metric m, uint32_t d, uint64_t n, const float *x,
                     annb_error *err);
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* Search only rows whose bit is set in `allowed` (nbits bits, LSB first):
+ * Faiss 1.7.3's IDSelector, which its C API does not expose
+ * (lib/faiss_c_ext.cpp). Returns 0, or -1 with annb_faiss_ext_error(). */
+int annb_faiss_search_filtered(const FaissIndex *index, int64_t n, const float *x, int64_t k,
+                               const uint8_t *allowed, size_t nbits, float *distances,
+                               int64_t *labels);
+const char *annb_faiss_ext_error(void);
+#ifdef __cplusplus
+}
+#endif
+
 #endif /* ANNB_FAISS_GLUE_H */

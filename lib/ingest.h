@@ -77,6 +77,26 @@ typedef struct annb_catalog {
 int annb_catalog_read(annb_catalog *out, const char *path, annb_error *err);
 void annb_catalog_release(annb_catalog *c);
 
+/* Who has seen what, sorted by (user, item), without repeats. */
+#define ANNB_MAX_INTERACTIONS (1ull << 32)
+typedef struct annb_interactions {
+    uint64_t count;
+    int64_t *users;
+    int64_t *items;
+} annb_interactions;
+
+/*
+ * Reads interactions: MovieLens ratings.dat (`UserID::MovieID::Rating::Timestamp`,
+ * fields after the second ignored), ratings.csv (`userId,movieId,rating,timestamp`)
+ * or a plain `user,item` CSV, with or without a header (a first row whose
+ * first field is not an integer is a header). Errors name file:line:col.
+ */
+int annb_interactions_read(annb_interactions *out, const char *path, annb_error *err);
+void annb_interactions_release(annb_interactions *x);
+/* The range [*first, *first + *count) of user's pairs (binary search). */
+void annb_interactions_of(const annb_interactions *x, int64_t user, uint64_t *first,
+                          uint64_t *count);
+
 /* Sets err (if non-NULL) to code and a printf-formatted message; returns code. */
 int annb_error_set(annb_error *err, int code, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -92,3 +92,29 @@ out:
     annb_embeddings_release(&e);
     return rc;
 }
+
+int annb_seen_items_from_file(int64_t **items, size_t *count, const char *path, int64_t user,
+                              annb_error *err)
+{
+    if (!items || !count || !path)
+        return annb_error_set(err, ANNB_E_INVALID, "annb_seen_items_from_file: bad argument");
+    *items = NULL;
+    *count = 0;
+    annb_interactions x;
+    int rc = annb_interactions_read(&x, path, err);
+    if (rc) return rc;
+    uint64_t first, n;
+    annb_interactions_of(&x, user, &first, &n);
+    if (n) {
+        if (!(*items = malloc(n * sizeof **items))) {
+            rc = annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", path);
+        } else {
+            memcpy(*items, x.items + first, n * sizeof **items);
+            *count = (size_t)n;
+        }
+    }
+    annb_interactions_release(&x);
+    return rc;
+}
+
+void annb_free(void *p) { free(p); }

@@ -1,6 +1,7 @@
 /* search.c - top-k search with external IDs (annb_search), metric names. */
 #include "bundle.h"
 #include "faiss_glue.h"
+#include "ingest.h"
 
 #include <faiss/c_api/Index_c.h>
 #include <math.h>
@@ -43,27 +44,207 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Rows of the excluded IDs that are in the bundle, sorted, duplicates
- * removed. *out is malloc'd (NULL when there are none). */
-static int excluded_rows(int64_t **out, size_t *count, const annb_bundle *b,
-                         const annb_search_opts *o)
+/* Rows that must not answer one query (a user's seen items): ascending. */
+typedef struct row_list {
+    const uint32_t *rows;
+    size_t count;
+} row_list;
+
+/* A search after its options are resolved into rows. */
+typedef struct plan {
+    annb_space_view v;
+    const int64_t *skip; /* rows excluded for every query, ascending, unique */
+    size_t nskip;
+    const uint8_t *genre_ok; /* bitmap of rows allowed by the genre filter, or NULL */
+} plan;
+
+static int in_rows(const row_list *l, int64_t row)
 {
-    *out = NULL;
-    *count = 0;
-    if (!o->exclude_count) return ANNB_OK;
-    int64_t *rows = malloc(o->exclude_count * sizeof *rows);
-    if (!rows) return ANNB_E_NOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < o->exclude_count; i++) {
-        int64_t r = annb_row_of(b, o->exclude_ids[i]);
-        if (r >= 0) rows[n++] = r;
+    size_t lo = 0, hi = l ? l->count : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((int64_t)l->rows[mid] < row) lo = mid + 1;
+        else hi = mid;
     }
-    qsort(rows, n, sizeof *rows, cmp_i64);
-    size_t u = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!u || rows[u - 1] != rows[i]) rows[u++] = rows[i];
-    *out = rows;
-    *count = u;
+    return l && lo < l->count && (int64_t)l->rows[lo] == row;
+}
+
+static int skipped(const plan *p, const row_list *extra, int64_t row)
+{
+    return (p->genre_ok && !(p->genre_ok[row / 8] >> (row % 8) & 1)) ||
+           (p->nskip && bsearch(&row, p->skip, p->nskip, sizeof *p->skip, cmp_i64)) ||
+           in_rows(extra, row);
+}
+
+/* Faiss labels are row positions; answers carry the rows' external IDs.
+ * This is the one place rows become IDs. */
+static void collect(annb_hit *out, size_t k, const plan *p, const row_list *extra,
+                    const float *dist, const idx_t *labels, size_t kf)
+{
+    size_t j = 0;
+    for (size_t f = 0; f < kf && j < k; f++) {
+        idx_t row = labels[f];
+        if (row < 0 || (uint64_t)row >= p->v.count) continue; /* Faiss: fewer than kf found */
+        if (skipped(p, extra, row)) continue;
+        out[j].id = p->v.ids[row];
+        out[j].score = dist[f];
+        j++;
+    }
+    for (; j < k; j++) {
+        out[j].id = ANNB_ID_NONE;
+        out[j].score = NAN;
+    }
+}
+
+/* Asks Faiss for kf results per query in one call (BLAS for many queries)
+ * and drops the skipped rows. *short_of counts queries left with fewer than
+ * k results. */
+static int search_kf(const plan *p, const float *q, size_t nq, size_t k, size_t kf,
+                     const row_list *extra, annb_hit *hits, size_t *short_of)
+{
+    if (nq > SIZE_MAX / kf / sizeof(idx_t)) return ANNB_E_NOMEM;
+    float *dist = malloc(nq * kf * sizeof *dist);
+    idx_t *labels = malloc(nq * kf * sizeof *labels);
+    int rc = ANNB_OK;
+    *short_of = 0;
+    if (!dist || !labels) rc = ANNB_E_NOMEM;
+    else if (faiss_Index_search(p->v.index, (idx_t)nq, q, (idx_t)kf, dist, labels)) rc = ANNB_E_FAISS;
+    for (size_t i = 0; rc == ANNB_OK && i < nq; i++) {
+        collect(hits + i * k, k, p, extra ? &extra[i] : NULL, dist + i * kf, labels + i * kf, kf);
+        *short_of += hits[i * k + k - 1].id == ANNB_ID_NONE;
+    }
+    free(dist);
+    free(labels);
+    return rc;
+}
+
+/* Over-fetch: ask for k + (rows any query may skip), then drop them. Exact
+ * for a flat index without a genre filter, which scores every row. Otherwise
+ * (the fallback for indexes that take no ID selector) the request doubles
+ * until every query has k results or all rows were asked for. */
+static int search_overfetch(const plan *p, const float *q, size_t nq, size_t k,
+                            const row_list *extra, annb_hit *hits)
+{
+    size_t most = 0, n = (size_t)p->v.count, short_of = 0;
+    for (size_t i = 0; extra && i < nq; i++)
+        if (extra[i].count > most) most = extra[i].count;
+    size_t drop = p->nskip + most;
+    size_t kf = (k >= n || drop >= n - k) ? n : k + drop;
+    int rc = search_kf(p, q, nq, k, kf, extra, hits, &short_of);
+    while (rc == ANNB_OK && short_of && !(p->v.exact && !p->genre_ok) && kf < n) {
+        kf = kf > n / 2 ? n : 2 * kf;
+        rc = search_kf(p, q, nq, k, kf, extra, hits, &short_of);
+    }
+    return rc;
+}
+
+/* Any index, any filter: Faiss searches only the allowed rows (IDSelector),
+ * so approximate indexes still fill k from what remains. One bitmap for all
+ * queries, or one per query when queries skip different rows. */
+static int search_selected(const plan *p, const float *q, size_t nq, size_t k, uint32_t d,
+                           const row_list *extra, annb_hit *hits)
+{
+    size_t n = (size_t)p->v.count, bytes = (n + 7) / 8, kf = k < n ? k : n;
+    uint8_t *allowed = malloc(bytes);
+    float *dist = malloc(nq * kf * sizeof *dist);
+    idx_t *labels = malloc(nq * kf * sizeof *labels);
+    int rc = ANNB_OK;
+    if (!allowed || !dist || !labels) rc = ANNB_E_NOMEM;
+    size_t step = extra ? 1 : nq;
+    for (size_t i = 0; rc == ANNB_OK && i < nq; i += step) {
+        if (p->genre_ok) memcpy(allowed, p->genre_ok, bytes);
+        else memset(allowed, 0xff, bytes);
+        for (size_t j = 0; j < p->nskip; j++) allowed[p->skip[j] / 8] &= (uint8_t)~(1u << (p->skip[j] % 8));
+        for (size_t j = 0; extra && j < extra[i].count; j++) {
+            uint32_t r = extra[i].rows[j];
+            allowed[r / 8] &= (uint8_t)~(1u << (r % 8));
+        }
+        if (annb_faiss_search_filtered(p->v.index, (int64_t)step, q + i * d, (int64_t)kf, allowed,
+                                       n, dist + i * kf, labels + i * kf))
+            rc = ANNB_E_FAISS; /* this index type takes no selector: see below */
+    }
+    for (size_t i = 0; rc == ANNB_OK && i < nq; i++)
+        collect(hits + i * k, k, p, extra ? &extra[i] : NULL, dist + i * kf, labels + i * kf, kf);
+    free(allowed);
+    free(dist);
+    free(labels);
+    return rc == ANNB_E_FAISS ? search_overfetch(p, q, nq, k, extra, hits) : rc;
+}
+
+/* Resolves opts into p (p->skip and p->genre_ok are malloc'd: plan_release). */
+static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *o)
+{
+    memset(p, 0, sizeof *p);
+    if (o->struct_size < sizeof(annb_search_opts) || (o->exclude_count && !o->exclude_ids) ||
+        (o->genre_count && !o->genres) || (o->space != ANNB_SPACE_ITEMS && o->space != ANNB_SPACE_USERS) ||
+        (o->genre_count && o->space != ANNB_SPACE_ITEMS))
+        return ANNB_E_INVALID;
+    p->v = annb_space_of(b, o->space);
+    if (!p->v.count || !p->v.index) return ANNB_E_INVALID; /* no such space in this bundle */
+    if (o->exclude_count) {
+        int64_t *rows = malloc(o->exclude_count * sizeof *rows);
+        if (!rows) return ANNB_E_NOMEM;
+        size_t n = 0, u = 0;
+        for (size_t i = 0; i < o->exclude_count; i++) {
+            int64_t r = annb_row_in(p->v.ids, p->v.count, o->exclude_ids[i]);
+            if (r >= 0) rows[n++] = r;
+        }
+        qsort(rows, n, sizeof *rows, cmp_i64);
+        for (size_t i = 0; i < n; i++)
+            if (!u || rows[u - 1] != rows[i]) rows[u++] = rows[i];
+        p->skip = rows;
+        p->nskip = u;
+    }
+    if (o->genre_count) {
+        const annb_content *c = &b->c;
+        uint64_t mask[(ANNB_MAX_GENRES + 63) / 64] = {0};
+        for (size_t i = 0; i < o->genre_count; i++) {
+            uint32_t g = 0;
+            while (g < c->genre_count && (!o->genres[i] || strcmp(c->genre_names[g], o->genres[i])))
+                g++;
+            if (g == c->genre_count) return ANNB_E_NOT_FOUND;
+            mask[g / 64] |= 1ull << (g % 64);
+        }
+        uint8_t *ok = calloc((p->v.count + 7) / 8, 1);
+        if (!ok) return ANNB_E_NOMEM;
+        for (uint64_t r = 0; r < p->v.count; r++)
+            for (uint32_t w = 0; w < c->genre_words; w++)
+                if (c->genre_bits[r * c->genre_words + w] & mask[w]) {
+                    ok[r / 8] |= (uint8_t)(1u << (r % 8));
+                    break;
+                }
+        p->genre_ok = ok;
+    }
+    return ANNB_OK;
+}
+
+static void plan_release(plan *p)
+{
+    free((void *)p->skip);
+    free((void *)p->genre_ok);
+}
+
+static int run_plan(const plan *p, const float *q, size_t nq, size_t k, uint32_t d,
+                    const row_list *extra, annb_hit *hits)
+{
+    if (p->v.exact && !p->genre_ok) return search_overfetch(p, q, nq, k, extra, hits);
+    return search_selected(p, q, nq, k, d, extra, hits);
+}
+
+/* Cosine queries are normalised like the stored vectors: a private copy. */
+static int normalized(float **out, const annb_bundle *b, const float *q, size_t nq)
+{
+    uint32_t d = b->c.meta.dimension;
+    *out = NULL;
+    if (b->c.meta.metric != ANNB_METRIC_COSINE) return ANNB_OK;
+    if (nq > SIZE_MAX / d / sizeof(float) || !(*out = malloc(nq * d * sizeof **out)))
+        return ANNB_E_NOMEM;
+    for (size_t i = 0; i < nq; i++) {
+        double ss = 0;
+        for (uint32_t j = 0; j < d; j++) ss += (double)q[i * d + j] * q[i * d + j];
+        double inv = ss > 0 ? 1.0 / sqrt(ss) : 0.0;
+        for (uint32_t j = 0; j < d; j++) (*out)[i * d + j] = (float)(q[i * d + j] * inv);
+    }
     return ANNB_OK;
 }
 
@@ -71,69 +252,92 @@ int annb_search(const annb_bundle *b, const float *queries, size_t nq, size_t k,
                 const annb_search_opts *opts, annb_hit *hits)
 {
     annb_search_opts defaults = ANNB_SEARCH_OPTS_INIT;
-    if (!b || !b->c.index || !queries || !hits || nq == 0 || k == 0) return ANNB_E_INVALID;
-    if (!opts) opts = &defaults;
-    if (opts->struct_size < sizeof(annb_search_opts) || (opts->exclude_count && !opts->exclude_ids))
-        return ANNB_E_INVALID;
-    const uint64_t n = b->c.meta.count;
-    const uint32_t d = b->c.meta.dimension;
-
-    int64_t *skip = NULL;
-    size_t nskip = 0;
-    int rc = excluded_rows(&skip, &nskip, b, opts);
-    if (rc) return rc;
-    /* Ask Faiss for k + |excluded| so that k remain after dropping them. */
-    size_t kf = (k >= n || nskip >= n - k) ? (size_t)n : k + nskip;
-    if (nq > SIZE_MAX / kf / sizeof(idx_t) || nq > SIZE_MAX / d / sizeof(float)) {
-        free(skip);
-        return ANNB_E_NOMEM;
-    }
-    float *dist = malloc(nq * kf * sizeof *dist);
-    idx_t *labels = malloc(nq * kf * sizeof *labels);
+    if (!b || !queries || !hits || nq == 0 || k == 0) return ANNB_E_INVALID;
+    plan p;
     float *normed = NULL;
-    if (!dist || !labels) {
-        rc = ANNB_E_NOMEM;
-        goto out;
-    }
-    if (b->c.meta.metric == ANNB_METRIC_COSINE) {
-        if (!(normed = malloc(nq * d * sizeof *normed))) {
-            rc = ANNB_E_NOMEM;
-            goto out;
-        }
-        for (size_t i = 0; i < nq; i++) {
-            const float *q = queries + i * d;
-            double ss = 0;
-            for (uint32_t j = 0; j < d; j++) ss += (double)q[j] * q[j];
-            double inv = ss > 0 ? 1.0 / sqrt(ss) : 0.0;
-            for (uint32_t j = 0; j < d; j++) normed[i * d + j] = (float)(q[j] * inv);
-        }
-        queries = normed;
-    }
-    if (faiss_Index_search(b->c.index, (idx_t)nq, queries, (idx_t)kf, dist, labels)) {
-        rc = ANNB_E_FAISS;
-        goto out;
-    }
-    /* Faiss labels are row positions; answers carry the rows' external IDs.
-     * This is the one place rows become IDs. */
-    for (size_t i = 0; i < nq; i++) {
-        size_t j = 0;
-        for (size_t f = 0; f < kf && j < k; f++) {
-            idx_t row = labels[i * kf + f];
-            if (row < 0 || (uint64_t)row >= n) continue; /* Faiss: fewer than kf found */
-            if (nskip && bsearch(&(int64_t){row}, skip, nskip, sizeof *skip, cmp_i64)) continue;
-            hits[i * k + j].id = b->c.ids[row];
-            hits[i * k + j].score = dist[i * kf + f];
-            j++;
-        }
-        for (; j < k; j++) {
-            hits[i * k + j].id = ANNB_ID_NONE;
-            hits[i * k + j].score = NAN;
-        }
-    }
-out:
-    free(skip);
-    free(dist);
-    free(labels);
+    int rc = plan_make(&p, b, opts ? opts : &defaults);
+    if (!rc) rc = normalized(&normed, b, queries, nq);
+    if (!rc) rc = run_plan(&p, normed ? normed : queries, nq, k, b->c.meta.dimension, NULL, hits);
     free(normed);
+    plan_release(&p);
+    return rc;
+}
+
+/* Users per batch: bounds the over-fetch buffers (k + seen items each). */
+#define ANNB_RECOMMEND_BATCH 256
+
+int annb_recommend(const annb_bundle *b, const int64_t *users, size_t n, size_t k,
+                   const annb_search_opts *opts, annb_hit *hits)
+{
+    annb_search_opts defaults = ANNB_SEARCH_OPTS_INIT;
+    if (!opts) opts = &defaults;
+    if (!b || !users || !hits || n == 0 || k == 0 || !b->c.user_count ||
+        opts->space != ANNB_SPACE_ITEMS || (opts->exclude_seen && !b->c.seen_offsets))
+        return ANNB_E_INVALID;
+    const uint32_t d = b->c.meta.dimension;
+    plan p;
+    int rc = plan_make(&p, b, opts);
+    float *q = malloc(ANNB_RECOMMEND_BATCH * d * sizeof *q);
+    row_list *seen = calloc(ANNB_RECOMMEND_BATCH, sizeof *seen);
+    if (!rc && (!q || !seen)) rc = ANNB_E_NOMEM;
+    for (size_t at = 0; rc == ANNB_OK && at < n; at += ANNB_RECOMMEND_BATCH) {
+        size_t m = n - at < ANNB_RECOMMEND_BATCH ? n - at : ANNB_RECOMMEND_BATCH;
+        for (size_t i = 0; i < m && rc == ANNB_OK; i++) {
+            int64_t u = annb_row_in(b->c.user_ids, b->c.user_count, users[at + i]);
+            if (u < 0) {
+                rc = ANNB_E_NOT_FOUND;
+                break;
+            }
+            /* Stored user vectors are already normalised for cosine. */
+            memcpy(q + i * d, b->c.user_vecs + (uint64_t)u * d, d * sizeof *q);
+            if (opts->exclude_seen) {
+                const uint64_t *off = b->c.seen_offsets;
+                seen[i] = (row_list){b->c.seen_rows + off[u], (size_t)(off[u + 1] - off[u])};
+            }
+        }
+        if (rc == ANNB_OK)
+            rc = run_plan(&p, q, m, k, d, opts->exclude_seen ? seen : NULL, hits + at * k);
+    }
+    free(q);
+    free(seen);
+    plan_release(&p);
+    return rc;
+}
+
+/* Better first: higher similarity, or lower distance; ties by ID so that
+ * the merged order does not depend on the order of the shards. */
+static int hit_before(const annb_hit *a, const annb_hit *b, int lower_first)
+{
+    if (a->id == ANNB_ID_NONE || b->id == ANNB_ID_NONE) return b->id == ANNB_ID_NONE && a->id != ANNB_ID_NONE;
+    if (a->score != b->score) return lower_first ? a->score < b->score : a->score > b->score;
+    return a->id < b->id;
+}
+
+int annb_search_shards(const annb_bundle *const *bundles, size_t nbundles, const float *queries,
+                       size_t nq, size_t k, const annb_search_opts *opts, annb_hit *hits)
+{
+    if (!bundles || nbundles == 0 || !hits || nq == 0 || k == 0) return ANNB_E_INVALID;
+    for (size_t s = 0; s < nbundles; s++)
+        if (!bundles[s] || bundles[s]->c.meta.dimension != bundles[0]->c.meta.dimension ||
+            bundles[s]->c.meta.metric != bundles[0]->c.meta.metric)
+            return ANNB_E_INVALID;
+    if (nbundles == 1) return annb_search(bundles[0], queries, nq, k, opts, hits);
+    if (nq > SIZE_MAX / k / sizeof(annb_hit)) return ANNB_E_NOMEM;
+    int lower_first = bundles[0]->c.meta.metric == ANNB_METRIC_L2, rc = ANNB_OK;
+    annb_hit *part = malloc(nq * k * sizeof *part), *merged = malloc(k * sizeof *merged);
+    if (!part || !merged) rc = ANNB_E_NOMEM;
+    for (size_t s = 0; rc == ANNB_OK && s < nbundles; s++) {
+        if ((rc = annb_search(bundles[s], queries, nq, k, opts, s ? part : hits))) break;
+        if (s == 0) continue;
+        for (size_t i = 0; i < nq; i++) { /* merge two best-first lists of k */
+            const annb_hit *x = hits + i * k, *y = part + i * k;
+            size_t a = 0, c = 0;
+            for (size_t j = 0; j < k; j++)
+                merged[j] = (c >= k || (a < k && hit_before(&x[a], &y[c], lower_first))) ? x[a++] : y[c++];
+            memcpy(hits + i * k, merged, k * sizeof *merged);
+        }
+    }
+    free(part);
+    free(merged);
     return rc;
 }

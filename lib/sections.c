@@ -82,6 +82,7 @@ int annb_kind_known(const char kind[4])
     static const char *const known[] = {
         ANNB_KIND_META, ANNB_KIND_IDS, ANNB_KIND_VECS, ANNB_KIND_FAISS,
         ANNB_KIND_TITLE_OFFSETS, ANNB_KIND_TITLES, ANNB_KIND_GENRE_NAMES, ANNB_KIND_GENRE_BITS,
+        ANNB_KIND_USER_IDS, ANNB_KIND_USER_VECS, ANNB_KIND_SEEN_OFFSETS, ANNB_KIND_SEEN_ROWS,
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (memcmp(kind, known[i], 4) == 0) return 1;

@@ -22,6 +22,11 @@
 #define ANNB_KIND_GENRE_NAMES "GVOC" /* NUL-terminated UTF-8 genre names */
 #define ANNB_KIND_GENRE_BITS "GBIT" /* u64 bitset words per row */
 
+#define ANNB_KIND_USER_IDS "UIDS" /* critical: int64 user IDs, ascending */
+#define ANNB_KIND_USER_VECS "UVEC" /* critical: float32 user vectors, row-major */
+#define ANNB_KIND_SEEN_OFFSETS "SOFF" /* critical: u64 per user row, users + 1 */
+#define ANNB_KIND_SEEN_ROWS "SEEN" /* critical: u32 item rows each user has seen */
+
 #define ANNB_META_SIZE 64u /* fixed part of META; the index string follows */
 #define ANNB_META_FLAG_NORMALIZED 0x1u
 #define ANNB_MAX_INDEX_DESC 256u
