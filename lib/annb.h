@@ -125,9 +125,24 @@ typedef struct annb_build_opts {
      * string such as "IVF256,Flat" or "HNSW32". NULL means "flat". */
     const char *index;
     int threads;              /* threads for training and adding; 0 = Faiss default */
+    /* Users' embeddings (same forms as the items, same dimension), stored
+     * for annb_recommend and user searches; NULL: none. Users are always
+     * searched exactly. */
+    const char *users_path;
+    /* Who has seen what (see annb_seen_items_from_file for the forms),
+     * stored for opts.exclude_seen; needs users_path. NULL: none. Pairs
+     * whose user or item is not in the bundle are counted and skipped. */
+    const char *interactions_path;
+    /* Sharding: with shard_count > 1, only items with
+     * annb_shard_of(id, shard_count) == shard_index are stored. */
+    uint32_t shard_index, shard_count;
 } annb_build_opts;
 
-#define ANNB_BUILD_OPTS_INIT { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0 }
+#define ANNB_BUILD_OPTS_INIT { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0 }
+
+/* The shard (0 .. count-1) of an item ID: a fixed hash of the ID, the same
+ * on every machine and in every version of annb. */
+ANNB_API uint32_t annb_shard_of(int64_t id, uint32_t count);
 
 /* What a successful build saw, for the tool to report. */
 typedef struct annb_build_report {
@@ -136,6 +151,10 @@ typedef struct annb_build_report {
     uint64_t catalog_entries;       /* entries read from the catalog (0: no catalog) */
     uint64_t items_without_catalog; /* vectors whose ID the catalog does not list */
     uint64_t catalog_without_item;  /* catalog entries with no vector */
+    uint64_t users;                 /* user vectors stored (0: none) */
+    uint64_t interactions;          /* (user, item) pairs stored */
+    uint64_t interactions_skipped;  /* pairs whose user or item is not stored */
+    uint64_t items_in_other_shards; /* rows of the items file left to other shards */
     uint64_t bundle_bytes;          /* size of the file written */
 } annb_build_report;
 

@@ -170,29 +170,67 @@ out:
  * little-endian hosts (checked at compile time). */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "annb assumes a little-endian host");
 
-static int write_bundle(const char *output_path, const sorted_rows *r, const annb_catalog *cat,
-                        const annb_meta *meta, const void *fblob, size_t fsize,
-                        annb_build_report *rep, annb_error *err)
+/* Everything a bundle is written from. */
+typedef struct bundle_parts {
+    annb_meta meta;
+    sorted_rows items, users;          /* users.n == 0: no users */
+    const annb_catalog *catalog;       /* NULL: no catalog */
+    uint64_t *seen_offsets;            /* users.n + 1, or NULL */
+    uint32_t *seen_rows;
+    void *faiss_blob;                  /* NULL for Flat */
+    size_t faiss_size;
+} bundle_parts;
+
+static void parts_release(bundle_parts *p)
+{
+    free(p->items.ids);
+    free(p->items.vecs);
+    free(p->users.ids);
+    free(p->users.vecs);
+    free(p->seen_offsets);
+    free(p->seen_rows);
+    free(p->faiss_blob);
+}
+
+/* Adds a critical raw section; the writer copies the bytes. */
+static int add_raw(annbf_writer *w, const char *kind, uint32_t type, uint64_t count,
+                   const void *data, size_t size, annbf_error *fe)
+{
+    return annbf_writer_add(w, kind, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_RAW, type, count, data, size,
+                            fe);
+}
+
+static int write_bundle(const char *output_path, const bundle_parts *p, annb_build_report *rep,
+                        annb_error *err)
 {
     annbf_writer *w = NULL;
     annbf_error fe = {0};
     uint8_t mbuf[ANNB_META_SIZE + ANNB_MAX_INDEX_DESC];
-    size_t msize = annb_meta_encode(mbuf, sizeof mbuf, meta);
+    size_t msize = annb_meta_encode(mbuf, sizeof mbuf, &p->meta);
+    const sorted_rows *it = &p->items, *us = &p->users;
     int rc = annbf_writer_new(&w, &fe);
     if (rc) return annb_error_set(err, rc, "%s", fe.message);
-    if ((rc = annbf_writer_add(w, ANNB_KIND_META, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_RAW,
-                               ANNBF_ELEM_BYTES, msize, mbuf, msize, &fe)) ||
-        (rc = annbf_writer_add(w, ANNB_KIND_IDS, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_RAW,
-                               ANNBF_ELEM_I64, r->n, r->ids, r->n * sizeof *r->ids, &fe)) ||
-        (rc = annbf_writer_add(w, ANNB_KIND_VECS, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_RAW,
-                               ANNBF_ELEM_F32, r->n * r->d, r->vecs,
-                               r->n * r->d * sizeof *r->vecs, &fe)) ||
-        (fblob && (rc = annbf_writer_add(w, ANNB_KIND_FAISS, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_RAW,
-                                         ANNBF_ELEM_BYTES, fsize, fblob, fsize, &fe)))) {
+    if ((rc = add_raw(w, ANNB_KIND_META, ANNBF_ELEM_BYTES, msize, mbuf, msize, &fe)) ||
+        (rc = add_raw(w, ANNB_KIND_IDS, ANNBF_ELEM_I64, it->n, it->ids, it->n * 8, &fe)) ||
+        (rc = add_raw(w, ANNB_KIND_VECS, ANNBF_ELEM_F32, it->n * it->d, it->vecs,
+                      it->n * it->d * 4, &fe)) ||
+        (p->faiss_blob && (rc = add_raw(w, ANNB_KIND_FAISS, ANNBF_ELEM_BYTES, p->faiss_size,
+                                        p->faiss_blob, p->faiss_size, &fe))) ||
+        (us->n && (rc = add_raw(w, ANNB_KIND_USER_IDS, ANNBF_ELEM_I64, us->n, us->ids, us->n * 8,
+                                &fe))) ||
+        (us->n && (rc = add_raw(w, ANNB_KIND_USER_VECS, ANNBF_ELEM_F32, us->n * us->d, us->vecs,
+                                us->n * us->d * 4, &fe))) ||
+        (p->seen_offsets &&
+         ((rc = annbf_writer_add(w, ANNB_KIND_SEEN_OFFSETS, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_ZSTD,
+                                 ANNBF_ELEM_U64, us->n + 1, p->seen_offsets, (us->n + 1) * 8,
+                                 &fe)) ||
+          (rc = annbf_writer_add(w, ANNB_KIND_SEEN_ROWS, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_ZSTD,
+                                 ANNBF_ELEM_U32, p->seen_offsets[us->n], p->seen_rows,
+                                 p->seen_offsets[us->n] * 4, &fe))))) {
         annb_error_set(err, rc, "adding sections: %s", fe.message);
         goto out;
     }
-    if (cat && (rc = add_catalog(w, r, cat, rep, err))) goto out;
+    if (p->catalog && (rc = add_catalog(w, it, p->catalog, rep, err))) goto out;
     if ((rc = annbf_writer_commit(w, output_path, &rep->bundle_bytes, &fe)))
         annb_error_set(err, rc, "%s: %s", output_path, fe.message);
 out:
@@ -200,17 +238,88 @@ out:
     return rc;
 }
 
+uint32_t annb_shard_of(int64_t id, uint32_t count)
+{
+    /* splitmix64's finaliser: a fixed, well-mixed hash of the ID. */
+    uint64_t z = (uint64_t)id + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return count ? (uint32_t)(z % count) : 0;
+}
+
+/* Keeps the rows of shard `index` of `count`, in place. */
+static void keep_shard(annb_embeddings *e, uint32_t index, uint32_t count, uint64_t *dropped)
+{
+    uint64_t kept = 0;
+    for (uint64_t i = 0; i < e->count; i++) {
+        if (annb_shard_of(e->ids[i], count) != index) continue;
+        e->ids[kept] = e->ids[i];
+        memmove(e->vectors + kept * e->dimension, e->vectors + i * e->dimension,
+                e->dimension * sizeof(float));
+        kept++;
+    }
+    *dropped = e->count - kept;
+    e->count = kept;
+}
+
+/* Reads an embeddings file into rows sorted by ID (normalised for cosine). */
+static int read_sorted(sorted_rows *out, const char *path, const annb_build_opts *o,
+                       uint64_t *other_shards, annb_error *err)
+{
+    annb_embeddings e = {0};
+    int rc = annb_embeddings_read(&e, path, err);
+    if (rc == ANNB_OK && other_shards && o->shard_count > 1) {
+        keep_shard(&e, o->shard_index, o->shard_count, other_shards);
+        if (e.count == 0)
+            rc = annb_error_set(err, ANNB_E_INPUT, "%s: no item falls in shard %u/%u", path,
+                                o->shard_index, o->shard_count);
+    }
+    if (rc == ANNB_OK) rc = sort_rows(out, &e, err);
+    annb_embeddings_release(&e);
+    if (rc == ANNB_OK && o->metric == ANNB_METRIC_COSINE) normalize_rows(out->vecs, out->n, out->d);
+    return rc;
+}
+
+/* Interactions as rows: for each user row, the ascending item rows seen. */
+static int read_seen(bundle_parts *p, const char *path, annb_build_report *rep, annb_error *err)
+{
+    annb_interactions x;
+    int rc = annb_interactions_read(&x, path, err);
+    if (rc) return rc;
+    uint64_t m = p->users.n;
+    p->seen_offsets = calloc(m + 1, sizeof *p->seen_offsets);
+    p->seen_rows = malloc((x.count ? x.count : 1) * sizeof *p->seen_rows);
+    if (!p->seen_offsets || !p->seen_rows) {
+        annb_interactions_release(&x);
+        return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", path);
+    }
+    /* Pairs are sorted by (user ID, item ID) and rows follow ID order, so
+     * each user's item rows come out ascending. */
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < x.count; i++) {
+        int64_t u = annb_row_in(p->users.ids, m, x.users[i]);
+        int64_t r = annb_row_in(p->items.ids, p->items.n, x.items[i]);
+        if (u < 0 || r < 0) {
+            rep->interactions_skipped++;
+            continue;
+        }
+        p->seen_rows[n++] = (uint32_t)r;
+        p->seen_offsets[u + 1]++;
+    }
+    for (uint64_t u = 0; u < m; u++) p->seen_offsets[u + 1] += p->seen_offsets[u];
+    rep->interactions = n;
+    annb_interactions_release(&x);
+    return ANNB_OK;
+}
+
 int annb_build(annb_build_report *report, const char *items_path, const char *catalog_path,
                const char *output_path, const annb_build_opts *opts, annb_error *err)
 {
     annb_build_opts defaults = ANNB_BUILD_OPTS_INIT;
     annb_build_report rep = {0};
-    annb_embeddings emb = {0};
     annb_catalog cat = {0};
-    sorted_rows rows = {0};
-    annb_meta meta = {0};
-    void *fblob = NULL;
-    size_t fsize = 0;
+    bundle_parts p = {0};
     int rc;
 
     if (report) memset(report, 0, sizeof *report);
@@ -221,37 +330,43 @@ int annb_build(annb_build_report *report, const char *items_path, const char *ca
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: opts.struct_size too small");
     if (!annb_metric_name(opts->metric))
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: unknown metric %d", (int)opts->metric);
-    if ((rc = index_desc(meta.index, opts->index, err))) return rc;
+    if (opts->interactions_path && !opts->users_path)
+        return annb_error_set(err, ANNB_E_INVALID, "interactions need the users' vectors too");
+    if (opts->shard_count > 1 && opts->shard_index >= opts->shard_count)
+        return annb_error_set(err, ANNB_E_INVALID, "shard %u/%u: the index must be below the count",
+                              opts->shard_index, opts->shard_count);
+    if ((rc = index_desc(p.meta.index, opts->index, err))) return rc;
     if (opts->threads > 0) omp_set_num_threads(opts->threads);
 
-    if ((rc = annb_embeddings_read(&emb, items_path, err))) goto out;
-    if (catalog_path && (rc = annb_catalog_read(&cat, catalog_path, err))) goto out;
-    if ((rc = sort_rows(&rows, &emb, err))) goto out;
-    annb_embeddings_release(&emb);
-
-    meta.dimension = rows.d;
-    meta.count = rows.n;
-    meta.metric = opts->metric;
-    if (opts->metric == ANNB_METRIC_COSINE) {
-        normalize_rows(rows.vecs, rows.n, rows.d);
-        meta.flags |= ANNB_META_FLAG_NORMALIZED;
+    if ((rc = read_sorted(&p.items, items_path, opts, &rep.items_in_other_shards, err))) goto out;
+    if (opts->users_path && (rc = read_sorted(&p.users, opts->users_path, opts, NULL, err))) goto out;
+    if (p.users.n && p.users.d != p.items.d) {
+        rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: user vectors have %u values, the items %u",
+                            opts->users_path, p.users.d, p.items.d);
+        goto out;
     }
-    if (strcmp(meta.index, ANNB_INDEX_FLAT) != 0 &&
-        (rc = annb_faiss_build_blob(&fblob, &fsize, meta.index, opts->metric, rows.d, rows.n,
-                                    rows.vecs, err)))
+    if (opts->interactions_path && (rc = read_seen(&p, opts->interactions_path, &rep, err)))
+        goto out;
+    if (catalog_path && (rc = annb_catalog_read(&cat, catalog_path, err))) goto out;
+
+    p.meta.dimension = p.items.d;
+    p.meta.count = p.items.n;
+    p.meta.metric = opts->metric;
+    if (opts->metric == ANNB_METRIC_COSINE) p.meta.flags |= ANNB_META_FLAG_NORMALIZED;
+    if (strcmp(p.meta.index, ANNB_INDEX_FLAT) != 0 &&
+        (rc = annb_faiss_build_blob(&p.faiss_blob, &p.faiss_size, p.meta.index, opts->metric,
+                                    p.items.d, p.items.n, p.items.vecs, err)))
         goto out;
 
-    rep.items = rows.n;
-    rep.dimension = rows.d;
+    rep.items = p.items.n;
+    rep.dimension = p.items.d;
+    rep.users = p.users.n;
     rep.catalog_entries = cat.count;
-    rc = write_bundle(output_path, &rows, catalog_path ? &cat : NULL, &meta, fblob, fsize, &rep,
-                      err);
+    p.catalog = catalog_path ? &cat : NULL;
+    rc = write_bundle(output_path, &p, &rep, err);
 out:
     if (rc == ANNB_OK && report) *report = rep;
-    annb_embeddings_release(&emb);
     annb_catalog_release(&cat);
-    free(rows.ids);
-    free(rows.vecs);
-    free(fblob);
+    parts_release(&p);
     return rc;
 }

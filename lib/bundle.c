@@ -390,17 +390,6 @@ int annb_section_info_get(annb_section_info *out, const annb_bundle *b, uint32_t
     return ANNB_OK;
 }
 
-int64_t annb_row_in(const int64_t *ids, uint64_t n, int64_t id)
-{
-    uint64_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (ids[mid] < id) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo < n && ids[lo] == id ? (int64_t)lo : -1;
-}
-
 int64_t annb_row_of(const annb_bundle *b, int64_t id)
 {
     return annb_row_in(b->c.ids, b->c.meta.count, id);

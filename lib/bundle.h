@@ -61,9 +61,6 @@ typedef struct annb_space_view {
 /* The items or users of b (count 0 when the bundle has none of them). */
 annb_space_view annb_space_of(const annb_bundle *b, annb_space s);
 
-/* Row of `id` in ascending ids[0..n), or -1. */
-int64_t annb_row_in(const int64_t *ids, uint64_t n, int64_t id);
-
 /* Row of item `id`, or -1. Binary search on the ascending IDs. */
 int64_t annb_row_of(const annb_bundle *b, int64_t id);
 

@@ -88,3 +88,14 @@ int annb_kind_known(const char kind[4])
         if (memcmp(kind, known[i], 4) == 0) return 1;
     return 0;
 }
+
+int64_t annb_row_in(const int64_t *ids, uint64_t n, int64_t id)
+{
+    uint64_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && ids[lo] == id ? (int64_t)lo : -1;
+}

@@ -49,6 +49,9 @@ size_t annb_meta_encode(uint8_t *buf, size_t size, const annb_meta *m);
  * a description in msg. */
 int annb_meta_decode(annb_meta *out, const uint8_t *data, size_t size, char *msg, size_t msgsz);
 
+/* Row of `id` in ascending ids[0..n) (IDS, UIDS), or -1: binary search. */
+int64_t annb_row_in(const int64_t *ids, uint64_t n, int64_t id);
+
 /* Is this a section kind of format 1.0? (for annbf_file_verify) */
 int annb_kind_known(const char kind[4]);
 

@@ -25,6 +25,11 @@ static void usage(FILE *out)
             "  -i, --index S         flat (default, exact) or a Faiss factory string, e.g.\n"
             "                        'IVF256,Flat' or 'HNSW32'\n"
             "  -t, --threads N       threads for training and adding (default: all cores)\n"
+            "  -u, --users FILE      also store the users' vectors (same forms as ITEMS)\n"
+            "      --interactions F  also store who has seen what (ratings.dat, ratings.csv or\n"
+            "                        a user,item CSV), for ann-query --exclude-seen; needs --users\n"
+            "      --shard I/N       keep only the items of shard I of N (a fixed hash of the ID);\n"
+            "                        ann-query merges the answers of several shard bundles\n"
             "  -q, --quiet           no summary on stderr\n"
             "  -h, --help            this help\n"
             "  -V, --version         library, format, Faiss and zstd versions\n"
@@ -45,14 +50,16 @@ int main(int argc, char **argv)
         {"output", required_argument, NULL, 'o'}, {"metric", required_argument, NULL, 'm'},
         {"index", required_argument, NULL, 'i'},  {"threads", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},      {"users", required_argument, NULL, 'u'},
+        {"interactions", required_argument, NULL, 'x'},
+        {"shard", required_argument, NULL, 's'},  {NULL, 0, NULL, 0},
     };
     annb_build_opts opts = ANNB_BUILD_OPTS_INIT;
     const char *output = NULL;
     int quiet = 0, c;
     int64_t threads;
     opterr = 0; /* cli_bad_option reports */
-    while ((c = getopt_long(argc, argv, "o:m:i:t:qhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:m:i:t:u:qhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
         case 'm':
@@ -69,6 +76,19 @@ int main(int argc, char **argv)
             }
             opts.threads = (int)threads;
             break;
+        case 'u': opts.users_path = optarg; break;
+        case 'x': opts.interactions_path = optarg; break;
+        case 's': {
+            unsigned i, n;
+            char end;
+            if (sscanf(optarg, "%u/%u%c", &i, &n, &end) != 2 || n < 1 || i >= n) {
+                cli_warn(prog, "--shard expects I/N with 0 <= I < N, not '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            opts.shard_index = i;
+            opts.shard_count = n;
+            break;
+        }
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("%s\n", annb_version()); return EXIT_OK;
@@ -93,6 +113,17 @@ int main(int argc, char **argv)
         cli_warn(prog, "%llu vectors of dimension %u from %s, metric %s, index %s",
                  (unsigned long long)rep.items, rep.dimension, items,
                  annb_metric_name(opts.metric), opts.index ? opts.index : "flat");
+        if (opts.shard_count > 1)
+            cli_warn(prog, "shard %u/%u: %llu items here, %llu in other shards", opts.shard_index,
+                     opts.shard_count, (unsigned long long)rep.items,
+                     (unsigned long long)rep.items_in_other_shards);
+        if (opts.users_path)
+            cli_warn(prog, "%llu user vectors from %s", (unsigned long long)rep.users,
+                     opts.users_path);
+        if (opts.interactions_path)
+            cli_warn(prog, "interactions %s: %llu stored, %llu skipped (user or item not in the "
+                     "bundle)", opts.interactions_path, (unsigned long long)rep.interactions,
+                     (unsigned long long)rep.interactions_skipped);
         if (catalog)
             cli_warn(prog, "catalog %s: %llu entries; %llu items without a catalog entry, "
                      "%llu catalog entries without a vector",
