@@ -8,7 +8,8 @@ CMAKE_ARGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 EXAMPLE    := $(BUILD)/example
 
 DEB_PACKAGES := build-essential cmake pkg-config libfaiss-dev libopenblas-dev libzstd-dev \
-                libcsv-dev libcjson-dev libxxhash-dev libcmocka-dev valgrind
+                libcsv-dev libcjson-dev libxxhash-dev libcmocka-dev valgrind \
+                redis-server redis-tools
 
 .PHONY: all deps build test sanitize demo clean
 

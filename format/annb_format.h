@@ -53,8 +53,12 @@
 #define ANNBF_ELEM_I64 3u
 #define ANNBF_ELEM_F32 4u
 
+/* Bytes per element of an element type (1, 4, 8, 8, 4), 0 if unknown. */
+uint32_t annbf_elem_size(uint32_t elem_type);
+
 /* Error detail: code, byte offset in the file (or UINT64_MAX if none), and
- * a message without the file name (the caller prefixes it). */
+ * a message naming what was expected and found, without the file name or
+ * the offset: the caller prefixes both ("PATH: at byte N: message"). */
 typedef struct annbf_error {
     int code;
     uint64_t offset;
@@ -125,8 +129,11 @@ int annbf_writer_new(annbf_writer **out, annbf_error *err);
 int annbf_writer_add(annbf_writer *w, const char kind[4], uint32_t flags, uint32_t codec,
                      uint32_t elem_type, uint64_t elem_count, const void *data, size_t size,
                      annbf_error *err);
-/* Writes the file atomically. On failure, nothing is left at path and an
- * existing file at path is unchanged. *written gets the file size. */
+/* Writes the file atomically (SPEC 4.3), mode 0644 whatever the umask.
+ * On failure no temporary file is left and an existing file at path is
+ * unchanged; the one exception is a failing fsync of the directory after
+ * the rename (ANNBF_E_IO, the new file is in place but maybe not durable).
+ * *written (may be NULL) gets the file size. The writer can commit again. */
 int annbf_writer_commit(annbf_writer *w, const char *path, uint64_t *written, annbf_error *err);
 void annbf_writer_free(annbf_writer *w);
 

@@ -1,7 +1,8 @@
 /* writer.c - build a bundle in memory and write it atomically (SPEC 2-4).
- * Deterministic: the same sections give the same bytes (fixed zstd level,
- * single-threaded zstd, zeroed padding, no timestamps or paths). */
-#define _GNU_SOURCE /* mkstemp, fsync, dirname */
+ * Deterministic (SPEC 4.2): the same sections give the same bytes (fixed
+ * zstd parameters, single-threaded zstd, zeroed padding, no timestamps or
+ * paths). Whatever the reader would refuse is refused at add time. */
+#define _GNU_SOURCE /* mkostemp, O_CLOEXEC */
 #include "annb_format.h"
 #include "layout.h"
 #include "le.h"
@@ -9,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,55 +21,66 @@
 #define ANNBF_ZSTD_LEVEL 9 /* fixed: part of what makes bundles reproducible */
 
 typedef struct pending {
-    annbf_section s;
-    void *bytes; /* stored bytes (copied or compressed) */
+    annbf_section s; /* offset is filled in by layout() */
+    void *bytes;     /* stored bytes (copied or compressed), at least 1 byte allocated */
 } pending;
 
 struct annbf_writer {
     pending sections[ANNBF_MAX_SECTIONS];
     uint32_t count;
+    ZSTD_CCtx *cctx; /* made at the first zstd section, reused */
 };
-
-static int fail(annbf_error *err, int code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->code = code;
-        err->offset = UINT64_MAX;
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 int annbf_writer_new(annbf_writer **out, annbf_error *err)
 {
     *out = calloc(1, sizeof **out);
-    return *out ? ANNBF_OK : fail(err, ANNBF_E_NOMEM, "out of memory");
+    return *out ? ANNBF_OK : annbf_fail(err, ANNBF_E_NOMEM, UINT64_MAX, "out of memory");
 }
 
 void annbf_writer_free(annbf_writer *w)
 {
     if (!w) return;
     for (uint32_t i = 0; i < w->count; i++) free(w->sections[i].bytes);
+    ZSTD_freeCCtx(w->cctx);
     free(w);
 }
 
-/* Compresses data; returns a malloc'd frame in *out, or NULL when the result
- * would break the ratio bound of SPEC 3.6 (the caller then stores it raw). */
-static int compress(void **out, size_t *out_size, const void *data, size_t size, annbf_error *err)
+/* One zstd frame with its content size and no checksum (the section has
+ * its own), single-threaded, parameters fixed by the level alone. */
+static int zstd_setup(annbf_writer *w, annbf_error *err)
+{
+    if (!w->cctx && !(w->cctx = ZSTD_createCCtx()))
+        return annbf_fail(err, ANNBF_E_NOMEM, UINT64_MAX, "out of memory (zstd context)");
+    ZSTD_CCtx *c = w->cctx;
+    size_t r = ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+    if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, ANNBF_ZSTD_LEVEL);
+    if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
+    if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0);
+    if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_dictIDFlag, 0);
+    if (ZSTD_isError(r))
+        return annbf_fail(err, ANNBF_E_INVALID, UINT64_MAX, "zstd: %s", ZSTD_getErrorName(r));
+    return ANNBF_OK;
+}
+
+/* Compresses data into a malloc'd frame in *out, or leaves *out NULL when
+ * the frame would break the ratio bound of SPEC 3.6 (stored raw instead). */
+static int compress(annbf_writer *w, void **out, size_t *out_size, const void *data, size_t size,
+                    annbf_error *err)
 {
     *out = NULL;
+    int rc = zstd_setup(w, err);
+    if (rc) return rc;
     size_t cap = ZSTD_compressBound(size);
     void *buf = malloc(cap);
-    if (!buf) return fail(err, ANNBF_E_NOMEM, "out of memory compressing %zu bytes", size);
-    size_t n = ZSTD_compress(buf, cap, data, size, ANNBF_ZSTD_LEVEL);
+    if (!buf)
+        return annbf_fail(err, ANNBF_E_NOMEM, UINT64_MAX, "out of memory compressing %zu bytes",
+                          size);
+    size_t n = ZSTD_compress2(w->cctx, buf, cap, data, size);
     if (ZSTD_isError(n)) {
         free(buf);
-        return fail(err, ANNBF_E_INVALID, "zstd: %s", ZSTD_getErrorName(n));
+        return annbf_fail(err, ANNBF_E_INVALID, UINT64_MAX, "zstd: %s", ZSTD_getErrorName(n));
     }
-    if ((uint64_t)size > (uint64_t)n * ANNBF_ZSTD_MAX_RATIO + 4096) {
+    if (!annbf_zstd_ratio_ok(size, n)) {
         free(buf);
         return ANNBF_OK;
     }
@@ -78,28 +89,40 @@ static int compress(void **out, size_t *out_size, const void *data, size_t size,
     return ANNBF_OK;
 }
 
+/* SPEC 3.1, 3.5: the arguments describe a section the reader accepts. */
+static int check_add(const annbf_writer *w, const char kind[4], uint32_t flags, uint32_t codec,
+                     uint32_t elem_type, uint64_t elem_count, const void *data, size_t size,
+                     annbf_error *err)
+{
+    for (int i = 0; i < 4; i++)
+        if ((unsigned char)kind[i] < 0x20 || (unsigned char)kind[i] > 0x7e)
+            return annbf_fail(err, ANNBF_E_INVALID, UINT64_MAX, "section kind: expected 4 "
+                              "printable ASCII bytes, found byte 0x%02x", (unsigned char)kind[i]);
+    if (w->count == ANNBF_MAX_SECTIONS)
+        return annbf_fail(err, ANNBF_E_INVALID, UINT64_MAX, "section '%.4s': a bundle holds at "
+                          "most %u sections", kind, ANNBF_MAX_SECTIONS);
+    for (uint32_t i = 0; i < w->count; i++)
+        if (memcmp(w->sections[i].s.kind, kind, 4) == 0)
+            return annbf_fail(err, ANNBF_E_INVALID, UINT64_MAX, "section '%.4s' added twice",
+                              kind);
+    uint32_t es = annbf_elem_size(elem_type);
+    if (codec > ANNBF_CODEC_ZSTD || !es || (flags & ~ANNBF_FLAG_CRITICAL) || (size && !data))
+        return annbf_fail(err, ANNBF_E_INVALID, UINT64_MAX, "section '%.4s': codec %u, element "
+                          "type %u, flags 0x%x or data NULL not allowed", kind, codec, elem_type,
+                          flags);
+    if ((uint64_t)size > ANNBF_MAX_DECODED || size % es || elem_count != size / es)
+        return annbf_fail(err, ANNBF_E_INVALID, UINT64_MAX, "section '%.4s': expected %llu "
+                          "elements of %u bytes (at most 2^40 bytes), found %zu bytes", kind,
+                          (unsigned long long)elem_count, es, size);
+    return ANNBF_OK;
+}
+
 int annbf_writer_add(annbf_writer *w, const char kind[4], uint32_t flags, uint32_t codec,
                      uint32_t elem_type, uint64_t elem_count, const void *data, size_t size,
                      annbf_error *err)
 {
-    if (w->count == ANNBF_MAX_SECTIONS)
-        return fail(err, ANNBF_E_INVALID, "more than %u sections", ANNBF_MAX_SECTIONS);
-    for (uint32_t i = 0; i < w->count; i++)
-        if (memcmp(w->sections[i].s.kind, kind, 4) == 0)
-            return fail(err, ANNBF_E_INVALID, "section '%.4s' added twice", kind);
-    if (codec > ANNBF_CODEC_ZSTD || elem_type > ANNBF_ELEM_F32 || (flags & ~ANNBF_FLAG_CRITICAL) ||
-        (size && !data))
-        return fail(err, ANNBF_E_INVALID, "section '%.4s': bad codec, type or flags", kind);
-    /* What the reader refuses (SPEC 3.1, 3.5) is refused here, not written. */
-    for (int i = 0; i < 4; i++)
-        if ((unsigned char)kind[i] < 0x20 || (unsigned char)kind[i] > 0x7e)
-            return fail(err, ANNBF_E_INVALID, "section kind is not four printable ASCII bytes");
-    uint64_t es = elem_type == ANNBF_ELEM_BYTES ? 1
-                  : elem_type == ANNBF_ELEM_U32 || elem_type == ANNBF_ELEM_F32 ? 4 : 8;
-    if ((uint64_t)size > ANNBF_MAX_DECODED || size % es || elem_count != size / es)
-        return fail(err, ANNBF_E_INVALID, "section '%.4s': %zu bytes are not %llu elements of "
-                    "%llu bytes", kind, size, (unsigned long long)elem_count,
-                    (unsigned long long)es);
+    int rc = check_add(w, kind, flags, codec, elem_type, elem_count, data, size, err);
+    if (rc) return rc;
     pending *p = &w->sections[w->count];
     memset(p, 0, sizeof *p);
     memcpy(p->s.kind, kind, 4);
@@ -108,17 +131,16 @@ int annbf_writer_add(annbf_writer *w, const char kind[4], uint32_t flags, uint32
     p->s.elem_count = elem_count;
     p->s.decoded_size = size;
     size_t stored = size;
-    if (codec == ANNBF_CODEC_ZSTD) {
-        int rc = compress(&p->bytes, &stored, data, size, err);
-        if (rc) return rc;
-    }
+    if (codec == ANNBF_CODEC_ZSTD && (rc = compress(w, &p->bytes, &stored, data, size, err)))
+        return rc;
     if (p->bytes) {
         p->s.codec = ANNBF_CODEC_ZSTD;
     } else {
         p->s.codec = ANNBF_CODEC_RAW;
         stored = size;
         if (!(p->bytes = malloc(size ? size : 1)))
-            return fail(err, ANNBF_E_NOMEM, "out of memory copying '%.4s'", kind);
+            return annbf_fail(err, ANNBF_E_NOMEM, UINT64_MAX, "out of memory copying section "
+                              "'%.4s' (%zu bytes)", kind, size);
         if (size) memcpy(p->bytes, data, size);
     }
     p->s.stored_size = stored;
@@ -129,6 +151,7 @@ int annbf_writer_add(annbf_writer *w, const char kind[4], uint32_t flags, uint32
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
+/* write(2) until all is written: short writes and EINTR are retried. */
 static int write_all(int fd, const void *buf, size_t n)
 {
     const uint8_t *p = buf;
@@ -144,7 +167,7 @@ static int write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
-/* Zero bytes from *pos up to `to`. */
+/* Zero bytes from *pos up to `to` (SPEC 3.9, 4.1). */
 static int pad_to(int fd, uint64_t *pos, uint64_t to)
 {
     static const uint8_t zeros[4096];
@@ -156,7 +179,8 @@ static int pad_to(int fd, uint64_t *pos, uint64_t to)
     return 0;
 }
 
-/* Lays out the sections and fills the header and table (SPEC 2, 3). */
+/* Lays out the sections (SPEC 4.1) and fills the header and table (SPEC 2,
+ * 3) into head, which is zeroed and holds both. Returns the file size. */
 static uint64_t layout(annbf_writer *w, uint8_t *head)
 {
     uint64_t pos = ANNBF_HEADER_SIZE + (uint64_t)w->count * ANNBF_ENTRY_SIZE;
@@ -187,7 +211,21 @@ static uint64_t layout(annbf_writer *w, uint8_t *head)
     return pos;
 }
 
-/* fsync the directory holding path, so the rename itself is durable. */
+/* Writes head, then each section after zero padding. -1 with errno set. */
+static int write_file(int fd, const annbf_writer *w, const uint8_t *head, size_t head_size)
+{
+    uint64_t pos = head_size;
+    if (write_all(fd, head, head_size)) return -1;
+    for (uint32_t i = 0; i < w->count; i++) {
+        const pending *p = &w->sections[i];
+        if (pad_to(fd, &pos, p->s.offset) || write_all(fd, p->bytes, (size_t)p->s.stored_size))
+            return -1;
+        pos += p->s.stored_size;
+    }
+    return 0;
+}
+
+/* fsync the directory holding path, so that the rename itself is durable. */
 static int sync_dir(const char *path)
 {
     char *copy = strdup(path);
@@ -200,9 +238,11 @@ static int sync_dir(const char *path)
     return rc;
 }
 
+/* SPEC 4.3. */
 int annbf_writer_commit(annbf_writer *w, const char *path, uint64_t *written, annbf_error *err)
 {
-    if (w->count == 0) return fail(err, ANNBF_E_INVALID, "a bundle needs at least one section");
+    if (w->count == 0)
+        return annbf_fail(err, ANNBF_E_INVALID, UINT64_MAX, "a bundle needs at least one section");
     size_t head_size = ANNBF_HEADER_SIZE + (size_t)w->count * ANNBF_ENTRY_SIZE;
     uint8_t *head = calloc(1, head_size);
     size_t tlen = strlen(path) + sizeof ".tmp.XXXXXX";
@@ -210,34 +250,31 @@ int annbf_writer_commit(annbf_writer *w, const char *path, uint64_t *written, an
     if (!head || !tmp) {
         free(head);
         free(tmp);
-        return fail(err, ANNBF_E_NOMEM, "out of memory");
+        return annbf_fail(err, ANNBF_E_NOMEM, UINT64_MAX, "out of memory");
     }
     uint64_t size = layout(w, head);
     snprintf(tmp, tlen, "%s.tmp.XXXXXX", path);
-    int rc = ANNBF_OK, fd = mkstemp(tmp);
+    int rc = ANNBF_OK, renamed = 0, fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        rc = fail(err, ANNBF_E_IO, "cannot create a temporary file beside it: %s", strerror(errno));
+        rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "cannot create a temporary file %s: %s", tmp,
+                        strerror(errno));
         goto out;
     }
-    uint64_t pos = head_size;
-    int bad = fchmod(fd, 0644) || write_all(fd, head, head_size);
-    for (uint32_t i = 0; i < w->count && !bad; i++) {
-        const pending *p = &w->sections[i];
-        bad = pad_to(fd, &pos, p->s.offset) || write_all(fd, p->bytes, (size_t)p->s.stored_size);
-        pos += p->s.stored_size;
-    }
-    if (bad || fsync(fd)) {
-        rc = fail(err, ANNBF_E_IO, "writing %s: %s", tmp, strerror(errno));
+    /* 0644, not the umask: reading the umask is racy in a threaded process */
+    if (fchmod(fd, 0644) || write_file(fd, w, head, head_size) || fsync(fd)) {
+        rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "writing %s: %s", tmp, strerror(errno));
         close(fd);
     } else if (close(fd)) {
-        rc = fail(err, ANNBF_E_IO, "closing %s: %s", tmp, strerror(errno));
+        rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "closing %s: %s", tmp, strerror(errno));
     } else if (rename(tmp, path)) {
-        rc = fail(err, ANNBF_E_IO, "renaming %s: %s", tmp, strerror(errno));
-    } else if (sync_dir(path)) {
-        /* The file is complete and in place; only durability of the rename is in doubt. */
-        rc = fail(err, ANNBF_E_IO, "fsync of the directory: %s", strerror(errno));
+        rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "renaming %s: %s", tmp, strerror(errno));
+    } else {
+        renamed = 1;
+        if (sync_dir(path)) /* the file is complete and in place; only durability is in doubt */
+            rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "fsync of the directory of %s: %s",
+                            path, strerror(errno));
     }
-    if (rc && access(tmp, F_OK) == 0) unlink(tmp); /* not renamed: nothing may be left */
+    if (!renamed) unlink(tmp); /* nothing may be left behind */
     if (rc == ANNBF_OK && written) *written = size;
 out:
     free(head);

@@ -367,6 +367,11 @@ ANNB_API uint64_t annb_space_count(const annb_bundle *b, annb_space space);
  * ID order: lets a caller iterate over every user (e.g. top-k for all users). */
 ANNB_API int64_t annb_space_id(const annb_bundle *b, annb_space space, uint64_t row);
 
+/* 1 when the bundle stores who has seen what (built with interactions), so
+ * that annb_recommend can take opts->exclude_seen; 0 otherwise (and for
+ * NULL). A bundle may store interactions for none of its users' items. */
+ANNB_API int annb_bundle_has_seen(const annb_bundle *b);
+
 /* Number of genres in the catalog, and the name of genre i (lent until
  * annb_close; NULL when i is out of range). */
 ANNB_API uint32_t annb_genre_count(const annb_bundle *b);
@@ -431,6 +436,76 @@ ANNB_API int annb_vector_parse(float *out, size_t dimension, const char *text, a
  */
 ANNB_API int annb_vector_from_csv(float *out, size_t dimension, const char *path, int64_t id,
                                   annb_error *err);
+
+/*
+ * annb_vectors_from_csv - every vector of an embeddings file (any form
+ * annb_build accepts), in file order: e.g. a batch of query vectors.
+ *  ids      out: a malloc'd array of *count IDs (free with annb_free).
+ *  vectors  out: a malloc'd array of *count * dimension floats, row i
+ *           belonging to ids[i] (free with annb_free).
+ *  count    out: the number of rows (at least 1 on success).
+ * On failure *ids and *vectors are NULL and *count is 0. IDs are unique
+ * (a repeated one is a malformed file).
+ * Returns ANNB_OK, ANNB_E_IO, ANNB_E_INPUT / ANNB_E_LIMIT (file, line,
+ * column), ANNB_E_DIMENSION (not `dimension` components), ANNB_E_NOMEM.
+ */
+ANNB_API int annb_vectors_from_csv(int64_t **ids, float **vectors, size_t *count, size_t dimension,
+                                   const char *path, annb_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Serving: one JSON request in, one JSON answer out (docs/protocol.md)     */
+/* ------------------------------------------------------------------------ */
+
+/* Largest k a request may ask for. */
+#define ANNB_SERVE_MAX_K 10000
+
+/*
+ * annb_serve_request - answers one request of the JSON protocol that
+ * `ann-query --serve-stdin` speaks, so that a service (HTTP handler, queue
+ * worker, ...) answers exactly as the tool does without parsing anything
+ * itself. A request is one JSON object:
+ *
+ *   {"id": <any JSON, echoed>,
+ *    one of: "user": ID | "item": ID | "vector": [numbers] |
+ *            "similar_users": ID | "users_for_item": ID,
+ *    "k": 1..ANNB_SERVE_MAX_K (default 10), "exclude_seen": true|false,
+ *    "exclude": [ID, ...], "genres": ["Comedy", ...]}
+ *
+ * IDs are JSON integers (exact up to 2^53) or decimal strings (any int64).
+ * The answer is one JSON object without line breaks:
+ *
+ *   {"id":..,"metric":"ip","space":"items","results":[{"rank":1,"id":2571,
+ *    "score":3.25,"title":"Matrix, The (1999)","genres":["Action"]}, ...]}
+ *   {"id":..,"error":{"code":"not_found","message":"user 11 is not in the bundle"}}
+ *
+ * "id" is null when the request had none or could not be parsed. Error
+ * codes: "bad_json", "invalid_request" (not an object, unknown or repeated
+ * key, wrong type, no or several questions, k out of range, an option that
+ * does not fit the question), "not_found" (user, item or genre; the message
+ * of an unknown genre lists the known ones), "dimension" (vector length),
+ * "unsupported" (the bundles do not store what the request needs: users,
+ * interactions, or exclude_seen over several bundles), "internal".
+ *
+ *  bundles   in: n open bundles. n > 1: shards of one catalog
+ *            (ann-build --shard I/N) that agree on dimension and metric;
+ *            item questions are merged with annb_search_shards, user vectors
+ *            come from the first bundle that stores users, and "exclude_seen"
+ *            (stored per shard) is refused: send the seen items in "exclude".
+ *  request   in: NUL-terminated UTF-8 JSON text (surrounding white space,
+ *            including a line end, is fine). Not kept.
+ *  response  out: the answer, NUL-terminated, malloc'd: free with annb_free.
+ *            Set on every return except ANNB_E_NOMEM, where it may be NULL.
+ *
+ * Returns ANNB_OK when the answer holds results, otherwise the code matching
+ * the answer's error: ANNB_E_INPUT (bad_json), ANNB_E_INVALID
+ * (invalid_request, unsupported), ANNB_E_NOT_FOUND, ANNB_E_DIMENSION,
+ * ANNB_E_NOMEM / ANNB_E_FAISS (internal). A bad request is never fatal to the
+ * caller: answer it and go on with the next.
+ * Thread-safe: no state is kept between calls; many threads may serve from
+ * the same bundles at once.
+ */
+ANNB_API int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *request,
+                                char **response);
 
 #ifdef __cplusplus
 }

@@ -69,18 +69,25 @@ int annb_vector_parse(float *out, size_t dimension, const char *text, annb_error
     return ANNB_OK;
 }
 
+/* An embeddings file whose vectors have `dimension` components. */
+static int read_queries(annb_embeddings *e, size_t dimension, const char *path, annb_error *err)
+{
+    int rc = annb_embeddings_read(e, path, err);
+    if (rc == ANNB_OK && e->dimension != dimension) {
+        rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: vectors have %u values, the bundle's "
+                            "dimension is %zu", path, e->dimension, dimension);
+        annb_embeddings_release(e);
+    }
+    return rc;
+}
+
 int annb_vector_from_csv(float *out, size_t dimension, const char *path, int64_t id,
                          annb_error *err)
 {
     if (!out || !path) return annb_error_set(err, ANNB_E_INVALID, "annb_vector_from_csv: bad argument");
     annb_embeddings e = {0};
-    int rc = annb_embeddings_read(&e, path, err);
+    int rc = read_queries(&e, dimension, path, err);
     if (rc) return rc;
-    if (e.dimension != dimension) {
-        rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: vectors have %u values, the bundle's "
-                            "dimension is %zu", path, e.dimension, dimension);
-        goto out;
-    }
     rc = annb_error_set(err, ANNB_E_NOT_FOUND, "%s: no vector with ID %lld", path, (long long)id);
     for (uint64_t i = 0; i < e.count; i++)
         if (e.ids[i] == id) {
@@ -88,9 +95,26 @@ int annb_vector_from_csv(float *out, size_t dimension, const char *path, int64_t
             rc = ANNB_OK;
             break;
         }
-out:
     annb_embeddings_release(&e);
     return rc;
+}
+
+int annb_vectors_from_csv(int64_t **ids, float **vectors, size_t *count, size_t dimension,
+                          const char *path, annb_error *err)
+{
+    if (!ids || !vectors || !count || !path)
+        return annb_error_set(err, ANNB_E_INVALID, "annb_vectors_from_csv: bad argument");
+    *ids = NULL;
+    *vectors = NULL;
+    *count = 0;
+    annb_embeddings e = {0};
+    int rc = read_queries(&e, dimension, path, err);
+    if (rc) return rc;
+    /* The reader's arrays are plain malloc'd: hand them over. */
+    *ids = e.ids;
+    *vectors = e.vectors;
+    *count = (size_t)e.count;
+    return ANNB_OK;
 }
 
 int annb_seen_items_from_file(int64_t **items, size_t *count, const char *path, int64_t user,

@@ -263,6 +263,11 @@ int annb_search(const annb_bundle *b, const float *queries, size_t nq, size_t k,
     return rc;
 }
 
+int annb_bundle_has_seen(const annb_bundle *b)
+{
+    return b && b->c.user_count && b->c.seen_offsets;
+}
+
 /* Users per batch: bounds the over-fetch buffers (k + seen items each). */
 #define ANNB_RECOMMEND_BATCH 256
 

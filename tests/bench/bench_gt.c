@@ -12,6 +12,7 @@
 #include "bench_common.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 
 #define K BENCH_GT_K

@@ -27,9 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 #define XXH_INLINE_ALL /* section checksums of forged payloads, without linking xxhash */
 #include <xxhash.h>
 
@@ -72,11 +75,6 @@ static const spec SMALL[N_SMALL] = {
     {"SMLB", 0, ZSTD, ANNBF_ELEM_U32, 20},
 };
 
-static uint32_t elem_bytes(uint32_t type)
-{
-    return type == ANNBF_ELEM_BYTES ? 1 : type == ANNBF_ELEM_U32 || type == ANNBF_ELEM_F32 ? 4 : 8;
-}
-
 static uint64_t splitmix(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -89,7 +87,7 @@ static uint64_t splitmix(uint64_t *s)
  * byte so that zstd has something to do. malloc'd (at least 1 byte). */
 static uint8_t *payload(const spec *s, size_t *size)
 {
-    *size = (size_t)(s->count * elem_bytes(s->elem_type));
+    *size = (size_t)(s->count * annbf_elem_size(s->elem_type));
     uint8_t *p = malloc(*size ? *size : 1);
     assert_non_null(p);
     uint64_t st = le32_get((const uint8_t *)s->kind);
@@ -156,6 +154,31 @@ static void commit_specs(const char *path, const spec *specs, size_t n, uint64_t
     annbf_error err;
     if (annbf_writer_commit(w, path, written, &err) != ANNBF_OK)
         fail_msg("commit %s: %s", path, err.message);
+    annbf_writer_free(w);
+}
+
+/* The file at path holds exactly these bytes. */
+static void expect_file(const char *path, const void *bytes, size_t size)
+{
+    size_t n;
+    uint8_t *d = read_whole(path, &n);
+    if (n != size) fail_msg("%s: %zu bytes, expected %zu", path, n, size);
+    assert_memory_equal(d, bytes, n);
+    free(d);
+}
+
+/* A commit of SMALL to path fails with IO (and an error that says so). */
+static void expect_commit_io_error(const char *path)
+{
+    annbf_writer *w = writer_of(SMALL, N_SMALL);
+    annbf_error err;
+    memset(&err, 0, sizeof err);
+    uint64_t written = 12345;
+    assert_int_equal(annbf_writer_commit(w, path, &written, &err), ANNBF_E_IO);
+    assert_int_equal(err.code, ANNBF_E_IO);
+    assert_int_equal(err.offset, UINT64_MAX);
+    assert_true(err.message[0] != '\0');
+    assert_int_equal(written, 12345);
     annbf_writer_free(w);
 }
 
@@ -457,26 +480,17 @@ static void test_deterministic(void **state)
     subdir(dir, fx, "determinism");
     uint64_t wa = 0, wb = 0;
     commit_specs(join(a, dir, "a.annb"), RICH, N_RICH, &wa);
-    size_t na, nb;
-    uint8_t *da = read_whole(a, &na);
-    assert_int_equal(na, fx->rich_size);
-    assert_memory_equal(da, fx->rich, na);
+    expect_file(a, fx->rich, fx->rich_size);
 
     annbf_writer *w = writer_of(RICH, N_RICH);
     annbf_error err;
     assert_int_equal(annbf_writer_commit(w, join(a, dir, "c.annb"), &wa, &err), ANNBF_OK);
     assert_int_equal(annbf_writer_commit(w, join(b, dir, "d.annb"), &wb, &err), ANNBF_OK);
     annbf_writer_free(w);
-    uint8_t *dc = read_whole(a, &na), *dd = read_whole(b, &nb);
-    assert_int_equal(na, fx->rich_size);
-    assert_int_equal(nb, fx->rich_size);
-    assert_int_equal(wa, na);
-    assert_int_equal(wb, nb);
-    assert_memory_equal(dc, fx->rich, na);
-    assert_memory_equal(dd, fx->rich, nb);
-    free(da);
-    free(dc);
-    free(dd);
+    assert_int_equal(wa, fx->rich_size);
+    assert_int_equal(wb, fx->rich_size);
+    expect_file(a, fx->rich, fx->rich_size);
+    expect_file(b, fx->rich, fx->rich_size);
 }
 
 /* The writer copies data at add time (the caller may reuse its buffer). */
@@ -499,11 +513,7 @@ static void test_writer_copies_data(void **state)
     subdir(dir, fx, "copies");
     assert_int_equal(annbf_writer_commit(w, join(path, dir, "x.annb"), NULL, &err), ANNBF_OK);
     annbf_writer_free(w);
-    size_t n;
-    uint8_t *d = read_whole(path, &n);
-    assert_int_equal(n, fx->small_size);
-    assert_memory_equal(d, fx->small, n);
-    free(d);
+    expect_file(path, fx->small, fx->small_size);
 }
 
 /* 3.6: data that zstd would shrink more than the ratio bound allows is
@@ -578,11 +588,7 @@ static void test_writer_refuses_duplicate_kind(void **state)
     annbf_error err;
     assert_int_equal(annbf_writer_commit(w, join(path, dir, "x.annb"), NULL, &err), ANNBF_OK);
     annbf_writer_free(w);
-    size_t n;
-    uint8_t *d = read_whole(path, &n);
-    assert_int_equal(n, fx->small_size);
-    assert_memory_equal(d, fx->small, n);
-    free(d);
+    expect_file(path, fx->small, fx->small_size);
 }
 
 /* 256 sections is the maximum (2.4): the 257th is refused and the 256 still
@@ -853,14 +859,14 @@ static uint64_t decoded_above_limit(image *im)
 
 static uint64_t zstd_ratio(image *im, uint64_t extra)
 {
-    uint64_t n = sec_stored(im, S_BYTZ) * 256 + extra;
+    uint64_t n = sec_stored(im, S_BYTZ) * ANNBF_ZSTD_MAX_RATIO + extra;
     le64_put(ent(im, S_BYTZ) + E_DECODED, n);
     le64_put(ent(im, S_BYTZ) + E_COUNT, n);
     reseal(im);
-    return extra > 4096 ? ENTRY(S_BYTZ) : sec_offset(im, S_BYTZ);
+    return extra > ANNBF_ZSTD_SLACK ? ENTRY(S_BYTZ) : sec_offset(im, S_BYTZ);
 }
-static uint64_t zstd_ratio_bomb(image *im) { return zstd_ratio(im, 4097); }
-static uint64_t zstd_ratio_at_bound(image *im) { return zstd_ratio(im, 4096); }
+static uint64_t zstd_ratio_bomb(image *im) { return zstd_ratio(im, ANNBF_ZSTD_SLACK + 1); }
+static uint64_t zstd_ratio_at_bound(image *im) { return zstd_ratio(im, ANNBF_ZSTD_SLACK); }
 
 /* 3.9: one nonzero byte in a gap. */
 static uint64_t gap_after_table(image *im)
@@ -984,6 +990,32 @@ static uint64_t only_skippable_frame(image *im)
     le32_put(im->d + off + 4, (uint32_t)(n - 8));
     memset(im->d + off + 8, 'x', (size_t)(n - 8));
     reseal_section(im, M_E);
+    return off;
+}
+
+/* SMALL: the last section recompressed as a valid frame that does not
+ * declare its content size (3.8 requires it). */
+static uint64_t frame_without_content_size(image *im)
+{
+    size_t size;
+    uint8_t *p = payload(&SMALL[M_B], &size);
+    size_t cap = ZSTD_compressBound(size);
+    uint8_t *frame = malloc(cap);
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    assert_true(frame && c);
+    assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0)));
+    size_t n = ZSTD_compress2(c, frame, cap, p, size);
+    assert_false(ZSTD_isError(n));
+    assert_int_equal(ZSTD_getFrameContentSize(frame, n), ZSTD_CONTENTSIZE_UNKNOWN);
+    uint64_t off = sec_offset(im, M_B);
+    image_resize(im, (size_t)off + n, 0);
+    memcpy(im->d + off, frame, n);
+    le64_put(ent(im, M_B) + E_STORED, n);
+    le64_put(im->d + H_FILE_SIZE, im->size);
+    reseal_section(im, M_B);
+    ZSTD_freeCCtx(c);
+    free(frame);
+    free(p);
     return off;
 }
 
@@ -1163,6 +1195,8 @@ static const bad_case BAD[] = {
      .verify_rc = ANNBF_E_CORRUPT, .verify_off = AT_EDIT},
     {"zstd frame followed by a skippable frame", .small = 1, .edit = trailing_skippable_frame,
      .verify_rc = ANNBF_E_CORRUPT, .verify_off = AT_EDIT},
+    {"zstd frame without its content size", .small = 1, .edit = frame_without_content_size,
+     .verify_rc = ANNBF_E_CORRUPT, .verify_off = AT_EDIT},
     {"empty zstd section holding a skippable frame", .small = 1, .edit = only_skippable_frame,
      .verify_rc = ANNBF_E_CORRUPT, .verify_off = AT_EDIT},
     /* ---- 3.9 padding (parse OK, verify refuses) ---- */
@@ -1265,6 +1299,8 @@ static void test_payload_flips(void **state)
                     fail_msg("%.4s flipped: load %d at %" PRIu64 " (%s)", RICH[i].kind, rc,
                              err.offset, err.message);
                 assert_int_equal(err.code, rc);
+                assert_non_null(strstr(err.message, "expected 0x")); /* 1.1 */
+                assert_non_null(strstr(err.message, "found 0x"));
                 assert_null(out);
                 assert_null(owned);
             } else {
@@ -1425,15 +1461,7 @@ static void test_commit_into_missing_directory(void **state)
     char dir[512], missing[512], path[512];
     subdir(dir, fx, "missing");
     join(missing, dir, "nope");
-    annbf_writer *w = writer_of(SMALL, N_SMALL);
-    annbf_error err;
-    memset(&err, 0, sizeof err);
-    uint64_t written = 12345;
-    assert_int_equal(annbf_writer_commit(w, join(path, missing, "x.annb"), &written, &err),
-                     ANNBF_E_IO);
-    assert_int_equal(err.code, ANNBF_E_IO);
-    assert_int_equal(err.offset, UINT64_MAX);
-    assert_true(err.message[0] != '\0');
+    expect_commit_io_error(join(path, missing, "x.annb"));
     assert_int_equal(access(missing, F_OK), -1);
     assert_int_equal(errno, ENOENT);
     DIR *d = opendir(dir);
@@ -1443,7 +1471,6 @@ static void test_commit_into_missing_directory(void **state)
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
             fail_msg("left behind: %s", e->d_name);
     closedir(d);
-    annbf_writer_free(w);
 }
 
 static void test_commit_replaces_existing_file(void **state)
@@ -1454,18 +1481,11 @@ static void test_commit_replaces_existing_file(void **state)
     write_whole(join(path, dir, "b.annb"), "old content", 11);
     uint64_t written = 0;
     commit_specs(path, SMALL, N_SMALL, &written);
-    size_t n;
-    uint8_t *d = read_whole(path, &n);
-    assert_int_equal(n, fx->small_size);
-    assert_int_equal(written, n);
-    assert_memory_equal(d, fx->small, n);
-    free(d);
+    assert_int_equal(written, fx->small_size);
+    expect_file(path, fx->small, fx->small_size);
     /* and again over a bundle */
     commit_specs(path, RICH, N_RICH, &written);
-    d = read_whole(path, &n);
-    assert_int_equal(n, fx->rich_size);
-    assert_memory_equal(d, fx->rich, n);
-    free(d);
+    expect_file(path, fx->rich, fx->rich_size);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0644); /* not mkstemp's 0600 */
@@ -1492,20 +1512,13 @@ static void test_failed_commit_leaves_target(void **state)
     struct stat st;
     assert_int_equal(stat(target, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
-    size_t n;
-    uint8_t *d = read_whole(keep, &n);
-    assert_int_equal(n, 8);
-    assert_memory_equal(d, "precious", 8);
-    free(d);
+    expect_file(keep, "precious", 8);
     assert_int_equal(count_tmp_files(dir), 0);
     assert_int_equal(count_tmp_files(target), 0);
 
     assert_int_equal(annbf_writer_commit(w, join(ok, dir, "ok.annb"), NULL, &err), ANNBF_OK);
     annbf_writer_free(w);
-    d = read_whole(ok, &n);
-    assert_int_equal(n, fx->small_size);
-    assert_memory_equal(d, fx->small, n);
-    free(d);
+    expect_file(ok, fx->small, fx->small_size);
     assert_int_equal(count_tmp_files(dir), 0);
 }
 
@@ -1517,18 +1530,84 @@ static void test_commit_through_a_file(void **state)
     char dir[512], plain[512], path[512];
     subdir(dir, fx, "through");
     write_whole(join(plain, dir, "plain.annb"), "old bundle", 10);
-    annbf_writer *w = writer_of(SMALL, N_SMALL);
+    expect_commit_io_error(join(path, plain, "x.annb"));
+    expect_file(plain, "old bundle", 10);
+    assert_int_equal(count_tmp_files(dir), 0);
+}
+
+/* The target exists; the temporary name beside it is too long for the
+ * file system (NAME_MAX), so mkostemp fails: IO, old bytes intact. */
+static void test_failed_commit_name_too_long(void **state)
+{
+    fixture *fx = *state;
+    char dir[512], name[256], path[512];
+    subdir(dir, fx, "toolong");
+    memset(name, 'n', 250);
+    memcpy(name + 245, ".annb", 6);
+    write_whole(join(path, dir, name), "old bundle", 10);
+    expect_commit_io_error(path);
+    expect_file(path, "old bundle", 10);
+    assert_int_equal(count_tmp_files(dir), 0);
+}
+
+/* A write fails half way (RLIMIT_FSIZE, EFBIG): IO, the partial temporary
+ * file is removed, the bundle already at the target keeps its bytes, and
+ * the same writer commits once the limit is lifted. */
+static void test_failed_commit_mid_write(void **state)
+{
+    fixture *fx = *state;
+    char dir[512], path[512];
+    subdir(dir, fx, "midwrite");
+    uint64_t written = 0;
+    commit_specs(join(path, dir, "b.annb"), SMALL, N_SMALL, &written);
+    assert_true(fx->rich_size > 2 * ANNBF_ALIGN_RAW);
+
+    annbf_writer *w = writer_of(RICH, N_RICH);
     annbf_error err;
     memset(&err, 0, sizeof err);
-    assert_int_equal(annbf_writer_commit(w, join(path, plain, "x.annb"), NULL, &err), ANNBF_E_IO);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = ANNBF_ALIGN_RAW;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_true(old_handler != SIG_ERR);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = annbf_writer_commit(w, path, &written, &err);
+    int restored = setrlimit(RLIMIT_FSIZE, &old); /* before any assert can jump away */
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(restored, 0);
+    if (rc != ANNBF_E_IO) fail_msg("commit past RLIMIT_FSIZE: %d (%s)", rc, err.message);
     assert_int_equal(err.code, ANNBF_E_IO);
-    annbf_writer_free(w);
-    size_t n;
-    uint8_t *d = read_whole(plain, &n);
-    assert_int_equal(n, 10);
-    assert_memory_equal(d, "old bundle", 10);
-    free(d);
+    expect_file(path, fx->small, fx->small_size);
     assert_int_equal(count_tmp_files(dir), 0);
+
+    assert_int_equal(annbf_writer_commit(w, path, &written, &err), ANNBF_OK);
+    annbf_writer_free(w);
+    assert_int_equal(written, fx->rich_size);
+    expect_file(path, fx->rich, fx->rich_size);
+    assert_int_equal(count_tmp_files(dir), 0);
+}
+
+/* The helpers the reader and the writer share. */
+static void test_elem_size_and_ratio_bound(void **state)
+{
+    (void)state;
+    assert_int_equal(annbf_elem_size(ANNBF_ELEM_BYTES), 1);
+    assert_int_equal(annbf_elem_size(ANNBF_ELEM_U32), 4);
+    assert_int_equal(annbf_elem_size(ANNBF_ELEM_U64), 8);
+    assert_int_equal(annbf_elem_size(ANNBF_ELEM_I64), 8);
+    assert_int_equal(annbf_elem_size(ANNBF_ELEM_F32), 4);
+    assert_int_equal(annbf_elem_size(5), 0);
+    assert_int_equal(annbf_elem_size(UINT32_MAX), 0);
+    /* 3.6: decoded <= 256 * stored + 4096, exact at the edges, no overflow */
+    assert_true(annbf_zstd_ratio_ok(0, 0));
+    assert_true(annbf_zstd_ratio_ok(4096, 0));
+    assert_false(annbf_zstd_ratio_ok(4097, 0));
+    assert_true(annbf_zstd_ratio_ok(256 + 4096, 1));
+    assert_false(annbf_zstd_ratio_ok(257 + 4096, 1));
+    assert_true(annbf_zstd_ratio_ok(UINT64_MAX, UINT64_MAX));
+    assert_true(annbf_zstd_ratio_ok(UINT64_MAX, (1ull << 56) - 16));
+    assert_false(annbf_zstd_ratio_ok(UINT64_MAX, (1ull << 56) - 17));
 }
 
 int main(void)
@@ -1553,6 +1632,9 @@ int main(void)
         cmocka_unit_test(test_commit_replaces_existing_file),
         cmocka_unit_test(test_failed_commit_leaves_target),
         cmocka_unit_test(test_commit_through_a_file),
+        cmocka_unit_test(test_failed_commit_name_too_long),
+        cmocka_unit_test(test_failed_commit_mid_write),
+        cmocka_unit_test(test_elem_size_and_ratio_bound),
     };
     return cmocka_run_group_tests_name("format", tests, setup, teardown);
 }
