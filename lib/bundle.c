@@ -61,7 +61,6 @@ static int load_section(const annb_bundle *b, annb_content *c, const char *kind,
 static void content_release(annb_content *c)
 {
     if (c->index) faiss_Index_free(c->index);
-    if (c->user_index) faiss_Index_free(c->user_index);
     for (unsigned i = 0; i < c->owned_count; i++) free(c->owned[i]);
     free((void *)c->genre_names);
     memset(c, 0, sizeof *c);
@@ -200,7 +199,7 @@ static int load_users(const annb_bundle *b, annb_content *c, annb_error *err)
     } else if (annbf_section_find(&b->file, ANNB_KIND_SEEN_ROWS) >= 0) {
         return annb_error_set(err, ANNB_E_CORRUPT, "%s: 'SEEN' without 'SOFF'", b->path);
     }
-    return annb_faiss_flat(&c->user_index, c->meta.metric, c->meta.dimension, m, c->user_vecs, err);
+    return ANNB_OK;
 }
 
 /* Loads what searching needs and checks its meaning. `full` adds the
@@ -242,9 +241,7 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
     if (has_faiss == flat)
         return annb_error_set(err, ANNB_E_CORRUPT, "%s: index '%s' %s a 'FAIS' section", b->path,
                               c->meta.index, flat ? "must not have" : "needs");
-    if (flat) {
-        rc = annb_faiss_flat(&c->index, c->meta.metric, c->meta.dimension, n, c->vecs, err);
-    } else {
+    if (!flat) { /* Flat: searched in place by exact.c, nothing to load */
         /* load_section verified the checksum: Faiss never parses unverified bytes. */
         if ((rc = load_section(b, c, ANNB_KIND_FAISS, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
             return rc;
@@ -402,7 +399,7 @@ annb_space_view annb_space_of(const annb_bundle *b, annb_space s)
         v = (annb_space_view){b->c.meta.count, b->c.ids, b->c.vecs, b->c.index,
                               strcmp(b->c.meta.index, ANNB_INDEX_FLAT) == 0};
     } else if (s == ANNB_SPACE_USERS) {
-        v = (annb_space_view){b->c.user_count, b->c.user_ids, b->c.user_vecs, b->c.user_index, 1};
+        v = (annb_space_view){b->c.user_count, b->c.user_ids, b->c.user_vecs, NULL, 1};
     }
     if (!v.ids) v.count = 0; /* STRUCTURE_ONLY handles have no content */
     return v;

@@ -20,13 +20,12 @@ typedef struct annb_content {
     uint32_t genre_count;
     uint32_t genre_words;        /* u64 words per row in genre_bits */
     const uint64_t *genre_bits;
-    FaissIndex *index;           /* NULL until loaded */
+    FaissIndex *index;           /* NULL for Flat (exact.c scans vecs in place) */
     /* Users (SPEC 6.9-6.10), all zero when the bundle stores none; always
-     * searched exactly. */
+     * searched exactly, in place. */
     uint64_t user_count;
     const int64_t *user_ids;
     const float *user_vecs;
-    FaissIndex *user_index;
     /* Interactions (SPEC 6.11-6.12): user row u saw item rows
      * seen_rows[seen_offsets[u] .. seen_offsets[u+1]). NULL when absent. */
     const uint64_t *seen_offsets;
@@ -54,8 +53,8 @@ typedef struct annb_space_view {
     uint64_t count;
     const int64_t *ids;
     const float *vecs;
-    FaissIndex *index;
-    int exact;  /* a Flat index: every row is scored */
+    FaissIndex *index;  /* NULL when exact */
+    int exact;  /* Flat: exact.c scores every row in place */
 } annb_space_view;
 
 /* The items or users of b (count 0 when the bundle has none of them). */

@@ -36,19 +36,6 @@ static int index_new(FaissIndex **out, const char *desc, annb_metric m, uint32_t
     return ANNB_OK;
 }
 
-int annb_faiss_flat(FaissIndex **out, annb_metric m, uint32_t d, uint64_t n, const float *x,
-                    annb_error *err)
-{
-    int rc = index_new(out, "Flat", m, d, err);
-    if (rc) return rc;
-    if (faiss_Index_add(*out, (idx_t)n, x)) {
-        rc = annb_faiss_error(err, "Faiss add");
-        faiss_Index_free(*out);
-        *out = NULL;
-    }
-    return rc;
-}
-
 int annb_faiss_build_blob(void **blob, size_t *blob_size, const char *desc, annb_metric m,
                           uint32_t d, uint64_t n, const float *x, annb_error *err)
 {

@@ -27,10 +27,6 @@ int annb_faiss_build_blob(void **blob, size_t *blob_size, const char *desc, annb
 /* Deserializes a Faiss index from bytes whose checksum was verified. */
 int annb_faiss_from_blob(FaissIndex **out, const void *blob, size_t size, annb_error *err);
 
-/* An exact (Flat) index holding a copy of n rows of x. */
-int annb_faiss_flat(FaissIndex **out, annb_metric m, uint32_t d, uint64_t n, const float *x,
-                    annb_error *err);
-
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -1,5 +1,6 @@
 /* search.c - top-k search with external IDs (annb_search), metric names. */
 #include "bundle.h"
+#include "exact.h"
 #include "faiss_glue.h"
 #include "ingest.h"
 
@@ -118,10 +119,9 @@ static int search_kf(const plan *p, const float *q, size_t nq, size_t k, size_t 
     return rc;
 }
 
-/* Over-fetch: ask for k + (rows any query may skip), then drop them. Exact
- * for a flat index without a genre filter, which scores every row. Otherwise
- * (the fallback for indexes that take no ID selector) the request doubles
- * until every query has k results or all rows were asked for. */
+/* The fallback for index types that take no ID selector: ask for
+ * k + (rows any query may skip), drop them, and double the request until
+ * every query has k results or all rows were asked for. */
 static int search_overfetch(const plan *p, const float *q, size_t nq, size_t k,
                             const row_list *extra, annb_hit *hits)
 {
@@ -131,7 +131,7 @@ static int search_overfetch(const plan *p, const float *q, size_t nq, size_t k,
     size_t drop = p->nskip + most;
     size_t kf = (k >= n || drop >= n - k) ? n : k + drop;
     int rc = search_kf(p, q, nq, k, kf, extra, hits, &short_of);
-    while (rc == ANNB_OK && short_of && !(p->v.exact && !p->genre_ok) && kf < n) {
+    while (rc == ANNB_OK && short_of && kf < n) {
         kf = kf > n / 2 ? n : 2 * kf;
         rc = search_kf(p, q, nq, k, kf, extra, hits, &short_of);
     }
@@ -180,7 +180,7 @@ static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *o)
         (o->genre_count && o->space != ANNB_SPACE_ITEMS))
         return ANNB_E_INVALID;
     p->v = annb_space_of(b, o->space);
-    if (!p->v.count || !p->v.index) return ANNB_E_INVALID; /* no such space in this bundle */
+    if (!p->v.count || (!p->v.exact && !p->v.index)) return ANNB_E_INVALID; /* no such space */
     if (o->exclude_count) {
         int64_t *rows = malloc(o->exclude_count * sizeof *rows);
         if (!rows) return ANNB_E_NOMEM;
@@ -224,11 +224,41 @@ static void plan_release(plan *p)
     free((void *)p->genre_ok);
 }
 
-static int run_plan(const plan *p, const float *q, size_t nq, size_t k, uint32_t d,
+/* Exact: our own scan of the mapped vectors, every filter applied inside
+ * it, so k results come back whenever k rows pass. */
+static int search_exact(const plan *p, const annb_bundle *b, const float *q, size_t nq, size_t k,
+                        const row_list *extra, annb_hit *hits)
+{
+    const uint32_t **ex = extra ? malloc(nq * sizeof *ex) : NULL;
+    size_t *exn = extra ? malloc(nq * sizeof *exn) : NULL;
+    float *dist = malloc(nq * k * sizeof *dist);
+    int64_t *rows = malloc(nq * k * sizeof *rows);
+    int rc = ANNB_OK;
+    if (!dist || !rows || (extra && (!ex || !exn))) rc = ANNB_E_NOMEM;
+    for (size_t i = 0; rc == ANNB_OK && extra && i < nq; i++) {
+        ex[i] = extra[i].rows;
+        exn[i] = extra[i].count;
+    }
+    annb_row_filter f = {p->genre_ok, p->skip, p->nskip, ex, exn};
+    if (rc == ANNB_OK)
+        rc = annb_exact_search(p->v.vecs, p->v.count, b->c.meta.dimension, b->c.meta.metric, q, nq,
+                               k, &f, dist, rows);
+    /* The filter was applied in the scan; collect only maps rows to IDs. */
+    plan all = {p->v, NULL, 0, NULL};
+    for (size_t i = 0; rc == ANNB_OK && i < nq; i++)
+        collect(hits + i * k, k, &all, NULL, dist + i * k, rows + i * k, k);
+    free((void *)ex);
+    free(exn);
+    free(dist);
+    free(rows);
+    return rc;
+}
+
+static int run_plan(const plan *p, const annb_bundle *b, const float *q, size_t nq, size_t k,
                     const row_list *extra, annb_hit *hits)
 {
-    if (p->v.exact && !p->genre_ok) return search_overfetch(p, q, nq, k, extra, hits);
-    return search_selected(p, q, nq, k, d, extra, hits);
+    if (p->v.exact) return search_exact(p, b, q, nq, k, extra, hits);
+    return search_selected(p, q, nq, k, b->c.meta.dimension, extra, hits);
 }
 
 /* Cosine queries are normalised like the stored vectors: a private copy. */
@@ -257,7 +287,7 @@ int annb_search(const annb_bundle *b, const float *queries, size_t nq, size_t k,
     float *normed = NULL;
     int rc = plan_make(&p, b, opts ? opts : &defaults);
     if (!rc) rc = normalized(&normed, b, queries, nq);
-    if (!rc) rc = run_plan(&p, normed ? normed : queries, nq, k, b->c.meta.dimension, NULL, hits);
+    if (!rc) rc = run_plan(&p, b, normed ? normed : queries, nq, k, NULL, hits);
     free(normed);
     plan_release(&p);
     return rc;
@@ -301,7 +331,7 @@ int annb_recommend(const annb_bundle *b, const int64_t *users, size_t n, size_t 
             }
         }
         if (rc == ANNB_OK)
-            rc = run_plan(&p, q, m, k, d, opts->exclude_seen ? seen : NULL, hits + at * k);
+            rc = run_plan(&p, b, q, m, k, opts->exclude_seen ? seen : NULL, hits + at * k);
     }
     free(q);
     free(seen);
