@@ -1,6 +1,8 @@
 /* sections.c - META encoding and the list of known section kinds. */
 #include "sections.h"
 
+#include "le.h" /* format/: the same little-endian helpers as the format layer */
+
 #include <stdio.h>
 #include <string.h>
 
@@ -12,11 +14,11 @@ size_t annb_meta_encode(uint8_t *buf, size_t size, const annb_meta *m)
     size_t len = strlen(m->index);
     if (size < ANNB_META_SIZE + len) return 0;
     memset(buf, 0, ANNB_META_SIZE);
-    annb_put32(buf, m->dimension);
-    annb_put32(buf + 4, (uint32_t)m->metric);
-    annb_put64(buf + 8, m->count);
-    annb_put32(buf + 16, m->flags);
-    annb_put32(buf + 20, (uint32_t)len);
+    le32_put(buf, m->dimension);
+    le32_put(buf + 4, (uint32_t)m->metric);
+    le64_put(buf + 8, m->count);
+    le32_put(buf + 16, m->flags);
+    le32_put(buf + 20, (uint32_t)len);
     memcpy(buf + ANNB_META_SIZE, m->index, len);
     return ANNB_META_SIZE + len;
 }
@@ -33,11 +35,11 @@ int annb_meta_decode(annb_meta *out, const uint8_t *data, size_t size, char *msg
             snprintf(msg, msgsz, "META reserved byte %zu is not zero", i);
             return ANNB_E_CORRUPT;
         }
-    out->dimension = annb_le32(data);
-    uint32_t metric = annb_le32(data + 4);
-    out->count = annb_le64(data + 8);
-    out->flags = annb_le32(data + 16);
-    uint32_t len = annb_le32(data + 20);
+    out->dimension = le32_get(data);
+    uint32_t metric = le32_get(data + 4);
+    out->count = le64_get(data + 8);
+    out->flags = le32_get(data + 16);
+    uint32_t len = le32_get(data + 20);
     if (out->dimension == 0 || out->dimension > 65536) {
         snprintf(msg, msgsz, "META dimension %u out of range 1..65536", out->dimension);
         return ANNB_E_CORRUPT;

@@ -55,23 +55,4 @@ int64_t annb_row_in(const int64_t *ids, uint64_t n, int64_t id);
 /* Is this a section kind of format 1.0? (for annbf_file_verify) */
 int annb_kind_known(const char kind[4]);
 
-/* Little-endian helpers for section payloads. */
-static inline uint32_t annb_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t annb_le64(const uint8_t *p)
-{
-    return (uint64_t)annb_le32(p) | (uint64_t)annb_le32(p + 4) << 32;
-}
-static inline void annb_put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void annb_put64(uint8_t *p, uint64_t v)
-{
-    annb_put32(p, (uint32_t)v);
-    annb_put32(p + 4, (uint32_t)(v >> 32));
-}
-
 #endif /* ANNB_SECTIONS_H */
