@@ -66,11 +66,24 @@ static void content_release(annb_content *c)
     memset(c, 0, sizeof *c);
 }
 
+/* A meaning error in element `index` of a section, located by byte: in the
+ * file for a raw section, in the decoded bytes for a compressed one. */
 static int corrupt(annb_error *err, const annb_bundle *b, const char *kind, const char *what,
                    uint64_t index)
 {
-    return annb_error_set(err, ANNB_E_CORRUPT, "%s: section '%.4s': %s (element %llu)", b->path,
-                          kind, what, (unsigned long long)index);
+    int i = annbf_section_find(&b->file, kind);
+    const annbf_section *s = i >= 0 ? &b->file.sections[i] : NULL;
+    uint64_t size = s && s->elem_count ? s->decoded_size / s->elem_count : 1;
+    if (s && s->codec == ANNBF_CODEC_RAW)
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: section '%.4s': %s "
+                              "(element %llu)", b->path,
+                              (unsigned long long)(s->offset + index * size), kind, what,
+                              (unsigned long long)index);
+    return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu of section '%.4s' (at byte %llu, "
+                          "decoded): %s (element %llu)", b->path,
+                          (unsigned long long)(index * size), kind,
+                          (unsigned long long)(s ? s->offset : 0), what,
+                          (unsigned long long)index);
 }
 
 /* Catalog sections (SPEC 6.5-6.8): all four or none. */

@@ -320,9 +320,20 @@ static int scan_blas(const float *vecs, uint64_t n, uint32_t d, int l2, const fl
         for (int j = 0; l2 && j < b; j++) xn[j] = dot_scalar(x + (size_t)j * d, x + (size_t)j * d, d);
         for (size_t i = 0; i < nq; i++)
             for (int j = 0; j < b; j++) {
-                float v = s[i * b + j];
-                if (l2) v = fmaxf(qn[i] + xn[j] - 2 * v, 0.0f); /* |x-q|^2 = |q|^2 + |x|^2 - 2 x.q */
-                offer(&heaps[i], f, i, v, (int64_t)(r0 + (uint64_t)j));
+                int64_t row = (int64_t)(r0 + (uint64_t)j);
+                if (!l2) {
+                    offer(&heaps[i], f, i, s[i * b + j], row);
+                    continue;
+                }
+                /* |x-q|^2 = |q|^2 + |x|^2 - 2 x.q cancels badly for near
+                 * neighbours: use it only to discard rows that cannot enter
+                 * the top-k (with a margin for that error), and score the
+                 * others directly. */
+                float approx = qn[i] + xn[j] - 2 * s[i * b + j];
+                float margin = 1e-4f * (qn[i] + xn[j]) + 1e-30f;
+                topk *h = &heaps[i];
+                if (h->size == h->k && approx - margin > h->score[0]) continue;
+                offer(h, f, i, l2_scalar(x + (size_t)j * d, q + i * d, d), row);
             }
     }
     free(s);
