@@ -48,6 +48,10 @@ demo: build
 	$(BUILD)/ann-query $(EXAMPLE)/ml1m.annb --user-vec $(EXAMPLE)/users.csv:10 -k 10
 	$(BUILD)/ann-query $(EXAMPLE)/ml1m.annb --item 2571 -k 10
 	$(BUILD)/annb-example-search $(EXAMPLE)/ml1m.annb 260 5
+	$(BUILD)/ann-build $(EXAMPLE)/items.csv $(EXAMPLE)/movies.dat -o $(EXAMPLE)/ml1m-users.annb \
+	    --users $(EXAMPLE)/users.csv --interactions $(EXAMPLE)/ratings.dat
+	$(BUILD)/ann-query $(EXAMPLE)/ml1m-users.annb --user 10 --exclude-seen --genre Comedy -k 10
+	$(BUILD)/ann-query $(EXAMPLE)/ml1m-users.annb --similar-users 10 -k 5
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)
@@ -56,7 +60,10 @@ clean:
 # for FUZZ_SECONDS on a copy of its checked-in corpus (new inputs and crash
 # artifacts go to $(BUILD_FUZZ)/run/NAME/, never into tests/fuzz/corpus/).
 # Needs clang; installs clang's fuzzer runtime and OpenMP, which Debian's
-# clang only recommends.
+# clang only recommends. ASAN_OPTIONS defaults to malloc_context_size=0: ASan
+# then records no allocation stacks, which through the frame-pointer-less
+# libfaiss.a are garbage that fills its stack depot (RSS > 1 GB in 10 min)
+# and cost 3x the speed; rerun a crash input alone to get them.
 BUILD_FUZZ   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_DEB_PACKAGES := libclang-rt-dev libomp-dev
@@ -78,10 +85,22 @@ fuzz: deps
 	  run=$(BUILD_FUZZ)/run/$$name; rm -rf $$run; mkdir -p $$run/corpus; \
 	  cp tests/fuzz/corpus/$$corpus/* $$run/corpus/; \
 	  echo "fuzz_$$name: $(FUZZ_SECONDS) s, -max_len=$$max_len, log in $$run/log"; \
-	  if ! OMP_NUM_THREADS=1 $(BUILD_FUZZ)/tests/fuzz_$$name -max_len=$$max_len \
-	      -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$$run/ \
-	      $$run/corpus >$$run/log 2>&1; then \
-	    tail -n 40 $$run/log; echo "fuzz_$$name: FAILED, input saved in $$run/" >&2; exit 1; \
+	  if ! ASAN_OPTIONS=$${ASAN_OPTIONS-malloc_context_size=0} OMP_NUM_THREADS=1 \
+	      $(BUILD_FUZZ)/tests/fuzz_$$name -max_len=$$max_len -max_total_time=$(FUZZ_SECONDS) \
+	      -print_final_stats=1 -artifact_prefix=$$run/ $$run/corpus >$$run/log 2>&1; then \
+	    tail -n 40 $$run/log; \
+	    echo "fuzz_$$name: FAILED; input saved in $$run/; full stacks:" \
+	      "$(BUILD_FUZZ)/tests/fuzz_$$name $$run/crash-..." >&2; \
+	    exit 1; \
 	  fi; \
 	  grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $$run/log | sed "s/^/  /"; \
 	done
+
+# Benchmarks: tests/bench/run.sh writes $(BUILD)/bench-results.md (how to read
+# it: docs/benchmarks.md). About 25 min at the default 1M x 64 items, data and
+# ground truth cached in $(BUILD)/bench-data; `make bench BENCH_N=200000` for a
+# quicker run. Never part of `make test`.
+.PHONY: bench
+bench: build
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES='python3-faiss python3-pandas'
+	BUILD=$(BUILD) tests/bench/run.sh

@@ -12,6 +12,8 @@
  *   items.csv   `id,features` (Spark's form) for 3,706 of those movies, rows
  *               shuffled: the other 177 have no vector, as in ML-1M
  *   users.csv   `id,features` for users 1..6040, rows shuffled
+ *   ratings.dat `UserID::MovieID::Rating::Timestamp` (ML-1M's form): 10-59
+ *               movies per user, drawn from the user's own top picks
  *
  * Titles are synthetic but carry what real catalogs throw at a parser:
  * latin-1 accents, ':' inside a title, a trailing ", The", quotes, an
@@ -91,7 +93,8 @@ enum stream {
     STREAM_ITEM_VEC,   /* per movie ID */
     STREAM_ITEM_ORDER,
     STREAM_USER_VEC,   /* per user ID */
-    STREAM_USER_ORDER
+    STREAM_USER_ORDER,
+    STREAM_RATINGS     /* per user ID */
 };
 
 static uint64_t mix64(uint64_t z)
@@ -1061,6 +1064,69 @@ static int make_dirs(const char *path)
     return 0;
 }
 
+/* ratings.dat (`UserID::MovieID::Rating::Timestamp`, as ML-1M): each user
+ * has seen 10-59 movies drawn from their own top 2x by score, so the movies
+ * a model would recommend first are mostly seen already: the case that
+ * `ann-query --exclude-seen` is for. */
+static int write_ratings(const char *dir, const catalog *c, size_t n_users, const int64_t *dirs,
+                         uint32_t dim, uint64_t seed)
+{
+    vector_source items = {c, dirs, dim, seed};
+    size_t n = 0, best_cap = 120;
+    int64_t *iv = malloc(c->with_vector * dim * sizeof *iv), *ids = malloc(c->with_vector * sizeof *ids);
+    int64_t *uv = malloc(dim * sizeof *uv), *best_s = malloc(best_cap * sizeof *best_s);
+    size_t *best_i = malloc(best_cap * sizeof *best_i);
+    unsigned char *taken = malloc(best_cap);
+    int rc = -1;
+    out_file o;
+    if (!iv || !ids || !uv || !best_s || !best_i || !taken) {
+        fprintf(stderr, PROG ": out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < c->count; i++)
+        if (c->movies[i].has_vector) ids[n] = vector_make(iv + n * dim, &items, (uint32_t)i), n++;
+    if (out_open(&o, dir, "ratings.dat") != 0) goto out;
+    for (size_t u = 1; u <= n_users; u++) {
+        rng r;
+        rng_seed(&r, seed, STREAM_RATINGS, (uint64_t)u);
+        user_vector(uv, (int64_t)u, dirs, dim, seed);
+        size_t want = 10 + (size_t)rng_below(&r, 50), top = 2 * want, kept = 0;
+        for (size_t i = 0; i < n; i++) { /* the user's top `top` items, best first */
+            int64_t sc = 0;
+            for (uint32_t j = 0; j < dim; j++) sc += qmul(uv[j], iv[i * dim + j]);
+            if (kept == top && sc <= best_s[kept - 1]) continue;
+            size_t at = kept < top ? kept++ : top - 1;
+            while (at > 0 && best_s[at - 1] < sc) {
+                best_s[at] = best_s[at - 1];
+                best_i[at] = best_i[at - 1];
+                at--;
+            }
+            best_s[at] = sc;
+            best_i[at] = i;
+        }
+        memset(taken, 0, top);
+        for (size_t k = 0; k < want;) {
+            size_t pick = (size_t)rng_below(&r, kept);
+            if (taken[pick]) continue;
+            taken[pick] = 1;
+            k++;
+        }
+        for (size_t k = 0; k < kept; k++) /* in rank order: a deterministic file */
+            if (taken[k])
+                out_printf(&o, "%zu::%" PRId64 "::%u::%u\n", u, ids[best_i[k]],
+                           3u + (unsigned)rng_below(&r, 3), 978300000u + (unsigned)(u * 97 + k));
+    }
+    rc = out_commit(&o);
+out:
+    free(iv);
+    free(ids);
+    free(uv);
+    free(best_s);
+    free(best_i);
+    free(taken);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     args a;
@@ -1088,7 +1154,8 @@ int main(int argc, char **argv)
 
     rc = 0;
     if (write_catalog(a.outdir, &c, a.seed) != 0 ||
-        write_embeddings(a.outdir, &c, (size_t)a.users, dirs, dim, a.seed) != 0)
+        write_embeddings(a.outdir, &c, (size_t)a.users, dirs, dim, a.seed) != 0 ||
+        write_ratings(a.outdir, &c, (size_t)a.users, dirs, dim, a.seed) != 0)
         rc = 1;
     else
         fprintf(stderr, PROG ": %s: %zu movies (%zu with a vector, dimension %u), %zu users, seed %" PRIu64 "\n",
