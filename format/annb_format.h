@@ -95,23 +95,28 @@ typedef struct annbf_file {
  * (known codec and element type, alignment, in bounds with overflow-safe
  * arithmetic, non-overlapping, zero padding is NOT checked here: see
  * annbf_file_verify). Does not read section payloads. On failure *out is
- * left empty (safe to release). */
+ * left empty (safe to release). data must stay valid while *out is used.
+ * Returns ANNBF_OK, NOT_BUNDLE, TRUNCATED, VERSION, CORRUPT, CHECKSUM (header
+ * checksum) or NOMEM. */
 int annbf_file_parse(annbf_file *out, const void *data, size_t size, annbf_error *err);
 void annbf_file_release(annbf_file *f);
 
 /* Index of the first section of this kind, or -1. */
 int annbf_section_find(const annbf_file *f, const char kind[4]);
 
-/* Verifies section i's checksum and decodes it. For a raw section *out
- * points into f->data and *owned is NULL; for zstd, *owned is a malloc'd
- * buffer (caller frees) and *out == *owned. The decoded size must equal
- * decoded_size and be a whole number of elements (elem_count). */
+/* Verifies section i's checksum and decodes it (SPEC 3.8). For a raw
+ * section *out points into f->data and *owned is NULL; for zstd, *owned is a
+ * malloc'd buffer (caller frees, at least 1 byte even when empty) and
+ * *out == *owned. The decoded size equals decoded_size (elem_count elements,
+ * checked at parse). Returns ANNBF_OK, CHECKSUM (checked first), CORRUPT
+ * (not exactly one frame, content size missing or different, bad frame),
+ * NOMEM, or INVALID (no section i). Thread-safe for one f. */
 int annbf_section_load(const annbf_file *f, uint32_t i, const void **out, void **owned,
                        annbf_error *err);
 
-/* Full check: every section's checksum and decoded size, zero padding
- * between sections, unknown critical section kinds reported via the
- * `known` callback (NULL: all kinds accepted). */
+/* Full check (SPEC 3.8-3.10), section by section in table order: zero
+ * padding before it (CORRUPT), an unknown critical kind (VERSION: `known`
+ * returns 0 for it; NULL accepts all kinds), then annbf_section_load. */
 int annbf_file_verify(const annbf_file *f, int (*known)(const char kind[4]), annbf_error *err);
 
 /* XXH3-64 of header bytes [0,120) followed by the section table (SPEC 2.5):

@@ -124,7 +124,11 @@ typedef struct annb_build_opts {
     /* Faiss index: "flat" (exact, the default) or any Faiss index factory
      * string such as "IVF256,Flat" or "HNSW32". NULL means "flat". */
     const char *index;
-    int threads;              /* threads for training and adding; 0 = Faiss default */
+    /* Threads for training and adding; 0 = the OpenMP default (all cores).
+     * Never changes the bytes written. Graph indexes (HNSW, NSG) are built
+     * with one thread whatever this says: with more, their links depend on
+     * thread timing (see annb_build_report.single_threaded). */
+    int threads;
     /* Users' embeddings (same forms as the items, same dimension), stored
      * for annb_recommend and user searches; NULL: none. Users are always
      * searched exactly. */
@@ -156,6 +160,10 @@ typedef struct annb_build_report {
     uint64_t interactions_skipped;  /* pairs whose user or item is not stored */
     uint64_t items_in_other_shards; /* rows of the items file left to other shards */
     uint64_t bundle_bytes;          /* size of the file written */
+    /* 1 when the index was trained and filled with one thread, whatever
+     * opts.threads said, so that its bytes are reproducible (graph indexes:
+     * HNSW, NSG); 0 otherwise. */
+    int single_threaded;
 } annb_build_report;
 
 /*
@@ -181,8 +189,16 @@ typedef struct annb_build_report {
  * Returns ANNB_OK, ANNB_E_INPUT / ANNB_E_LIMIT (bad input; the message names
  * file, line and column), ANNB_E_IO, ANNB_E_NOMEM, ANNB_E_FAISS,
  * ANNB_E_INVALID (bad option, e.g. an unparsable index string).
- * Output is a function of the inputs and options only: the same inputs
- * (in any row order) give the same bytes.
+ *
+ * Reproducible: the output is a function of the inputs' content, the
+ * options (not opts.threads) and the versions of annb, Faiss and zstd only.
+ * The same inputs, in any row order, with any number of threads, give the
+ * same bytes, so a bundle can be rebuilt and compared (annb_file_sha256).
+ * The bundle records those versions, the options and a digest of each
+ * input's content in its provenance (annb_bundle_provenance).
+ *
+ * OpenMP: it sets the calling thread's OpenMP thread count (its own
+ * setting, not other threads') while it runs, and restores it on return.
  */
 ANNB_API int annb_build(annb_build_report *report, const char *items_path, const char *catalog_path,
                const char *output_path, const annb_build_opts *opts, annb_error *err);
@@ -376,6 +392,56 @@ ANNB_API int annb_bundle_has_seen(const annb_bundle *b);
  * annb_close; NULL when i is out of range). */
 ANNB_API uint32_t annb_genre_count(const annb_bundle *b);
 ANNB_API const char *annb_genre_name(const annb_bundle *b, uint32_t i);
+
+/*
+ * annb_bundle_provenance - how the bundle was made: UTF-8 text of
+ * `key=value` lines, each ending with a line feed, in this order:
+ *
+ *   tool=annb 0.1.0
+ *   format=1.0
+ *   faiss=1.7.3
+ *   zstd=1.5.4
+ *   metric=ip
+ *   index=IVF256,Flat
+ *   shard=0/4                        only for a shard (opts.shard_count > 1)
+ *   items_content_sha256=<64 hex digits>
+ *   catalog_content_sha256=<...>     likewise users_ and interactions_,
+ *                                    when those inputs were given
+ *
+ * (format/SPEC.md 6.13; a reader must accept keys it does not know). No
+ * timestamps, paths or host names. The digests are of what annb read from
+ * each input (IDs and float32 values, titles and genres, user/item pairs) in
+ * ID order, as SPEC 6.13 defines: not of the files' bytes, so the same
+ * content in another row order or form (TSV, the wide form, a latin-1
+ * catalog) gives the same bundle, and the digest of the whole items file is
+ * the same in every shard.
+ *
+ * The text comes from the file, so it is untrusted; annb_open has checked
+ * it: valid UTF-8, no control characters but the line feeds (so it is safe
+ * to print on a terminal), every line a key of [a-z0-9_] and '=', keys
+ * unique, at most 64 KiB. A bundle whose provenance breaks these rules is
+ * refused by annb_open (ANNB_E_CORRUPT), like any damaged section.
+ *
+ * Returns the NUL-terminated text, lent by the bundle until annb_close; NULL
+ * when the bundle has none (written before provenance existed, or by another
+ * writer), for a handle opened with ANNB_OPEN_STRUCTURE_ONLY, or for NULL.
+ * Thread-safe.
+ */
+ANNB_API const char *annb_bundle_provenance(const annb_bundle *b);
+
+/*
+ * annb_file_sha256 - the SHA-256 of a whole file (any file, not only a
+ * bundle), as 64 lowercase hex digits: what `sha256sum` prints. For
+ * publishing a bundle with its hash and checking a rebuild against it.
+ *
+ *  hex   out: 64 hex digits and a NUL (at least 65 bytes). "" on failure.
+ *  path  in: the file, read in blocks (memory does not grow with its size).
+ *  err   out, may be NULL.
+ *
+ * Returns ANNB_OK, ANNB_E_IO (cannot open or read; errno in the message) or
+ * ANNB_E_INVALID (a NULL argument). Thread-safe.
+ */
+ANNB_API int annb_file_sha256(char hex[65], const char *path, annb_error *err);
 
 /* A 64-bit identity of the bundle's content (the header checksum, which
  * covers every section's checksum): different builds give different IDs.

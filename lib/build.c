@@ -4,6 +4,7 @@
 #include "annb_format.h"
 #include "faiss_glue.h"
 #include "ingest.h"
+#include "provenance.h"
 #include "sections.h"
 
 #include <math.h>
@@ -179,6 +180,11 @@ typedef struct bundle_parts {
     uint32_t *seen_rows;
     void *faiss_blob;                  /* NULL for Flat */
     size_t faiss_size;
+    char *provenance;                  /* BILD text (SPEC 6.13) */
+    size_t provenance_size;
+    /* What each input held, for the provenance; "" when not given. */
+    char items_digest[ANNB_SHA256_HEX], users_digest[ANNB_SHA256_HEX];
+    char catalog_digest[ANNB_SHA256_HEX], seen_digest[ANNB_SHA256_HEX];
 } bundle_parts;
 
 static void parts_release(bundle_parts *p)
@@ -190,6 +196,7 @@ static void parts_release(bundle_parts *p)
     free(p->seen_offsets);
     free(p->seen_rows);
     free(p->faiss_blob);
+    free(p->provenance);
 }
 
 /* Adds a critical raw section; the writer copies the bytes. */
@@ -231,6 +238,11 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
         goto out;
     }
     if (p->catalog && (rc = add_catalog(w, it, p->catalog, rep, err))) goto out;
+    if ((rc = annbf_writer_add(w, ANNB_KIND_BUILD, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_BYTES,
+                               p->provenance_size, p->provenance, p->provenance_size, &fe))) {
+        annb_error_set(err, rc, "adding the provenance section: %s", fe.message);
+        goto out;
+    }
     if ((rc = annbf_writer_commit(w, output_path, &rep->bundle_bytes, &fe)))
         annb_error_set(err, rc, "%s: %s", output_path, fe.message);
 out:
@@ -248,37 +260,40 @@ uint32_t annb_shard_of(int64_t id, uint32_t count)
     return count ? (uint32_t)(z % count) : 0;
 }
 
-/* Keeps the rows of shard `index` of `count`, in place. */
-static void keep_shard(annb_embeddings *e, uint32_t index, uint32_t count, uint64_t *dropped)
+/* Keeps the rows of shard `index` of `count`, in place (order kept). */
+static void keep_shard(sorted_rows *r, uint32_t index, uint32_t count, uint64_t *dropped)
 {
     uint64_t kept = 0;
-    for (uint64_t i = 0; i < e->count; i++) {
-        if (annb_shard_of(e->ids[i], count) != index) continue;
-        e->ids[kept] = e->ids[i];
-        memmove(e->vectors + kept * e->dimension, e->vectors + i * e->dimension,
-                e->dimension * sizeof(float));
+    for (uint64_t i = 0; i < r->n; i++) {
+        if (annb_shard_of(r->ids[i], count) != index) continue;
+        r->ids[kept] = r->ids[i];
+        memmove(r->vecs + kept * r->d, r->vecs + i * r->d, r->d * sizeof(float));
         kept++;
     }
-    *dropped = e->count - kept;
-    e->count = kept;
+    *dropped = r->n - kept;
+    r->n = kept;
 }
 
-/* Reads an embeddings file into rows sorted by ID (normalised for cosine). */
-static int read_sorted(sorted_rows *out, const char *path, const annb_build_opts *o,
-                       uint64_t *other_shards, annb_error *err)
+/* Reads an embeddings file into rows sorted by ID, with the digest of all
+ * of them (before sharding and normalising: what the file holds), then
+ * keeps a shard's rows and normalises them for cosine. */
+static int read_sorted(sorted_rows *out, char digest[ANNB_SHA256_HEX], const char *path,
+                       const annb_build_opts *o, uint64_t *other_shards, annb_error *err)
 {
     annb_embeddings e = {0};
     int rc = annb_embeddings_read(&e, path, err);
-    if (rc == ANNB_OK && other_shards && o->shard_count > 1) {
-        keep_shard(&e, o->shard_index, o->shard_count, other_shards);
-        if (e.count == 0)
-            rc = annb_error_set(err, ANNB_E_INPUT, "%s: no item falls in shard %u/%u", path,
-                                o->shard_index, o->shard_count);
-    }
     if (rc == ANNB_OK) rc = sort_rows(out, &e, err);
     annb_embeddings_release(&e);
-    if (rc == ANNB_OK && o->metric == ANNB_METRIC_COSINE) normalize_rows(out->vecs, out->n, out->d);
-    return rc;
+    if (rc) return rc;
+    annb_digest_vectors(digest, out->ids, out->vecs, out->n, out->d);
+    if (other_shards && o->shard_count > 1) {
+        keep_shard(out, o->shard_index, o->shard_count, other_shards);
+        if (out->n == 0)
+            return annb_error_set(err, ANNB_E_INPUT, "%s: no item falls in shard %u/%u", path,
+                                  o->shard_index, o->shard_count);
+    }
+    if (o->metric == ANNB_METRIC_COSINE) normalize_rows(out->vecs, out->n, out->d);
+    return ANNB_OK;
 }
 
 /* Interactions as rows: for each user row, the ascending item rows seen. */
@@ -287,6 +302,7 @@ static int read_seen(bundle_parts *p, const char *path, annb_build_report *rep, 
     annb_interactions x;
     int rc = annb_interactions_read(&x, path, err);
     if (rc) return rc;
+    annb_digest_interactions(p->seen_digest, &x);
     uint64_t m = p->users.n;
     p->seen_offsets = calloc(m + 1, sizeof *p->seen_offsets);
     p->seen_rows = malloc((x.count ? x.count : 1) * sizeof *p->seen_rows);
@@ -313,6 +329,35 @@ static int read_seen(bundle_parts *p, const char *path, annb_build_report *rep, 
     return ANNB_OK;
 }
 
+/* Faiss's graph indexes (HNSW, also as an IVF quantizer, and NSG) insert
+ * vectors from several threads at once, and the links a vector gets depend
+ * on which thread came first: with more than one thread their bytes change
+ * from run to run. They are built with one thread. Everything else Faiss
+ * trains is k-means (IVF, PQ, SQ, OPQ; fixed seed 1234), where each
+ * centroid is summed by one thread in row order, and IVF adds append to
+ * each list in row order: the same bytes with any number of threads
+ * (tests/unit/test_repro.c checks flat, IVF, PQ and HNSW). */
+static int index_is_graph(const char *index)
+{
+    return strstr(index, "HNSW") != NULL || strstr(index, "NSG") != NULL;
+}
+
+/* The provenance of this build (SPEC 6.13). */
+static int make_provenance(bundle_parts *p, const annb_build_opts *o, annb_error *err)
+{
+    annb_provenance_in in = {
+        .metric = annb_metric_name(o->metric),
+        .index = p->meta.index,
+        .shard_index = o->shard_index,
+        .shard_count = o->shard_count,
+        .items = p->items_digest,
+        .catalog = *p->catalog_digest ? p->catalog_digest : NULL,
+        .users = *p->users_digest ? p->users_digest : NULL,
+        .interactions = *p->seen_digest ? p->seen_digest : NULL,
+    };
+    return annb_provenance_make(&p->provenance, &p->provenance_size, &in, err);
+}
+
 int annb_build(annb_build_report *report, const char *items_path, const char *catalog_path,
                const char *output_path, const annb_build_opts *opts, annb_error *err)
 {
@@ -336,10 +381,19 @@ int annb_build(annb_build_report *report, const char *items_path, const char *ca
         return annb_error_set(err, ANNB_E_INVALID, "shard %u/%u: the index must be below the count",
                               opts->shard_index, opts->shard_count);
     if ((rc = index_desc(p.meta.index, opts->index, err))) return rc;
-    if (opts->threads > 0) omp_set_num_threads(opts->threads);
+    /* omp_set_num_threads sets the calling thread's setting: restored below,
+     * so the caller's own OpenMP code is left as it was. */
+    int caller_threads = omp_get_max_threads();
+    rep.single_threaded = index_is_graph(p.meta.index);
+    if (rep.single_threaded) omp_set_num_threads(1);
+    else if (opts->threads > 0) omp_set_num_threads(opts->threads);
 
-    if ((rc = read_sorted(&p.items, items_path, opts, &rep.items_in_other_shards, err))) goto out;
-    if (opts->users_path && (rc = read_sorted(&p.users, opts->users_path, opts, NULL, err))) goto out;
+    if ((rc = read_sorted(&p.items, p.items_digest, items_path, opts, &rep.items_in_other_shards,
+                          err)))
+        goto out;
+    if (opts->users_path &&
+        (rc = read_sorted(&p.users, p.users_digest, opts->users_path, opts, NULL, err)))
+        goto out;
     if (p.users.n && p.users.d != p.items.d) {
         rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: user vectors have %u values, the items %u",
                             opts->users_path, p.users.d, p.items.d);
@@ -347,7 +401,10 @@ int annb_build(annb_build_report *report, const char *items_path, const char *ca
     }
     if (opts->interactions_path && (rc = read_seen(&p, opts->interactions_path, &rep, err)))
         goto out;
-    if (catalog_path && (rc = annb_catalog_read(&cat, catalog_path, err))) goto out;
+    if (catalog_path && ((rc = annb_catalog_read(&cat, catalog_path, err)) ||
+                         (rc = annb_digest_catalog(p.catalog_digest, &cat, err))))
+        goto out;
+    if ((rc = make_provenance(&p, opts, err))) goto out;
 
     p.meta.dimension = p.items.d;
     p.meta.count = p.items.n;
@@ -365,6 +422,7 @@ int annb_build(annb_build_report *report, const char *items_path, const char *ca
     p.catalog = catalog_path ? &cat : NULL;
     rc = write_bundle(output_path, &p, &rep, err);
 out:
+    omp_set_num_threads(caller_threads);
     if (rc == ANNB_OK && report) *report = rep;
     annb_catalog_release(&cat);
     parts_release(&p);

@@ -3,6 +3,7 @@
 #include "bundle.h"
 #include "faiss_glue.h"
 #include "ingest.h"
+#include "provenance.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,17 @@ static int format_error(annb_error *err, const annb_bundle *b, const annbf_error
         return annb_error_set(err, fe->code, "%s: at byte %llu: %s", b->path,
                               (unsigned long long)fe->offset, fe->message);
     return annb_error_set(err, fe->code, "%s: %s", b->path, fe->message);
+}
+
+/* Hands a malloc'd buffer to the content, which frees it when released. */
+static int keep_owned(const annb_bundle *b, annb_content *c, void *owned, annb_error *err)
+{
+    if (c->owned_count == sizeof c->owned / sizeof c->owned[0]) {
+        free(owned);
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: too many decoded sections", b->path);
+    }
+    c->owned[c->owned_count++] = owned;
+    return ANNB_OK;
 }
 
 /* Loads (checksum verified, decoded) the section of this kind and checks its
@@ -48,14 +60,7 @@ static int load_section(const annb_bundle *b, annb_content *c, const char *kind,
     void *owned = NULL;
     int rc = annbf_section_load(&b->file, (uint32_t)i, out, &owned, &fe);
     if (rc) return format_error(err, b, &fe);
-    if (owned) {
-        if (c->owned_count == sizeof c->owned / sizeof c->owned[0]) {
-            free(owned);
-            return annb_error_set(err, ANNB_E_CORRUPT, "%s: too many compressed sections", b->path);
-        }
-        c->owned[c->owned_count++] = owned;
-    }
-    return ANNB_OK;
+    return owned ? keep_owned(b, c, owned, err) : ANNB_OK;
 }
 
 static void content_release(annb_content *c)
@@ -215,6 +220,31 @@ static int load_users(const annb_bundle *b, annb_content *c, annb_error *err)
     return ANNB_OK;
 }
 
+/* Provenance (SPEC 6.13): optional; when present, checked like any other
+ * section (a size bound before anything is allocated, the checksum, then
+ * the text rules) and kept with a NUL for annb_bundle_provenance. */
+static int load_provenance(const annb_bundle *b, annb_content *c, annb_error *err)
+{
+    int i = annbf_section_find(&b->file, ANNB_KIND_BUILD);
+    if (i < 0) return ANNB_OK;
+    uint64_t size = b->file.sections[i].decoded_size, bad;
+    const char *what;
+    const void *p;
+    if (size == 0 || size > ANNB_MAX_PROVENANCE_BYTES)
+        return corrupt(err, b, ANNB_KIND_BUILD, "provenance size out of range 1..65536 bytes", 0);
+    int rc = load_section(b, c, ANNB_KIND_BUILD, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err);
+    if (rc) return rc;
+    if (annb_provenance_check(p, (size_t)size, &bad, &what))
+        return corrupt(err, b, ANNB_KIND_BUILD, what, bad);
+    char *text = malloc((size_t)size + 1);
+    if (!text) return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
+    memcpy(text, p, (size_t)size);
+    text[size] = '\0';
+    if ((rc = keep_owned(b, c, text, err))) return rc;
+    c->provenance = text;
+    return ANNB_OK;
+}
+
 /* Loads what searching needs and checks its meaning. `full` adds the
  * checks that cost a pass over every value (annb_verify). */
 static int content_load(const annb_bundle *b, annb_content *c, int full, annb_error *err)
@@ -233,8 +263,9 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
     if ((rc = load_section(b, c, ANNB_KIND_META, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
         return rc;
     uint64_t msize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_META)].decoded_size;
+    uint64_t moff = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_META)].offset;
     if ((rc = annb_meta_decode(&c->meta, p, msize, msg, sizeof msg)))
-        return annb_error_set(err, rc, "%s: %s", b->path, msg);
+        return annb_error_set(err, rc, "%s: at byte %llu: %s", b->path, (unsigned long long)moff, msg);
     uint64_t n = c->meta.count, d = c->meta.dimension;
     if ((rc = load_section(b, c, ANNB_KIND_IDS, 1, ANNBF_ELEM_I64, n, &p, err))) return rc;
     c->ids = p;
@@ -248,12 +279,14 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
                 return corrupt(err, b, ANNB_KIND_VECS, "value not finite", i);
     if ((rc = load_catalog(b, c, full, err))) return rc;
     if ((rc = load_users(b, c, err))) return rc;
+    if ((rc = load_provenance(b, c, err))) return rc;
 
     int has_faiss = annbf_section_find(&b->file, ANNB_KIND_FAISS) >= 0;
     int flat = strcmp(c->meta.index, ANNB_INDEX_FLAT) == 0;
     if (has_faiss == flat)
-        return annb_error_set(err, ANNB_E_CORRUPT, "%s: index '%s' %s a 'FAIS' section", b->path,
-                              c->meta.index, flat ? "must not have" : "needs");
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: index '%s' %s a 'FAIS' "
+                              "section", b->path, (unsigned long long)moff, c->meta.index,
+                              flat ? "must not have" : "needs");
     if (!flat) { /* Flat: searched in place by exact.c, nothing to load */
         /* load_section verified the checksum: Faiss never parses unverified bytes. */
         if ((rc = load_section(b, c, ANNB_KIND_FAISS, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
@@ -445,6 +478,11 @@ uint32_t annb_genre_count(const annb_bundle *b) { return b ? b->c.genre_count : 
 const char *annb_genre_name(const annb_bundle *b, uint32_t i)
 {
     return b && i < b->c.genre_count ? b->c.genre_names[i] : NULL;
+}
+
+const char *annb_bundle_provenance(const annb_bundle *b)
+{
+    return b ? b->c.provenance : NULL;
 }
 
 uint64_t annb_bundle_id(const annb_bundle *b)

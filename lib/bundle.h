@@ -30,7 +30,10 @@ typedef struct annb_content {
      * seen_rows[seen_offsets[u] .. seen_offsets[u+1]). NULL when absent. */
     const uint64_t *seen_offsets;
     const uint32_t *seen_rows;
-    void *owned[8];              /* decoded zstd payloads, freed with the content */
+    const char *provenance;      /* BILD text and a NUL (SPEC 6.13), or NULL; in owned */
+    /* Freed with the content: the decoded payload of each known section
+     * (any of them may be zstd) and the provenance text. */
+    void *owned[ANNB_KIND_COUNT + 1];
     unsigned owned_count;
 } annb_content;
 

@@ -85,7 +85,9 @@ int annb_kind_known(const char kind[4])
         ANNB_KIND_META, ANNB_KIND_IDS, ANNB_KIND_VECS, ANNB_KIND_FAISS,
         ANNB_KIND_TITLE_OFFSETS, ANNB_KIND_TITLES, ANNB_KIND_GENRE_NAMES, ANNB_KIND_GENRE_BITS,
         ANNB_KIND_USER_IDS, ANNB_KIND_USER_VECS, ANNB_KIND_SEEN_OFFSETS, ANNB_KIND_SEEN_ROWS,
+        ANNB_KIND_BUILD,
     };
+    _Static_assert(sizeof known / sizeof known[0] == ANNB_KIND_COUNT, "ANNB_KIND_COUNT");
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (memcmp(kind, known[i], 4) == 0) return 1;
     return 0;

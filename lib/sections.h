@@ -26,6 +26,10 @@
 #define ANNB_KIND_USER_VECS "UVEC" /* critical: float32 user vectors, row-major */
 #define ANNB_KIND_SEEN_OFFSETS "SOFF" /* critical: u64 per user row, users + 1 */
 #define ANNB_KIND_SEEN_ROWS "SEEN" /* critical: u32 item rows each user has seen */
+#define ANNB_KIND_BUILD "BILD" /* provenance: key=value lines, UTF-8 (SPEC 6.13) */
+
+/* Number of kinds above: the most sections a reader of 1.0 decodes. */
+#define ANNB_KIND_COUNT 13
 
 #define ANNB_META_SIZE 64u /* fixed part of META; the index string follows */
 #define ANNB_META_FLAG_NORMALIZED 0x1u

@@ -198,7 +198,11 @@ static int unknown_genre(problem *p, const annb_bundle *b, const char *name)
     for (uint32_t g = 0; g < n && used < sizeof list; g++)
         used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", g ? ", " : "",
                                  annb_genre_name(b, g));
-    if (used >= sizeof list) strcpy(list + sizeof list - 5, ", ..");
+    if (used >= sizeof list) { /* cut at a character boundary (names are UTF-8) */
+        size_t at = sizeof list - 5;
+        while (at > 0 && ((unsigned char)list[at] & 0xC0) == 0x80) at--;
+        strcpy(list + at, ", ..");
+    }
     if (!n) return NOT_FOUND(p, "unknown genre \"%.64s\": the bundle has no catalog genres", name);
     return NOT_FOUND(p, "unknown genre \"%.64s\"; the genres are: %s", name, list);
 }
@@ -269,21 +273,24 @@ static int put(cJSON *obj, const char *key, cJSON *item)
     return 1;
 }
 
-static cJSON *raw_number(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-
-/* A number printed by us: int64 IDs exactly, float scores with %.9g (they
- * read back as the same float), which cJSON's double printing would not do. */
-static cJSON *raw_number(const char *fmt, ...)
+/* Numbers printed by us, which cJSON's double printing would not do: int64
+ * IDs exactly (by hand: printf costs more than the rest of the answer), and
+ * float scores with %.9g, which read back as the same float. */
+static cJSON *raw_int(int64_t v)
 {
-    char buf[64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
+    char buf[24], *p = buf + sizeof buf;
+    uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    *--p = '\0';
+    do *--p = (char)('0' + mag % 10); while (mag /= 10);
+    if (v < 0) *--p = '-';
+    return cJSON_CreateRaw(p);
+}
+
+static cJSON *raw_score(float score)
+{
+    char buf[32];
+    if (!isfinite(score)) return cJSON_CreateNull();
+    snprintf(buf, sizeof buf, "%.9g", (double)score);
     return cJSON_CreateRaw(buf);
 }
 
@@ -314,10 +321,8 @@ static cJSON *result(const annb_bundle *const *b, size_t n, annb_space space, si
         if (annb_item_genres(b[i], h->id, NULL, 0) >= 0) owner = b[i];
     const char *title = owner ? annb_item_title(owner, h->id) : NULL;
     cJSON *o = cJSON_CreateObject();
-    int ok = o && put(o, "rank", raw_number("%zu", rank)) &&
-             put(o, "id", raw_number("%lld", (long long)h->id)) &&
-             put(o, "score", isfinite(h->score) ? raw_number("%.9g", (double)h->score)
-                                                : cJSON_CreateNull()) &&
+    int ok = o && put(o, "rank", raw_int((int64_t)rank)) && put(o, "id", raw_int(h->id)) &&
+             put(o, "score", raw_score(h->score)) &&
              put(o, "title", title ? cJSON_CreateString(title) : cJSON_CreateNull()) &&
              put(o, "genres", owner ? genres_of(owner, h->id) : cJSON_CreateArray());
     if (!ok) cJSON_Delete(o);
@@ -376,7 +381,9 @@ int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *
     if (!response) return ANNB_E_INVALID;
     *response = NULL;
     cJSON *req = request_text ? cJSON_ParseWithOpts(request_text, &end, 1) : NULL;
-    if (!req) {
+    if (!req && request_text && !request_text[strspn(request_text, " \t\r\n")]) {
+        fail(&p, ANNB_E_INPUT, "bad_json", "the request is empty");
+    } else if (!req) {
         fail(&p, ANNB_E_INPUT, "bad_json", "the request is not valid JSON (byte %zu)",
              request_text && end ? (size_t)(end - request_text) + 1 : 1);
     } else if (check_bundles(bundles, n, &dim, &p) == ANNB_OK &&

@@ -3,11 +3,16 @@
 #include "annb.h"
 #include "cli.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const prog = "ann-build";
 
@@ -30,11 +35,82 @@ static void usage(FILE *out)
             "                        a user,item CSV), for ann-query --exclude-seen; needs --users\n"
             "      --shard I/N       keep only the items of shard I of N (a fixed hash of the ID);\n"
             "                        ann-query merges the answers of several shard bundles\n"
+            "      --expect-sha256 HEX\n"
+            "                        keep the bundle only if its SHA-256 is HEX (a rebuild\n"
+            "                        that must match a published bundle): otherwise exit 1\n"
+            "                        and leave BUNDLE as it was\n"
             "  -q, --quiet           no summary on stderr\n"
             "  -h, --help            this help\n"
             "  -V, --version         library, format, Faiss and zstd versions\n"
             "\n"
             "Exit status: 0 ok, 1 malformed input, 2 usage, 3 I/O error, 5 internal error.\n");
+}
+
+/* 64 hex digits, lowered into out. 0 on success. */
+static int parse_sha256(char out[65], const char *s)
+{
+    size_t n = strlen(s);
+    if (n != 64) return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!isxdigit((unsigned char)s[i])) return -1;
+        out[i] = (char)tolower((unsigned char)s[i]);
+    }
+    out[64] = '\0';
+    return 0;
+}
+
+/* fsync the directory holding path, so that a rename in it is durable. */
+static int sync_parent(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy) return -1;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    free(copy);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/*
+ * --expect-sha256: the bundle is built under a temporary name beside the
+ * output, hashed, and renamed over the output only if the hash matches;
+ * otherwise removed. Either way the output path only ever holds a complete
+ * bundle: the old one or the new, matching one.
+ */
+static int build_expecting(annb_build_report *rep, const char *items, const char *catalog,
+                           const char *output, const annb_build_opts *opts, const char *expect)
+{
+    annb_error err = {0};
+    size_t len = strlen(output) + sizeof ".expect.XXXXXX";
+    char *tmp = malloc(len), hex[65];
+    if (!tmp) return cli_fail(prog, ANNB_E_NOMEM, NULL);
+    snprintf(tmp, len, "%s.expect.XXXXXX", output);
+    int fd = mkstemp(tmp); /* reserves a unique name; annb_build renames onto it */
+    if (fd < 0) {
+        cli_warn(prog, "%s: cannot create a temporary file beside it: %s", output, strerror(errno));
+        free(tmp);
+        return EXIT_IO;
+    }
+    close(fd);
+    int status = EXIT_OK, rc = annb_build(rep, items, catalog, tmp, opts, &err);
+    if (rc == ANNB_OK) rc = annb_file_sha256(hex, tmp, &err);
+    if (rc) {
+        status = cli_fail(prog, rc, &err);
+    } else if (strcmp(hex, expect) != 0) {
+        cli_warn(prog, "%s: SHA-256 mismatch: built %s, expected %s; the bundle was not "
+                 "written and %s is unchanged", output, hex, expect, output);
+        status = EXIT_DATA;
+    } else if (rename(tmp, output) != 0) {
+        cli_warn(prog, "%s: cannot rename %s over it: %s", output, tmp, strerror(errno));
+        status = EXIT_IO;
+    } else if (sync_parent(output) != 0) {
+        cli_warn(prog, "%s: fsync of its directory: %s", output, strerror(errno));
+        status = EXIT_IO;
+    }
+    if (status != EXIT_OK) unlink(tmp); /* on success it was renamed */
+    free(tmp);
+    return status;
 }
 
 static double now(void)
@@ -52,10 +128,12 @@ int main(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},      {"users", required_argument, NULL, 'u'},
         {"interactions", required_argument, NULL, 'x'},
-        {"shard", required_argument, NULL, 's'},  {NULL, 0, NULL, 0},
+        {"shard", required_argument, NULL, 's'},  {"expect-sha256", required_argument, NULL, 'e'},
+        {NULL, 0, NULL, 0},
     };
     annb_build_opts opts = ANNB_BUILD_OPTS_INIT;
     const char *output = NULL;
+    char expect[65] = "";
     int quiet = 0, c;
     int64_t threads;
     opterr = 0; /* cli_bad_option reports */
@@ -89,6 +167,12 @@ int main(int argc, char **argv)
             opts.shard_count = n;
             break;
         }
+        case 'e':
+            if (parse_sha256(expect, optarg)) {
+                cli_warn(prog, "--expect-sha256 expects 64 hex digits, not '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("%s\n", annb_version()); return EXIT_OK;
@@ -107,8 +191,13 @@ int main(int argc, char **argv)
     annb_build_report rep;
     annb_error err = {0};
     double t0 = now();
-    int rc = annb_build(&rep, items, catalog, output, &opts, &err);
-    if (rc) return cli_fail(prog, rc, &err);
+    if (*expect) {
+        int status = build_expecting(&rep, items, catalog, output, &opts, expect);
+        if (status != EXIT_OK) return status;
+    } else {
+        int rc = annb_build(&rep, items, catalog, output, &opts, &err);
+        if (rc) return cli_fail(prog, rc, &err);
+    }
     if (!quiet) {
         cli_warn(prog, "%llu vectors of dimension %u from %s, metric %s, index %s",
                  (unsigned long long)rep.items, rep.dimension, items,
@@ -130,8 +219,12 @@ int main(int argc, char **argv)
                      catalog, (unsigned long long)rep.catalog_entries,
                      (unsigned long long)rep.items_without_catalog,
                      (unsigned long long)rep.catalog_without_item);
-        cli_warn(prog, "wrote %s (%llu bytes) in %.3f s", output,
-                 (unsigned long long)rep.bundle_bytes, now() - t0);
+        if (rep.single_threaded && opts.threads != 1)
+            cli_warn(prog, "note: the %s index was built with one thread, so that the bundle "
+                     "is the same on every run", opts.index);
+        cli_warn(prog, "wrote %s (%llu bytes) in %.3f s%s", output,
+                 (unsigned long long)rep.bundle_bytes, now() - t0,
+                 *expect ? ", SHA-256 as expected" : "");
     }
     return EXIT_OK;
 }

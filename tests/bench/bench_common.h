@@ -16,6 +16,7 @@
 #define BENCH_COMMON_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -137,35 +138,182 @@ static inline double bench_recall_one(const int64_t *found, const int64_t *gt, s
     return (double)hit / (double)k;
 }
 
-/* Result line: one JSON object on stdout, keys and values given as
- * alternating strings; a value that parses fully as a number is written
- * bare, anything else quoted. Terminated by NULL. */
-static inline void bench_result(const char *first_key, ...)
+/* Result lines: one JSON object per line on stdout, built field by field:
+ * bench_json_begin(); bench_json_str("system", "annb"); ...; bench_json_end(). */
+static int bench_json_fields;
+
+static inline void bench_json_begin(void)
 {
-    va_list ap;
-    va_start(ap, first_key);
-    printf("{");
-    for (const char *k = first_key; k; k = va_arg(ap, const char *)) {
-        const char *v = va_arg(ap, const char *);
-        char *end;
-        strtod(v, &end);
-        int num = *v && !*end && strcmp(v, "nan") && strcmp(v, "inf");
-        printf("%s\"%s\":%s%s%s", k == first_key ? "" : ",", k, num ? "" : "\"", v,
-               num ? "" : "\"");
-    }
-    printf("}\n");
-    fflush(stdout);
-    va_end(ap);
+    bench_json_fields = 0;
+    putchar('{');
 }
 
-/* Formats a number for bench_result into one of a few rotating buffers. */
-static inline const char *bench_fmt(const char *fmt, double v)
+static inline void bench_json_key(const char *key)
 {
-    static char buf[16][48];
-    static unsigned next;
-    char *b = buf[next++ % 16];
-    snprintf(b, sizeof buf[0], fmt, v);
-    return b;
+    printf("%s\"%s\":", bench_json_fields++ ? "," : "", key);
+}
+
+/* Strings here are labels and Faiss factory strings: no escaping needed
+ * beyond quotes and backslashes, which are dropped. */
+static inline void bench_json_str(const char *key, const char *v)
+{
+    bench_json_key(key);
+    putchar('"');
+    for (; *v; v++)
+        if (*v != '"' && *v != '\\' && (unsigned char)*v >= 0x20) putchar(*v);
+    putchar('"');
+}
+
+static inline void bench_json_num(const char *key, double v)
+{
+    bench_json_key(key);
+    if (v != v || v - v != 0) printf("null"); /* NaN or infinite */
+    else printf("%.6g", v);
+}
+
+static inline void bench_json_end(void)
+{
+    printf("}\n");
+    fflush(stdout);
+}
+
+/* ---- search measurement, shared by every system measured in-process ---- */
+
+/* Answers nq queries (row-major, d floats each) with the top k item IDs,
+ * best first, into ids[nq*k] (unused slots: any value not an item ID).
+ * Returns 0 or non-zero on failure. Must be thread-safe for nq=1. */
+typedef int (*bench_search_fn)(const void *ctx, const float *queries, size_t nq, size_t k,
+                               int64_t *ids);
+
+typedef struct bench_search_result {
+    double p50_ms, p99_ms; /* nq=1, k=10, one thread */
+    double qps1;           /* nlat / sum of their latencies */
+    double recall10;       /* over the nlat latency queries */
+    size_t nlat;           /* latency queries done (fewer when time ran out) */
+    double qps2;           /* `threads` threads sharing ctx, nq=1, k=10 (0: not run) */
+    double recall100;      /* one batched call, nq=batch_nq, k=100 (0: not run) */
+    double batch_qps;
+    size_t batch_nq;
+} bench_search_result;
+
+typedef struct bench_tput {
+    bench_search_fn fn;
+    const void *ctx;
+    const bench_data *D;
+    size_t next, limit; /* __atomic builtins: the header is also C++ */
+    double deadline;
+    int failed;
+} bench_tput;
+
+static inline void *bench_tput_worker(void *arg)
+{
+    bench_tput *c = (bench_tput *)arg;
+    int64_t ids[10];
+    for (;;) {
+        size_t i = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED);
+        if (i >= c->limit || bench_now() > c->deadline) break;
+        if (c->fn(c->ctx, c->D->queries + (i % c->D->q) * c->D->d, 1, 10, ids))
+            __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+/* Latency and recall@10 over up to nlat single queries (stopping once
+ * lat_seconds have passed, after at least 10); recall@100 from one batched
+ * call when batch is set; throughput of `threads` threads for tput_seconds
+ * (or until every query was answered once) when threads > 0. */
+static inline void bench_measure(bench_search_result *r, const bench_data *D, bench_search_fn fn,
+                                 const void *ctx, size_t nlat, double lat_seconds, int batch,
+                                 int threads, double tput_seconds)
+{
+    int64_t ids[BENCH_GT_K];
+    memset(r, 0, sizeof *r);
+    if (nlat > D->q) nlat = D->q;
+    for (size_t i = 0; i < 5; i++) /* warm-up, untimed, on queries the latency pass does not use */
+        if (fn(ctx, D->queries + (D->q - 1 - i % D->q) * D->d, 1, 10, ids))
+            bench_die("search failed");
+    double *lat = (double *)malloc((nlat ? nlat : 1) * sizeof *lat), sum = 0, start = bench_now();
+    size_t done = 0;
+    for (; done < nlat && (done < 10 || bench_now() - start < lat_seconds); done++) {
+        double t0 = bench_now();
+        if (fn(ctx, D->queries + done * D->d, 1, 10, ids)) bench_die("search failed");
+        lat[done] = bench_now() - t0;
+        sum += lat[done];
+        r->recall10 += bench_recall_one(ids, D->gt + done * D->gtk, 10);
+    }
+    r->nlat = done;
+    r->recall10 /= (double)done;
+    r->qps1 = (double)done / sum;
+    r->p50_ms = bench_percentile(lat, done, 50) * 1e3;
+    r->p99_ms = bench_percentile(lat, done, 99) * 1e3;
+    free(lat);
+
+    if (batch) {
+        size_t nb = D->q < 1000 ? D->q : 1000;
+        int64_t *bids = (int64_t *)malloc(nb * BENCH_GT_K * sizeof *bids);
+        if (!bids) bench_die("out of memory");
+        double t0 = bench_now();
+        if (fn(ctx, D->queries, nb, BENCH_GT_K, bids)) bench_die("batched search failed");
+        r->batch_qps = (double)nb / (bench_now() - t0);
+        r->batch_nq = nb;
+        for (size_t i = 0; i < nb; i++)
+            r->recall100 += bench_recall_one(bids + i * BENCH_GT_K, D->gt + i * D->gtk, BENCH_GT_K);
+        r->recall100 /= (double)nb;
+        free(bids);
+    }
+
+    if (threads > 0) {
+        bench_tput c = {fn, ctx, D, 0, D->q, 0, 0};
+        pthread_t th[64];
+        if (threads > 64) threads = 64;
+        double t0 = bench_now();
+        c.deadline = t0 + tput_seconds;
+        for (int i = 0; i < threads; i++)
+            if (pthread_create(&th[i], NULL, bench_tput_worker, &c)) bench_die("pthread_create failed");
+        for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+        double wall = bench_now() - t0;
+        /* Each thread's last fetch was not answered. */
+        size_t answered = c.next - (size_t)threads;
+        if (answered > c.limit) answered = c.limit;
+        if (c.failed) bench_die("search failed in a thread");
+        r->qps2 = (double)answered / wall;
+    }
+}
+
+static inline void bench_json_search(const bench_search_result *r)
+{
+    bench_json_num("p50_ms", r->p50_ms);
+    bench_json_num("p99_ms", r->p99_ms);
+    bench_json_num("qps1", r->qps1);
+    bench_json_num("recall10", r->recall10);
+    bench_json_num("nlat", (double)r->nlat);
+    if (r->qps2 > 0) bench_json_num("qps2", r->qps2);
+    if (r->batch_nq) {
+        bench_json_num("recall100", r->recall100);
+        bench_json_num("batch_qps", r->batch_qps);
+        bench_json_num("batch_nq", (double)r->batch_nq);
+    }
+}
+
+/* Open (load) timing: the first call, then the median of `repeats` more. */
+typedef void (*bench_open_fn)(const void *ctx);
+
+static inline void bench_measure_open(double *first_ms, double *p50_ms, bench_open_fn fn,
+                                      const void *ctx, size_t repeats)
+{
+    double t0 = bench_now();
+    fn(ctx);
+    *first_ms = (bench_now() - t0) * 1e3;
+    *p50_ms = *first_ms;
+    if (!repeats) return;
+    double *t = (double *)malloc(repeats * sizeof *t);
+    for (size_t i = 0; i < repeats; i++) {
+        t0 = bench_now();
+        fn(ctx);
+        t[i] = (bench_now() - t0) * 1e3;
+    }
+    *p50_ms = bench_percentile(t, repeats, 50);
+    free(t);
 }
 
 /* Streaming read bandwidth of one thread (GB/s, best of `passes`) over a

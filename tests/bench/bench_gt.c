@@ -4,6 +4,7 @@
  * per query kept in a min-heap (a partial sort), then sorted best first.
  *
  *   bench_gt DIR
+ *   bench_gt --config     prints OpenBLAS's build configuration and threads
  *
  * Writes DIR/gt.ids (q*100 int64 item IDs), DIR/gt.scores (q*100 float32),
  * then appends "gtk=100" to DIR/params (the marker that ground truth is
@@ -50,6 +51,10 @@ static int cmp_desc(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "--config")) {
+        printf("%s, %d threads\n", openblas_get_config(), openblas_get_num_threads());
+        return 0;
+    }
     if (argc != 2) {
         fprintf(stderr, "usage: bench_gt DIR\n");
         return 2;

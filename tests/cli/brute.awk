@@ -2,9 +2,13 @@
 # CSV (`id,"[v0, v1, ...]"`), printing what `ann-query --format tsv` must print.
 #
 #   awk -f brute.awk -v q=V0,V1,... -v metric=ip|l2|cosine -v k=N \
-#       [-v exclude=ID] [-v catalog=FILE] items.csv
+#       [-v exclude=ID,ID,...] [-v catalog=FILE] [-v genres=G,G,...] \
+#       [-v users=1] items.csv
 #
 # catalog: UTF-8 `ID::Title::Genres` lines (a latin-1 movies.dat through iconv).
+# genres: keep only rows whose catalog entry has one of these genres.
+# users=1: the rows are users (e.g. users.csv): title "-", no genres, as
+# ann-query prints user answers.
 # Scores are computed in double precision and printed with %.9g, as the tool
 # prints its float scores: with dyadic fixture values (multiples of 1/8) the
 # ip and l2 scores are exact in float and double, so the text must match byte
@@ -31,13 +35,24 @@ function better(a, b) { return metric == "l2" ? a < b : a > b }
 
 function abs(x) { return x < 0 ? -x : x }
 
+function genre_ok(id,    n, i, g) {
+    if (ng == 0) return 1
+    n = split(genres_of[id], g, "|")
+    for (i = 1; i <= n; i++) if (g[i] in wanted) return 1
+    return 0
+}
+
 BEGIN {
     dim = split(q, Q, ",")
+    nx = split(exclude, X, ",")
+    for (i = 1; i <= nx; i++) excluded[X[i]] = 1
+    ng = split(genres, G, ",")
+    for (i = 1; i <= ng; i++) wanted[G[i]] = 1
     if (catalog != "") {
         while ((getline line < catalog) > 0) {
             split(line, f, "::")
             title[f[1]] = f[2]
-            genres[f[1]] = f[3]
+            genres_of[f[1]] = f[3]
         }
         close(catalog)
     }
@@ -47,7 +62,7 @@ NR == 1 { next } # header
 
 {
     id = substr($0, 1, index($0, ",") - 1)
-    if (exclude != "" && id == exclude) next
+    if (id in excluded || !genre_ok(id)) next
     rest = substr($0, index($0, ",") + 1)
     gsub(/[\[\]" ]/, "", rest)
     if (split(rest, vals, ",") != dim) {
@@ -75,5 +90,6 @@ END {
         }
     printf "rank\tid\tscore\ttitle\tgenres\n"
     for (i = 1; i <= shown; i++)
-        printf "%d\t%s\t%.9g\t%s\t%s\n", i, ids[i], S[i], title[ids[i]], genres[ids[i]]
+        printf "%d\t%s\t%.9g\t%s\t%s\n", i, ids[i], S[i], users ? "-" : title[ids[i]],
+            users ? "" : genres_of[ids[i]]
 }

@@ -10,6 +10,16 @@
 #   expect_true DESC CMD...   CMD (a predicate) succeeds
 #   finish                    prints "cli: P passed, F failed"; exits 1 on any failure
 #
+# and what the annb tests share:
+#   valgrind_wrap VAR...      with ANNB_CLI_VALGRIND=1, each tool named by a
+#                             variable runs under valgrind from then on
+#   vector_of CSV ID          the vector of ID in a Spark-form CSV as v0,v1,...
+#   tsv_close EXPECTED ACTUAL ann-query TSVs equal, scores within 1e-5
+#   gen_vectors N DIM SEED STEP OFFSET
+#                             a Spark-form CSV of N rows, IDs i*STEP+OFFSET,
+#                             values multiples of 1/64 in [-2, 2] from a fixed
+#                             generator (exact products and sums in float)
+#
 # Each expectation counts one pass or one failure; a failure prints the
 # command, its status and both streams, so the log says what went wrong.
 
@@ -93,6 +103,51 @@ expect_failure() { # expect_failure PROG STATUS [STDERR-REGEX...]
     expect_status "$status"
     expect_stderr_matches "^$prog: "
     for re in "$@"; do expect_stderr_matches -i "$re"; done
+}
+
+# ANNB_CLI_VALGRIND=1: every tool runs under valgrind; a memory error or a
+# definite/indirect leak makes it exit 99, which no expectation accepts.
+valgrind_wrap() {
+    [ "${ANNB_CLI_VALGRIND:-0}" = 1 ] || return 0
+    mkdir -p "$TMP/valgrind"
+    local tool wrapper
+    for tool in "$@"; do
+        wrapper=$TMP/valgrind/$(basename "${!tool}") # same name: messages name the tool
+        printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect "%s" "$@"\n' \
+            "${!tool}" >"$wrapper"
+        chmod +x "$wrapper"
+        printf -v "$tool" '%s' "$wrapper"
+    done
+}
+
+# The vector of ID in a Spark-form CSV as "v0,v1,...".
+vector_of() {
+    awk -v id="$2" 'NR > 1 && substr($0, 1, index($0, ",") - 1) == id {
+        s = substr($0, index($0, ",") + 1); gsub(/[\[\]" ]/, "", s); print s }' "$1"
+}
+
+# Same IDs, titles and genres in the same order, scores within 1e-5
+# (relative, floor 1): for cosine, where float and double scores differ.
+tsv_close() {
+    awk -F '\t' 'NR == FNR { line[FNR] = $0; n = FNR; next }
+        { split(line[FNR], e, "\t")
+          if (FNR == 1) { if ($0 != line[1]) bad = 1; next }
+          d = e[3] - $3; if (d < 0) d = -d
+          m = e[3] < 0 ? -e[3] : e[3]; if (m < 1) m = 1
+          if ($1 != e[1] || $2 != e[2] || $4 != e[4] || $5 != e[5] || d > 1e-5 * m) bad = 1 }
+        END { exit (bad || FNR != n) }' "$1" "$2"
+}
+
+gen_vectors() {
+    awk -v n="$1" -v d="$2" -v s="$3" -v step="$4" -v off="$5" 'BEGIN { print "id,features"
+        for (i = 1; i <= n; i++) {
+            row = ""
+            for (j = 0; j < d; j++) {
+                s = (s * 69069 + 1) % 4294967296
+                row = row (j ? ", " : "") sprintf("%.10g", (int(s / 65536) % 257 - 128) / 64)
+            }
+            printf "%d,\"[%s]\"\n", i * step + off, row
+        } }'
 }
 
 finish() {

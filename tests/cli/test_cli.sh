@@ -19,18 +19,7 @@ if [ $# -ne 4 ]; then
 fi
 BUILD=$1 QUERY=$2 INSPECT=$3 DAMAGE=$4
 
-# ANNB_CLI_VALGRIND=1: every tool runs under valgrind; a memory error or a
-# definite/indirect leak makes it exit 99, which no expectation accepts.
-if [ "${ANNB_CLI_VALGRIND:-0}" = 1 ]; then
-    mkdir "$TMP/valgrind"
-    for tool in BUILD QUERY INSPECT; do
-        wrapper=$TMP/valgrind/$(basename "${!tool}") # same name: messages name the tool
-        printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect "%s" "$@"\n' \
-            "${!tool}" >"$wrapper"
-        chmod +x "$wrapper"
-        printf -v "$tool" '%s' "$wrapper"
-    done
-fi
+valgrind_wrap BUILD QUERY INSPECT
 DATA=$HERE/../data/cli
 ITEMS=$DATA/items.csv
 USERS=$DATA/users.csv
@@ -40,12 +29,6 @@ W=$TMP/work
 mkdir -p "$W"
 iconv -f latin1 -t utf-8 "$DATA/movies.dat" >"$W/movies.utf8" || exit 99
 
-# The vector of ID in a Spark-form CSV as "v0,v1,...".
-vector_of() {
-    awk -v id="$2" 'NR > 1 && substr($0, 1, index($0, ",") - 1) == id {
-        s = substr($0, index($0, ",") + 1); gsub(/[\[\]" ]/, "", s); print s }' "$1"
-}
-
 # expected_tsv OUT METRIC K QUERY [EXCLUDE]: the brute force's answer.
 expected_tsv() {
     if ! awk -f "$HERE/brute.awk" -v metric="$2" -v k="$3" -v q="$4" -v exclude="${5-}" \
@@ -53,18 +36,6 @@ expected_tsv() {
         fail "brute.awk failed for metric $2 k $3 query $4"
         return 1
     fi
-}
-
-# Same IDs, titles and genres in the same order, scores within 1e-5
-# (relative, floor 1): for cosine, where float and double scores differ.
-tsv_close() {
-    awk -F '\t' 'NR == FNR { line[FNR] = $0; n = FNR; next }
-        { split(line[FNR], e, "\t")
-          if (FNR == 1) { if ($0 != line[1]) bad = 1; next }
-          d = e[3] - $3; if (d < 0) d = -d
-          m = e[3] < 0 ? -e[3] : e[3]; if (m < 1) m = 1
-          if ($1 != e[1] || $2 != e[2] || $4 != e[4] || $5 != e[5] || d > 1e-5 * m) bad = 1 }
-        END { exit (bad || FNR != n) }' "$1" "$2"
 }
 
 # flip_byte FILE OFFSET: XOR the byte at OFFSET with 0x01, in place.
@@ -194,7 +165,8 @@ run "$QUERY" "$IP" --user-vec "$USERS:10" -k 3
 expect_status 0
 expect_stdout_matches "^# items for user 10 of .*users\.csv, metric ip \(similarity, higher is closer\), index Flat$"
 expect_stdout_matches "^ +1 +$top +-?[0-9]+\.[0-9]{6} +"
-[ -n "$top_title" ] && expect_stdout_contains "$top_title"
+check "user 10's best item has a title in the fixture" test -n "$top_title"
+expect_stdout_contains "$top_title"
 check "table has a header and 3 rows" test "$(wc -l <"$TMP/stdout")" -eq 5
 run "$QUERY" "$L2" --user-vec "$USERS:10" -k 3 --format table
 expect_stdout_contains "metric l2 (squared distance, lower is closer)"
@@ -442,5 +414,147 @@ run "$BUILD" "$ITEMS" -o "$W/out/ml.annb" --metric l2
 expect_status 0
 check "the bundle was replaced" test "$(cmp -s "$W/before.annb" "$W/out/ml.annb"; echo $?)" = 1
 check "still no temporary file" test "$(ls -A "$W/out")" = ml.annb
+
+# ---------------------------------------------------------------- reproducible builds
+# The same rows, in another order, with 1 thread or 2: the same bytes
+# (format/SPEC.md 4.2), for flat, IVF and HNSW with each metric.
+R=$W/repro
+mkdir -p "$R"
+gen_vectors 200 8 7 3 -50 >"$R/items.csv"
+{ head -n 1 "$R/items.csv"; tail -n +2 "$R/items.csv" | awk 'NR % 2' | tac
+  tail -n +2 "$R/items.csv" | awk '!(NR % 2)'; } >"$R/shuffled.csv"
+check "the shuffled file holds the same rows" test \
+    "$(tail -n +2 "$R/items.csv" | sort | sha256sum)" = "$(tail -n +2 "$R/shuffled.csv" | sort | sha256sum)"
+check "... in another order" test "$(sed -n 2p "$R/items.csv")" != "$(sed -n 2p "$R/shuffled.csv")"
+# The catalog in the other order too (latin-1 movies.dat, header-less).
+tac "$DATA/movies.dat" >"$R/movies-reversed.dat"
+for idx in flat 'IVF4,Flat' HNSW8; do
+    for m in ip l2 cosine; do
+        tag=$(printf '%s-%s' "$idx" "$m" | tr -c 'a-zA-Z0-9-' _)
+        run "$BUILD" -q "$R/items.csv" "$DATA/movies.dat" -o "$R/$tag-1.annb" -i "$idx" -m $m --threads 1
+        expect_status 0
+        run "$BUILD" -q "$R/shuffled.csv" "$R/movies-reversed.dat" -o "$R/$tag-2.annb" -i "$idx" -m $m --threads 2
+        expect_status 0
+        expect_true "$idx $m: shuffled rows and --threads 2 give the same bytes" cmp "$R/$tag-1.annb" "$R/$tag-2.annb"
+    done
+done
+# A graph index is built with one thread, and says so unless asked for one.
+run "$BUILD" "$R/items.csv" -o "$R/hnsw.annb" -i HNSW8 --threads 2
+expect_status 0
+expect_stderr_contains "ann-build: note: the HNSW8 index was built with one thread"
+run "$BUILD" "$R/items.csv" -o "$R/hnsw.annb" -i HNSW8 --threads 1
+expect_status 0
+check "no note when one thread was asked for" test "$(grep -c note: "$TMP/stderr")" = 0
+
+# ---------------------------------------------------------------- provenance
+run "$INSPECT" "$IP"
+expect_status 0
+expect_stdout_matches '^provenance +tool=annb [0-9]+\.[0-9]+\.[0-9]+$'
+expect_stdout_matches '^ +format=1\.0$'
+expect_stdout_matches '^ +faiss=[0-9.]+$'
+expect_stdout_matches '^ +zstd=[0-9.]+$'
+expect_stdout_matches '^ +metric=ip$'
+expect_stdout_matches '^ +index=Flat$'
+expect_stdout_matches '^ +items_content_sha256=[0-9a-f]{64}$'
+expect_stdout_matches '^ +catalog_content_sha256=[0-9a-f]{64}$'
+expect_stdout_matches '^BILD +no +zstd '
+check "no path in the provenance" test -z "$(grep -E '=.*(/|items|movies)' "$TMP/stdout")"
+# The digests are of the content, not of the file: the same items as a wide
+# TSV give the same bundle.
+items_digest=$(grep -o 'items_content_sha256=.*' "$TMP/stdout")
+awk -F '"' 'NR == 1 { print "id\tf0\tf1\tf2\tf3"; next }
+    { id = $1; sub(/,$/, "", id); v = $2; gsub(/[\[\] ]/, "", v); gsub(/,/, "\t", v); print id "\t" v }' \
+    "$ITEMS" >"$W/items-wide.tsv"
+run "$BUILD" -q "$W/items-wide.tsv" "$DATA/movies.dat" -o "$W/wide.annb"
+expect_status 0
+expect_true "the wide TSV of the same items gives the same bundle" cmp "$IP" "$W/wide.annb"
+run "$BUILD" -q "$ITEMS" -o "$W/nocat.annb" --index 'IVF2,Flat' -m l2 --users "$USERS"
+run "$INSPECT" "$W/nocat.annb"
+expect_stdout_matches '^ +index=IVF2,Flat$'
+expect_stdout_contains "$items_digest"
+expect_stdout_matches '^ +users_content_sha256=[0-9a-f]{64}$'
+check "no catalog digest without a catalog" test "$(grep -c catalog_content "$TMP/stdout")" = 0
+
+# ---------------------------------------------------------------- ann-inspect --json
+run "$INSPECT" "$IP" --json --verify
+expect_status 0
+expect_stderr_empty
+check "--json is one line" test "$(wc -l <"$TMP/stdout")" -eq 1
+expect_stdout_matches '^\{"bundle":"[^"]*ip\.annb","format":"1\.0","file_size":'"$size"',"required_features":"0x0","optional_features":"0x0","sections":\[\{"kind":"META","critical":true,"codec":"raw","offset":4096,'
+expect_stdout_contains '{"kind":"IDS ","critical":true,'
+expect_stdout_matches '"checksum":"[0-9a-f]{16}"'
+expect_stdout_contains '"metadata":{"items":12,"dimension":4,"metric":"ip","index":"Flat","catalog":true,'
+expect_stdout_matches '"provenance":\{"tool":"annb [0-9.]+","format":"1\.0","faiss":"[0-9.]+","zstd":"[0-9.]+","metric":"ip","index":"Flat","items_content_sha256":"[0-9a-f]{64}","catalog_content_sha256":"[0-9a-f]{64}"\}'
+expect_stdout_matches '"verify":\{"ok":true\}\}$'
+if command -v python3 >/dev/null; then
+    check "--json is valid JSON" python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$TMP/stdout"
+fi
+# Damaged content: still one JSON object, with the error, and exit 1.
+off=$(section_offset "$IP" VECS)
+cp "$IP" "$W/flip-json.annb"
+flip_byte "$W/flip-json.annb" $((off + 5))
+run "$INSPECT" "$W/flip-json.annb" --json --verify
+expect_failure ann-inspect 1 "checksum"
+expect_stdout_matches '"metadata":null,"provenance":null,"error":\{"code":-8,"name":"checksum mismatch","message":"[^"]*flip-json\.annb: at byte [0-9]+: [^"]*"\}\}$'
+# A path that is not UTF-8 and holds a quote: escaped, replaced, still JSON.
+odd=$W/$'odd"\xff.annb'
+cp "$IP" "$odd"
+run "$INSPECT" "$odd" --json
+expect_status 0
+expect_stdout_contains '"bundle":"'"$W"'/odd\"\ufffd.annb"'
+run "$INSPECT" "$ITEMS" --json
+expect_failure ann-inspect 1 "not an annb bundle"
+expect_stdout_empty
+
+# ---------------------------------------------------------------- ann-inspect --sha256
+for f in "$IP" "$ITEMS" "$odd"; do
+    sha256sum "$f" >"$W/expected.sha"
+    run "$INSPECT" --sha256 "$f"
+    expect_status 0
+    expect_stdout_equals "$W/expected.sha"
+    expect_stderr_empty
+done
+run "$INSPECT" --sha256 "$W/no-such.annb"
+expect_failure ann-inspect 3 "no-such\.annb"
+expect_stdout_empty
+run "$INSPECT" --sha256 --json "$IP"
+expect_usage_error ann-inspect
+run "$INSPECT" --sha256 "$IP" "$ITEMS"
+expect_usage_error ann-inspect
+
+# ---------------------------------------------------------------- ann-build --expect-sha256
+E=$W/expect
+mkdir -p "$E"
+"$BUILD" -q "$ITEMS" "$DATA/movies.dat" -o "$E/want.annb" -i 'IVF2,Flat'
+want=$(sha256sum <"$E/want.annb" | cut -c1-64)
+"$BUILD" -q "$ITEMS" -o "$E/ml.annb" -m l2
+cp "$E/ml.annb" "$E/before.annb"
+# A rebuild that matches: written, exit 0 (upper-case hex accepted).
+run "$BUILD" "$ITEMS" "$DATA/movies.dat" -o "$E/ml.annb" -i 'IVF2,Flat' --threads 2 \
+    --expect-sha256 "$(printf '%s' "$want" | tr a-f A-F)"
+expect_status 0
+expect_stderr_contains "SHA-256 as expected"
+expect_true "the matching bundle replaced the old one" cmp -s "$E/want.annb" "$E/ml.annb"
+check "no temporary file after a match" test "$(ls -A "$E" | sort | tr '\n' ' ')" = "before.annb ml.annb want.annb "
+# One that does not: exit 1, the old bundle untouched, nothing left behind.
+cp "$E/before.annb" "$E/ml.annb"
+run "$BUILD" "$ITEMS" "$DATA/movies.dat" -o "$E/ml.annb" -i 'IVF2,Flat' -m cosine --expect-sha256 "$want"
+expect_failure ann-build 1 "SHA-256 mismatch: built [0-9a-f]{64}, expected $want" "unchanged"
+expect_true "a mismatch leaves the previous bundle unchanged" cmp -s "$E/before.annb" "$E/ml.annb"
+check "no temporary file after a mismatch" test "$(ls -A "$E" | sort | tr '\n' ' ')" = "before.annb ml.annb want.annb "
+# ... and when there was no bundle, none appears.
+run "$BUILD" "$ITEMS" -o "$E/new.annb" --expect-sha256 "$want"
+expect_status 1
+check "a mismatch creates no bundle" test ! -e "$E/new.annb"
+# A failed build with --expect-sha256: the build's own error, nothing left.
+run "$BUILD" "$W/dup.csv" -o "$E/ml.annb" --expect-sha256 "$want"
+expect_failure ann-build 1 "dup\.csv"
+expect_true "a failed build leaves the previous bundle unchanged" cmp -s "$E/before.annb" "$E/ml.annb"
+check "no temporary file after a failed build" test "$(ls -A "$E" | sort | tr '\n' ' ')" = "before.annb ml.annb want.annb "
+for hex in abc "${want}0" "${want%?}g" ""; do
+    run "$BUILD" "$ITEMS" -o "$E/ml.annb" --expect-sha256 "$hex"
+    expect_usage_error ann-build
+done
+expect_true "usage errors leave the bundle unchanged" cmp -s "$E/before.annb" "$E/ml.annb"
 
 finish

@@ -20,50 +20,31 @@
 #define _GNU_SOURCE /* memfd_create (fuzz_util.h) */
 #include "bundle.h"
 #include "fuzz_util.h"
+#include "layout.h" /* header and table field offsets (SPEC 2, 3) */
+#include "le.h"
 
 #include <string.h>
 #include <xxhash.h>
 
-/* Header and table fields the repair rewrites (format/SPEC.md 2, 3). */
-enum {
-    HDR_SECTION_COUNT = 40,
-    HDR_CHECKSUM = 120,
-    ENTRY_OFFSET = 16,
-    ENTRY_STORED = 24,
-    ENTRY_CHECKSUM = 48
-};
-
 #ifdef ANNB_FUZZ_REPAIR
-static uint64_t get_le(const uint8_t *p, unsigned width)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < width; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (unsigned i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Makes every checksum but FAIS's match the bytes, when the table is in
  * bounds (otherwise the reader refuses the file before any checksum). */
 static void repair_checksums(uint8_t *d, size_t size)
 {
     if (size < ANNBF_HEADER_SIZE) return;
-    uint64_t count = get_le(d + HDR_SECTION_COUNT, 4);
+    uint64_t count = le32_get(d + H_SECTION_COUNT);
     if (count == 0 || count > ANNBF_MAX_SECTIONS ||
         count * ANNBF_ENTRY_SIZE > size - ANNBF_HEADER_SIZE)
         return;
     for (uint64_t i = 0; i < count; i++) {
         uint8_t *e = d + ANNBF_HEADER_SIZE + i * ANNBF_ENTRY_SIZE;
-        if (memcmp(e, ANNB_KIND_FAISS, 4) == 0) continue; /* never: see the top of the file */
-        uint64_t off = get_le(e + ENTRY_OFFSET, 8), stored = get_le(e + ENTRY_STORED, 8);
+        if (memcmp(e + E_KIND, ANNB_KIND_FAISS, 4) == 0) continue; /* never: see the top */
+        uint64_t off = le64_get(e + E_OFFSET), stored = le64_get(e + E_STORED);
         if (off > size || stored > size - off) continue;
-        put_le64(e + ENTRY_CHECKSUM, XXH3_64bits(d + off, (size_t)stored));
+        le64_put(e + E_CHECKSUM, XXH3_64bits(d + off, (size_t)stored));
     }
     /* Last: the header checksum covers the table just rewritten. */
-    put_le64(d + HDR_CHECKSUM, annbf_header_checksum(d, (uint32_t)count));
+    le64_put(d + H_CHECKSUM, annbf_header_checksum(d, (uint32_t)count));
 }
 #endif
 
