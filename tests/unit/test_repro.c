@@ -226,12 +226,13 @@ static void write_permuted(const char *path, const tu_data *t, const size_t *per
     free(ids);
 }
 
-static size_t *shuffled_order(size_t n, tu_rng *r)
+/* 0..n-1 in order (side a) or shuffled (side b); malloc'd. */
+static size_t *row_order(size_t n, int shuffled, tu_rng *r)
 {
     size_t *perm = malloc(n * sizeof *perm);
     assert_non_null(perm);
     for (size_t i = 0; i < n; i++) perm[i] = i;
-    tu_rng_shuffle(r, perm, n, sizeof *perm);
+    if (shuffled) tu_rng_shuffle(r, perm, n, sizeof *perm);
     return perm;
 }
 
@@ -250,9 +251,7 @@ static int setup(void **state)
     const char *side[2] = {"a", "b"};
     char name[64];
     for (int s = 0; s < 2; s++) {
-        size_t *perm = shuffled_order(N, &r);
-        if (s == 0)
-            for (size_t i = 0; i < N; i++) perm[i] = i;
+        size_t *perm = row_order(N, s, &r);
         snprintf(name, sizeof name, "items-%s.csv", side[s]);
         write_permuted(tu_path(fx.items[s], fx.dir, name), &fx.data, perm);
         free(perm);
@@ -270,16 +269,12 @@ static int setup(void **state)
         snprintf(name, sizeof name, "movies-%s.csv", side[s]);
         write_catalog(tu_path(fx.catalog[s], fx.dir, name), cat_ids, nc, 0);
 
-        perm = shuffled_order(USERS, &r);
-        if (s == 0)
-            for (size_t i = 0; i < USERS; i++) perm[i] = i;
+        perm = row_order(USERS, s, &r);
         snprintf(name, sizeof name, "users-%s.csv", side[s]);
         write_permuted(tu_path(fx.users[s], fx.dir, name), &fx.users_data, perm);
         free(perm);
 
-        perm = shuffled_order(USERS * 10, &r);
-        if (s == 0)
-            for (size_t i = 0; i < USERS * 10; i++) perm[i] = i;
+        perm = row_order(USERS * 10, s, &r);
         snprintf(name, sizeof name, "seen-%s.csv", side[s]);
         write_seen(tu_path(fx.seen[s], fx.dir, name), perm, USERS * 10, &fx.data);
         free(perm);
