@@ -20,7 +20,6 @@
 #include "annb.h"
 #include "bench_common.h"
 
-
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_annb membw MB | ingest CSV D | search BUNDLE DATADIR LABEL NLAT "

@@ -205,7 +205,6 @@ def main():
                   num(r["p50_ms"]), num(r["p99_ms"]), num(r["qps1"])] for r in sweeps]))
         w("\nEach sweep stops at the first value reaching recall@10 >= 0.95.\n")
 
-    w("## HNSW at matched recall (recall@10 >= 0.95; M=32, efConstruction=40 for all)\n")
     rows = []
     a, b = find("annb", "hnsw"), find("annb-build", "hnsw")
     if a:
@@ -214,7 +213,7 @@ def main():
                      num(a["p50_ms"]), num(a["p99_ms"]), num(a["qps1"]), num(a.get("qps2"))])
     f, fm = find("faiss", "hnsw"), find("faiss-matched", "hnsw")
     if fm:
-        rows.append(["Faiss HNSW32", num(f and f.get("build_s", "annb's")), num(mb(f and f["index_bytes"])),
+        rows.append(["Faiss HNSW32", num(f and f.get("build_s", "annb's graph")), num(mb(f and f["index_bytes"])),
                      num(f and f["open_ms"]), f"efSearch {fm['value']:.0f}", num(fm["recall10"], 4),
                      num(fm["p50_ms"]), num(fm["p99_ms"]), num(fm["qps1"]), num(fm.get("qps2"))])
     for sysname in ("usearch", "hnswlib-node"):
@@ -228,6 +227,7 @@ def main():
                          num(sm and sm["p99_ms"]), num(sm and sm["qps1"]),
                          num(sm and sm.get("qps2")) if sm and sm.get("qps2") else "-"])
     if rows:
+        w("## HNSW at matched recall (recall@10 >= 0.95; M=32, efConstruction=40 for all)\n")
         w(table(["system", "build s (CPU s)", "MB on disk", "open ms", "setting", "recall@10", "p50 ms",
                  "p99 ms", "1-thread QPS", f"{thr}-thread QPS"], rows))
         w("\nusearch's threaded figure is one batched `search(..., threads)` call; hnswlib-node "
@@ -261,6 +261,14 @@ def main():
         w("\nThe notebook pays for the CSV, JSON and index build on every start; ann-query maps a "
           "bundle built once. On the large set the notebook uses L2 and the bundle inner "
           "product: both are one exact scan, the answers differ.\n")
+    phases = every("phase")
+    if phases:
+        total = sum(p["seconds"] for p in phases)
+        w("## Where the run's time went\n")
+        w(table(["phase", "wall s", "share"],
+                [[p["name"], f"{p['seconds']:.0f}", f"{100 * p['seconds'] / total:.0f}%"]
+                 for p in phases] + [["total", f"{total:.0f}", ""]]))
+        w("")
     print("\n".join(out))
 
 

@@ -42,7 +42,7 @@ SKIP=" ${BENCH_SKIP:-} "
 FAISS_BUILD=" ${BENCH_FAISS_BUILD:-flat ivf} "
 NPM_PREFIX=${BENCH_NPM_PREFIX:-$BUILD/bench-npm}
 # Pinned so that reruns compare like with like.
-NPM_PACKAGES="usearch@2.25.3 hnswlib-node@3.0.0"
+NPM_PACKAGES=(usearch@2.25.3 hnswlib-node@3.0.0)
 # The index types: label and Faiss factory string (annb's --index).
 ALL_INDEXES=("flat:Flat" "ivf:IVF1024,Flat" "hnsw:HNSW32")
 WANT_INDEXES=" ${BENCH_INDEXES:-flat ivf hnsw} "
@@ -71,6 +71,16 @@ for tool in ann-build ann-query annb-example-gen libannb.so; do
   [ -e "$BUILD/$tool" ] || { say "$BUILD/$tool missing: run make build (or make bench)"; exit 1; }
 done
 
+# phase NAME: ends the current phase (its wall time goes to the results) and
+# starts NAME; `phase ""` only ends.
+PHASE='' PHASE_T0=0
+phase() {
+  local now
+  now=$(date +%s.%N)
+  [ -n "$PHASE" ] && json "{\"system\":\"phase\",\"name\":\"$PHASE\",\"seconds\":$(awk -v a="$PHASE_T0" -v b="$now" 'BEGIN { printf "%.1f", b - a }')}"
+  PHASE=$1 PHASE_T0=$now
+}
+
 # timed CMD...: runs CMD (output to the log), sets T_REAL and T_CPU (user+sys).
 timed() {
   local tf=$WORK/time.txt u s
@@ -92,19 +102,17 @@ median_time() {
 # ---- the benchmark's programs ----
 CC=${CC:-cc}
 CXX=${CXX:-c++}
-WARN="-Wall -Wextra"
-BLAS_CFLAGS=$(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
-BLAS_LIBS=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+FLAGS=(-O2 -g -Wall -Wextra)
+read -ra BLAS_CFLAGS <<<"$(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)"
+read -ra BLAS_LIBS <<<"$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)"
 say "compiling the benchmark programs into $BIN"
-$CC -O2 -g $WARN -o "$BIN/bench_gen" tests/bench/bench_gen.c -lm
-# shellcheck disable=SC2086
-$CC -O2 -g $WARN -fopenmp $BLAS_CFLAGS -o "$BIN/bench_gt" tests/bench/bench_gt.c $BLAS_LIBS -lm
-$CC -O2 -g $WARN -Ilib -o "$BIN/bench_annb" tests/bench/bench_annb.c -L"$BUILD" -lannb \
+$CC "${FLAGS[@]}" -o "$BIN/bench_gen" tests/bench/bench_gen.c -lm
+$CC "${FLAGS[@]}" -fopenmp "${BLAS_CFLAGS[@]}" -o "$BIN/bench_gt" tests/bench/bench_gt.c "${BLAS_LIBS[@]}" -lm
+$CC "${FLAGS[@]}" -Ilib -o "$BIN/bench_annb" tests/bench/bench_annb.c -L"$BUILD" -lannb \
   -Wl,-rpath,"$(cd "$BUILD" && pwd)" -lpthread -lm
 if ! skipped faiss; then
-  # shellcheck disable=SC2086
-  $CXX -O2 -g $WARN -fopenmp $BLAS_CFLAGS -o "$BIN/bench_faiss" tests/bench/bench_faiss.cpp \
-    -lfaiss $BLAS_LIBS -lpthread
+  $CXX "${FLAGS[@]}" -fopenmp "${BLAS_CFLAGS[@]}" -o "$BIN/bench_faiss" tests/bench/bench_faiss.cpp \
+    -lfaiss "${BLAS_LIBS[@]}" -lpthread
 fi
 
 # ---- data set and ground truth (cached) ----
@@ -137,6 +145,7 @@ MACHINE=$WORK/machine.txt
   echo "memory=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
   echo "kernel=$(uname -r)"
   echo "hypervisor=$(lscpu | sed -n 's/^Hypervisor vendor: *//p')"
+  # shellcheck source=/dev/null
   echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
   echo "compiler=$($CC --version | head -n 1)"
   echo "openblas=$(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?'): $("$BIN/bench_gt" --config)"
@@ -153,6 +162,7 @@ MACHINE=$WORK/machine.txt
 } >"$MACHINE"
 
 # ---- references: memory bandwidth, CSV parse rate ----
+phase "references (bandwidth, CSV ingest)"
 say "memory bandwidth (one thread, 256 MiB)"
 "$BIN/bench_annb" membw 256 >>"$RESULTS" 2>>"$LOG"
 say "CSV ingest ($((CSV_BYTES / 1000000)) MB through annb_vector_from_csv)"
@@ -164,11 +174,13 @@ for spec in "${INDEXES[@]}"; do
   index_opt=$factory
   [ "$label" = flat ] && index_opt=flat
   bundle=$WORK/$label.annb
+  phase "$factory: ann-build"
   say "$label: ann-build --index $index_opt"
   rm -f "$bundle"
   timed "$BUILD/ann-build" "$ITEMS" -o "$bundle" --index "$index_opt"
   json "{\"system\":\"annb-build\",\"index\":\"$label\",\"build_s\":$T_REAL,\"cpu_s\":$T_CPU,\"bundle_bytes\":$(stat -c %s "$bundle")}"
   say "  built in ${T_REAL} s; measuring"
+  phase "$factory: annb and Faiss measured"
   "$BIN/bench_annb" search "$bundle" "$DATA" "$label" "$NLAT" "$OPENS" "$TPUT_S" "$THREADS" \
     "$LAT_S" >>"$RESULTS" 2>>"$LOG"
   if ! skipped faiss; then
@@ -190,6 +202,7 @@ done
 
 # ---- the notebook flow vs one ann-query process ----
 if ! skipped notebook; then
+  phase "notebook flow vs ann-query"
   if "$PY" -c 'import faiss, pandas' 2>>"$LOG"; then
     EX=$WORK/example
     "$BUILD/annb-example-gen" "$EX" >>"$LOG" 2>&1
@@ -215,11 +228,11 @@ fi
 
 # ---- HNSW from npm ----
 if ! skipped npm; then
+  phase "usearch and hnswlib-node"
   if command -v node >/dev/null && command -v npm >/dev/null; then
     if ! NODE_PATH=$NPM_PREFIX/node_modules node -e 'require("usearch"); require("hnswlib-node")' 2>/dev/null; then
-      say "npm install --prefix $NPM_PREFIX $NPM_PACKAGES"
-      # shellcheck disable=SC2086
-      npm install --prefix "$NPM_PREFIX" --no-save --no-audit --no-fund $NPM_PACKAGES >>"$LOG" 2>&1
+      say "npm install --prefix $NPM_PREFIX ${NPM_PACKAGES[*]}"
+      npm install --prefix "$NPM_PREFIX" --no-save --no-audit --no-fund "${NPM_PACKAGES[@]}" >>"$LOG" 2>&1
     fi
     say "usearch and hnswlib-node (HNSW M=$HNSW_M, efConstruction=$HNSW_EFC, ef swept)"
     node tests/bench/bench_npm.js "$DATA" "$NPM_PREFIX" "$WORK" "$NLAT" "$LAT_S" "$TPUT_S" \
@@ -229,6 +242,7 @@ if ! skipped npm; then
   fi
 fi
 
+phase ""
 {
   echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "end_epoch=$(date +%s)"
