@@ -114,6 +114,11 @@ int annbf_section_find(const annbf_file *f, const char kind[4]);
 int annbf_section_load(const annbf_file *f, uint32_t i, const void **out, void **owned,
                        annbf_error *err);
 
+/* The bytes of raw section i, NOT checksummed (SPEC 3.11: bulk sections
+ * only), or NULL when the section is compressed or there is no section i.
+ * In bounds: SPEC 3.4 held at parse. */
+const void *annbf_section_unverified(const annbf_file *f, uint32_t i);
+
 /* Full check (SPEC 3.8-3.10), section by section in table order: zero
  * padding before it (CORRUPT), an unknown critical kind (VERSION: `known`
  * returns 0 for it; NULL accepts all kinds), then annbf_section_load. */

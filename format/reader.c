@@ -271,6 +271,12 @@ int annbf_section_load(const annbf_file *f, uint32_t i, const void **out, void *
     return rc;
 }
 
+const void *annbf_section_unverified(const annbf_file *f, uint32_t i)
+{
+    if (i >= f->section_count || f->sections[i].codec != ANNBF_CODEC_RAW) return NULL;
+    return f->data + f->sections[i].offset;
+}
+
 /* SPEC 3.9: bytes [from, to) are zero. */
 static int zero_between(const annbf_file *f, uint64_t from, uint64_t to, annbf_error *err)
 {

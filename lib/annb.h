@@ -121,13 +121,16 @@ ANNB_API int annb_metric_parse(annb_metric *out, const char *name);
 typedef struct annb_build_opts {
     size_t struct_size;       /* sizeof(annb_build_opts), set by the initialiser */
     annb_metric metric;       /* default ANNB_METRIC_IP */
-    /* Faiss index: "flat" (exact, the default) or any Faiss index factory
-     * string such as "IVF256,Flat" or "HNSW32". NULL means "flat". */
+    /* The index: "flat" (exact, the default when NULL); "auto" (chosen by
+     * size and max_memory, see annb_index_choose); "ivf", "hnsw", "ivfpq"
+     * (sized from the item count); or any Faiss index factory string such
+     * as "IVF1024,Flat" or "HNSW32". Case does not matter for the names. */
     const char *index;
     /* Threads for training and adding; 0 = the OpenMP default (all cores).
-     * Never changes the bytes written. Graph indexes (HNSW, NSG) are built
-     * with one thread whatever this says: with more, their links depend on
-     * thread timing (see annb_build_report.single_threaded). */
+     * Never changes the bytes written, except for graph indexes (HNSW,
+     * NSG): with more than one thread their links depend on thread timing,
+     * so they are built with one thread unless threads is set above 1
+     * explicitly (see annb_build_report.single_threaded). */
     int threads;
     /* Users' embeddings (same forms as the items, same dimension), stored
      * for annb_recommend and user searches; NULL: none. Users are always
@@ -140,13 +143,57 @@ typedef struct annb_build_opts {
     /* Sharding: with shard_count > 1, only items with
      * annb_shard_of(id, shard_count) == shard_index are stored. */
     uint32_t shard_index, shard_count;
+    /* Recall measured at build time (approximate indexes): tune_queries
+     * sampled questions (user vectors when users_path is given, else
+     * "similar items" questions about sampled items) are answered exactly
+     * and by the index; the search parameters (IVF nprobe, HNSW efSearch)
+     * are set to the smallest value whose mean recall@recall_k reaches
+     * target_recall. The bundle stores both (annb_bundle_info.recall) and
+     * searches use them by default. 0 means the default: 0.95, 10, 1000. */
+    double target_recall;
+    uint32_t recall_k;
+    uint32_t tune_queries;
+    /* For index "auto": bytes of RAM the index may take; when the vectors
+     * (n x d x 4) would not fit, auto picks compressed codes (IVF-PQ).
+     * 0: no budget. */
+    uint64_t max_memory;
+    /* 1: search inner product on graph indexes (HNSW, NSG) as L2 over
+     * vectors given one extra coordinate (the MIPS-to-L2 reduction of
+     * Bachrach et al., SPEC 6.4). Off by default: measured on data whose
+     * norms vary, Faiss's HNSW reaches recall@10 0.95 at efSearch 16-32
+     * with inner product directly and 0.6-0.85 at efSearch 4096 with the
+     * reduction (docs/benchmarks.md, tests/unit/test_mips.c). */
+    int mips_reduction;
 } annb_build_opts;
 
-#define ANNB_BUILD_OPTS_INIT { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0 }
+#define ANNB_BUILD_OPTS_INIT \
+    { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0 }
+
+/* The index string `name` ("auto", "flat", "ivf", "hnsw", "ivfpq", any
+ * case; anything else is returned as it is) resolves to for n vectors of
+ * dimension d under a memory budget (0: none), into out (size >= 64).
+ * auto: "Flat" while the vectors take at most ANNB_AUTO_EXACT_BYTES (an
+ * exact scan of them takes about 2 ms on one core at 15 GB/s) and fit the
+ * budget; else "IVF<nlist>,Flat" (nlist = 4 sqrt(n) rounded to a power of
+ * two, at least 39 items per list); else, when the vectors do not fit the
+ * budget, "IVF<nlist>,PQ<m>" (m bytes per vector). hnsw: "HNSW32". */
+#define ANNB_AUTO_EXACT_BYTES (32u << 20)
+ANNB_API void annb_index_choose(char *out, size_t size, const char *name, uint64_t n, uint32_t d,
+                                uint64_t max_memory);
 
 /* The shard (0 .. count-1) of an item ID: a fixed hash of the ID, the same
  * on every machine and in every version of annb. */
 ANNB_API uint32_t annb_shard_of(int64_t id, uint32_t count);
+
+/* How well a bundle's index answers, measured when it was built. */
+typedef struct annb_recall_info {
+    int measured;          /* 0: exact index (recall 1 by construction) */
+    const char *questions; /* "exact", "items" (similar-items questions) or "users" */
+    uint32_t k, queries;   /* recall@k over this many questions */
+    double target, recall; /* asked for, and measured at the parameters below */
+    uint32_t nprobe;       /* IVF lists searched per question; 0: not IVF */
+    uint32_t ef_search;    /* HNSW candidate list size; 0: not HNSW */
+} annb_recall_info;
 
 /* What a successful build saw, for the tool to report. */
 typedef struct annb_build_report {
@@ -164,6 +211,8 @@ typedef struct annb_build_report {
      * opts.threads said, so that its bytes are reproducible (graph indexes:
      * HNSW, NSG); 0 otherwise. */
     int single_threaded;
+    char index[257];                /* the index built ("auto" resolved) */
+    annb_recall_info recall;        /* what was measured (see annb_build_opts) */
 } annb_build_report;
 
 /*
@@ -212,6 +261,10 @@ typedef struct annb_bundle annb_bundle; /* opaque */
  * annb_section_info(), for tools that describe damaged files. Searches on
  * such a handle return ANNB_E_INVALID. */
 #define ANNB_OPEN_STRUCTURE_ONLY 0x1u
+/* Also verify the checksums of the bulk vector sections (SPEC 3.11), which
+ * annb_open otherwise uses unverified so that opening takes the same time
+ * for any size; annb_verify always checks them. */
+#define ANNB_OPEN_VERIFY_ALL 0x2u
 
 typedef struct annb_open_opts {
     size_t struct_size; /* sizeof(annb_open_opts) */
@@ -231,8 +284,10 @@ typedef struct annb_open_opts {
  * Checks, before anything is used: file size, magic, version, feature bits,
  * header and table checksum, every table entry in bounds and
  * non-overlapping; then the checksum and meaning of every section that
- * searching uses (IDs, vectors, catalog, the Faiss index; the Faiss bytes are
- * verified before Faiss parses them).
+ * searching uses (IDs, catalog, users, the Faiss index; the Faiss bytes are
+ * verified before Faiss parses them). The bulk vector sections are used in
+ * place unverified (SPEC 3.11; ANNB_OPEN_VERIFY_ALL or annb_verify check
+ * them): publish with `ann-inspect --verify`.
  *
  * Returns ANNB_OK, ANNB_E_IO, ANNB_E_NOT_BUNDLE, ANNB_E_VERSION,
  * ANNB_E_TRUNCATED, ANNB_E_CORRUPT, ANNB_E_CHECKSUM, ANNB_E_FAISS,
@@ -270,6 +325,11 @@ typedef struct annb_bundle_info {
     const char *index;        /* Faiss factory string, e.g. "Flat" */
     uint32_t genre_count;     /* 0: no catalog */
     int has_catalog;
+    /* The recall measured at build time and the search parameters used by
+     * default (SPEC 6.14); has_recall is 0 for bundles made before annb
+     * recorded it (format 1.0). */
+    int has_recall;
+    annb_recall_info recall;
 } annb_bundle_info;
 
 /* Fills *out. Never fails on an open handle. */
@@ -323,9 +383,14 @@ typedef struct annb_search_opts {
     /* annb_recommend only: exclude the items each user has already seen, as
      * stored in the bundle (ann-build --interactions). */
     int exclude_seen;
+    /* Search effort for approximate indexes; 0: the value tuned at build
+     * time (annb_bundle_info.recall), else Faiss's default. Larger values
+     * give higher recall and slower answers. Ignored by exact search. */
+    uint32_t nprobe;    /* IVF: lists searched */
+    uint32_t ef_search; /* HNSW: candidate list size */
 } annb_search_opts;
 
-#define ANNB_SEARCH_OPTS_INIT { sizeof(annb_search_opts), ANNB_SPACE_ITEMS, NULL, 0, NULL, 0, 0 }
+#define ANNB_SEARCH_OPTS_INIT { sizeof(annb_search_opts), ANNB_SPACE_ITEMS, NULL, 0, NULL, 0, 0, 0, 0 }
 
 /*
  * annb_search - the k nearest items for each of nq query vectors.

@@ -2,13 +2,14 @@
 #define _GNU_SOURCE /* qsort_r */
 #include "annb.h"
 #include "annb_format.h"
-#include "faiss_glue.h"
+#include "index_build.h"
 #include "ingest.h"
 #include "provenance.h"
 #include "sections.h"
 
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -64,19 +65,21 @@ static void normalize_rows(float *v, uint64_t n, uint32_t d)
     }
 }
 
-/* "flat" in any case means exact search; anything else is a Faiss factory
- * string, checked here for length and printable ASCII (it goes into META). */
-static int index_desc(char out[ANNB_MAX_INDEX_DESC + 1], const char *opt, annb_error *err)
+/* The index string (resolved from a name such as "auto"), checked for
+ * length and printable ASCII: it goes into META. */
+static int index_desc(char out[ANNB_MAX_INDEX_DESC + 1], const annb_build_opts *o, uint64_t n,
+                      uint32_t d, annb_error *err)
 {
-    if (!opt || !*opt || strcasecmp(opt, "flat") == 0) opt = ANNB_INDEX_FLAT;
-    size_t len = strlen(opt);
-    if (len > ANNB_MAX_INDEX_DESC)
-        return annb_error_set(err, ANNB_E_INVALID, "index string is %zu bytes, at most %u", len,
-                              ANNB_MAX_INDEX_DESC);
+    char buf[1024];
+    annb_index_choose(buf, sizeof buf, o->index, n, d, o->max_memory);
+    size_t len = strlen(buf);
+    if (len == 0 || len > ANNB_MAX_INDEX_DESC)
+        return annb_error_set(err, ANNB_E_INVALID, "index string is %zu bytes, expected 1 to %u",
+                              len, ANNB_MAX_INDEX_DESC);
     for (size_t i = 0; i < len; i++)
-        if (opt[i] < 0x20 || opt[i] > 0x7e)
+        if (buf[i] < 0x20 || buf[i] > 0x7e)
             return annb_error_set(err, ANNB_E_INVALID, "index string has a non-printable byte");
-    memcpy(out, opt, len + 1);
+    memcpy(out, buf, len + 1);
     return ANNB_OK;
 }
 
@@ -178,8 +181,7 @@ typedef struct bundle_parts {
     const annb_catalog *catalog;       /* NULL: no catalog */
     uint64_t *seen_offsets;            /* users.n + 1, or NULL */
     uint32_t *seen_rows;
-    void *faiss_blob;                  /* NULL for Flat */
-    size_t faiss_size;
+    annb_index_made index;
     char *provenance;                  /* BILD text (SPEC 6.13) */
     size_t provenance_size;
     /* What each input held, for the provenance; "" when not given. */
@@ -195,7 +197,7 @@ static void parts_release(bundle_parts *p)
     free(p->users.vecs);
     free(p->seen_offsets);
     free(p->seen_rows);
-    free(p->faiss_blob);
+    annb_index_made_release(&p->index);
     free(p->provenance);
 }
 
@@ -212,8 +214,9 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
 {
     annbf_writer *w = NULL;
     annbf_error fe = {0};
-    uint8_t mbuf[ANNB_META_SIZE + ANNB_MAX_INDEX_DESC];
+    uint8_t mbuf[ANNB_META_SIZE + ANNB_MAX_INDEX_DESC], tbuf[ANNB_TUNE_SIZE];
     size_t msize = annb_meta_encode(mbuf, sizeof mbuf, &p->meta);
+    size_t tsize = annb_tune_encode(tbuf, &p->index.tune);
     const sorted_rows *it = &p->items, *us = &p->users;
     int rc = annbf_writer_new(&w, &fe);
     if (rc) return annb_error_set(err, rc, "%s", fe.message);
@@ -221,8 +224,11 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
         (rc = add_raw(w, ANNB_KIND_IDS, ANNBF_ELEM_I64, it->n, it->ids, it->n * 8, &fe)) ||
         (rc = add_raw(w, ANNB_KIND_VECS, ANNBF_ELEM_F32, it->n * it->d, it->vecs,
                       it->n * it->d * 4, &fe)) ||
-        (p->faiss_blob && (rc = add_raw(w, ANNB_KIND_FAISS, ANNBF_ELEM_BYTES, p->faiss_size,
-                                        p->faiss_blob, p->faiss_size, &fe))) ||
+        (p->index.faiss_blob &&
+         (rc = add_raw(w, ANNB_KIND_FAISS, ANNBF_ELEM_BYTES, p->index.faiss_size,
+                       p->index.faiss_blob, p->index.faiss_size, &fe))) ||
+        (rc = annbf_writer_add(w, ANNB_KIND_TUNE, 0, ANNBF_CODEC_RAW, ANNBF_ELEM_BYTES, tsize,
+                               tbuf, tsize, &fe)) ||
         (us->n && (rc = add_raw(w, ANNB_KIND_USER_IDS, ANNBF_ELEM_I64, us->n, us->ids, us->n * 8,
                                 &fe))) ||
         (us->n && (rc = add_raw(w, ANNB_KIND_USER_VECS, ANNBF_ELEM_F32, us->n * us->d, us->vecs,
@@ -329,19 +335,6 @@ static int read_seen(bundle_parts *p, const char *path, annb_build_report *rep, 
     return ANNB_OK;
 }
 
-/* Faiss's graph indexes (HNSW, also as an IVF quantizer, and NSG) insert
- * vectors from several threads at once, and the links a vector gets depend
- * on which thread came first: with more than one thread their bytes change
- * from run to run. They are built with one thread. Everything else Faiss
- * trains is k-means (IVF, PQ, SQ, OPQ; fixed seed 1234), where each
- * centroid is summed by one thread in row order, and IVF adds append to
- * each list in row order: the same bytes with any number of threads
- * (tests/unit/test_repro.c checks flat, IVF, PQ and HNSW). */
-static int index_is_graph(const char *index)
-{
-    return strstr(index, "HNSW") != NULL || strstr(index, "NSG") != NULL;
-}
-
 /* The provenance of this build (SPEC 6.13). */
 static int make_provenance(bundle_parts *p, const annb_build_opts *o, annb_error *err)
 {
@@ -380,13 +373,10 @@ int annb_build(annb_build_report *report, const char *items_path, const char *ca
     if (opts->shard_count > 1 && opts->shard_index >= opts->shard_count)
         return annb_error_set(err, ANNB_E_INVALID, "shard %u/%u: the index must be below the count",
                               opts->shard_index, opts->shard_count);
-    if ((rc = index_desc(p.meta.index, opts->index, err))) return rc;
     /* omp_set_num_threads sets the calling thread's setting: restored below,
      * so the caller's own OpenMP code is left as it was. */
     int caller_threads = omp_get_max_threads();
-    rep.single_threaded = index_is_graph(p.meta.index);
-    if (rep.single_threaded) omp_set_num_threads(1);
-    else if (opts->threads > 0) omp_set_num_threads(opts->threads);
+    if (opts->threads > 0) omp_set_num_threads(opts->threads);
 
     if ((rc = read_sorted(&p.items, p.items_digest, items_path, opts, &rep.items_in_other_shards,
                           err)))
@@ -404,17 +394,30 @@ int annb_build(annb_build_report *report, const char *items_path, const char *ca
     if (catalog_path && ((rc = annb_catalog_read(&cat, catalog_path, err)) ||
                          (rc = annb_digest_catalog(p.catalog_digest, &cat, err))))
         goto out;
+    if ((rc = index_desc(p.meta.index, opts, p.items.n, p.items.d, err))) goto out;
     if ((rc = make_provenance(&p, opts, err))) goto out;
 
     p.meta.dimension = p.items.d;
     p.meta.count = p.items.n;
     p.meta.metric = opts->metric;
     if (opts->metric == ANNB_METRIC_COSINE) p.meta.flags |= ANNB_META_FLAG_NORMALIZED;
-    if (strcmp(p.meta.index, ANNB_INDEX_FLAT) != 0 &&
-        (rc = annb_faiss_build_blob(&p.faiss_blob, &p.faiss_size, p.meta.index, opts->metric,
-                                    p.items.d, p.items.n, p.items.vecs, err)))
+    /* Faiss's graph indexes (HNSW, also as an IVF quantizer, and NSG) insert
+     * vectors from several threads at once, and the links a vector gets
+     * depend on which thread came first: with more than one thread their
+     * bytes change from run to run. They are built with one thread unless
+     * the caller asks for more. Everything else Faiss trains is k-means
+     * (IVF, PQ, SQ, OPQ; fixed seed 1234), where each centroid is summed by
+     * one thread in row order, and IVF adds append to each list in row
+     * order: the same bytes with any number of threads (test_repro.c). */
+    rep.single_threaded = annb_index_is_graph(p.meta.index) && opts->threads <= 1;
+    if (rep.single_threaded) omp_set_num_threads(1);
+    if ((rc = annb_index_make(&p.index, p.meta.index, opts, p.items.vecs, p.items.n, p.items.d,
+                              p.users.vecs, p.users.n, err)))
         goto out;
+    if (p.index.mips_l2) p.meta.flags |= ANNB_META_FLAG_MIPS_L2;
 
+    snprintf(rep.index, sizeof rep.index, "%s", p.meta.index);
+    annb_recall_from_tune(&rep.recall, &p.index.tune);
     rep.items = p.items.n;
     rep.dimension = p.items.d;
     rep.users = p.users.n;

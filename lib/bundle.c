@@ -63,6 +63,23 @@ static int load_section(const annb_bundle *b, annb_content *c, const char *kind,
     return owned ? keep_owned(b, c, owned, err) : ANNB_OK;
 }
 
+/* A bulk section (SPEC 3.11): used in place without its checksum unless
+ * `verify` (annb_verify, ANNB_OPEN_VERIFY_ALL), so that opening costs time
+ * independent of the bundle's size. Raw float data locates nothing: damage
+ * there changes scores, never what is read. */
+static int load_bulk(const annb_bundle *b, annb_content *c, const char *kind, uint64_t elem_count,
+                     int verify, const void **out, annb_error *err)
+{
+    int i = annbf_section_find(&b->file, kind);
+    if (verify || i < 0 || b->file.sections[i].codec != ANNBF_CODEC_RAW)
+        return load_section(b, c, kind, 1, ANNBF_ELEM_F32, elem_count, out, err);
+    const annbf_section *s = &b->file.sections[i];
+    if (s->elem_type != ANNBF_ELEM_F32 || s->elem_count != elem_count)
+        return load_section(b, c, kind, 1, ANNBF_ELEM_F32, elem_count, out, err); /* the message */
+    *out = annbf_section_unverified(&b->file, (uint32_t)i);
+    return ANNB_OK;
+}
+
 static void content_release(annb_content *c)
 {
     if (c->index) faiss_Index_free(c->index);
@@ -171,7 +188,7 @@ static int check_ids(const annb_bundle *b, const char *kind, const int64_t *ids,
 
 /* Users and their interactions (SPEC 6.9-6.12): UIDS and UVEC together;
  * SOFF and SEEN together, and only with users. */
-static int load_users(const annb_bundle *b, annb_content *c, annb_error *err)
+static int load_users(const annb_bundle *b, annb_content *c, int full, annb_error *err)
 {
     const void *p;
     int rc, has_users = annbf_section_find(&b->file, ANNB_KIND_USER_IDS) >= 0;
@@ -189,8 +206,7 @@ static int load_users(const annb_bundle *b, annb_content *c, annb_error *err)
         return corrupt(err, b, ANNB_KIND_USER_IDS, "user count out of range 1..2^32-1", m);
     c->user_ids = p;
     if ((rc = check_ids(b, ANNB_KIND_USER_IDS, c->user_ids, m, err))) return rc;
-    if ((rc = load_section(b, c, ANNB_KIND_USER_VECS, 1, ANNBF_ELEM_F32, m * c->meta.dimension, &p,
-                           err)))
+    if ((rc = load_bulk(b, c, ANNB_KIND_USER_VECS, m * c->meta.dimension, full, &p, err)))
         return rc;
     c->user_vecs = p;
     c->user_count = m;
@@ -245,6 +261,30 @@ static int load_provenance(const annb_bundle *b, annb_content *c, annb_error *er
     return ANNB_OK;
 }
 
+/* Recall and search parameters (SPEC 6.14): optional (format 1.0 bundles
+ * have none), and must fit the index: nprobe only for IVF, efSearch only
+ * for HNSW, nothing measured for Flat. */
+static int load_tune(const annb_bundle *b, annb_content *c, annb_error *err)
+{
+    const void *p;
+    char msg[200];
+    int i = annbf_section_find(&b->file, ANNB_KIND_TUNE);
+    if (i < 0) return ANNB_OK;
+    int rc = load_section(b, c, ANNB_KIND_TUNE, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err);
+    if (rc) return rc;
+    const annbf_section *s = &b->file.sections[i];
+    if ((rc = annb_tune_decode(&c->tune, p, s->decoded_size, msg, sizeof msg)))
+        return annb_error_set(err, rc, "%s: at byte %llu: %s", b->path,
+                              (unsigned long long)s->offset, msg);
+    int flat = strcmp(c->meta.index, ANNB_INDEX_FLAT) == 0;
+    if (flat != (c->tune.source == ANNB_TUNE_EXACT))
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: TUNE %s for index '%s'",
+                              b->path, (unsigned long long)s->offset,
+                              flat ? "measured recall" : "claims exact search", c->meta.index);
+    c->has_tune = 1;
+    return ANNB_OK;
+}
+
 /* Loads what searching needs and checks its meaning. `full` adds the
  * checks that cost a pass over every value (annb_verify). */
 static int content_load(const annb_bundle *b, annb_content *c, int full, annb_error *err)
@@ -271,18 +311,22 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
     c->ids = p;
     if ((rc = check_ids(b, ANNB_KIND_IDS, c->ids, n, err))) return rc;
     /* n <= 2^32 and d <= 2^16: n * d cannot overflow. */
-    if ((rc = load_section(b, c, ANNB_KIND_VECS, 1, ANNBF_ELEM_F32, n * d, &p, err))) return rc;
+    if ((rc = load_bulk(b, c, ANNB_KIND_VECS, n * d, full || b->verify_all, &p, err))) return rc;
     c->vecs = p;
     if (full)
         for (uint64_t i = 0; i < n * d; i++)
             if (!isfinite(c->vecs[i]))
                 return corrupt(err, b, ANNB_KIND_VECS, "value not finite", i);
     if ((rc = load_catalog(b, c, full, err))) return rc;
-    if ((rc = load_users(b, c, err))) return rc;
+    if ((rc = load_users(b, c, full || b->verify_all, err))) return rc;
+    if ((rc = load_tune(b, c, err))) return rc;
     if ((rc = load_provenance(b, c, err))) return rc;
 
     int has_faiss = annbf_section_find(&b->file, ANNB_KIND_FAISS) >= 0;
     int flat = strcmp(c->meta.index, ANNB_INDEX_FLAT) == 0;
+    if (flat && (c->meta.flags & ANNB_META_FLAG_MIPS_L2))
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: MIPS-to-L2 flag on a Flat "
+                              "index", b->path, (unsigned long long)moff);
     if (has_faiss == flat)
         return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: index '%s' %s a 'FAIS' "
                               "section", b->path, (unsigned long long)moff, c->meta.index,
@@ -293,14 +337,19 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
             return rc;
         uint64_t fsize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_FAISS)].decoded_size;
         rc = annb_faiss_from_blob(&c->index, p, (size_t)fsize, err);
+        /* MIPS-to-L2 (SPEC 6.4): one more dimension, searched as L2. */
+        int mips = !!(c->meta.flags & ANNB_META_FLAG_MIPS_L2);
+        FaissMetricType metric = mips ? METRIC_L2 : annb_faiss_metric(c->meta.metric);
         if (rc == ANNB_OK &&
-            ((uint64_t)faiss_Index_d(c->index) != d || (uint64_t)faiss_Index_ntotal(c->index) != n ||
-             faiss_Index_metric_type(c->index) != annb_faiss_metric(c->meta.metric)))
+            ((uint64_t)faiss_Index_d(c->index) != d + mips ||
+             (uint64_t)faiss_Index_ntotal(c->index) != n || faiss_Index_metric_type(c->index) != metric))
             rc = annb_error_set(err, ANNB_E_CORRUPT,
                                 "%s: Faiss index (d=%d, n=%lld) disagrees with META (d=%llu, "
                                 "n=%llu, metric %s)", b->path, faiss_Index_d(c->index),
                                 (long long)faiss_Index_ntotal(c->index), (unsigned long long)d,
                                 (unsigned long long)n, annb_metric_name(c->meta.metric));
+        if (rc == ANNB_OK && c->has_tune)
+            annb_faiss_set_defaults(c->index, c->tune.nprobe, c->tune.ef_search);
     }
     return rc;
 }
@@ -311,6 +360,7 @@ static annb_bundle *bundle_new(const char *name, unsigned flags)
     if (b) {
         snprintf(b->path, sizeof b->path, "%s", name);
         b->structure_only = !!(flags & ANNB_OPEN_STRUCTURE_ONLY);
+        b->verify_all = !!(flags & ANNB_OPEN_VERIFY_ALL);
     }
     return b;
 }
@@ -414,6 +464,8 @@ void annb_bundle_info_get(annb_bundle_info *out, const annb_bundle *b)
     out->index = b->c.meta.index;
     out->genre_count = b->c.genre_count;
     out->has_catalog = b->c.titles != NULL;
+    out->has_recall = b->c.has_tune;
+    if (b->c.has_tune) annb_recall_from_tune(&out->recall, &b->c.tune);
 }
 
 int annb_section_info_get(annb_section_info *out, const annb_bundle *b, uint32_t i)

@@ -31,6 +31,8 @@ typedef struct annb_content {
     const uint64_t *seen_offsets;
     const uint32_t *seen_rows;
     const char *provenance;      /* BILD text and a NUL (SPEC 6.13), or NULL; in owned */
+    annb_tune tune;              /* SPEC 6.14, when has_tune */
+    int has_tune;
     /* Freed with the content: the decoded payload of each known section
      * (any of them may be zstd) and the provenance text. */
     void *owned[ANNB_KIND_COUNT + 1];
@@ -42,6 +44,7 @@ struct annb_bundle {
     size_t map_size;
     annbf_file file;
     int structure_only;
+    int verify_all; /* ANNB_OPEN_VERIFY_ALL: bulk sections checksummed at open too */
     char path[256]; /* for messages: the path as given, truncated */
     annb_content c;
 };

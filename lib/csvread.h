@@ -10,8 +10,8 @@
  *
  * Also here, because embeddings.c and catalog.c both need them: the
  * "PATH:LINE:COL: expected ..., found ..." message helper, short quoted
- * excerpts of bad text, ID parsing, the float32 range check and duplicate-ID
- * detection.
+ * excerpts of bad text, ID parsing and duplicate-ID detection (numbers are
+ * numparse.h's).
  */
 #ifndef ANNB_CSVREAD_H
 #define ANNB_CSVREAD_H
@@ -99,6 +99,23 @@ typedef struct annb_csv_handler {
  */
 int annb_csv_read(annb_source *s, unsigned char delim, const annb_csv_handler *h, annb_error *err);
 
+/*
+ * A shortcut past libcsv for rows of a shape the caller knows. Called where
+ * a data row starts (after the header, no blank line pending) with p[0..n)
+ * the bytes from there to the end of the block and line the row's line.
+ * Returns 0 to decline: the row is then read as usual, through h->field and
+ * h->row. Or it reads the row itself and returns its length up to its line
+ * break, which must be p[len] (LF or CR; a CRLF's LF is skipped as usual):
+ * the row then counts as read, with no other callback. It may only take
+ * rows that h->field and h->row would accept, with the same effect;
+ * anything doubtful it declines, so that every error comes from one path.
+ */
+typedef size_t (*annb_csv_fast_row)(void *ctx, const char *p, size_t n, uint64_t line);
+
+/* annb_csv_read with a shortcut (NULL: none), called with h->ctx. */
+int annb_csv_read_fast(annb_source *s, unsigned char delim, const annb_csv_handler *h,
+                       annb_csv_fast_row fast_row, annb_error *err);
+
 /* ---- messages ---- */
 
 /* Fills err with code and "PATH:LINE:COL: <printf text>"; returns code. */
@@ -122,11 +139,6 @@ const char *annb_excerpt(char out[ANNB_EXCERPT_SIZE], const void *data, size_t l
  * not INT64_MIN (reserved). Returns NULL on success, else the phrase
  * "expected ..." that describes what was wrong. */
 const char *annb_id_parse(int64_t *out, const char *s, size_t len);
-
-/* Stores d as a float and returns 1 if d is finite and rounds to a finite
- * float (|d| < FLT_MAX + half an ulp); returns 0 otherwise (NaN, infinity,
- * overflow). Never performs an out-of-range conversion. */
-int annb_float_from_double(float *out, double d);
 
 /* Case-insensitive (ASCII) comparison of s[0..len) with the string lit. */
 int annb_ascii_ieq(const char *s, size_t len, const char *lit);

@@ -2,10 +2,18 @@
  * embeddings.c - an embeddings CSV/TSV into IDs and float32 vectors.
  *
  * Two forms, told apart by the header: Spark's `id,features` (a JSON array
- * per row, parsed with cJSON) and the wide `id,f0,...` (one number per
- * column, parsed with strtod). Fields arrive one by one from annb_csv_read
- * and go straight into the growing arrays: nothing per row is kept except
- * the row's line, which the duplicate check needs for its message.
+ * per row, checked with cJSON) and the wide `id,f0,...` (one number per
+ * column). Fields arrive one by one from annb_csv_read and go straight into
+ * the growing arrays: nothing per row is kept except the row's line, which
+ * the duplicate check needs for its message. Every number becomes the float
+ * strtof would give (numparse.h), in either form and in any locale.
+ *
+ * Spark rows of the usual shape, `ID,"[x, y, ...]"`, take a shortcut
+ * (spark_fast_row): libcsv's byte-by-byte callbacks and cJSON's node per
+ * number cost most of the read time. The shortcut declines anything
+ * unusual or wrong, which then goes the general way, so every message
+ * comes from one place and both ways agree on every input (the fuzzer and
+ * test_ingest compare them).
  *
  * Note: cJSON records its last parse error in a process-wide variable even
  * when the caller asks for the error position, as we do. That write is the
@@ -13,6 +21,7 @@
  */
 #include "csvread.h"
 #include "ingest.h"
+#include "numparse.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -29,7 +38,8 @@ typedef struct emb_reader {
     int spark;         /* `id,features` */
     uint32_t fields;   /* fields per row: 2 (Spark) or dimension + 1 */
     uint64_t dim_line; /* the row that fixed the dimension (Spark) */
-    const char *point; /* the locale's decimal point when it is not "." */
+    unsigned char delim;
+    int fast;          /* spark_fast_row may take rows (the locale allows it) */
 } emb_reader;
 
 static int is_id_name(const char *s, size_t len)
@@ -206,6 +216,21 @@ static int features_checked(emb_reader *r, const annb_csv_field *f, const cJSON 
     return ANNB_OK;
 }
 
+/* The next number of a JSON array text that cJSON accepted, from *pos on:
+ * before the first element that is not a number, the runs of the bytes
+ * cJSON hands to strtod are exactly the numbers, in order. */
+static void next_number(const char *s, size_t len, size_t *pos, const char **num, size_t *n)
+{
+    static const char chars[] = "0123456789+-.eE";
+    size_t i = *pos;
+    while (i < len && !memchr(chars, s[i], sizeof chars - 1)) i++;
+    size_t start = i;
+    while (i < len && memchr(chars, s[i], sizeof chars - 1)) i++;
+    *num = s + start;
+    *n = i - start;
+    *pos = i;
+}
+
 static int parse_features(emb_reader *r, const annb_csv_field *f, annb_error *err)
 {
     char ex[ANNB_EXCERPT_SIZE];
@@ -226,16 +251,21 @@ static int parse_features(emb_reader *r, const annb_csv_field *f, annb_error *er
     int rc = features_checked(r, f, arr, err);
     if (rc == ANNB_OK) {
         float *v = r->out->vectors + r->out->count * r->out->dimension;
-        size_t k = 0;
+        size_t k = 0, pos = 0, n;
+        const char *num;
         const cJSON *item;
+        /* cJSON's valuedouble, rounded again to float, could differ from
+         * the float nearest to the text: convert the text itself. */
         cJSON_ArrayForEach(item, arr)
         {
-            if (!cJSON_IsNumber(item)) {
-                rc = element_error(r, f, k, "a number", err);
-                break;
+            int bad = ANNB_FLOAT_SYNTAX;
+            if (cJSON_IsNumber(item)) {
+                next_number(f->data, f->len, &pos, &num, &n);
+                bad = annb_float_parse(&v[k], num, n);
             }
-            if (!annb_float_from_double(&v[k], item->valuedouble)) {
-                rc = element_error(r, f, k, "a finite float32", err);
+            if (bad) {
+                rc = element_error(r, f, k, bad == ANNB_FLOAT_RANGE ? "a finite float32" : "a number",
+                                   err);
                 break;
             }
             k++;
@@ -245,39 +275,57 @@ static int parse_features(emb_reader *r, const annb_csv_field *f, annb_error *er
     return rc;
 }
 
-/* A whole field as a number: JSON-like characters only (no "nan", "inf",
- * hex or blanks), all of it consumed by strtod. strtod reads the decimal
- * point of the current locale, so where that is not '.' the text is
- * translated first (as cJSON does). 0 ok, 1 not a number, 2 not a finite
- * float32. */
-static int parse_value(float *out, const char *s, size_t len, const char *point)
+/* ---- the shortcut for usual Spark rows ---- */
+
+static const char *skip_spaces(const char *p, const char *end)
 {
-    char buf[128];
-    if (len == 0) return 1;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E'))
-            return 1;
+    while (p < end && *p == ' ') p++;
+    return p;
+}
+
+/*
+ * Reads `ID,"[x, y, ...]"` up to its line break (an annb_csv_fast_row):
+ * an ID that annb_id_parse takes, the delimiter, the quoted (or, with tabs,
+ * unquoted) array of exactly dimension JSON numbers of at most
+ * ANNB_JSON_NUMBER_MAX bytes (cJSON's limit) with finite float values,
+ * spaces around the brackets and elements only, then LF or CR. libcsv and
+ * cJSON take all of those, and with the same values, because the text is
+ * converted by numparse.h on both ways. Anything else, or a row that would
+ * fail, is declined (0) so that the general path reads it and says what is
+ * wrong. The first row, which fixes the dimension, always goes that way.
+ */
+static size_t spark_fast_row(void *ctx, const char *p, size_t n, uint64_t line)
+{
+    emb_reader *r = ctx;
+    annb_embeddings *e = r->out;
+    const char *q = p, *end = p + n;
+    int64_t id;
+    if (!r->fast || !r->spark || e->dimension == 0 || e->count >= ANNB_MAX_ROWS) return 0;
+    while (q < end && q - p <= 20 && ((*q >= '0' && *q <= '9') || *q == '-' || *q == '+')) q++;
+    if (q == end || *q != r->delim || annb_id_parse(&id, p, (size_t)(q - p))) return 0;
+    int quoted = ++q < end && *q == '"';
+    if (quoted) q++;
+    else if (r->delim == ',') return 0; /* libcsv would split the array at its commas */
+    if (reserve_row(r, NULL) != ANNB_OK) return 0;
+    q = skip_spaces(q, end);
+    if (q == end || *q++ != '[') return 0;
+    float *v = e->vectors + e->count * e->dimension;
+    for (uint32_t k = 0;; k++) {
+        if (k == e->dimension) return 0;
+        const char *num = skip_spaces(q, end);
+        q = annb_json_float(&v[k], num, end);
+        if (!q || q - num > ANNB_JSON_NUMBER_MAX) return 0;
+        q = skip_spaces(q, end);
+        if (q < end && *q == ']' && k + 1 == e->dimension) break;
+        if (q == end || *q++ != ',') return 0;
     }
-    if (point) {
-        size_t n = strlen(point), o = 0;
-        for (size_t i = 0; i < len; i++) {
-            if (o + n >= sizeof buf) return 1; /* no float needs that many digits */
-            if (s[i] == '.') {
-                memcpy(buf + o, point, n);
-                o += n;
-            } else {
-                buf[o++] = s[i];
-            }
-        }
-        buf[o] = '\0';
-        s = buf;
-        len = o;
-    }
-    char *end;
-    double d = strtod(s, &end);
-    if (end != s + len) return 1;
-    return annb_float_from_double(out, d) ? 0 : 2;
+    q = skip_spaces(q + 1, end);
+    if (quoted && (q == end || *q++ != '"')) return 0;
+    if (q == end || (*q != '\n' && *q != '\r')) return 0;
+    e->ids[e->count] = id;
+    r->lines[e->count] = line;
+    e->count++;
+    return (size_t)(q - p);
 }
 
 /* ---- rows ---- */
@@ -305,11 +353,12 @@ static int data_field(emb_reader *r, const annb_csv_field *f, annb_error *err)
     }
     if (r->spark) return parse_features(r, f, err);
     float *v = e->vectors + e->count * e->dimension + (f->index - 1);
-    int bad = parse_value(v, f->data, f->len, r->point);
+    /* strtod's decimal grammar: no "nan", "inf", hex or blanks */
+    int bad = annb_float_parse(v, f->data, f->len);
     if (bad)
         return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, f->col,
                                 "expected %s as value %" PRIu32 " of the row, found %s",
-                                bad == 1 ? "a number" : "a finite float32", f->index,
+                                bad == ANNB_FLOAT_SYNTAX ? "a number" : "a finite float32", f->index,
                                 annb_excerpt(ex, f->data, f->len));
     return ANNB_OK;
 }
@@ -333,7 +382,7 @@ static int emb_row(void *ctx, const annb_csv_row *row, annb_error *err)
     return ANNB_OK;
 }
 
-int annb_embeddings_read(annb_embeddings *out, const char *path, annb_error *err)
+static int read_embeddings(annb_embeddings *out, const char *path, int fast, annb_error *err)
 {
     if (!out || !path) return annb_error_set(err, ANNB_E_INVALID, "annb_embeddings_read: NULL argument");
     memset(out, 0, sizeof *out);
@@ -341,10 +390,13 @@ int annb_embeddings_read(annb_embeddings *out, const char *path, annb_error *err
     int rc = annb_source_open(&src, path, err);
     if (rc) return rc;
     emb_reader r = {.path = path, .out = out};
+    r.delim = annb_source_first_line_has(&src, "\t") ? '\t' : ',';
+    /* cJSON puts the first byte of the locale's decimal point in place of
+     * '.': with a longer one it refuses fractions, and so must the shortcut. */
     const char *point = localeconv()->decimal_point;
-    if (point && strcmp(point, ".") != 0) r.point = point;
+    r.fast = point && strlen(point) == 1;
     const annb_csv_handler h = {emb_field, emb_row, &r, "id,features or id,f0,..."};
-    rc = annb_csv_read(&src, annb_source_first_line_has(&src, "\t") ? '\t' : ',', &h, err);
+    rc = annb_csv_read_fast(&src, r.delim, &h, fast ? spark_fast_row : NULL, err);
     annb_source_close(&src);
     if (rc == ANNB_OK) rc = annb_ids_check_unique(path, out->ids, r.lines, out->count, err);
     free(r.lines);
@@ -358,6 +410,16 @@ int annb_embeddings_read(annb_embeddings *out, const char *path, annb_error *err
     p = annb_array_resize(out->vectors, out->count * out->dimension, sizeof *out->vectors);
     if (p) out->vectors = p;
     return ANNB_OK;
+}
+
+int annb_embeddings_read(annb_embeddings *out, const char *path, annb_error *err)
+{
+    return read_embeddings(out, path, 1, err);
+}
+
+int annb_embeddings_read_general(annb_embeddings *out, const char *path, annb_error *err)
+{
+    return read_embeddings(out, path, 0, err);
 }
 
 void annb_embeddings_release(annb_embeddings *e)

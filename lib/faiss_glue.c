@@ -7,6 +7,7 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,46 +37,68 @@ static int index_new(FaissIndex **out, const char *desc, annb_metric m, uint32_t
     return ANNB_OK;
 }
 
-int annb_faiss_build_blob(void **blob, size_t *blob_size, const char *desc, annb_metric m,
-                          uint32_t d, uint64_t n, const float *x, annb_error *err)
+int annb_faiss_build(FaissIndex **out, const char *desc, annb_metric m, uint32_t d, int mips_l2,
+                     uint64_t n, const float *x, annb_error *err)
 {
     FaissIndex *index = NULL;
+    *out = NULL;
+    int rc = mips_l2 ? index_new(&index, desc, ANNB_METRIC_L2, d + 1, err)
+                     : index_new(&index, desc, m, d, err);
+    if (rc) return rc;
+    if (!faiss_Index_is_trained(index) && faiss_Index_train(index, (idx_t)n, x))
+        rc = annb_faiss_error(err, "Faiss train");
+    else if (faiss_Index_add(index, (idx_t)n, x))
+        rc = annb_faiss_error(err, "Faiss add");
+    if (rc) faiss_Index_free(index);
+    else *out = index;
+    return rc;
+}
+
+int annb_faiss_serialize(void **blob, size_t *blob_size, const FaissIndex *index, annb_error *err)
+{
     char *buf = NULL;
     size_t size = 0;
-    FILE *mem = NULL;
     *blob = NULL;
     *blob_size = 0;
-    int rc = index_new(&index, desc, m, d, err);
-    if (rc) return rc;
-    if (!faiss_Index_is_trained(index) && faiss_Index_train(index, (idx_t)n, x)) {
-        rc = annb_faiss_error(err, "Faiss train");
-        goto out;
-    }
-    if (faiss_Index_add(index, (idx_t)n, x)) {
-        rc = annb_faiss_error(err, "Faiss add");
-        goto out;
-    }
-    mem = open_memstream(&buf, &size);
-    if (!mem) {
-        rc = annb_error_set(err, ANNB_E_NOMEM, "open_memstream: %s", strerror(errno));
-        goto out;
-    }
+    FILE *mem = open_memstream(&buf, &size);
+    if (!mem) return annb_error_set(err, ANNB_E_NOMEM, "open_memstream: %s", strerror(errno));
     if (faiss_write_index(index, mem)) {
-        rc = annb_faiss_error(err, "Faiss write_index");
+        int rc = annb_faiss_error(err, "Faiss write_index");
         fclose(mem);
         free(buf);
-        goto out;
+        return rc;
     }
     if (fclose(mem) != 0) {
-        rc = annb_error_set(err, ANNB_E_NOMEM, "serializing the Faiss index: %s", strerror(errno));
         free(buf);
-        goto out;
+        return annb_error_set(err, ANNB_E_NOMEM, "serializing the Faiss index: %s", strerror(errno));
     }
     *blob = buf;
     *blob_size = size;
-out:
-    faiss_Index_free(index);
-    return rc;
+    return ANNB_OK;
+}
+
+float *annb_mips_augment(const float *x, uint64_t n, uint32_t d)
+{
+    float *out = malloc((size_t)n * (d + 1) * sizeof *out);
+    double *norm2 = malloc((size_t)n * sizeof *norm2);
+    double most = 0;
+    if (!out || !norm2) {
+        free(out);
+        free(norm2);
+        return NULL;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (uint32_t j = 0; j < d; j++) s += (double)x[i * d + j] * x[i * d + j];
+        norm2[i] = s;
+        if (s > most) most = s;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        memcpy(out + i * (d + 1), x + i * d, d * sizeof *out);
+        out[i * (d + 1) + d] = (float)sqrt(most - norm2[i]); /* >= 0: most is the largest */
+    }
+    free(norm2);
+    return out;
 }
 
 int annb_faiss_from_blob(FaissIndex **out, const void *blob, size_t size, annb_error *err)

@@ -19,10 +19,20 @@ int annb_faiss_error(annb_error *err, const char *what);
 /* Faiss metric used to search vectors stored for annb metric m. */
 FaissMetricType annb_faiss_metric(annb_metric m);
 
-/* Builds index `desc` over n rows of x (row position = Faiss label) and
- * serializes it into a malloc'd buffer (*blob, *blob_size). */
-int annb_faiss_build_blob(void **blob, size_t *blob_size, const char *desc, annb_metric m,
-                          uint32_t d, uint64_t n, const float *x, annb_error *err);
+/* Builds index `desc` over n rows of x (row position = Faiss label): the
+ * index has dimension d, or d + 1 with mips_l2 (then x must already be
+ * augmented by annb_mips_augment and the index is L2). */
+int annb_faiss_build(FaissIndex **out, const char *desc, annb_metric m, uint32_t d, int mips_l2,
+                     uint64_t n, const float *x, annb_error *err);
+
+/* Serializes an index into a malloc'd buffer (*blob, *blob_size). */
+int annb_faiss_serialize(void **blob, size_t *blob_size, const FaissIndex *index, annb_error *err);
+
+/* The MIPS-to-L2 reduction (Bachrach et al. 2014): row x becomes
+ * (x, sqrt(M^2 - |x|^2)) with M the largest norm, so that every row has norm
+ * M and the L2-nearest rows of (q, 0) are the rows of largest inner product
+ * with q. Returns a malloc'd n x (d + 1) array, or NULL when out of memory. */
+float *annb_mips_augment(const float *x, uint64_t n, uint32_t d);
 
 /* Deserializes a Faiss index from bytes whose checksum was verified. */
 int annb_faiss_from_blob(FaissIndex **out, const void *blob, size_t size, annb_error *err);
@@ -30,6 +40,28 @@ int annb_faiss_from_blob(FaissIndex **out, const void *blob, size_t size, annb_e
 #ifdef __cplusplus
 extern "C" {
 #endif
+/* What lib/faiss_params.cpp knows how to tune. */
+typedef enum annb_faiss_family { ANNB_FAISS_OTHER, ANNB_FAISS_IVF, ANNB_FAISS_HNSW } annb_faiss_family;
+annb_faiss_family annb_faiss_family_of(const FaissIndex *index);
+uint32_t annb_faiss_nlist(const FaissIndex *index); /* 0 when not IVF */
+
+/* Sets the index's own search settings (at open, before any search);
+ * zero leaves one as it is. */
+void annb_faiss_set_defaults(FaissIndex *index, uint32_t nprobe, uint32_t ef_search);
+
+/* Per-call settings; zero or NULL leaves the index's own. */
+typedef struct annb_faiss_params {
+    const uint8_t *allowed; /* only rows whose bit is set (nbits bits, LSB first) */
+    size_t nbits;
+    uint32_t nprobe, ef_search;
+} annb_faiss_params;
+
+/* index->search with those settings. Returns 0, or -1 with the message in
+ * annb_faiss_params_error() (thread-local). */
+int annb_faiss_search_params(const FaissIndex *index, int64_t n, const float *x, int64_t k,
+                             const annb_faiss_params *p, float *distances, int64_t *labels);
+const char *annb_faiss_params_error(void);
+
 /* Search only rows whose bit is set in `allowed` (nbits bits, LSB first):
  * Faiss 1.7.3's IDSelector, which its C API does not expose
  * (lib/faiss_c_ext.cpp). Returns 0, or -1 with annb_faiss_ext_error(). */
@@ -37,6 +69,20 @@ int annb_faiss_search_filtered(const FaissIndex *index, int64_t n, const float *
                                const uint8_t *allowed, size_t nbits, float *distances,
                                int64_t *labels);
 const char *annb_faiss_ext_error(void);
+/* k-means of the n x d rows of x into k centroids (k x d, caller's array),
+ * with faiss::Clustering: `niter` iterations, at most max_points_per_centroid
+ * * k rows sampled with `seed`, points assigned by L2 or, if inner_product,
+ * by the largest inner product with the centroids L2-normalised after each
+ * iteration (spherical, as Faiss 1.7.3's IndexIVF trains for inner product).
+ * assign, if not NULL, does the assignment step instead of Faiss's IndexFlat
+ * (label[i] = nearest of the k centroids for row i, dist[i] its distance or
+ * inner product; returns 0, or non-zero when out of memory). Returns 0, or
+ * -1 with annb_faiss_ext_error(). */
+typedef int (*annb_faiss_assign_fn)(void *ctx, const float *x, int64_t n, const float *centroids,
+                                    uint32_t k, float *dist, int64_t *label);
+int annb_faiss_kmeans(float *centroids, const float *x, uint64_t n, uint32_t d, uint32_t k,
+                      int inner_product, int niter, int max_points_per_centroid, int seed,
+                      annb_faiss_assign_fn assign, void *assign_ctx);
 #ifdef __cplusplus
 }
 #endif

@@ -31,7 +31,7 @@ typedef struct annb_embeddings {
 /*
  * Reads an embeddings file. The header decides the form:
  *  - `id,features` (Spark): features is a JSON array of numbers in one
- *    (normally quoted) field, parsed with cJSON;
+ *    (normally quoted) field, as cJSON accepts it;
  *  - `id,f0,...,f{d-1}` (wide): one number per column;
  * the delimiter is a tab if the header line has a tab, else a comma. The
  * header's first column must be named id (any case, also "userId", "itemId",
@@ -43,9 +43,15 @@ typedef struct annb_embeddings {
  * different from the first row's, zero rows. Duplicate IDs are rejected
  * too (with both line numbers). Accepted: LF, CRLF or CR line ends, a UTF-8
  * BOM, a last line without a line break, and blank lines at the end of the
- * file only (a blank line followed by more rows is an error).
+ * file only (a blank line followed by more rows is an error). Each value is
+ * the float strtof gives for its text in the "C" locale (numparse.h),
+ * whatever the locale.
  */
 int annb_embeddings_read(annb_embeddings *out, const char *path, annb_error *err);
+/* The same without the shortcut for usual Spark rows (embeddings.c): every
+ * row through libcsv and cJSON. Same result, same error, on every input;
+ * for the tests and the fuzzer that check exactly that. */
+int annb_embeddings_read_general(annb_embeddings *out, const char *path, annb_error *err);
 void annb_embeddings_release(annb_embeddings *e);
 
 /* One catalog entry: UTF-8 title and genres split on '|'. */

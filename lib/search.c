@@ -54,6 +54,9 @@ typedef struct row_list {
 /* A search after its options are resolved into rows. */
 typedef struct plan {
     annb_space_view v;
+    uint32_t d;            /* the queries' dimension */
+    uint32_t nprobe, ef_search; /* Faiss search effort (0: the index's own) */
+    int mips_l2;           /* Faiss is asked (q, 0) over d + 1 (SPEC 6.4) */
     const int64_t *skip; /* rows excluded for every query, ascending, unique */
     size_t nskip;
     const uint8_t *genre_ok; /* bitmap of rows allowed by the genre filter, or NULL */
@@ -97,10 +100,61 @@ static void collect(annb_hit *out, size_t k, const plan *p, const row_list *extr
     }
 }
 
+/* Queries as given (q, d floats each) and as Faiss takes them (fq, fd
+ * floats each: the same, or (q, 0) for the MIPS-to-L2 reduction). */
+typedef struct query_set {
+    const float *q, *fq;
+    uint32_t d, fd;
+} query_set;
+
+/* Faiss answered L2 distances over augmented vectors: give each candidate
+ * its exact inner product from VECS and order them by it (ties by row),
+ * so that scores mean what the metric says. */
+static void rescore_ip(const plan *p, const float *q, float *dist, idx_t *labels, size_t kf)
+{
+    for (size_t f = 0; f < kf; f++) {
+        idx_t row = labels[f];
+        if (row < 0 || (uint64_t)row >= p->v.count) {
+            labels[f] = -1;
+            continue;
+        }
+        const float *x = p->v.vecs + (uint64_t)row * p->d;
+        float s = 0;
+        for (uint32_t j = 0; j < p->d; j++) s += x[j] * q[j];
+        dist[f] = s;
+    }
+    for (size_t i = 1; i < kf; i++) { /* insertion sort: kf is small, mostly in order */
+        float ds = dist[i];
+        idx_t l = labels[i];
+        size_t j = i;
+        for (; j > 0; j--) {
+            int before = l >= 0 && (labels[j - 1] < 0 || ds > dist[j - 1] ||
+                                    (ds == dist[j - 1] && l < labels[j - 1]));
+            if (!before) break;
+            dist[j] = dist[j - 1];
+            labels[j] = labels[j - 1];
+        }
+        dist[j] = ds;
+        labels[j] = l;
+    }
+}
+
+static int faiss_search(const plan *p, const query_set *qs, size_t from, size_t nq, size_t kf,
+                        const uint8_t *allowed, float *dist, idx_t *labels)
+{
+    annb_faiss_params params = {allowed, allowed ? (size_t)p->v.count : 0, p->nprobe, p->ef_search};
+    if (annb_faiss_search_params(p->v.index, (int64_t)nq, qs->fq + from * qs->fd, (int64_t)kf,
+                                 &params, dist, labels))
+        return ANNB_E_FAISS;
+    for (size_t i = 0; p->mips_l2 && i < nq; i++)
+        rescore_ip(p, qs->q + (from + i) * qs->d, dist + i * kf, labels + i * kf, kf);
+    return ANNB_OK;
+}
+
 /* Asks Faiss for kf results per query in one call (BLAS for many queries)
  * and drops the skipped rows. *short_of counts queries left with fewer than
  * k results. */
-static int search_kf(const plan *p, const float *q, size_t nq, size_t k, size_t kf,
+static int search_kf(const plan *p, const query_set *qs, size_t nq, size_t k, size_t kf,
                      const row_list *extra, annb_hit *hits, size_t *short_of)
 {
     if (nq > SIZE_MAX / kf / sizeof(idx_t)) return ANNB_E_NOMEM;
@@ -109,7 +163,7 @@ static int search_kf(const plan *p, const float *q, size_t nq, size_t k, size_t 
     int rc = ANNB_OK;
     *short_of = 0;
     if (!dist || !labels) rc = ANNB_E_NOMEM;
-    else if (faiss_Index_search(p->v.index, (idx_t)nq, q, (idx_t)kf, dist, labels)) rc = ANNB_E_FAISS;
+    else rc = faiss_search(p, qs, 0, nq, kf, NULL, dist, labels);
     for (size_t i = 0; rc == ANNB_OK && i < nq; i++) {
         collect(hits + i * k, k, p, extra ? &extra[i] : NULL, dist + i * kf, labels + i * kf, kf);
         *short_of += hits[i * k + k - 1].id == ANNB_ID_NONE;
@@ -122,7 +176,7 @@ static int search_kf(const plan *p, const float *q, size_t nq, size_t k, size_t 
 /* The fallback for index types that take no ID selector: ask for
  * k + (rows any query may skip), drop them, and double the request until
  * every query has k results or all rows were asked for. */
-static int search_overfetch(const plan *p, const float *q, size_t nq, size_t k,
+static int search_overfetch(const plan *p, const query_set *q, size_t nq, size_t k,
                             const row_list *extra, annb_hit *hits)
 {
     size_t most = 0, n = (size_t)p->v.count, short_of = 0;
@@ -141,7 +195,7 @@ static int search_overfetch(const plan *p, const float *q, size_t nq, size_t k,
 /* Any index, any filter: Faiss searches only the allowed rows (IDSelector),
  * so approximate indexes still fill k from what remains. One bitmap for all
  * queries, or one per query when queries skip different rows. */
-static int search_selected(const plan *p, const float *q, size_t nq, size_t k, uint32_t d,
+static int search_selected(const plan *p, const query_set *q, size_t nq, size_t k,
                            const row_list *extra, annb_hit *hits)
 {
     size_t n = (size_t)p->v.count, bytes = (n + 7) / 8, kf = k < n ? k : n;
@@ -159,9 +213,8 @@ static int search_selected(const plan *p, const float *q, size_t nq, size_t k, u
             uint32_t r = extra[i].rows[j];
             allowed[r / 8] &= (uint8_t)~(1u << (r % 8));
         }
-        if (annb_faiss_search_filtered(p->v.index, (int64_t)step, q + i * d, (int64_t)kf, allowed,
-                                       n, dist + i * kf, labels + i * kf))
-            rc = ANNB_E_FAISS; /* this index type takes no selector: see below */
+        rc = faiss_search(p, q, i, step, kf, allowed, dist + i * kf, labels + i * kf);
+        /* ANNB_E_FAISS: this index type takes no selector; see below */
     }
     for (size_t i = 0; rc == ANNB_OK && i < nq; i++)
         collect(hits + i * k, k, p, extra ? &extra[i] : NULL, dist + i * kf, labels + i * kf, kf);
@@ -181,6 +234,10 @@ static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *o)
         return ANNB_E_INVALID;
     p->v = annb_space_of(b, o->space);
     if (!p->v.count || (!p->v.exact && !p->v.index)) return ANNB_E_INVALID; /* no such space */
+    p->d = b->c.meta.dimension;
+    p->nprobe = o->nprobe ? o->nprobe : b->c.tune.nprobe;
+    p->ef_search = o->ef_search ? o->ef_search : b->c.tune.ef_search;
+    p->mips_l2 = !p->v.exact && (b->c.meta.flags & ANNB_META_FLAG_MIPS_L2);
     if (o->exclude_count) {
         int64_t *rows = malloc(o->exclude_count * sizeof *rows);
         if (!rows) return ANNB_E_NOMEM;
@@ -244,7 +301,7 @@ static int search_exact(const plan *p, const annb_bundle *b, const float *q, siz
         rc = annb_exact_search(p->v.vecs, p->v.count, b->c.meta.dimension, b->c.meta.metric, q, nq,
                                k, &f, dist, rows);
     /* The filter was applied in the scan; collect only maps rows to IDs. */
-    plan all = {p->v, NULL, 0, NULL};
+    plan all = {.v = p->v};
     for (size_t i = 0; rc == ANNB_OK && i < nq; i++)
         collect(hits + i * k, k, &all, NULL, dist + i * k, rows + i * k, k);
     free((void *)ex);
@@ -258,7 +315,19 @@ static int run_plan(const plan *p, const annb_bundle *b, const float *q, size_t 
                     const row_list *extra, annb_hit *hits)
 {
     if (p->v.exact) return search_exact(p, b, q, nq, k, extra, hits);
-    return search_selected(p, q, nq, k, b->c.meta.dimension, extra, hits);
+    query_set qs = {q, q, p->d, p->d};
+    float *aug = NULL;
+    if (p->mips_l2) { /* (q, 0): see annb_mips_augment */
+        if (nq > SIZE_MAX / (p->d + 1) / sizeof(float) ||
+            !(aug = calloc(nq * (p->d + 1), sizeof *aug)))
+            return ANNB_E_NOMEM;
+        for (size_t i = 0; i < nq; i++) memcpy(aug + i * (p->d + 1), q + i * p->d, p->d * sizeof *aug);
+        qs.fq = aug;
+        qs.fd = p->d + 1;
+    }
+    int rc = search_selected(p, &qs, nq, k, extra, hits);
+    free(aug);
+    return rc;
 }
 
 /* Cosine queries are normalised like the stored vectors: a private copy. */

@@ -54,12 +54,16 @@ int annb_meta_decode(annb_meta *out, const uint8_t *data, size_t size, char *msg
                  (unsigned long long)out->count);
         return ANNB_E_CORRUPT;
     }
-    if (out->flags & ~ANNB_META_FLAG_NORMALIZED) {
+    if (out->flags & ~(ANNB_META_FLAG_NORMALIZED | ANNB_META_FLAG_MIPS_L2)) {
         snprintf(msg, msgsz, "META flags 0x%x has unknown bits", out->flags);
         return ANNB_E_CORRUPT;
     }
     if ((out->metric == ANNB_METRIC_COSINE) != !!(out->flags & ANNB_META_FLAG_NORMALIZED)) {
         snprintf(msg, msgsz, "META normalised flag disagrees with the metric");
+        return ANNB_E_CORRUPT;
+    }
+    if ((out->flags & ANNB_META_FLAG_MIPS_L2) && out->metric != ANNB_METRIC_IP) {
+        snprintf(msg, msgsz, "META MIPS-to-L2 flag set for metric %s", annb_metric_name(out->metric));
         return ANNB_E_CORRUPT;
     }
     if (len == 0 || len > ANNB_MAX_INDEX_DESC || len != size - ANNB_META_SIZE) {
@@ -79,13 +83,94 @@ int annb_meta_decode(annb_meta *out, const uint8_t *data, size_t size, char *msg
     return ANNB_OK;
 }
 
+/* TUNE layout (SPEC 6.14), little-endian:
+ *   0 u32 k   4 u32 queries   8 f64 target   16 f64 recall   24 u32 source
+ *  28 u32 nprobe   32 u32 ef_search   36..63 reserved, zero */
+static uint64_t f64_bits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static double bits_f64(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+size_t annb_tune_encode(uint8_t buf[ANNB_TUNE_SIZE], const annb_tune *t)
+{
+    memset(buf, 0, ANNB_TUNE_SIZE);
+    le32_put(buf, t->k);
+    le32_put(buf + 4, t->queries);
+    le64_put(buf + 8, f64_bits(t->target));
+    le64_put(buf + 16, f64_bits(t->recall));
+    le32_put(buf + 24, (uint32_t)t->source);
+    le32_put(buf + 28, t->nprobe);
+    le32_put(buf + 32, t->ef_search);
+    return ANNB_TUNE_SIZE;
+}
+
+int annb_tune_decode(annb_tune *out, const uint8_t *data, size_t size, char *msg, size_t msgsz)
+{
+    memset(out, 0, sizeof *out);
+    if (size != ANNB_TUNE_SIZE) {
+        snprintf(msg, msgsz, "TUNE is %zu bytes, expected %u", size, ANNB_TUNE_SIZE);
+        return ANNB_E_CORRUPT;
+    }
+    for (size_t i = 36; i < ANNB_TUNE_SIZE; i++)
+        if (data[i]) {
+            snprintf(msg, msgsz, "TUNE reserved byte %zu is not zero", i);
+            return ANNB_E_CORRUPT;
+        }
+    out->k = le32_get(data);
+    out->queries = le32_get(data + 4);
+    out->target = bits_f64(le64_get(data + 8));
+    out->recall = bits_f64(le64_get(data + 16));
+    uint32_t source = le32_get(data + 24);
+    out->nprobe = le32_get(data + 28);
+    out->ef_search = le32_get(data + 32);
+    /* Written as !(x >= lo && x <= hi) so that NaN is refused too. */
+    if (source > ANNB_TUNE_USERS) {
+        snprintf(msg, msgsz, "TUNE source %u unknown (expected 0 exact, 1 items, 2 users)", source);
+        return ANNB_E_CORRUPT;
+    }
+    out->source = (annb_tune_source)source;
+    if (!(out->target > 0 && out->target <= 1) || !(out->recall >= 0 && out->recall <= 1)) {
+        snprintf(msg, msgsz, "TUNE target %g or recall %g outside 0..1", out->target, out->recall);
+        return ANNB_E_CORRUPT;
+    }
+    if ((out->source == ANNB_TUNE_EXACT) != (out->k == 0 || out->queries == 0) ||
+        (out->source == ANNB_TUNE_EXACT && out->recall != 1)) {
+        snprintf(msg, msgsz, "TUNE k %u and queries %u disagree with source %u", out->k,
+                 out->queries, source);
+        return ANNB_E_CORRUPT;
+    }
+    return ANNB_OK;
+}
+
+void annb_recall_from_tune(annb_recall_info *out, const annb_tune *t)
+{
+    static const char *const questions[] = {"exact", "items", "users"};
+    out->measured = t->source != ANNB_TUNE_EXACT;
+    out->questions = questions[t->source];
+    out->k = t->k;
+    out->queries = t->queries;
+    out->target = t->target;
+    out->recall = t->recall;
+    out->nprobe = t->nprobe;
+    out->ef_search = t->ef_search;
+}
+
 int annb_kind_known(const char kind[4])
 {
     static const char *const known[] = {
         ANNB_KIND_META, ANNB_KIND_IDS, ANNB_KIND_VECS, ANNB_KIND_FAISS,
         ANNB_KIND_TITLE_OFFSETS, ANNB_KIND_TITLES, ANNB_KIND_GENRE_NAMES, ANNB_KIND_GENRE_BITS,
         ANNB_KIND_USER_IDS, ANNB_KIND_USER_VECS, ANNB_KIND_SEEN_OFFSETS, ANNB_KIND_SEEN_ROWS,
-        ANNB_KIND_BUILD,
+        ANNB_KIND_BUILD, ANNB_KIND_TUNE,
     };
     _Static_assert(sizeof known / sizeof known[0] == ANNB_KIND_COUNT, "ANNB_KIND_COUNT");
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)

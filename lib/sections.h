@@ -27,12 +27,14 @@
 #define ANNB_KIND_SEEN_OFFSETS "SOFF" /* critical: u64 per user row, users + 1 */
 #define ANNB_KIND_SEEN_ROWS "SEEN" /* critical: u32 item rows each user has seen */
 #define ANNB_KIND_BUILD "BILD" /* provenance: key=value lines, UTF-8 (SPEC 6.13) */
+#define ANNB_KIND_TUNE "TUNE" /* measured recall and the search parameters reaching it (6.14) */
 
-/* Number of kinds above: the most sections a reader of 1.0 decodes. */
-#define ANNB_KIND_COUNT 13
+/* Number of kinds above: the most sections a reader decodes. */
+#define ANNB_KIND_COUNT 14
 
 #define ANNB_META_SIZE 64u /* fixed part of META; the index string follows */
 #define ANNB_META_FLAG_NORMALIZED 0x1u
+#define ANNB_META_FLAG_MIPS_L2 0x2u /* FAIS indexes (x, sqrt(M^2 - |x|^2)) as L2 (6.4) */
 #define ANNB_MAX_INDEX_DESC 256u
 
 /* The index string meaning "exact search over VECS, no FAIS section". */
@@ -45,6 +47,31 @@ typedef struct annb_meta {
     uint32_t flags;
     char index[ANNB_MAX_INDEX_DESC + 1];
 } annb_meta;
+
+/* TUNE (SPEC 6.14): how well the index answers, measured at build time
+ * against exact search, and the search parameters that reached it. */
+#define ANNB_TUNE_SIZE 64u
+typedef enum annb_tune_source {
+    ANNB_TUNE_EXACT = 0, /* Flat: exact by construction, nothing measured */
+    ANNB_TUNE_ITEMS = 1, /* sampled items as "similar items" questions (self excluded) */
+    ANNB_TUNE_USERS = 2, /* sampled user vectors */
+} annb_tune_source;
+
+typedef struct annb_tune {
+    uint32_t k;           /* recall@k; 0 for EXACT */
+    uint32_t queries;     /* questions measured; 0 for EXACT */
+    double target;        /* recall asked for, in (0, 1] */
+    double recall;        /* measured at the parameters below, in [0, 1] */
+    annb_tune_source source;
+    uint32_t nprobe;      /* IVF lists probed; 0: not an IVF index */
+    uint32_t ef_search;   /* HNSW candidate list; 0: not HNSW */
+} annb_tune;
+
+/* The public view of a TUNE (annb_recall_info). */
+void annb_recall_from_tune(annb_recall_info *out, const annb_tune *t);
+
+size_t annb_tune_encode(uint8_t buf[ANNB_TUNE_SIZE], const annb_tune *t);
+int annb_tune_decode(annb_tune *out, const uint8_t *data, size_t size, char *msg, size_t msgsz);
 
 /* Encodes m into buf (ANNB_META_SIZE + strlen(index) bytes); returns the
  * number of bytes written, or 0 if buf is too small. */

@@ -27,9 +27,19 @@ static void usage(FILE *out)
             "\n"
             "  -o, --output BUNDLE   bundle to write (atomically: temp file, fsync, rename)\n"
             "  -m, --metric M        ip (default), cosine or l2\n"
-            "  -i, --index S         flat (default, exact) or a Faiss factory string, e.g.\n"
-            "                        'IVF256,Flat' or 'HNSW32'\n"
-            "  -t, --threads N       threads for training and adding (default: all cores)\n"
+            "  -i, --index S         flat (default, exact), auto (by size and --max-memory),\n"
+            "                        ivf, hnsw, ivfpq, or a Faiss factory string such as\n"
+            "                        'IVF1024,Flat' or 'HNSW32'\n"
+            "  -t, --threads N       threads for training and adding (default: all cores;\n"
+            "                        HNSW: 1 unless given, since more makes the bytes vary)\n"
+            "      --target-recall R recall@k the search parameters are tuned to (default 0.95)\n"
+            "      --recall-k K      k of that recall (default 10)\n"
+            "      --tune-queries N  sampled questions it is measured on (default 1000)\n"
+            "      --max-memory SIZE for --index auto: RAM the index may take, e.g. 512M or\n"
+            "                        8G; above it auto stores compressed codes (IVF-PQ)\n"
+            "      --mips-reduction  HNSW with --metric ip: search as L2 over one extra\n"
+            "                        dimension instead of inner product directly (usually\n"
+            "                        worse: the recall measured at build tells)\n"
             "  -u, --users FILE      also store the users' vectors (same forms as ITEMS)\n"
             "      --interactions F  also store who has seen what (ratings.dat, ratings.csv or\n"
             "                        a user,item CSV), for ann-query --exclude-seen; needs --users\n"
@@ -129,6 +139,9 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},      {"users", required_argument, NULL, 'u'},
         {"interactions", required_argument, NULL, 'x'},
         {"shard", required_argument, NULL, 's'},  {"expect-sha256", required_argument, NULL, 'e'},
+        {"target-recall", required_argument, NULL, 'R'}, {"recall-k", required_argument, NULL, 'K'},
+        {"tune-queries", required_argument, NULL, 'Q'}, {"max-memory", required_argument, NULL, 'M'},
+        {"mips-reduction", no_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     annb_build_opts opts = ANNB_BUILD_OPTS_INIT;
@@ -173,6 +186,35 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'R': {
+            char *end;
+            errno = 0;
+            opts.target_recall = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(opts.target_recall > 0 && opts.target_recall <= 1)) {
+                cli_warn(prog, "--target-recall expects a number above 0 and at most 1, not '%s'",
+                         optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        }
+        case 'K':
+        case 'Q': {
+            int64_t v;
+            if (cli_parse_i64(optarg, &v) || v < 1 || v > 100000) {
+                cli_warn(prog, "--%s expects a number from 1 to 100000, not '%s'",
+                         c == 'K' ? "recall-k" : "tune-queries", optarg);
+                return EXIT_USAGE;
+            }
+            *(c == 'K' ? &opts.recall_k : &opts.tune_queries) = (uint32_t)v;
+            break;
+        }
+        case 'M':
+            if (cli_parse_size(optarg, &opts.max_memory) || opts.max_memory == 0) {
+                cli_warn(prog, "--max-memory expects a size such as 512M or 8G, not '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'N': opts.mips_reduction = 1; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("%s\n", annb_version()); return EXIT_OK;
@@ -201,7 +243,18 @@ int main(int argc, char **argv)
     if (!quiet) {
         cli_warn(prog, "%llu vectors of dimension %u from %s, metric %s, index %s",
                  (unsigned long long)rep.items, rep.dimension, items,
-                 annb_metric_name(opts.metric), opts.index ? opts.index : "flat");
+                 annb_metric_name(opts.metric), rep.index);
+        if (rep.recall.measured)
+            cli_warn(prog, "recall@%u %.4f against exact search, on %u questions from sampled %s "
+                     "(target %.2f)", rep.recall.k, rep.recall.recall, rep.recall.queries,
+                     rep.recall.questions, rep.recall.target);
+        if (rep.recall.nprobe || rep.recall.ef_search)
+            cli_warn(prog, "search parameter stored as the default: %s %u",
+                     rep.recall.nprobe ? "nprobe" : "efSearch",
+                     rep.recall.nprobe ? rep.recall.nprobe : rep.recall.ef_search);
+        if (rep.recall.measured && rep.recall.recall < rep.recall.target)
+            cli_warn(prog, "warning: the target recall was not reached: this index cannot "
+                     "get there (try a larger index, or --index flat)");
         if (opts.shard_count > 1)
             cli_warn(prog, "shard %u/%u: %llu items here, %llu in other shards", opts.shard_index,
                      opts.shard_count, (unsigned long long)rep.items,
@@ -221,7 +274,7 @@ int main(int argc, char **argv)
                      (unsigned long long)rep.catalog_without_item);
         if (rep.single_threaded && opts.threads != 1)
             cli_warn(prog, "note: the %s index was built with one thread, so that the bundle "
-                     "is the same on every run", opts.index);
+                     "is the same on every run (--threads N to use more)", rep.index);
         cli_warn(prog, "wrote %s (%llu bytes) in %.3f s%s", output,
                  (unsigned long long)rep.bundle_bytes, now() - t0,
                  *expect ? ", SHA-256 as expected" : "");

@@ -145,6 +145,14 @@ static void json_content(const annb_bundle *b)
     printf(",\"catalog\":%s,\"genres\":%u,\"users\":%" PRIu64 ",\"interactions\":%s}",
            info.has_catalog ? "true" : "false", info.genre_count,
            annb_space_count(b, ANNB_SPACE_USERS), annb_bundle_has_seen(b) ? "true" : "false");
+    const annb_recall_info *r = &info.recall;
+    if (!info.has_recall)
+        fputs(",\"recall\":null", stdout);
+    else
+        printf(",\"recall\":{\"measured\":%s,\"questions\":\"%s\",\"k\":%u,\"queries\":%u,"
+               "\"target\":%.17g,\"recall\":%.17g,\"nprobe\":%u,\"ef_search\":%u}",
+               r->measured ? "true" : "false", r->questions, r->k, r->queries, r->target,
+               r->recall, r->nprobe, r->ef_search);
     fputs(",\"provenance\":", stdout);
     json_provenance(annb_bundle_provenance(b));
 }
@@ -181,6 +189,17 @@ static void text_content(const annb_bundle *b)
            info.count, info.dimension, annb_metric_name(info.metric), info.index,
            info.has_catalog ? "yes" : "no", info.genre_count, users,
            annb_bundle_has_seen(b) ? " (with interactions)" : "");
+    const annb_recall_info *r = &info.recall;
+    if (!info.has_recall)
+        printf("recall      not recorded (made before annb measured it)\n");
+    else if (!r->measured)
+        printf("recall      1 (exact search)\n");
+    else
+        printf("recall      %.4f at k=%u on %u sampled %s questions, target %.2f%s\n", r->recall,
+               r->k, r->queries, r->questions, r->target,
+               r->recall < r->target ? " (NOT reached)" : "");
+    if (r->nprobe) printf("search      nprobe %u (default for queries)\n", r->nprobe);
+    if (r->ef_search) printf("search      efSearch %u (default for queries)\n", r->ef_search);
     /* Checked by the library: UTF-8 without control characters, so it is
      * printed as it is. */
     const char *prov = annb_bundle_provenance(b);

@@ -71,10 +71,15 @@ static void usage(FILE *out)
             "                         (docs/protocol.md); ends at end of input\n"
             "\n"
             "  -k N                   number of results (default 10)\n"
+            "      --nprobe N         IVF: lists searched (default: as tuned by ann-build)\n"
+            "      --ef-search N      HNSW: candidate list size (default: as tuned)\n"
             "  -f, --format F         table (default for one question), tsv (default for\n"
             "                         batches), json; resp (Redis protocol, --all-users only)\n"
             "      --key-prefix P     resp: keys P<user> (default annb:<bundle id>:user:)\n"
             "      --ttl SECONDS      resp: EXPIRE every key\n"
+            "      --verify           also check the vector sections' checksums before answering\n"
+            "                         (opening skips them so that it takes the same time for\n"
+            "                         any size; ann-inspect --verify checks everything)\n"
             "  -v, --verbose          batches and --serve-stdin: throughput on stderr\n"
             "  -h, --help             this help\n"
             "  -V, --version          library, format, Faiss and zstd versions\n"
@@ -97,6 +102,8 @@ typedef struct options {
     char *user_file;          /* --user-vec's FILE (malloc'd) */
     int64_t k;
     int k_given;
+    uint32_t nprobe, ef_search; /* 0: as tuned at build time */
+    int verify_all;             /* --verify: every checksum at open */
     out_format fmt;
     int fmt_given;
     int exclude_seen;
@@ -177,7 +184,9 @@ static int parse_args(options *o, int argc, char **argv)
         {"genre", required_argument, NULL, 'g'},        {"key-prefix", required_argument, NULL, 'P'},
         {"ttl", required_argument, NULL, 'T'},          {"format", required_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'},            {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},            {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},            {"nprobe", required_argument, NULL, 'N'},
+        {"ef-search", required_argument, NULL, 'E'},    {"verify", no_argument, NULL, 'C'},
+        {NULL, 0, NULL, 0},
     };
     static const struct { int opt; mode m; } modes[] = {
         {'u', M_USER_VEC}, {'I', M_ITEM}, {'w', M_VEC}, {'U', M_USER}, {'S', M_SIMILAR_USERS},
@@ -226,6 +235,17 @@ static int parse_args(options *o, int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'N':
+        case 'E': {
+            int64_t v;
+            if (cli_parse_i64(optarg, &v) || v < 1 || v > 1 << 20) {
+                cli_warn(prog, "--%s expects a number from 1 to %d, not '%s'",
+                         c == 'N' ? "nprobe" : "ef-search", 1 << 20, optarg);
+                return EXIT_USAGE;
+            }
+            *(c == 'N' ? &o->nprobe : &o->ef_search) = (uint32_t)v;
+            break;
+        }
         case 'k':
             if (cli_parse_i64(optarg, &o->k) || o->k < 1 || o->k > 100000) {
                 cli_warn(prog, "-k expects a number from 1 to 100000, not '%s'", optarg);
@@ -245,6 +265,7 @@ static int parse_args(options *o, int argc, char **argv)
             break;
         }
         case 'v': o->verbose = 1; break;
+        case 'C': o->verify_all = 1; break;
         case 'h': usage(stdout); return -1;
         case 'V': printf("%s\n", annb_version()); return -1;
         default: return cli_bad_option(prog, argv);
@@ -323,7 +344,9 @@ static int open_bundles(ctx *c)
     if (!(c->b = calloc(o->npaths, sizeof *c->b))) return ANNB_E_NOMEM;
     c->n = o->npaths;
     for (size_t i = 0; i < c->n; i++) {
-        int rc = annb_open(&c->b[i], o->paths[i], NULL, &c->err);
+        annb_open_opts oo = ANNB_OPEN_OPTS_INIT;
+        if (o->verify_all) oo.flags |= ANNB_OPEN_VERIFY_ALL;
+        int rc = annb_open(&c->b[i], o->paths[i], &oo, &c->err);
         if (rc) return rc;
         annb_bundle_info info;
         annb_bundle_info_get(&info, c->b[i]);
@@ -548,6 +571,14 @@ static void print_results(const ctx *c, const char *question, annb_space space,
                c->info.metric == ANNB_METRIC_L2 ? "squared distance, lower is closer"
                                                 : "similarity, higher is closer",
                c->info.index);
+        const annb_recall_info *r = &c->info.recall;
+        uint32_t nprobe = c->so.nprobe ? c->so.nprobe : r->nprobe;
+        uint32_t ef = c->so.ef_search ? c->so.ef_search : r->ef_search;
+        if (c->info.has_recall && r->measured)
+            printf(", recall@%u %.3f at build%s", r->k, r->recall,
+                   nprobe != r->nprobe || ef != r->ef_search ? " (other settings now)" : "");
+        if (r->nprobe) printf(", nprobe %u", nprobe);
+        if (r->ef_search) printf(", efSearch %u", ef);
         if (c->n > 1) printf(", %zu shards", c->n);
         printf("\n%4s  %10s  %12s  %-50s  %s\n", "rank", "id", "score", "title", "genres");
     } else if (fmt == OUT_TSV) {
@@ -918,6 +949,8 @@ int main(int argc, char **argv)
     if (rc == ANNB_OK) rc = check_bundles(&c);
     if (rc == ANNB_OK && o.nexclude) rc = exclude_more(&c, o.exclude, o.nexclude);
     c.so.exclude_seen = o.exclude_seen && !o.seen_file;
+    c.so.nprobe = o.nprobe;
+    c.so.ef_search = o.ef_search;
     if (rc == ANNB_OK) {
         if (SINGLE(o.mode)) rc = run_single(&c);
         else if (o.mode == M_ALL_USERS) rc = run_all_users(&c);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cli_exit_code(int annb_code)
 {
@@ -58,4 +59,25 @@ int cli_bad_option(const char *prog, char **argv)
         cli_warn(prog, "option '%s' is unknown or needs an argument", argv[optind - 1]);
     cli_warn(prog, "try '%s --help'", prog);
     return EXIT_USAGE;
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *p = s;
+    if (!*p) return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == s) return -1;
+    static const char units[] = "KMGT";
+    const char *u = *p ? strchr(units, *p) : NULL;
+    if (*p && (!u || p[1])) return -1;
+    for (int shift = u ? (int)(u - units + 1) * 10 : 0; shift > 0; shift -= 10) {
+        if (v > UINT64_MAX >> 10) return -1;
+        v <<= 10;
+    }
+    *out = v;
+    return 0;
 }

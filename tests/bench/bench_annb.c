@@ -7,14 +7,24 @@
  *   bench_annb ingest CSV D
  *       CSV parse rate: annb_vector_from_csv for an ID the file lacks reads
  *       and parses every row (the same reader as ann-build); D: dimension
+ *   bench_annb choose N D NAME...
+ *       what each index NAME ("auto", "ivf", ...) resolves to for N x D
+ *       (annb_index_choose, no memory budget)
  *   bench_annb search BUNDLE DATADIR LABEL NLAT OPENS TPUT_SECONDS THREADS LAT_SECONDS
- *       open time (first, and p50 of OPENS more), NLAT single queries
- *       (nq=1, k=10) for p50/p99 latency and recall@10 (stopping early after
- *       LAT_SECONDS), one batched call (nq=min(1000,q), k=100) for
- *       recall@100, then THREADS pthreads sharing the bundle, nq=1, k=10,
- *       for TPUT_SECONDS (or until every query is answered once).
+ *       open time (first, and p50 of OPENS more; also p50 with
+ *       ANNB_OPEN_VERIFY_ALL), NLAT single queries (nq=1, k=10, default
+ *       options: the search parameter the bundle stores) for p50/p99
+ *       latency and recall@10 (stopping early after LAT_SECONDS), one
+ *       batched call (nq=min(1000,q), k=100) for recall@100, then THREADS
+ *       pthreads sharing the bundle, nq=1, k=10, for TPUT_SECONDS (or until
+ *       every query is answered once).
+ *   bench_annb sweep BUNDLE DATADIR LABEL NLAT TPUT_SECONDS THREADS LAT_SECONDS PARAM V,V,...
+ *       the same single queries with opts.nprobe (PARAM nprobe) or
+ *       opts.ef_search (PARAM efSearch) set to each value in turn, up to
+ *       the first reaching recall@10 >= 0.95, whose THREADS-thread
+ *       throughput is measured too (bench_sweep, as bench_faiss does).
  *
- * Each mode prints one JSON object on stdout (bench_common.h).
+ * Each mode prints JSON objects, one a line, on stdout (bench_common.h).
  */
 #define _GNU_SOURCE
 #include "annb.h"
@@ -22,33 +32,71 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_annb membw MB | ingest CSV D | search BUNDLE DATADIR LABEL NLAT "
-                    "OPENS TPUT_SECONDS THREADS LAT_SECONDS\n");
+    fprintf(stderr, "usage: bench_annb membw MB | ingest CSV D | choose N D NAME...\n"
+                    "       bench_annb search BUNDLE DATADIR LABEL NLAT OPENS TPUT_SECONDS THREADS "
+                    "LAT_SECONDS\n"
+                    "       bench_annb sweep BUNDLE DATADIR LABEL NLAT TPUT_SECONDS THREADS "
+                    "LAT_SECONDS nprobe|efSearch V,V,...\n");
     exit(2);
 }
 
-static annb_bundle *open_or_die(const char *path)
+static annb_bundle *open_or_die(const char *path, unsigned flags)
 {
     annb_bundle *b;
     annb_error err;
-    if (annb_open(&b, path, NULL, &err) != ANNB_OK) bench_die("annb_open: %s", err.message);
+    annb_open_opts o = ANNB_OPEN_OPTS_INIT;
+    o.flags = flags;
+    if (annb_open(&b, path, &o, &err) != ANNB_OK) bench_die("annb_open: %s", err.message);
     return b;
 }
 
 static void open_close(const void *path)
 {
-    annb_close(open_or_die(path));
+    annb_close(open_or_die(path, 0));
 }
 
-/* bench_search_fn over annb_search: hits -> IDs. */
-static int search_ids(const void *ctx, const float *queries, size_t nq, size_t k, int64_t *ids)
+static void open_verify_close(const void *path)
 {
+    annb_close(open_or_die(path, ANNB_OPEN_VERIFY_ALL));
+}
+
+/* What the searches run against: a bundle and the options they pass. */
+typedef struct search_ctx {
+    const annb_bundle *b;
+    annb_search_opts opts;
+} search_ctx;
+
+/* bench_search_fn over annb_search: hits -> IDs. */
+static int search_ids(const void *ctx_v, const float *queries, size_t nq, size_t k, int64_t *ids)
+{
+    const search_ctx *ctx = ctx_v;
     annb_hit one[BENCH_GT_K], *hits = nq * k <= BENCH_GT_K ? one : malloc(nq * k * sizeof *hits);
     if (!hits) return -1;
-    int rc = annb_search(ctx, queries, nq, k, NULL, hits);
+    int rc = annb_search(ctx->b, queries, nq, k, &ctx->opts, hits);
     for (size_t i = 0; i < nq * k; i++) ids[i] = hits[i].id;
     if (hits != one) free(hits);
     return rc;
+}
+
+/* Opens the bundle for measuring and checks it holds the data set's items. */
+static annb_bundle *open_checked(annb_bundle_info *info, const char *path, const bench_data *D)
+{
+    annb_bundle *b = open_or_die(path, 0);
+    annb_bundle_info_get(info, b);
+    if (info->count != D->n || info->dimension != D->d)
+        bench_die("%s holds %llu x %u, the data set is %zu x %zu", path,
+                  (unsigned long long)info->count, info->dimension, D->n, D->d);
+    return b;
+}
+
+/* The largest section Faiss deserialises at open (FAIS), in bytes; 0: none. */
+static uint64_t fais_bytes(const annb_bundle *b, const annb_bundle_info *info)
+{
+    annb_section_info s;
+    for (uint32_t i = 0; i < info->section_count; i++)
+        if (annb_section_info_get(&s, b, i) == ANNB_OK && !strcmp(s.kind, "FAIS"))
+            return s.stored_size;
+    return 0;
 }
 
 static int mode_search(char **a)
@@ -61,14 +109,11 @@ static int mode_search(char **a)
     bench_data_load(&D, a[1], 1);
     if (nthreads < 1 || nthreads > 64 || !nlat) usage();
 
-    double open_first, open_p50;
+    double open_first, open_p50, verify_first, verify_p50;
     bench_measure_open(&open_first, &open_p50, open_close, path, opens);
-    annb_bundle *b = open_or_die(path);
+    bench_measure_open(&verify_first, &verify_p50, open_verify_close, path, opens);
     annb_bundle_info info;
-    annb_bundle_info_get(&info, b);
-    if (info.count != D.n || info.dimension != D.d)
-        bench_die("%s holds %llu x %u, the data set is %zu x %zu", path,
-                  (unsigned long long)info.count, info.dimension, D.n, D.d);
+    annb_bundle *b = open_checked(&info, path, &D);
 
     /* The bundle's vectors are the generator's, bit for bit (sampled). */
     size_t mismatch = 0, step = D.n / 1000 ? D.n / 1000 : 1;
@@ -79,19 +124,76 @@ static int mode_search(char **a)
     free(v);
     if (mismatch) fprintf(stderr, "bench_annb: %zu sampled vectors differ from items.f32\n", mismatch);
 
+    search_ctx ctx = {b, ANNB_SEARCH_OPTS_INIT};
     bench_search_result r;
-    bench_measure(&r, &D, search_ids, b, nlat, lat_s, 1, nthreads, tput_s);
+    bench_measure(&r, &D, search_ids, &ctx, nlat, lat_s, 1, nthreads, tput_s);
     bench_json_begin();
     bench_json_str("system", "annb");
     bench_json_str("index", label);
     bench_json_str("faiss_index", info.index);
+    bench_json_num("file_bytes", (double)info.file_size);
+    bench_json_num("fais_bytes", (double)fais_bytes(b, &info));
     bench_json_num("open_ms_first", open_first);
     bench_json_num("open_ms", open_p50);
+    bench_json_num("open_verify_ms", verify_p50);
+    /* The parameter the searches above used: the bundle's (SPEC 6.14). */
+    bench_json_num("has_recall", info.has_recall);
+    bench_json_num("nprobe", info.recall.nprobe);
+    bench_json_num("ef_search", info.recall.ef_search);
     bench_json_num("threads", nthreads);
     bench_json_search(&r);
     bench_json_num("vec_mismatch", (double)mismatch);
     bench_json_end();
     annb_close(b);
+    return 0;
+}
+
+static void set_param(void *ctx_v, unsigned value)
+{
+    search_ctx *ctx = ctx_v;
+    if (ctx->opts.nprobe) ctx->opts.nprobe = value;
+    else ctx->opts.ef_search = value;
+}
+
+static int mode_sweep(char **a)
+{
+    const char *path = a[0], *label = a[2], *param = a[7];
+    size_t nlat = strtoull(a[3], NULL, 10);
+    double tput_s = atof(a[4]), lat_s = atof(a[6]);
+    int nthreads = atoi(a[5]);
+    unsigned vals[BENCH_SWEEP_MAX];
+    size_t nvals = bench_parse_values(vals, a[8]);
+    if (nthreads < 0 || nthreads > 64 || !nlat) usage();
+    bench_data D;
+    bench_data_load(&D, a[1], 1);
+    annb_bundle_info info;
+    annb_bundle *b = open_checked(&info, path, &D);
+    search_ctx ctx = {b, ANNB_SEARCH_OPTS_INIT};
+    /* set_param tells the knobs apart by which one is non-zero. */
+    if (!strcmp(param, "nprobe")) ctx.opts.nprobe = 1;
+    else if (!strcmp(param, "efSearch")) ctx.opts.ef_search = 1;
+    else usage();
+    bench_sweep("annb", label, info.index, param, &D, search_ids, &ctx, set_param, vals, nvals,
+                nlat, lat_s, nthreads, tput_s);
+    annb_close(b);
+    return 0;
+}
+
+static int mode_choose(int argc, char **argv)
+{
+    uint64_t n = strtoull(argv[0], NULL, 10);
+    uint32_t d = (uint32_t)strtoul(argv[1], NULL, 10);
+    for (int i = 2; i < argc; i++) {
+        char out[257];
+        annb_index_choose(out, sizeof out, argv[i], n, d, 0);
+        bench_json_begin();
+        bench_json_str("system", "choose");
+        bench_json_str("name", argv[i]);
+        bench_json_num("n", (double)n);
+        bench_json_num("d", d);
+        bench_json_str("index", out);
+        bench_json_end();
+    }
     return 0;
 }
 
@@ -129,5 +231,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 10 && !strcmp(argv[1], "search")) return mode_search(argv + 2);
+    if (argc == 11 && !strcmp(argv[1], "sweep")) return mode_sweep(argv + 2);
+    if (argc >= 5 && !strcmp(argv[1], "choose")) return mode_choose(argc - 2, argv + 2);
     usage();
 }

@@ -295,6 +295,73 @@ static inline void bench_json_search(const bench_search_result *r)
     }
 }
 
+/* ---- parameter sweeps (IVF nprobe, HNSW efSearch) ---- */
+
+#define BENCH_SWEEP_MAX 64
+#define BENCH_MATCH_RECALL 0.95
+
+/* Parses a comma-separated list of positive integers ("1,2,4") into vals
+ * (at most BENCH_SWEEP_MAX); returns how many. Dies on anything else. */
+static inline size_t bench_parse_values(unsigned *vals, const char *s)
+{
+    size_t n = 0;
+    while (*s) {
+        char *end;
+        unsigned long v = strtoul(s, &end, 10);
+        if (end == s || !v || v > 1u << 20 || n == BENCH_SWEEP_MAX || (*end && *end != ','))
+            bench_die("bad sweep list '%s'", s);
+        vals[n++] = (unsigned)v;
+        s = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+/* Sets the search knob of ctx to value before the next measurement. */
+typedef void (*bench_set_fn)(void *ctx, unsigned value);
+
+/* The same knob values for every system, so that they can be compared at
+ * equal parameter and at equal recall: for each value, latency and
+ * recall@10 over up to nlat queries ("<system>-sweep" lines), stopping at
+ * the first value reaching recall@10 >= BENCH_MATCH_RECALL, whose
+ * `threads`-thread throughput is then measured too ("<system>-matched").
+ * Returns the matched value, or 0 when no value reached it. */
+static inline unsigned bench_sweep(const char *system, const char *label, const char *index_str,
+                                   const char *param, const bench_data *D, bench_search_fn fn,
+                                   void *ctx, bench_set_fn set, const unsigned *vals,
+                                   size_t nvals, size_t nlat, double lat_s, int threads,
+                                   double tput_s)
+{
+    char name[64];
+    bench_search_result r;
+    for (size_t i = 0; i < nvals; i++) {
+        set(ctx, vals[i]);
+        bench_measure(&r, D, fn, ctx, nlat, lat_s, 0, 0, 0);
+        snprintf(name, sizeof name, "%s-sweep", system);
+        bench_json_begin();
+        bench_json_str("system", name);
+        bench_json_str("index", label);
+        bench_json_str("faiss_index", index_str);
+        bench_json_str("param", param);
+        bench_json_num("value", vals[i]);
+        bench_json_search(&r);
+        bench_json_end();
+        if (r.recall10 < BENCH_MATCH_RECALL) continue;
+        if (threads > 0) bench_measure(&r, D, fn, ctx, nlat, lat_s, 0, threads, tput_s);
+        snprintf(name, sizeof name, "%s-matched", system);
+        bench_json_begin();
+        bench_json_str("system", name);
+        bench_json_str("index", label);
+        bench_json_str("faiss_index", index_str);
+        bench_json_str("param", param);
+        bench_json_num("value", vals[i]);
+        bench_json_num("threads", threads);
+        bench_json_search(&r);
+        bench_json_end();
+        return vals[i];
+    }
+    return 0;
+}
+
 /* Open (load) timing: the first call, then the median of `repeats` more. */
 typedef void (*bench_open_fn)(const void *ctx);
 

@@ -2,8 +2,10 @@
 # tests/bench/run.sh - the whole benchmark, called by `make bench`
 # (docs/benchmarks.md says what it measures and how to read the results).
 #
-# Environment (all optional):
-#   BUILD               build directory with ann-build, libannb.so (default build)
+#   tests/bench/run.sh [BUILD_DIR]       or  BUILD=BUILD_DIR tests/bench/run.sh
+#
+# BUILD_DIR holds ann-build, ann-query, ann-inspect, annb-example-gen and
+# libannb.so (default: build). Environment (all optional):
 #   BENCH_N, BENCH_Q    items and queries (default 1000000, 10000); BENCH_D (64)
 #   BENCH_SEED          data seed (42)
 #   BENCH_DATA          cache of data sets and ground truth ($BUILD/bench-data),
@@ -12,21 +14,30 @@
 #   BENCH_NLAT          single queries for latency and recall@10 (1000)
 #   BENCH_LAT_SECONDS   stop a latency pass early after this long (120)
 #   BENCH_OPENS         repeated opens for the open-time median (7)
-#   BENCH_THREADS       threads for the throughput figure (2)
+#   BENCH_THREADS       threads for the throughput figures (2)
+#   BENCH_BUILD_THREADS ann-build --threads for the approximate indexes
+#                       ($BENCH_THREADS; HNSW built with more than one thread
+#                       is not byte-reproducible)
 #   BENCH_TPUT_SECONDS  length of a throughput run (10)
-#   BENCH_INDEXES       index types to build and measure ("flat ivf hnsw")
+#   BENCH_ONESHOT_RUNS  timed runs of each one-shot ann-query process (9)
+#   BENCH_INDEXES       ann-build --index values to build and measure, any of
+#                       flat ivf hnsw ivfpq auto ("flat ivf hnsw")
 #   BENCH_SKIP          any of: faiss notebook npm (skip those baselines)
 #   BENCH_FAISS_BUILD   index labels for which the Faiss baseline builds its
 #                       own index ("flat ivf"); the others search the Faiss
-#                       index annb built, taken out of the bundle (same graph:
-#                       the difference is annb's cost; saves a 1M HNSW build)
+#                       index annb built, taken out of the bundle's FAIS
+#                       section (same graph: the difference is annb's cost;
+#                       saves a 1M HNSW build), or build their own when the
+#                       bundle has no FAIS section (annb's own IVF)
 #   BENCH_NPM_PREFIX    npm install prefix ($BUILD/bench-npm)
 # OPENBLAS_CORETYPE and OMP_NUM_THREADS are left as they are and reported.
 set -euo pipefail
+export LC_ALL=C # decimal points in $EPOCHREALTIME and awk
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:-${BUILD:-build}}
+BUILD=$(cd "$ROOT" && cd "$BUILD" && pwd) || { echo "bench: no build directory $BUILD" >&2; exit 1; }
 cd "$ROOT"
-BUILD=${BUILD:-build}
 N=${BENCH_N:-1000000}
 Q=${BENCH_Q:-10000}
 D=${BENCH_D:-64}
@@ -37,20 +48,27 @@ NLAT=${BENCH_NLAT:-1000}
 LAT_S=${BENCH_LAT_SECONDS:-120}
 OPENS=${BENCH_OPENS:-7}
 THREADS=${BENCH_THREADS:-2}
+BUILD_THREADS=${BENCH_BUILD_THREADS:-$THREADS}
 TPUT_S=${BENCH_TPUT_SECONDS:-10}
+ONESHOT_RUNS=${BENCH_ONESHOT_RUNS:-9}
 SKIP=" ${BENCH_SKIP:-} "
 FAISS_BUILD=" ${BENCH_FAISS_BUILD:-flat ivf} "
 NPM_PREFIX=${BENCH_NPM_PREFIX:-$BUILD/bench-npm}
 # Pinned so that reruns compare like with like.
 NPM_PACKAGES=(usearch@2.25.3 hnswlib-node@3.0.0)
-# The index types: label and Faiss factory string (annb's --index).
-ALL_INDEXES=("flat:Flat" "ivf:IVF1024,Flat" "hnsw:HNSW32")
-WANT_INDEXES=" ${BENCH_INDEXES:-flat ivf hnsw} "
+# The index types, by their ann-build --index name; the report shows what
+# each resolved to (ann-inspect), e.g. ivf -> IVF4096,Flat at 1M.
 INDEXES=()
-for spec in "${ALL_INDEXES[@]}"; do
-  [[ $WANT_INDEXES == *" ${spec%%:*} "* ]] && INDEXES+=("$spec")
+for label in ${BENCH_INDEXES:-flat ivf hnsw}; do
+  case $label in
+    flat | ivf | hnsw | ivfpq | auto) INDEXES+=("$label") ;;
+    *) echo "bench: BENCH_INDEXES: unknown index '$label' (flat ivf hnsw ivfpq auto)" >&2; exit 2 ;;
+  esac
 done
-HNSW_M=32 HNSW_EFC=40 # Faiss's HNSW32: M 32, efConstruction 40 (its default)
+HNSW_M=32 HNSW_EFC=40 # annb's hnsw = Faiss's HNSW32: M 32, efConstruction 40 (its default)
+# Knob values swept for annb and Faiss alike (IVF: powers of two up to
+# nlist, at most 1024; both also get the value annb stored).
+EF_SWEEP=(16 24 32 48 64 96 128 192 256 384 512 768 1024) # as bench_npm.js
 
 BIN=$BUILD/bench              # the benchmark's programs
 WORK=$BUILD/bench-work        # bundles and indexes of this run (overwritten)
@@ -67,7 +85,7 @@ trap 'say "failed; the end of $LOG:"; tail -n 30 "$LOG" >&2' ERR
 skipped() { [[ $SKIP == *" $1 "* ]]; }
 json() { printf '%s\n' "$1" >>"$RESULTS"; }
 
-for tool in ann-build ann-query annb-example-gen libannb.so; do
+for tool in ann-build ann-query ann-inspect annb-example-gen libannb.so; do
   [ -e "$BUILD/$tool" ] || { say "$BUILD/$tool missing: run make build (or make bench)"; exit 1; }
 done
 
@@ -89,14 +107,73 @@ timed() {
   T_CPU=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.3f", u + s }')
 }
 
-# median_time RUNS CMD...: median wall seconds of RUNS runs (output discarded).
-median_time() {
-  local runs=$1 i tf=$WORK/time.txt
+# wall_ms RUNS CMD...: runs CMD twice untimed (page cache warm), then RUNS
+# times timed with bash's $EPOCHREALTIME (no process started around it);
+# prints "MEDIAN MIN MAX" in ms. Output discarded, stderr to the log; fails
+# when CMD does.
+wall_ms() {
+  local runs=$1 i t0 t1
   shift
+  "$@" >/dev/null 2>>"$LOG" && "$@" >/dev/null 2>>"$LOG" || return 1
   for ((i = 0; i < runs; i++)); do
-    { TIMEFORMAT='%R'; time "$@" >/dev/null 2>>"$LOG"; } 2>"$tf"
-    cat "$tf"
-  done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+    t0=$EPOCHREALTIME
+    "$@" >/dev/null 2>>"$LOG" || return 1
+    t1=$EPOCHREALTIME
+    echo "$t0 $t1"
+  done | awk '{ printf "%.3f\n", ($2 - $1) * 1e3 }' | sort -n |
+    awk '{ v[NR] = $1 } END { printf "%.2f %.2f %.2f\n", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
+
+# oneshot DATA LABEL QUESTION CMD...: wall_ms of one ann-query process, as a
+# "oneshot" result line.
+oneshot() {
+  local data=$1 label=$2 question=$3 med mn mx
+  shift 3
+  read -r med mn mx < <(wall_ms "$ONESHOT_RUNS" "$@") || { say "failed: $*"; return 1; }
+  json "{\"system\":\"oneshot\",\"data\":\"$data\",\"index\":\"$label\",\"question\":\"$question\",\"median_ms\":$med,\"min_ms\":$mn,\"max_ms\":$mx,\"runs\":$ONESHOT_RUNS}"
+  say "  $label $question: ${med} ms (median of $ONESHOT_RUNS)"
+}
+
+# inspect LABEL BUNDLE BUILD_S CPU_S THREADS: the bundle as ann-inspect --json
+# describes it, with the build's times, as an "annb-build" result line; on
+# stdout "INDEX PARAM VALUE FAIS_OFFSET FAIS_SIZE" (PARAM "-" for an exact
+# index, FAIS "0 0" when the bundle has no FAIS section).
+inspect() {
+  "$BUILD/ann-inspect" "$2" --json | "$PY" -c '
+import json, sys
+label, build_s, cpu_s, threads, size, results = sys.argv[1:]
+j = json.load(sys.stdin)
+sec = {s["kind"].strip(): s for s in j["sections"]}
+rec = j.get("recall") or {}
+param, value = "-", 0
+if rec.get("nprobe"):
+    param, value = "nprobe", rec["nprobe"]
+elif rec.get("ef_search"):
+    param, value = "efSearch", rec["ef_search"]
+fais = sec.get("FAIS")
+line = {"system": "annb-build", "index": label, "resolved": j["metadata"]["index"],
+        "build_s": float(build_s), "cpu_s": float(cpu_s), "build_threads": threads,
+        "bundle_bytes": int(size), "recall": rec,
+        "sections": {k: s["stored_size"] for k, s in sec.items()}}
+with open(results, "a", encoding="utf-8") as f:
+    f.write(json.dumps(line) + "\n")
+print(j["metadata"]["index"], param, value, fais["offset"] if fais else 0, fais["stored_size"] if fais else 0)
+' "$1" "$3" "$4" "$5" "$(stat -c %s "$2")" "$RESULTS"
+}
+
+# sweep_values PARAM STORED INDEX: the knob values both systems are swept over.
+sweep_values() {
+  local v=1 nlist
+  {
+    if [ "$1" = nprobe ]; then
+      nlist=$(sed -n 's/^IVF\([0-9]*\).*/\1/p' <<<"$3")
+      nlist=${nlist:-1024}
+      while ((v <= nlist && v <= 1024)); do echo $v; v=$((v * 2)); done
+    else
+      printf '%s\n' "${EF_SWEEP[@]}"
+    fi
+    echo "$2"
+  } | sort -nu | paste -sd, -
 }
 
 # ---- the benchmark's programs ----
@@ -155,8 +232,13 @@ MACHINE=$WORK/machine.txt
   echo "OMP_NUM_THREADS=${OMP_NUM_THREADS-(not set)}"
   echo "data=$N x $D items, $Q queries, seed $SEED ($DATA)"
   echo "csv_bytes=$CSV_BYTES"
+  echo "n=$N"
+  echo "d=$D"
   echo "nlat=$NLAT"
-  echo "command=${BENCH_COMMAND:-make bench}$(for v in BENCH_N BENCH_Q BENCH_D BENCH_SEED BENCH_INDEXES BENCH_SKIP BENCH_NLAT BENCH_LAT_SECONDS BENCH_OPENS BENCH_THREADS BENCH_TPUT_SECONDS BENCH_FAISS_BUILD; do [ -n "${!v:-}" ] && printf ' %s=%q' "$v" "${!v}"; done)"
+  echo "threads=$THREADS"
+  echo "build_threads=$BUILD_THREADS"
+  echo "oneshot_runs=$ONESHOT_RUNS"
+  echo "command=${BENCH_COMMAND:-make bench}$(for v in BENCH_N BENCH_Q BENCH_D BENCH_SEED BENCH_INDEXES BENCH_SKIP BENCH_NLAT BENCH_LAT_SECONDS BENCH_OPENS BENCH_THREADS BENCH_BUILD_THREADS BENCH_TPUT_SECONDS BENCH_ONESHOT_RUNS BENCH_FAISS_BUILD; do [ -n "${!v:-}" ] && printf ' %s=%q' "$v" "${!v}"; done)"
   echo "start_epoch=$(date +%s)"
   echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$MACHINE"
@@ -168,59 +250,98 @@ say "memory bandwidth (one thread, 256 MiB)"
 say "CSV ingest ($((CSV_BYTES / 1000000)) MB through annb_vector_from_csv)"
 "$BIN/bench_annb" ingest "$ITEMS" "$D" >>"$RESULTS" 2>>"$LOG"
 
+# What auto and the named indexes resolve to at this size (no build needed).
+"$BIN/bench_annb" choose "$N" "$D" auto ivf hnsw ivfpq >>"$RESULTS" 2>>"$LOG"
+
 # ---- annb and Faiss, per index type ----
-for spec in "${INDEXES[@]}"; do
-  label=${spec%%:*} factory=${spec#*:}
-  index_opt=$factory
-  [ "$label" = flat ] && index_opt=flat
+for label in "${INDEXES[@]}"; do
   bundle=$WORK/$label.annb
-  phase "$factory: ann-build"
-  say "$label: ann-build --index $index_opt"
+  build_opts=(--index "$label") threads=default
+  if [ "$label" != flat ]; then
+    build_opts+=(--threads "$BUILD_THREADS")
+    threads=$BUILD_THREADS
+  fi
+  phase "$label: ann-build"
+  say "$label: ann-build ${build_opts[*]}"
   rm -f "$bundle"
-  timed "$BUILD/ann-build" "$ITEMS" -o "$bundle" --index "$index_opt"
-  json "{\"system\":\"annb-build\",\"index\":\"$label\",\"build_s\":$T_REAL,\"cpu_s\":$T_CPU,\"bundle_bytes\":$(stat -c %s "$bundle")}"
-  say "  built in ${T_REAL} s; measuring"
-  phase "$factory: annb and Faiss measured"
+  timed "$BUILD/ann-build" "$ITEMS" -o "$bundle" "${build_opts[@]}"
+  read -r resolved param stored fais_off fais_size < <(inspect "$label" "$bundle" "$T_REAL" "$T_CPU" "$threads")
+  say "  $resolved built in ${T_REAL} s$([ "$param" != - ] && echo ", $param $stored stored")"
+  phase "$label ($resolved): annb and Faiss measured"
   "$BIN/bench_annb" search "$bundle" "$DATA" "$label" "$NLAT" "$OPENS" "$TPUT_S" "$THREADS" \
     "$LAT_S" >>"$RESULTS" 2>>"$LOG"
+  sweep=()
+  if [ "$param" != - ]; then
+    values=$(sweep_values "$param" "$stored" "$resolved")
+    say "  annb swept over $param $values"
+    "$BIN/bench_annb" sweep "$bundle" "$DATA" "$label" "$NLAT" "$TPUT_S" "$THREADS" "$LAT_S" \
+      "$param" "$values" >>"$RESULTS" 2>>"$LOG"
+    sweep=("param=$stored" "sweep=$values")
+  fi
   if ! skipped faiss; then
-    findex=$WORK/faiss-$label.index mode=() off='' size=''
+    findex=$WORK/faiss-$label.index mode=()
     rm -f "$findex"
-    if [[ $FAISS_BUILD != *" $label "* ]]; then
-      # The FAIS section's bytes (SPEC: raw codec) are a Faiss index file.
-      read -r off size < <("$BUILD/ann-inspect" "$bundle" | awk '$1 == "FAIS" && $3 == "raw" { print $4, $5 }') || true
-      if [ -n "${size:-}" ]; then
-        tail -c +$((off + 1)) "$bundle" | head -c "$size" >"$findex"
-        mode=(load)
-      fi
+    if [[ $FAISS_BUILD != *" $label "* ]] && [ "$fais_size" -gt 0 ]; then
+      # The FAIS section's bytes (SPEC 6.4: raw codec) are a Faiss index file.
+      tail -c +$((fais_off + 1)) "$bundle" | head -c "$fais_size" >"$findex"
+      mode=(load)
     fi
-    say "$label: Faiss $factory in-process (${mode[*]:-own build})"
-    "$BIN/bench_faiss" "$DATA" "$label" "$factory" "$NLAT" "$OPENS" "$TPUT_S" "$THREADS" \
-      "$LAT_S" "$findex" "${mode[@]}" >>"$RESULTS" 2>>"$LOG"
+    say "$label: Faiss $resolved in-process (${mode[*]:-own build})"
+    "$BIN/bench_faiss" "$DATA" "$label" "$resolved" "$NLAT" "$OPENS" "$TPUT_S" "$THREADS" \
+      "$LAT_S" "$findex" "${mode[@]}" "${sweep[@]}" >>"$RESULTS" 2>>"$LOG"
   fi
 done
 
-# ---- the notebook flow vs one ann-query process ----
+# ---- one ann-query process: start, open, search, print ----
+phase "one-shot ann-query"
+say "one-shot ann-query processes (wall, median of $ONESHOT_RUNS after 2 warm-up runs)"
+qline=$(sed -n 2p "$DATA/queries.csv")
+qid=${qline%%,*} qvec=${qline#*,}
+qvec=${qvec#\"} qvec=${qvec%\"}
+iid=$(sed -n 2p "$ITEMS" | cut -d, -f1)
+for label in "${INDEXES[@]}"; do
+  B=$WORK/$label.annb
+  oneshot bench "$label" vec "$BUILD/ann-query" "$B" --vec "$qvec" -k 10
+  oneshot bench "$label" item "$BUILD/ann-query" "$B" --item "$iid" -k 10
+  oneshot bench "$label" vec-verify "$BUILD/ann-query" "$B" --vec "$qvec" -k 10 --verify
+  if [ "$label" = flat ]; then
+    oneshot bench "$label" user-vec "$BUILD/ann-query" "$B" --user-vec "$DATA/queries.csv:$qid" -k 10
+  fi
+done
+# The seed-shaped example (MovieLens-1M shaped, 3,706 items): l2 as the
+# notebook's IndexFlatL2 so that the answers can be compared, once without
+# and once with the users stored.
+EX=$WORK/example
+{
+  "$BUILD/annb-example-gen" "$EX"
+  "$BUILD/ann-build" "$EX/items.csv" "$EX/movies.dat" --metric l2 -o "$EX/ml1m-l2.annb"
+  "$BUILD/ann-build" "$EX/items.csv" "$EX/movies.dat" --metric l2 --users "$EX/users.csv" \
+    -o "$EX/ml1m-l2-users.annb"
+} >>"$LOG" 2>&1
+EXN=$(($(wc -l <"$EX/items.csv") - 1))
+json "{\"system\":\"example\",\"items\":$EXN,\"users\":$(($(wc -l <"$EX/users.csv") - 1)),\"users_csv_bytes\":$(stat -c %s "$EX/users.csv")}"
+oneshot example flat user-vec "$BUILD/ann-query" "$EX/ml1m-l2.annb" --user-vec "$EX/users.csv:10" -k 10
+oneshot example flat user "$BUILD/ann-query" "$EX/ml1m-l2-users.annb" --user 10 -k 10
+oneshot example flat item "$BUILD/ann-query" "$EX/ml1m-l2.annb" --item 2571 -k 10
+
+# ---- the notebook flow ----
 if ! skipped notebook; then
-  phase "notebook flow vs ann-query"
+  phase "notebook flow"
   if "$PY" -c 'import faiss, pandas' 2>>"$LOG"; then
-    EX=$WORK/example
-    "$BUILD/annb-example-gen" "$EX" >>"$LOG" 2>&1
-    # l2, as the notebook's IndexFlatL2, so the two answers can be compared.
-    "$BUILD/ann-build" "$EX/items.csv" "$EX/movies.dat" --metric l2 -o "$EX/ml1m-l2.annb" >>"$LOG" 2>&1
     notebook() { "$PY" tests/bench/notebook_flow.py "$@"; }
     same=$(cmp -s <(notebook "$EX/items.csv" "$EX/users.csv" 10 2>>"$LOG" | cut -f2) \
                   <("$BUILD/ann-query" "$EX/ml1m-l2.annb" --user-vec "$EX/users.csv:10" -k 10 \
                       --format tsv | tail -n +2 | cut -f2) && echo true || echo false)
-    say "notebook flow vs ann-query on the example (same top 10: $same)"
-    t_nb=$(median_time 3 notebook "$EX/items.csv" "$EX/users.csv" 10)
-    t_q=$(median_time 5 "$BUILD/ann-query" "$EX/ml1m-l2.annb" --user-vec "$EX/users.csv:10" -k 10)
-    json "{\"system\":\"process\",\"data\":\"example\",\"notebook_s\":$t_nb,\"annquery_s\":$t_q,\"same_top10\":$same,\"items\":$(($(wc -l <"$EX/items.csv") - 1))}"
-    say "notebook flow vs ann-query on $N items (once; ann-query on the flat ip bundle)"
-    qid=$(sed -n 2p "$DATA/queries.csv" | cut -d, -f1)
-    t_nb=$(median_time 1 notebook "$ITEMS" "$DATA/queries.csv" "$qid")
-    t_q=$(median_time 3 "$BUILD/ann-query" "$WORK/flat.annb" --user-vec "$DATA/queries.csv:$qid" -k 10)
-    json "{\"system\":\"process\",\"data\":\"bench\",\"notebook_s\":$t_nb,\"annquery_s\":$t_q,\"items\":$N}"
+    say "notebook flow on the example (same top 10 as ann-query: $same)"
+    read -r t_nb _ < <(wall_ms 3 notebook "$EX/items.csv" "$EX/users.csv" 10)
+    json "{\"system\":\"notebook\",\"data\":\"example\",\"median_ms\":$t_nb,\"runs\":3,\"same_top10\":$same,\"items\":$EXN}"
+    if [[ " ${INDEXES[*]} " == *" flat "* ]]; then
+      say "notebook flow on $N items (once)"
+      t0=$EPOCHREALTIME
+      notebook "$ITEMS" "$DATA/queries.csv" "$qid" >/dev/null 2>>"$LOG"
+      t_nb=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", (b - a) * 1e3 }')
+      json "{\"system\":\"notebook\",\"data\":\"bench\",\"median_ms\":$t_nb,\"runs\":1,\"items\":$N}"
+    fi
   else
     say "skipping the notebook flow: no python3-faiss / python3-pandas (make bench installs them)"
   fi

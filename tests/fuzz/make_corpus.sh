@@ -119,6 +119,16 @@ printf 'id,features\n-9223372036854775808,"[1]"\n' >"$e/seed-bad-id-reserved.csv
 printf 'id,features\n99999999999999999999,"[1]"\n' >"$e/seed-bad-id-range.csv"
 printf 'id,f0\n1,2\n\n3,4\n' >"$e/seed-bad-blank-line.csv"
 printf 'id\tf0\tf1\n1\t2\n' >"$e/seed-bad-fields.tsv"
+# Rows for the shortcut of usual Spark rows (embeddings.c) next to rows it
+# must leave to libcsv and cJSON; the harness compares both ways.
+printf 'id,features\n1,"[0.5, -1.25e-3]"\n2,"[0.1234567,-1.2345678E-4]"\r\n3,"[ 1 , 2 ]"\r4,"[01,1.]"\n5,"[-.5,0]"\n' \
+    >"$e/seed-shortcut-shapes.csv"
+printf 'id,features\n1,"[1,2]"\n2,"[16777217,-6.804300894904020e+24]"\n3,"[1e-50,3.4028235e38]"\n4,"[0.0000000000000000000000000000000000000000000000000000000000001,2]"\n5,"[0.00000000000000000000000000000000000000000000000000000000000001,2]"\n' \
+    >"$e/seed-shortcut-numbers.csv"
+printf 'id,features\n1,"[1,2]"\n2,"[1,2,3]"\n' >"$e/seed-shortcut-bad-dimension.csv"
+printf 'id,features\n1,"[1,2]"\n2,"[1,3.40282357e38]"\n' >"$e/seed-shortcut-bad-overflow.csv"
+printf 'id,features\n1,"[1,2]"\n2,"[1,2]" \n3,"[1,2]"x\n' >"$e/seed-shortcut-bad-after-quote.csv"
+printf 'id\tfeatures\n1\t[1, 2]\n2\t[3, 4]\n3\t"[5,6]"\n' >"$e/seed-shortcut-tsv.tsv"
 
 # ---- catalogs ----
 c=$corpus/catalog

@@ -243,6 +243,197 @@ static void test_block_boundary_shifts(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The shortcut for usual Spark rows and the general path agree              */
+/* ------------------------------------------------------------------------ */
+
+/* Reads text both ways (annb_embeddings_read, which takes usual Spark rows
+ * by its shortcut, and annb_embeddings_read_general, libcsv and cJSON for
+ * every row) and fails unless the code, the message, the IDs and the float
+ * bits agree. Returns the code. */
+static int expect_both_ways_agree(void **state, const char *what, const char *text, size_t size)
+{
+    char path[512];
+    annb_embeddings a, b;
+    annb_error ea, eb;
+    memset(&ea, 0, sizeof ea);
+    memset(&eb, 0, sizeof eb);
+    put(path, state, "both.csv", text, size);
+    int ra = annb_embeddings_read(&a, path, &ea);
+    int rb = annb_embeddings_read_general(&b, path, &eb);
+    if (ra != rb || strcmp(ea.message, eb.message) != 0)
+        fail_msg("%s: shortcut %d \"%s\", general %d \"%s\"", what, ra, ea.message, rb, eb.message);
+    if (ra == ANNB_OK) {
+        if (a.count != b.count || a.dimension != b.dimension)
+            fail_msg("%s: %llu x %u against %llu x %u", what, (unsigned long long)a.count, a.dimension,
+                     (unsigned long long)b.count, b.dimension);
+        if (memcmp(a.ids, b.ids, a.count * sizeof *a.ids) != 0) fail_msg("%s: IDs differ", what);
+        if (memcmp(a.vectors, b.vectors, a.count * a.dimension * sizeof *a.vectors) != 0)
+            fail_msg("%s: vectors differ", what);
+    }
+    annb_embeddings_release(&a);
+    annb_embeddings_release(&b);
+    return ra;
+}
+
+/* Second rows (the first, which fixes the dimension 2, never takes the
+ * shortcut) at the edges of the shortcut's shape: each one taken or
+ * declined, both ways must say the same. want: the expected code. */
+#define CJSON_DECIDES 1 /* not a code: accepted or not depending on the cJSON build */
+static const struct {
+    const char *row;
+    int want;
+} second_rows[] = {
+    {"2,\"[1, 2]\"\n", ANNB_OK},
+    {"2,\"[1,2]\"\r\n", ANNB_OK},
+    {"2,\"[1,2]\"\r", ANNB_OK},
+    {"2,\"[1,2]\"", ANNB_OK}, /* no line break at the end of the file */
+    {"2,\"  [ 1 ,  2 ]  \"\n", ANNB_OK},
+    {"2,\"[1\t,\t2]\"\n", ANNB_OK},
+    {"2,\"[1\n,2]\"\n", ANNB_OK},
+    {"2,\"[1,2]\" \n", ANNB_OK},
+    {" 2,\"[1,2]\"\n", ANNB_OK},
+    {"2 ,\"[1,2]\"\n", ANNB_OK},
+    {"\"2\",\"[1,2]\"\n", ANNB_OK},
+    {"+2,\"[1,2]\"\n", ANNB_OK},
+    {"-2,\"[-0,-0.0]\"\n", ANNB_OK},
+    {"2,\"[1e5,2E-3]\"\n", ANNB_OK},
+    {"2,\"[1e+5,-2.5E+0]\"\n", ANNB_OK},
+    {"2,\"[1e-50,2e-45]\"\n", ANNB_OK}, /* underflow: 0 and a subnormal */
+    {"2,\"[3.4028235e38,-3.4028235e38]\"\n", ANNB_OK},
+    {"2,\"[16777217,33554435]\"\n", ANNB_OK}, /* halfway: ties to even */
+    {"2,\"[-6.804300894904020e+24,1]\"\n", ANNB_OK}, /* see test_values_are_strtof */
+    {"2,\"[01,2]\"\n", ANNB_OK},   /* cJSON is lenient here: */
+    {"2,\"[1.,2]\"\n", ANNB_OK},   /* strtod's grammar, */
+    {"2,\"[-.5,2]\"\n", ANNB_OK},  /* after a '-' or a digit */
+    {"2,\"[00.5e1,2]\"\n", ANNB_OK},
+    /* 63 bytes (taken) and 64 (over the limit of cJSON 1.7.15 as released,
+     * which Debian's fix for CVE-2023-26819 lifts) */
+    {"2,\"[0.0000000000000000000000000000000000000000000000000000000000001,2]\"\n", ANNB_OK},
+    {"2,\"[0.00000000000000000000000000000000000000000000000000000000000001,2]\"\n", CJSON_DECIDES},
+    {"2,\"[0.1234567890123456789012345678901234567890,2]\"\n", ANNB_OK},
+    {"2,\"[1234567890123456789012345678901234567890,2]\"\n", ANNB_E_INPUT},
+    {"2,\"[+1,2]\"\n", ANNB_E_INPUT},
+    {"2,\"[.5,2]\"\n", ANNB_E_INPUT},
+    {"2,\"[1e,2]\"\n", ANNB_E_INPUT},
+    {"2,\"[1e39,2]\"\n", ANNB_E_INPUT},
+    {"2,\"[1,1e400]\"\n", ANNB_E_INPUT},
+    {"2,\"[3.40282357e38,0]\"\n", ANNB_E_INPUT},
+    {"2,\"[1,2,3]\"\n", ANNB_E_INPUT},
+    {"2,\"[1]\"\n", ANNB_E_INPUT},
+    {"2,\"[]\"\n", ANNB_E_INPUT},
+    {"2,\"[1,,2]\"\n", ANNB_E_INPUT},
+    {"2,\"[1,2,]\"\n", ANNB_E_INPUT},
+    {"2,\"[1 2]\"\n", ANNB_E_INPUT},
+    {"2,\"[null,2]\"\n", ANNB_E_INPUT},
+    {"2,\"[true,2]\"\n", ANNB_E_INPUT},
+    {"2,\"[[1],2]\"\n", ANNB_E_INPUT},
+    {"2,\"[1,\"\"2\"\"]\"\n", ANNB_E_INPUT},
+    {"2,\"[1,2]\"x\n", ANNB_E_INPUT},
+    {"2,\"[1,2]\n", ANNB_E_INPUT},
+    {"2,\"[1,2]\",\n", ANNB_E_INPUT},
+    {"2,[1,2]\n", ANNB_E_INPUT},
+    {"2,\"[1,2]]\"\n", ANNB_E_INPUT},
+    {"2,\"[1,2] [3]\"\n", ANNB_E_INPUT},
+    {"2,\"[1,2]\"\n\n3,\"[1,2]\"\n", ANNB_E_INPUT},
+    {"1,\"[1,2]\"\n", ANNB_E_INPUT}, /* the first row's ID again */
+    {"2x,\"[1,2]\"\n", ANNB_E_INPUT},
+    {"9223372036854775808,\"[1,2]\"\n", ANNB_E_INPUT},
+    {"-9223372036854775808,\"[1,2]\"\n", ANNB_E_INPUT},
+    {"-9223372036854775807,\"[1,2]\"\n", ANNB_OK},
+    {"00000000000000000000002,\"[1,2]\"\n", ANNB_OK},
+    {",\"[1,2]\"\n", ANNB_E_INPUT},
+    {"2\n", ANNB_E_INPUT},
+    {"2,\"\xef\xbb\xbf[1,2]\"\n", ANNB_OK}, /* cJSON skips a BOM */
+};
+
+static void test_shortcut_agrees(void **state)
+{
+    char text[512];
+    for (size_t i = 0; i < sizeof second_rows / sizeof second_rows[0]; i++) {
+        const char *row = second_rows[i].row;
+        size_t rlen = strlen(row);
+        for (int tail = 0; tail < 2; tail++) { /* alone, and before a usual row */
+            size_t len = (size_t)sprintf(text, "id,features\n1,\"[0.5, 0.25]\"\n");
+            memcpy(text + len, row, rlen);
+            len += rlen;
+            if (tail && text[len - 1] == '\n') len += (size_t)sprintf(text + len, "7,\"[3, 4]\"\n");
+            int rc = expect_both_ways_agree(state, row, text, len);
+            if (rc != second_rows[i].want && second_rows[i].want != CJSON_DECIDES)
+                fail_msg("row %zu \"%s\": got %d, want %d", i, row, rc, second_rows[i].want);
+        }
+    }
+    assert_int_equal(expect_both_ways_agree(state, "NUL", "id,features\n1,\"[1,2]\"\n2,\"[1,2\0]\"\n", 33),
+                     ANNB_E_INPUT);
+    /* TSV: the array may go unquoted, its commas are no delimiter */
+    assert_int_equal(expect_both_ways_agree(state, "tsv", "id\tfeatures\n1\t[1, 2]\n2\t[3, 4]\n3\t\"[5,6]\"\n", 0),
+                     ANNB_OK);
+    assert_int_equal(expect_both_ways_agree(state, "tsv bad", "id\tfeatures\n1\t[1, 2]\n2\t[3, 4] x\n", 0),
+                     ANNB_E_INPUT);
+    assert_int_equal(expect_both_ways_agree(state, "tsv tab", "id\tfeatures\n1\t[1, 2]\n2\t[3,\t4]\n", 0),
+                     ANNB_E_INPUT);
+    /* the wide form never takes the shortcut, even for an array-like row */
+    assert_int_equal(expect_both_ways_agree(state, "wide", "id\tf0\n1\t5\n2\t[5]\n", 0), ANNB_E_INPUT);
+}
+
+/* Rows of every shape above, valid ones, over several 1 MiB blocks and
+ * with a bad row at the end: both ways agree, row for row. */
+static void test_shortcut_agrees_across_blocks(void **state)
+{
+    static const char *const shapes[] = {
+        "%zu,\"[%s, 0.5, -1.25e-3]\"\n", "%zu,\"[%s,0.5,-1.25e-3]\"\r\n", "%zu,\"[ %s , 0.5 , 1 ]\"\r",
+        "%zu,\"[%s, 01, 1.]\"\n",       " %zu,\"[%s, 0, 0]\"\n",          "%zu,\"[%s,\t2,3]\"\n",
+    };
+    static const char *const bad_ends[] = {
+        "%zu,\"[%s, 0.5, x]\"\n", "%zu,\"[%s, 1e39, 1]\"\n", "%zu,\"[%s, 1]\"\n", "%zu,\"[%s, 1, 2\n",
+        "1,\"[%s, 1, 2]\"\n",     "",
+    };
+    enum { SIZE = 3 << 20 };
+    tu_rng r;
+    tu_rng_seed(&r, 3);
+    char *text = malloc(SIZE + 256);
+    assert_non_null(text);
+    for (size_t b = 0; b < sizeof bad_ends / sizeof bad_ends[0]; b++) {
+        size_t len = (size_t)sprintf(text, "id,features\n"), row = 1;
+        char num[32];
+        while (len < SIZE) {
+            snprintf(num, sizeof num, "%.9g", (double)tu_rng_uniform(&r, -1e3, 1e3));
+            len += (size_t)sprintf(text + len, shapes[tu_rng_below(&r, 6)], row++, num);
+        }
+        if (bad_ends[b][0] == '1') /* a repeated ID */
+            len += (size_t)sprintf(text + len, bad_ends[b], "2");
+        else if (bad_ends[b][0])
+            len += (size_t)sprintf(text + len, bad_ends[b], row, "2");
+        char what[64];
+        snprintf(what, sizeof what, "bad end %zu", b);
+        int rc = expect_both_ways_agree(state, what, text, len);
+        assert_int_equal(rc, bad_ends[b][0] ? ANNB_E_INPUT : ANNB_OK);
+    }
+    free(text);
+}
+
+/* Values are the floats strtof gives, not a double rounded again to float:
+ * this decimal is just above a float halfway point, and its nearest double
+ * is that halfway point, which would round down to even. Spark form (the
+ * first row by the general path, the second by the shortcut) and wide form. */
+static void test_values_are_strtof(void **state)
+{
+    const char *dec = "-6.804300894904020e+24";
+    float want = strtof(dec, NULL), twice = (float)strtod(dec, NULL);
+    assert_true(want != twice);
+    char text[256];
+    annb_embeddings e;
+    annb_error err;
+    snprintf(text, sizeof text, "id,features\n1,\"[%s, 1]\"\n2,\"[%s, 1]\"\n", dec, dec);
+    expect_ok(read_embeddings(&e, &err, state, "round.csv", text, 0), &err);
+    assert_true(e.vectors[0] == want && e.vectors[2] == want);
+    annb_embeddings_release(&e);
+    snprintf(text, sizeof text, "id,a\n1,%s\n", dec);
+    expect_ok(read_embeddings(&e, &err, state, "round.csv", text, 0), &err);
+    assert_true(e.vectors[0] == want);
+    annb_embeddings_release(&e);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Bad embeddings: one table, each case with its code and message            */
 /* ------------------------------------------------------------------------ */
 
@@ -731,6 +922,9 @@ int main(void)
         cmocka_unit_test(test_large_spark_file),
         cmocka_unit_test(test_error_position_after_first_block),
         cmocka_unit_test(test_block_boundary_shifts),
+        cmocka_unit_test(test_shortcut_agrees),
+        cmocka_unit_test(test_shortcut_agrees_across_blocks),
+        cmocka_unit_test(test_values_are_strtof),
         cmocka_unit_test(test_bad_embeddings),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_limits),

@@ -1,0 +1,108 @@
+// faiss_params.cpp - searching a Faiss index with per-call parameters
+// (nprobe, efSearch, an ID selector): Faiss 1.7.3's SearchParameters, which
+// its C API does not expose. Per call, never by changing the shared index,
+// so that one open bundle serves many threads with different settings.
+// Exceptions are caught into a return code, their message kept per thread.
+#include "faiss_glue.h"
+
+#include <faiss/Index.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/impl/IDSelector.h>
+
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+namespace {
+thread_local std::string params_error;
+
+// Faiss 1.7.3's HNSW search sizes its candidate list from the index's own
+// hnsw.efSearch and ignores SearchParametersHNSW::efSearch there (its
+// recall does not move with it). So another efSearch is set on the index
+// for the call: exclusively, while searches at the index's own value share
+// the lock. Bundles are opened with the tuned value set, so only explicit
+// overrides serialise.
+std::shared_mutex hnsw_ef_lock;
+} // namespace
+
+extern "C" void annb_faiss_set_defaults(FaissIndex *index, uint32_t nprobe, uint32_t ef_search)
+{
+    faiss::Index *ix = reinterpret_cast<faiss::Index *>(index);
+    if (auto ivf = dynamic_cast<faiss::IndexIVF *>(ix))
+        if (nprobe) ivf->nprobe = nprobe;
+    if (auto hnsw = dynamic_cast<faiss::IndexHNSW *>(ix))
+        if (ef_search) hnsw->hnsw.efSearch = (int)ef_search;
+}
+
+extern "C" const char *annb_faiss_params_error(void) { return params_error.c_str(); }
+
+extern "C" annb_faiss_family annb_faiss_family_of(const FaissIndex *index)
+{
+    const faiss::Index *ix = reinterpret_cast<const faiss::Index *>(index);
+    if (dynamic_cast<const faiss::IndexIVF *>(ix)) return ANNB_FAISS_IVF;
+    if (dynamic_cast<const faiss::IndexHNSW *>(ix)) return ANNB_FAISS_HNSW;
+    return ANNB_FAISS_OTHER;
+}
+
+extern "C" uint32_t annb_faiss_nlist(const FaissIndex *index)
+{
+    auto ivf = dynamic_cast<const faiss::IndexIVF *>(reinterpret_cast<const faiss::Index *>(index));
+    return ivf ? (uint32_t)ivf->nlist : 0;
+}
+
+extern "C" int annb_faiss_search_params(const FaissIndex *index, int64_t n, const float *x,
+                                        int64_t k, const annb_faiss_params *p, float *distances,
+                                        int64_t *labels)
+{
+    try {
+        const faiss::Index *ix = reinterpret_cast<const faiss::Index *>(index);
+        std::unique_ptr<faiss::IDSelectorBitmap> sel;
+        if (p->allowed) // bit i (LSB first) set: row i may be returned; Faiss counts bytes
+            sel.reset(new faiss::IDSelectorBitmap((p->nbits + 7) / 8, p->allowed));
+        // Each index family insists on its own parameter type; settings left
+        // at 0 keep the index's own value.
+        if (auto ivf = dynamic_cast<const faiss::IndexIVF *>(ix)) {
+            faiss::SearchParametersIVF params;
+            params.sel = sel.get();
+            params.nprobe = p->nprobe ? p->nprobe : ivf->nprobe;
+            params.max_codes = ivf->max_codes;
+            ix->search(n, x, k, distances, labels, &params);
+        } else if (auto hnsw = dynamic_cast<const faiss::IndexHNSW *>(ix)) {
+            faiss::SearchParametersHNSW params;
+            params.sel = sel.get();
+            int ef = p->ef_search ? (int)p->ef_search : hnsw->hnsw.efSearch;
+            params.efSearch = ef;
+            if (ef == hnsw->hnsw.efSearch) {
+                std::shared_lock<std::shared_mutex> shared(hnsw_ef_lock);
+                ix->search(n, x, k, distances, labels, &params);
+            } else {
+                std::unique_lock<std::shared_mutex> alone(hnsw_ef_lock);
+                auto *h = const_cast<faiss::IndexHNSW *>(hnsw);
+                int own = h->hnsw.efSearch;
+                h->hnsw.efSearch = ef;
+                try {
+                    ix->search(n, x, k, distances, labels, &params);
+                } catch (...) {
+                    h->hnsw.efSearch = own;
+                    throw;
+                }
+                h->hnsw.efSearch = own;
+            }
+        } else if (sel) {
+            faiss::SearchParameters params;
+            params.sel = sel.get();
+            ix->search(n, x, k, distances, labels, &params);
+        } else {
+            ix->search(n, x, k, distances, labels);
+        }
+        return 0;
+    } catch (const std::exception &e) {
+        params_error = e.what();
+    } catch (...) {
+        params_error = "unknown C++ exception in Faiss";
+    }
+    return -1;
+}

@@ -1,0 +1,155 @@
+/* index_build.c - the index a bundle gets: resolved from a name, built with
+ * Faiss, measured and tuned (see index_build.h). */
+#include "index_build.h"
+#include "faiss_glue.h"
+#include "ingest.h"
+#include "tune.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Power of two nearest to 4 sqrt(n), at most n / 39 (Faiss's k-means wants
+ * at least 39 training points per centroid), at least 1. */
+static uint32_t ivf_lists(uint64_t n)
+{
+    double want = 4 * sqrt((double)n);
+    uint32_t nlist = 1;
+    while (nlist < (1u << 20) && (double)nlist * 1.5 < want) nlist *= 2;
+    while (nlist > 1 && (uint64_t)nlist * 39 > n) nlist /= 2;
+    return nlist;
+}
+
+/* PQ bytes per vector: the largest divisor of d that is at most d / 2 (Faiss
+ * needs m to divide d), so that each sub-quantizer covers two or more values. */
+static uint32_t pq_bytes(uint32_t d)
+{
+    uint32_t m = d / 2 ? d / 2 : 1;
+    while (d % m) m--;
+    return m;
+}
+
+void annb_index_choose(char *out, size_t size, const char *name, uint64_t n, uint32_t d,
+                       uint64_t max_memory)
+{
+    uint64_t bytes = n * d * sizeof(float);
+    int fits = max_memory == 0 || bytes <= max_memory;
+    if (!name || strcasecmp(name, "flat") == 0) {
+        snprintf(out, size, "%s", ANNB_INDEX_FLAT);
+    } else if (strcasecmp(name, "auto") == 0) {
+        if (bytes <= ANNB_AUTO_EXACT_BYTES && fits) snprintf(out, size, "%s", ANNB_INDEX_FLAT);
+        else if (fits) snprintf(out, size, "IVF%u,Flat", ivf_lists(n));
+        else snprintf(out, size, "IVF%u,PQ%unp", ivf_lists(n), pq_bytes(d));
+    } else if (strcasecmp(name, "ivf") == 0) {
+        snprintf(out, size, "IVF%u,Flat", ivf_lists(n));
+    } else if (strcasecmp(name, "ivfpq") == 0) {
+        snprintf(out, size, "IVF%u,PQ%unp", ivf_lists(n), pq_bytes(d));
+    } else if (strcasecmp(name, "hnsw") == 0) {
+        snprintf(out, size, "HNSW32");
+    } else {
+        snprintf(out, size, "%s", name);
+    }
+}
+
+int annb_index_is_graph(const char *index)
+{
+    return strstr(index, "HNSW") != NULL || strstr(index, "NSG") != NULL;
+}
+
+/* Searching the Faiss index being tuned. */
+typedef struct faiss_ctx {
+    const FaissIndex *index;
+    annb_faiss_family family;
+    uint32_t d;
+    int mips_l2;
+} faiss_ctx;
+
+static int faiss_tune_search(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
+                             int64_t *rows, annb_error *err)
+{
+    const faiss_ctx *ctx = ctx_v;
+    annb_faiss_params params = {0};
+    if (ctx->family == ANNB_FAISS_IVF) params.nprobe = value;
+    if (ctx->family == ANNB_FAISS_HNSW) params.ef_search = value;
+    float *dist = malloc(nq * k * sizeof *dist);
+    float *aug = ctx->mips_l2 ? calloc(nq * (ctx->d + 1), sizeof *aug) : NULL;
+    int rc = ANNB_OK;
+    if (!dist || (ctx->mips_l2 && !aug)) {
+        rc = annb_error_set(err, ANNB_E_NOMEM, "out of memory measuring recall");
+    } else {
+        for (size_t i = 0; aug && i < nq; i++) /* (q, 0): see annb_mips_augment */
+            memcpy(aug + i * (ctx->d + 1), q + i * ctx->d, ctx->d * sizeof *aug);
+        if (annb_faiss_search_params(ctx->index, (int64_t)nq, aug ? aug : q, (int64_t)k, &params,
+                                     dist, rows))
+            rc = annb_error_set(err, ANNB_E_FAISS, "Faiss search: %s", annb_faiss_params_error());
+    }
+    free(dist);
+    free(aug);
+    return rc;
+}
+
+static double target_of(const annb_build_opts *o)
+{
+    return o->target_recall > 0 ? o->target_recall : 0.95;
+}
+
+int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opts *o,
+                    const float *vecs, uint64_t n, uint32_t d, const float *users, uint64_t m,
+                    annb_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->tune.target = target_of(o);
+    if (!(out->tune.target > 0 && out->tune.target <= 1))
+        return annb_error_set(err, ANNB_E_INVALID, "target recall %g is not in (0, 1]",
+                              out->tune.target);
+    if (strcmp(desc, ANNB_INDEX_FLAT) == 0) { /* exact: nothing to build or measure */
+        out->tune.recall = 1;
+        out->tune.source = ANNB_TUNE_EXACT;
+        return ANNB_OK;
+    }
+    out->mips_l2 = o->metric == ANNB_METRIC_IP && annb_index_is_graph(desc) && o->mips_reduction;
+    float *aug = NULL;
+    if (out->mips_l2 && !(aug = annb_mips_augment(vecs, n, d)))
+        return annb_error_set(err, ANNB_E_NOMEM, "out of memory for the MIPS-to-L2 vectors");
+    FaissIndex *index = NULL;
+    int rc = annb_faiss_build(&index, desc, o->metric, d, out->mips_l2, n, aug ? aug : vecs, err);
+    free(aug);
+    if (rc) return rc;
+
+    faiss_ctx ctx = {index, annb_faiss_family_of(index), d, out->mips_l2};
+    annb_tune_in in = {
+        .vecs = vecs, .n = n, .d = d, .metric = o->metric,
+        .users = m ? users : NULL, .m = m,
+        .target = out->tune.target,
+        .k = o->recall_k ? o->recall_k : 10,
+        .queries = o->tune_queries ? o->tune_queries : 1000,
+        .lowest = 1, .highest = 1, /* an index without a knob: measured as it is */
+        .search = faiss_tune_search, .ctx = &ctx,
+    };
+    if (ctx.family == ANNB_FAISS_IVF) in.highest = annb_faiss_nlist(index);
+    /* efSearch below k returns fewer than k results: start at k (Faiss's
+     * default is 16) and go up to 4096, where HNSW is slower than exact
+     * search for any size annb's auto would give it. */
+    if (ctx.family == ANNB_FAISS_HNSW) {
+        in.lowest = in.k + 1 > 16 ? in.k + 1 : 16;
+        in.highest = in.lowest > 4096 ? in.lowest : 4096;
+    }
+    uint32_t value = 0;
+    rc = annb_tune_run(&out->tune, &value, &in, err);
+    if (rc == ANNB_OK) {
+        if (ctx.family == ANNB_FAISS_IVF) out->tune.nprobe = value;
+        if (ctx.family == ANNB_FAISS_HNSW) out->tune.ef_search = value;
+        rc = annb_faiss_serialize(&out->faiss_blob, &out->faiss_size, index, err);
+    }
+    faiss_Index_free(index);
+    if (rc) annb_index_made_release(out);
+    return rc;
+}
+
+void annb_index_made_release(annb_index_made *made)
+{
+    free(made->faiss_blob);
+    made->faiss_blob = NULL;
+}

@@ -1,0 +1,38 @@
+/*
+ * index_build.h - choosing, building and measuring a bundle's index
+ * (internal; used by annb_build).
+ */
+#ifndef ANNB_INDEX_BUILD_H
+#define ANNB_INDEX_BUILD_H
+
+#include "annb.h"
+#include "sections.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What goes into the bundle for its index. */
+typedef struct annb_index_made {
+    void *faiss_blob;    /* FAIS payload (SPEC 6.4), NULL for Flat */
+    size_t faiss_size;
+    int mips_l2;         /* FAIS indexes the vectors augmented to d + 1 (META flag) */
+    int single_threaded; /* a graph index built with one thread (reproducible) */
+    annb_tune tune;      /* TUNE (SPEC 6.14) */
+} annb_index_made;
+
+/* Is this index string a graph (HNSW, NSG, also as an IVF quantizer)? */
+int annb_index_is_graph(const char *index);
+
+/*
+ * Builds index `desc` (a resolved string: "Flat" or a Faiss factory string)
+ * over the n stored item vectors, measures its recall against exact search
+ * (questions from the users' vectors when m > 0) and tunes its search
+ * parameter to opts->target_recall. OpenMP threads are set by the caller.
+ */
+int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opts *opts,
+                    const float *vecs, uint64_t n, uint32_t d, const float *users, uint64_t m,
+                    annb_error *err);
+
+void annb_index_made_release(annb_index_made *made);
+
+#endif /* ANNB_INDEX_BUILD_H */
