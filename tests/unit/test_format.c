@@ -1080,7 +1080,7 @@ static const bad_case BAD[] = {
     /* ---- 2.5 checksum, reserved ---- */
     {"header checksum wrong", .edit = header_checksum_flipped, .parse_rc = ANNBF_E_CHECKSUM,
      .parse_off = H_CHECKSUM},
-    {"minor changed, checksum not updated", HDR(H_MINOR), .width = 2, .value = 1,
+    {"minor changed, checksum not updated", HDR(H_MINOR), .width = 2, .value = 7,
      .parse_rc = ANNBF_E_CHECKSUM, .parse_off = H_CHECKSUM},
     {"table entry changed, checksum not updated", ENT(S_F32Z, E_CHECKSUM), .width = 1,
      .value = 0x5a, .add = 1, .parse_rc = ANNBF_E_CHECKSUM, .parse_off = H_CHECKSUM},
