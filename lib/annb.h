@@ -193,6 +193,8 @@ typedef struct annb_recall_info {
     double target, recall; /* asked for, and measured at the parameters below */
     uint32_t nprobe;       /* IVF lists searched per question; 0: not IVF */
     uint32_t ef_search;    /* HNSW candidate list size; 0: not HNSW */
+    uint32_t rerank;       /* compressed codes: k x rerank candidates get their exact
+                            * score from the stored vectors; 0: none */
 } annb_recall_info;
 
 /* What a successful build saw, for the tool to report. */

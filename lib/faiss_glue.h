@@ -44,6 +44,8 @@ extern "C" {
 typedef enum annb_faiss_family { ANNB_FAISS_OTHER, ANNB_FAISS_IVF, ANNB_FAISS_HNSW } annb_faiss_family;
 annb_faiss_family annb_faiss_family_of(const FaissIndex *index);
 uint32_t annb_faiss_nlist(const FaissIndex *index); /* 0 when not IVF */
+/* Does the index keep compressed codes (PQ, SQ, ...) rather than the vectors? */
+int annb_faiss_is_lossy(const FaissIndex *index);
 
 /* Sets the index's own search settings (at open, before any search);
  * zero leaves one as it is. */

@@ -6,6 +6,7 @@
 #include "faiss_glue.h"
 
 #include <faiss/Index.h>
+#include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/impl/IDSelector.h>
@@ -45,6 +46,16 @@ extern "C" annb_faiss_family annb_faiss_family_of(const FaissIndex *index)
     if (dynamic_cast<const faiss::IndexIVF *>(ix)) return ANNB_FAISS_IVF;
     if (dynamic_cast<const faiss::IndexHNSW *>(ix)) return ANNB_FAISS_HNSW;
     return ANNB_FAISS_OTHER;
+}
+
+extern "C" int annb_faiss_is_lossy(const FaissIndex *index)
+{
+    const faiss::Index *ix = reinterpret_cast<const faiss::Index *>(index);
+    if (auto ivf = dynamic_cast<const faiss::IndexIVF *>(ix))
+        return ivf->code_size != ix->d * sizeof(float);
+    if (auto hnsw = dynamic_cast<const faiss::IndexHNSW *>(ix))
+        return dynamic_cast<const faiss::IndexFlat *>(hnsw->storage) == nullptr;
+    return dynamic_cast<const faiss::IndexFlat *>(ix) == nullptr;
 }
 
 extern "C" uint32_t annb_faiss_nlist(const FaissIndex *index)

@@ -3,6 +3,7 @@
 #include "index_build.h"
 #include "faiss_glue.h"
 #include "ingest.h"
+#include "rerank.h"
 #include "tune.h"
 
 #include <math.h>
@@ -58,34 +59,46 @@ int annb_index_is_graph(const char *index)
     return strstr(index, "HNSW") != NULL || strstr(index, "NSG") != NULL;
 }
 
-/* Searching the Faiss index being tuned. */
+/* Searching the Faiss index being tuned, as lib/search.c does. */
 typedef struct faiss_ctx {
     const FaissIndex *index;
     annb_faiss_family family;
+    const float *vecs; /* the stored rows, for exact re-ranking */
+    uint64_t n;
     uint32_t d;
+    annb_metric metric;
     int mips_l2;
+    uint32_t rerank;
 } faiss_ctx;
 
 static int faiss_tune_search(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
                              int64_t *rows, annb_error *err)
 {
-    const faiss_ctx *ctx = ctx_v;
+    const faiss_ctx *c = ctx_v;
     annb_faiss_params params = {0};
-    if (ctx->family == ANNB_FAISS_IVF) params.nprobe = value;
-    if (ctx->family == ANNB_FAISS_HNSW) params.ef_search = value;
-    float *dist = malloc(nq * k * sizeof *dist);
-    float *aug = ctx->mips_l2 ? calloc(nq * (ctx->d + 1), sizeof *aug) : NULL;
+    if (c->family == ANNB_FAISS_IVF) params.nprobe = value;
+    if (c->family == ANNB_FAISS_HNSW) params.ef_search = value;
+    size_t kr = c->rerank > 1 ? (k > c->n / c->rerank ? (size_t)c->n : k * c->rerank) : k;
+    float *dist = malloc(nq * kr * sizeof *dist);
+    int64_t *cand = malloc(nq * kr * sizeof *cand);
+    float *aug = c->mips_l2 ? calloc(nq * (c->d + 1), sizeof *aug) : NULL;
     int rc = ANNB_OK;
-    if (!dist || (ctx->mips_l2 && !aug)) {
+    if (!dist || !cand || (c->mips_l2 && !aug)) {
         rc = annb_error_set(err, ANNB_E_NOMEM, "out of memory measuring recall");
     } else {
         for (size_t i = 0; aug && i < nq; i++) /* (q, 0): see annb_mips_augment */
-            memcpy(aug + i * (ctx->d + 1), q + i * ctx->d, ctx->d * sizeof *aug);
-        if (annb_faiss_search_params(ctx->index, (int64_t)nq, aug ? aug : q, (int64_t)k, &params,
-                                     dist, rows))
+            memcpy(aug + i * (c->d + 1), q + i * c->d, c->d * sizeof *aug);
+        if (annb_faiss_search_params(c->index, (int64_t)nq, aug ? aug : q, (int64_t)kr, &params,
+                                     dist, cand))
             rc = annb_error_set(err, ANNB_E_FAISS, "Faiss search: %s", annb_faiss_params_error());
     }
+    for (size_t i = 0; rc == ANNB_OK && i < nq; i++) {
+        if (c->mips_l2 || c->rerank > 1)
+            annb_rerank(c->vecs, c->n, c->d, c->metric, q + i * c->d, dist + i * kr, cand + i * kr, kr);
+        memcpy(rows + i * k, cand + i * kr, k * sizeof *rows);
+    }
     free(dist);
+    free(cand);
     free(aug);
     return rc;
 }
@@ -118,7 +131,10 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
     free(aug);
     if (rc) return rc;
 
-    faiss_ctx ctx = {index, annb_faiss_family_of(index), d, out->mips_l2};
+    /* Compressed codes order candidates roughly: more of them are re-ranked
+     * by their exact score (rerank.h), at build time as at search time. */
+    uint32_t rerank = annb_faiss_is_lossy(index) ? ANNB_RERANK_FACTOR : 0;
+    faiss_ctx ctx = {index, annb_faiss_family_of(index), vecs, n, d, o->metric, out->mips_l2, rerank};
     annb_tune_in in = {
         .vecs = vecs, .n = n, .d = d, .metric = o->metric,
         .users = m ? users : NULL, .m = m,
@@ -141,6 +157,7 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
     if (rc == ANNB_OK) {
         if (ctx.family == ANNB_FAISS_IVF) out->tune.nprobe = value;
         if (ctx.family == ANNB_FAISS_HNSW) out->tune.ef_search = value;
+        out->tune.rerank = rerank;
         rc = annb_faiss_serialize(&out->faiss_blob, &out->faiss_size, index, err);
     }
     faiss_Index_free(index);

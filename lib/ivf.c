@@ -27,6 +27,7 @@ typedef struct annb_ivf_ctx {
 /* Faiss's max_points_per_centroid: it trains on min(n, nlist * this) rows. */
 static int train_per_centroid(uint32_t nlist)
 {
+    if (getenv("IVF_PER")) return atoi(getenv("IVF_PER"));
     uint64_t per = ANNB_IVF_TRAIN_WORK / ((uint64_t)nlist * nlist);
     return per > 256 ? 256 : per < 39 ? 39 : (int)per;
 }

@@ -3,6 +3,7 @@
 #include "exact.h"
 #include "faiss_glue.h"
 #include "ingest.h"
+#include "rerank.h"
 
 #include <faiss/c_api/Index_c.h>
 #include <math.h>
@@ -57,6 +58,8 @@ typedef struct plan {
     uint32_t d;            /* the queries' dimension */
     uint32_t nprobe, ef_search; /* Faiss search effort (0: the index's own) */
     int mips_l2;           /* Faiss is asked (q, 0) over d + 1 (SPEC 6.4) */
+    uint32_t rerank;       /* ask Faiss for kf x rerank, keep the best kf by exact score */
+    annb_metric metric;
     const int64_t *skip; /* rows excluded for every query, ascending, unique */
     size_t nskip;
     const uint8_t *genre_ok; /* bitmap of rows allowed by the genre filter, or NULL */
@@ -107,48 +110,35 @@ typedef struct query_set {
     uint32_t d, fd;
 } query_set;
 
-/* Faiss answered L2 distances over augmented vectors: give each candidate
- * its exact inner product from VECS and order them by it (ties by row),
- * so that scores mean what the metric says. */
-static void rescore_ip(const plan *p, const float *q, float *dist, idx_t *labels, size_t kf)
-{
-    for (size_t f = 0; f < kf; f++) {
-        idx_t row = labels[f];
-        if (row < 0 || (uint64_t)row >= p->v.count) {
-            labels[f] = -1;
-            continue;
-        }
-        const float *x = p->v.vecs + (uint64_t)row * p->d;
-        float s = 0;
-        for (uint32_t j = 0; j < p->d; j++) s += x[j] * q[j];
-        dist[f] = s;
-    }
-    for (size_t i = 1; i < kf; i++) { /* insertion sort: kf is small, mostly in order */
-        float ds = dist[i];
-        idx_t l = labels[i];
-        size_t j = i;
-        for (; j > 0; j--) {
-            int before = l >= 0 && (labels[j - 1] < 0 || ds > dist[j - 1] ||
-                                    (ds == dist[j - 1] && l < labels[j - 1]));
-            if (!before) break;
-            dist[j] = dist[j - 1];
-            labels[j] = labels[j - 1];
-        }
-        dist[j] = ds;
-        labels[j] = l;
-    }
-}
-
+/* One Faiss search of queries [from, from + nq), kf results each. With the
+ * MIPS-to-L2 reduction or compressed codes, Faiss's distances are not the
+ * metric's: the candidates (kf x rerank of them for codes) get their exact
+ * score from the stored vectors and the best kf are kept (rerank.h). */
 static int faiss_search(const plan *p, const query_set *qs, size_t from, size_t nq, size_t kf,
                         const uint8_t *allowed, float *dist, idx_t *labels)
 {
     annb_faiss_params params = {allowed, allowed ? (size_t)p->v.count : 0, p->nprobe, p->ef_search};
-    if (annb_faiss_search_params(p->v.index, (int64_t)nq, qs->fq + from * qs->fd, (int64_t)kf,
-                                 &params, dist, labels))
-        return ANNB_E_FAISS;
-    for (size_t i = 0; p->mips_l2 && i < nq; i++)
-        rescore_ip(p, qs->q + (from + i) * qs->d, dist + i * kf, labels + i * kf, kf);
-    return ANNB_OK;
+    size_t kr = kf;
+    if (p->rerank > 1) kr = kf > p->v.count / p->rerank ? (size_t)p->v.count : kf * p->rerank;
+    int exact = p->mips_l2 || p->rerank > 1;
+    float *d = kr == kf ? dist : malloc(nq * kr * sizeof *d);
+    idx_t *l = kr == kf ? labels : malloc(nq * kr * sizeof *l);
+    int rc = ANNB_OK;
+    if (!d || !l) rc = ANNB_E_NOMEM;
+    else if (annb_faiss_search_params(p->v.index, (int64_t)nq, qs->fq + from * qs->fd, (int64_t)kr,
+                                      &params, d, l))
+        rc = ANNB_E_FAISS;
+    for (size_t i = 0; rc == ANNB_OK && exact && i < nq; i++) {
+        annb_rerank(p->v.vecs, p->v.count, p->d, p->metric, qs->q + (from + i) * qs->d, d + i * kr,
+                    l + i * kr, kr);
+        if (kr != kf) {
+            memcpy(dist + i * kf, d + i * kr, kf * sizeof *dist);
+            memcpy(labels + i * kf, l + i * kr, kf * sizeof *labels);
+        }
+    }
+    if (d != dist) free(d);
+    if (l != labels) free(l);
+    return rc;
 }
 
 /* Asks Faiss for kf results per query in one call (BLAS for many queries)
@@ -238,6 +228,8 @@ static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *o)
     p->nprobe = o->nprobe ? o->nprobe : b->c.tune.nprobe;
     p->ef_search = o->ef_search ? o->ef_search : b->c.tune.ef_search;
     p->mips_l2 = !p->v.exact && (b->c.meta.flags & ANNB_META_FLAG_MIPS_L2);
+    p->rerank = p->v.exact ? 0 : b->c.tune.rerank;
+    p->metric = b->c.meta.metric;
     if (o->exclude_count) {
         int64_t *rows = malloc(o->exclude_count * sizeof *rows);
         if (!rows) return ANNB_E_NOMEM;

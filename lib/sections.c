@@ -85,7 +85,7 @@ int annb_meta_decode(annb_meta *out, const uint8_t *data, size_t size, char *msg
 
 /* TUNE layout (SPEC 6.14), little-endian:
  *   0 u32 k   4 u32 queries   8 f64 target   16 f64 recall   24 u32 source
- *  28 u32 nprobe   32 u32 ef_search   36..63 reserved, zero */
+ *  28 u32 nprobe   32 u32 ef_search   36 u32 rerank   40..63 reserved, zero */
 static uint64_t f64_bits(double v)
 {
     uint64_t u;
@@ -110,6 +110,7 @@ size_t annb_tune_encode(uint8_t buf[ANNB_TUNE_SIZE], const annb_tune *t)
     le32_put(buf + 24, (uint32_t)t->source);
     le32_put(buf + 28, t->nprobe);
     le32_put(buf + 32, t->ef_search);
+    le32_put(buf + 36, t->rerank);
     return ANNB_TUNE_SIZE;
 }
 
@@ -120,7 +121,7 @@ int annb_tune_decode(annb_tune *out, const uint8_t *data, size_t size, char *msg
         snprintf(msg, msgsz, "TUNE is %zu bytes, expected %u", size, ANNB_TUNE_SIZE);
         return ANNB_E_CORRUPT;
     }
-    for (size_t i = 36; i < ANNB_TUNE_SIZE; i++)
+    for (size_t i = 40; i < ANNB_TUNE_SIZE; i++)
         if (data[i]) {
             snprintf(msg, msgsz, "TUNE reserved byte %zu is not zero", i);
             return ANNB_E_CORRUPT;
@@ -132,6 +133,11 @@ int annb_tune_decode(annb_tune *out, const uint8_t *data, size_t size, char *msg
     uint32_t source = le32_get(data + 24);
     out->nprobe = le32_get(data + 28);
     out->ef_search = le32_get(data + 32);
+    out->rerank = le32_get(data + 36);
+    if (out->rerank > 1024) {
+        snprintf(msg, msgsz, "TUNE rerank %u above 1024", out->rerank);
+        return ANNB_E_CORRUPT;
+    }
     /* Written as !(x >= lo && x <= hi) so that NaN is refused too. */
     if (source > ANNB_TUNE_USERS) {
         snprintf(msg, msgsz, "TUNE source %u unknown (expected 0 exact, 1 items, 2 users)", source);
@@ -162,6 +168,7 @@ void annb_recall_from_tune(annb_recall_info *out, const annb_tune *t)
     out->recall = t->recall;
     out->nprobe = t->nprobe;
     out->ef_search = t->ef_search;
+    out->rerank = t->rerank;
 }
 
 int annb_kind_known(const char kind[4])

@@ -65,6 +65,7 @@ typedef struct annb_tune {
     annb_tune_source source;
     uint32_t nprobe;      /* IVF lists probed; 0: not an IVF index */
     uint32_t ef_search;   /* HNSW candidate list; 0: not HNSW */
+    uint32_t rerank;      /* compressed codes: k x rerank candidates re-ranked exactly; 0: none */
 } annb_tune;
 
 /* The public view of a TUNE (annb_recall_info). */

@@ -252,6 +252,9 @@ int main(int argc, char **argv)
             cli_warn(prog, "search parameter stored as the default: %s %u",
                      rep.recall.nprobe ? "nprobe" : "efSearch",
                      rep.recall.nprobe ? rep.recall.nprobe : rep.recall.ef_search);
+        if (rep.recall.rerank)
+            cli_warn(prog, "compressed codes: %u x k candidates are re-ranked by their exact score",
+                     rep.recall.rerank);
         if (rep.recall.measured && rep.recall.recall < rep.recall.target)
             cli_warn(prog, "warning: the target recall was not reached: this index cannot "
                      "get there (try a larger index, or --index flat)");

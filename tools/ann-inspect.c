@@ -150,9 +150,9 @@ static void json_content(const annb_bundle *b)
         fputs(",\"recall\":null", stdout);
     else
         printf(",\"recall\":{\"measured\":%s,\"questions\":\"%s\",\"k\":%u,\"queries\":%u,"
-               "\"target\":%.17g,\"recall\":%.17g,\"nprobe\":%u,\"ef_search\":%u}",
+               "\"target\":%.17g,\"recall\":%.17g,\"nprobe\":%u,\"ef_search\":%u,\"rerank\":%u}",
                r->measured ? "true" : "false", r->questions, r->k, r->queries, r->target,
-               r->recall, r->nprobe, r->ef_search);
+               r->recall, r->nprobe, r->ef_search, r->rerank);
     fputs(",\"provenance\":", stdout);
     json_provenance(annb_bundle_provenance(b));
 }
@@ -195,10 +195,12 @@ static void text_content(const annb_bundle *b)
     else if (!r->measured)
         printf("recall      1 (exact search)\n");
     else
-        printf("recall      %.4f at k=%u on %u sampled %s questions, target %.2f%s\n", r->recall,
+        printf("recall      %.4f at k=%u on %u questions from sampled %s, target %.2f%s\n", r->recall,
                r->k, r->queries, r->questions, r->target,
                r->recall < r->target ? " (NOT reached)" : "");
     if (r->nprobe) printf("search      nprobe %u (default for queries)\n", r->nprobe);
+    if (r->rerank)
+        printf("rerank      %u x k candidates get their exact score from the vectors\n", r->rerank);
     if (r->ef_search) printf("search      efSearch %u (default for queries)\n", r->ef_search);
     /* Checked by the library: UTF-8 without control characters, so it is
      * printed as it is. */

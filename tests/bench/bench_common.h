@@ -324,6 +324,8 @@ typedef void (*bench_set_fn)(void *ctx, unsigned value);
  * recall@10 over up to nlat queries ("<system>-sweep" lines), stopping at
  * the first value reaching recall@10 >= BENCH_MATCH_RECALL, whose
  * `threads`-thread throughput is then measured too ("<system>-matched").
+ * Three values in a row giving exactly the same recall mean the knob has no
+ * effect: the sweep stops there ("<system>-sweep-stopped").
  * Returns the matched value, or 0 when no value reached it. */
 static inline unsigned bench_sweep(const char *system, const char *label, const char *index_str,
                                    const char *param, const bench_data *D, bench_search_fn fn,
@@ -333,6 +335,8 @@ static inline unsigned bench_sweep(const char *system, const char *label, const 
 {
     char name[64];
     bench_search_result r;
+    double prev = -1;
+    int same = 0;
     for (size_t i = 0; i < nvals; i++) {
         set(ctx, vals[i]);
         bench_measure(&r, D, fn, ctx, nlat, lat_s, 0, 0, 0);
@@ -345,6 +349,18 @@ static inline unsigned bench_sweep(const char *system, const char *label, const 
         bench_json_num("value", vals[i]);
         bench_json_search(&r);
         bench_json_end();
+        same = r.recall10 == prev ? same + 1 : 0;
+        prev = r.recall10;
+        if (same == 2 && r.recall10 < BENCH_MATCH_RECALL) {
+            snprintf(name, sizeof name, "%s-sweep-stopped", system);
+            bench_json_begin();
+            bench_json_str("system", name);
+            bench_json_str("index", label);
+            bench_json_str("param", param);
+            bench_json_num("value", vals[i]);
+            bench_json_end();
+            return 0;
+        }
         if (r.recall10 < BENCH_MATCH_RECALL) continue;
         if (threads > 0) bench_measure(&r, D, fn, ctx, nlat, lat_s, 0, threads, tput_s);
         snprintf(name, sizeof name, "%s-matched", system);

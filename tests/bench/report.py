@@ -9,7 +9,8 @@ import json
 import sys
 
 MATCH = 0.95  # the recall@10 every "at equal recall" figure is taken at (bench_common.h)
-LABELS = ("flat", "ivf", "hnsw", "ivfpq", "auto")  # run.sh's index names, in report order
+# run.sh's index names, in report order (hnsw-ip: --index hnsw --no-mips-reduction)
+LABELS = ("flat", "ivf", "hnsw", "hnsw-ip", "ivfpq", "auto")
 
 
 def load(path):
@@ -189,7 +190,9 @@ def main():
     o, ou = oneshot("example", "flat", "user-vec"), oneshot("example", "flat", "user")
     nb = find("notebook", data="example")
     if o:
+        fl = find("oneshot", data="floor")
         extra = f"; `--user` (users stored): {ou['median_ms']:.1f} ms" if ou else ""
+        extra += f"; `ann-query --version` alone: {fl['median_ms']:.1f} ms" if fl else ""
         extra += f"; the notebook flow: {nb['median_ms'] / 1e3:.2f} s" if nb else ""
         rows.append(["One-shot `ann-query` on the example: <= 5 ms",
                      f"**{o['median_ms']:.1f} ms** (`--user-vec users.csv:10`, the notebook's "
@@ -212,11 +215,18 @@ def main():
     if npm or busiest:
         theirs = ", ".join(f"{s} {r['qps1']:,.0f} ({setting(r)}, recall {r['recall10']:.4f})"
                            for s, r in npm.items())
+        note = ""
         if busiest:
             mine = f"annb **{busiest[1]['qps1']:,.0f}** ({busiest[0]}, recall {busiest[1]['recall10']:.4f})"
-            hm = find("annb-matched", "hnsw")
-            if hm and busiest[1] is not hm:
-                mine += f"; annb HNSW alone {hm['qps1']:,.0f} ({setting(hm)})"
+            for lb in ("hnsw", "hnsw-ip"):
+                hm = find("annb-matched", lb)
+                best = max(every("annb-sweep", lb) + every("annb", lb),
+                           key=lambda r: r.get("recall10", 0), default=None)
+                if hm and busiest[1] is not hm:
+                    note += f"; annb {name(lb)}: {hm['qps1']:,.0f} ({setting(hm)})"
+                elif not hm and best:
+                    note += (f"; annb {name(lb)} did not reach it (best recall@10 "
+                             f"{best['recall10']:.4f})")
         else:
             mine = f"annb: no index reached recall@10 {MATCH}"
         ok = None
@@ -224,7 +234,7 @@ def main():
             ok = bool(busiest) and all(busiest[1]["qps1"] >= r["qps1"] for r in npm.values())
         rows.append([f"At equal recall (recall@10 >= {MATCH}), 1-thread throughput at least "
                      "that of hnswlib and usearch",
-                     f"{mine} vs {theirs or 'npm baselines not run'} queries/s", verdict(ok)])
+                     f"{mine} vs {theirs or 'npm baselines not run'} queries/s{note}", verdict(ok)])
     w("## Targets\n")
     if (n_items, dim) != (1000000, 64):
         w(f"This run is on {n_items:,} x {dim}: the targets are set for 1,000,000 x 64, so the "
@@ -260,7 +270,8 @@ def main():
                           f"{rec.get('questions', '?')} questions, target {rec.get('target', '?')})")
             else:
                 stored = "exact"
-            rows.append([f"`--index {lb}`", f"`{resolved.get(lb)}`",
+            opt = "hnsw --no-mips-reduction" if lb == "hnsw-ip" else lb
+            rows.append([f"`--index {opt}`", f"`{resolved.get(lb)}`",
                          f"{num(b.get('build_s'))} ({num(b.get('cpu_s'))})", b.get("build_threads", "-"),
                          num(mb(b.get("bundle_bytes"))), stored_setting(a), stored,
                          num(a.get("recall10"), 4), num(a.get("recall100"), 4)])
@@ -274,11 +285,15 @@ def main():
           "(`ann-inspect --json`, \"recall\"), at the parameter it then stores as the default. "
           "\"Here\": the harness's own queries against its exact ground truth, at that default "
           "(recall@10 over the latency queries, recall@100 from one k=100 call).")
-        hb = find("annb-build", "hnsw")
+        hb = find("annb-build", "hnsw") or find("annb-build", "hnsw-ip")
         if hb and str(hb.get("build_threads")) not in ("1", "default"):
-            w(f"- The HNSW bundle was built with {hb['build_threads']} threads: its graph, and so "
-              "its bytes, depend on thread timing and are not reproducible (one thread, the "
-              "default, gives the same bytes on every run).")
+            w(f"- HNSW bundles were built with {hb['build_threads']} threads: the graph, and so "
+              "the bytes, depend on thread timing and are not reproducible (one thread, "
+              "ann-build's default for graph indexes, gives the same bytes on every run).")
+        if find("annb-build", "hnsw"):
+            w("- `--index hnsw` with `--metric ip` (the default) indexes the MIPS-to-L2 "
+              "reduction: the vectors get one extra coordinate and are searched as L2 (SPEC "
+              "6.4); `hnsw-ip` (BENCH_INDEXES) is the same graph type without it.")
         w("")
 
     # ------------------------------------------------- annb vs Faiss, as is
@@ -354,6 +369,12 @@ def main():
             w(f"**{name(lb)}**\n")
             w(table([param, "annb recall@10", "annb p50 ms", "annb QPS", "Faiss recall@10",
                      "Faiss p50 ms", "Faiss QPS", "annb / Faiss QPS"], rows))
+            for sysname in ("annb", "faiss"):
+                st = find(f"{sysname}-sweep-stopped", lb)
+                if st:
+                    w(f"\n{'annb' if sysname == 'annb' else 'Faiss'}: stopped at {param} "
+                      f"{st['value']:.0f}: the same recall@10 for three values in a row, so the "
+                      "knob has no effect on these searches.")
             w("")
 
     # --------------------------------------------------------- equal recall
@@ -438,15 +459,21 @@ def main():
           f"{m.get('oneshot_runs', '?')} runs. `--vec`: the first query's vector on the command "
           "line; `--item`: similar items of one item; `--user-vec FILE:ID`: the vector read from "
           "a CSV (the whole file is parsed); `--user`: a user stored in the bundle; "
-          "`--verify`: every section checksummed before answering.\n")
+          "`--verify`: every section checksummed before answering; `--version`: no bundle, "
+          "no search: what starting the program costs (loader, libannb with Faiss, OpenBLAS).\n")
         ex = find("example")
         rows = []
         for o in shots:
             what = (f"example ({ex['items']:,} items, d=10, l2)" if o["data"] == "example" and ex
-                    else "example" if o["data"] == "example" else f"benchmark ({n_items:,} items)")
+                    else "example" if o["data"] == "example"
+                    else "none: the process floor" if o["data"] == "floor"
+                    else f"benchmark ({n_items:,} items)")
             q = {"vec": "--vec", "item": "--item", "vec-verify": "--vec --verify",
-                 "user-vec": "--user-vec", "user": "--user"}.get(o["question"], o["question"])
-            rows.append([what, name(o["index"]) if o["data"] == "bench" else "flat", f"`{q}`",
+                 "user-vec": "--user-vec", "user": "--user",
+                 "version": "--version"}.get(o["question"], o["question"])
+            bundle = (name(o["index"]) if o["data"] == "bench" else "-" if o["data"] == "floor"
+                      else "flat")
+            rows.append([what, bundle, f"`{q}`",
                          f"{o['median_ms']:.1f}", f"{o['min_ms']:.1f}", f"{o['max_ms']:.1f}"])
         w(table(["data", "bundle", "question", "median ms", "min ms", "max ms"], rows))
         w("")

@@ -21,7 +21,8 @@
 #   BENCH_TPUT_SECONDS  length of a throughput run (10)
 #   BENCH_ONESHOT_RUNS  timed runs of each one-shot ann-query process (9)
 #   BENCH_INDEXES       ann-build --index values to build and measure, any of
-#                       flat ivf hnsw ivfpq auto ("flat ivf hnsw")
+#                       flat ivf hnsw ivfpq auto ("flat ivf hnsw"), and
+#                       hnsw-ip: --index hnsw --no-mips-reduction
 #   BENCH_SKIP          any of: faiss notebook npm (skip those baselines)
 #   BENCH_FAISS_BUILD   index labels for which the Faiss baseline builds its
 #                       own index ("flat ivf"); the others search the Faiss
@@ -61,8 +62,8 @@ NPM_PACKAGES=(usearch@2.25.3 hnswlib-node@3.0.0)
 INDEXES=()
 for label in ${BENCH_INDEXES:-flat ivf hnsw}; do
   case $label in
-    flat | ivf | hnsw | ivfpq | auto) INDEXES+=("$label") ;;
-    *) echo "bench: BENCH_INDEXES: unknown index '$label' (flat ivf hnsw ivfpq auto)" >&2; exit 2 ;;
+    flat | ivf | hnsw | ivfpq | auto | hnsw-ip) INDEXES+=("$label") ;;
+    *) echo "bench: BENCH_INDEXES: unknown index '$label' (flat ivf hnsw ivfpq auto hnsw-ip)" >&2; exit 2 ;;
   esac
 done
 HNSW_M=32 HNSW_EFC=40 # annb's hnsw = Faiss's HNSW32: M 32, efConstruction 40 (its default)
@@ -257,6 +258,7 @@ say "CSV ingest ($((CSV_BYTES / 1000000)) MB through annb_vector_from_csv)"
 for label in "${INDEXES[@]}"; do
   bundle=$WORK/$label.annb
   build_opts=(--index "$label") threads=default
+  [ "$label" = hnsw-ip ] && build_opts=(--index hnsw --no-mips-reduction)
   if [ "$label" != flat ]; then
     build_opts+=(--threads "$BUILD_THREADS")
     threads=$BUILD_THREADS
@@ -299,6 +301,8 @@ qline=$(sed -n 2p "$DATA/queries.csv")
 qid=${qline%%,*} qvec=${qline#*,}
 qvec=${qvec#\"} qvec=${qvec%\"}
 iid=$(sed -n 2p "$ITEMS" | cut -d, -f1)
+# The floor: starting the program (loader, libannb with Faiss, OpenBLAS).
+oneshot floor - version "$BUILD/ann-query" --version
 for label in "${INDEXES[@]}"; do
   B=$WORK/$label.annb
   oneshot bench "$label" vec "$BUILD/ann-query" "$B" --vec "$qvec" -k 10

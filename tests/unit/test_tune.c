@@ -131,6 +131,41 @@ static void test_ivf_recall_holds(void **state)
     annb_close(b);
 }
 
+/* Compressed codes: candidates re-ranked by exact score, so the target is
+ * reached and the scores are the real ones. */
+static void test_pq_rerank(void **state)
+{
+    (void)state;
+    char out[512], half[512];
+    tu_data first = fx.u;
+    first.n = QUESTIONS;
+    tu_write_spark_csv(tu_path(half, fx.dir, "users-first.csv"), &first);
+    annb_build_opts o = ANNB_BUILD_OPTS_INIT;
+    annb_build_report rep;
+    annb_error err = {0};
+    o.index = "IVF32,PQ4np"; /* 4 bytes for 16 floats */
+    o.users_path = half; /* item questions are far easier here (0.98 vs 0.66 at nprobe 1) */
+    assert_int_equal(annb_build(&rep, fx.items, NULL, tu_path(out, fx.dir, "pq.annb"), &o, &err),
+                     ANNB_OK);
+    assert_int_equal(rep.recall.rerank, 10);
+    assert_true(rep.recall.recall >= 0.95);
+    annb_bundle *b = tu_open(out, 0);
+    const float *unseen = fx.u.vecs + (size_t)QUESTIONS * D;
+    double held = recall_of(b, &fx.t, unseen, QUESTIONS, ANNB_METRIC_IP, NULL);
+    print_message("IVF32,PQ4 nprobe %u, re-ranked: recall@10 %.4f at build, %.4f on unseen users\n",
+                  rep.recall.nprobe, rep.recall.recall, held);
+    assert_true(fabs(held - rep.recall.recall) <= 0.04);
+    annb_hit hits[K];
+    assert_int_equal(annb_search(b, fx.u.vecs, 1, K, NULL, hits), ANNB_OK);
+    for (size_t j = 0; j < K; j++) {
+        long row = tu_data_row(&fx.t, hits[j].id);
+        assert_true(row >= 0);
+        assert_true(tu_close(hits[j].score, tu_score(&fx.t, (size_t)row, fx.u.vecs, ANNB_METRIC_IP),
+                             TU_SCORE_EPS));
+    }
+    annb_close(b);
+}
+
 /* A higher target gives a larger nprobe, never a smaller one. */
 static void test_target_orders_nprobe(void **state)
 {
@@ -207,18 +242,18 @@ static void test_index_choose(void **state)
 static void test_tune_decode(void **state)
 {
     (void)state;
-    annb_tune t = {10, 1000, 0.95, 0.97, ANNB_TUNE_USERS, 12, 0}, back;
+    annb_tune t = {10, 1000, 0.95, 0.97, ANNB_TUNE_USERS, 12, 0, 0}, back;
     uint8_t buf[ANNB_TUNE_SIZE];
     char msg[200];
     assert_int_equal(annb_tune_encode(buf, &t), ANNB_TUNE_SIZE);
     assert_int_equal(annb_tune_decode(&back, buf, sizeof buf, msg, sizeof msg), ANNB_OK);
     assert_true(back.k == t.k && back.queries == t.queries && back.target == t.target &&
                 back.recall == t.recall && back.source == t.source && back.nprobe == t.nprobe &&
-                back.ef_search == t.ef_search);
+                back.ef_search == t.ef_search && back.rerank == t.rerank);
     assert_int_equal(annb_tune_decode(&back, buf, sizeof buf - 1, msg, sizeof msg), ANNB_E_CORRUPT);
     uint8_t bad[ANNB_TUNE_SIZE];
     memcpy(bad, buf, sizeof bad);
-    bad[40] = 1; /* reserved */
+    bad[44] = 1; /* reserved */
     assert_int_equal(annb_tune_decode(&back, bad, sizeof bad, msg, sizeof msg), ANNB_E_CORRUPT);
     annb_tune odd = t;
     odd.recall = NAN;
@@ -290,6 +325,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ivf_recall_holds),
         cmocka_unit_test(test_target_orders_nprobe),
+        cmocka_unit_test(test_pq_rerank),
         cmocka_unit_test(test_flat_and_options),
         cmocka_unit_test(test_index_choose),
         cmocka_unit_test(test_tune_decode),
