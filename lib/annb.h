@@ -390,9 +390,14 @@ typedef struct annb_search_opts {
      * give higher recall and slower answers. Ignored by exact search. */
     uint32_t nprobe;    /* IVF: lists searched */
     uint32_t ef_search; /* HNSW: candidate list size */
+    /* Threads one call may use (0 or 1: the calling thread alone): exact
+     * search splits each query's rows among them, annb's IVF its probed
+     * lists, and batches share out their queries. Same answers with any
+     * count. Faiss indexes use Faiss's own OpenMP threads. */
+    int threads;
 } annb_search_opts;
 
-#define ANNB_SEARCH_OPTS_INIT { sizeof(annb_search_opts), ANNB_SPACE_ITEMS, NULL, 0, NULL, 0, 0, 0, 0 }
+#define ANNB_SEARCH_OPTS_INIT { sizeof(annb_search_opts), ANNB_SPACE_ITEMS, NULL, 0, NULL, 0, 0, 0, 0, 0 }
 
 /*
  * annb_search - the k nearest items for each of nq query vectors.

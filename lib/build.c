@@ -243,6 +243,18 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
         annb_error_set(err, rc, "adding sections: %s", fe.message);
         goto out;
     }
+    const annb_ivf *ivf = &p->index.ivf.ivf;
+    if (p->index.native_ivf &&
+        ((rc = add_raw(w, ANNB_KIND_IVF_CENTROIDS, ANNBF_ELEM_F32, (uint64_t)ivf->nlist * ivf->d,
+                       ivf->centroids, (size_t)ivf->nlist * ivf->d * 4, &fe)) ||
+         (rc = add_raw(w, ANNB_KIND_IVF_OFFSETS, ANNBF_ELEM_U64, ivf->nlist + 1, ivf->offsets,
+                       ((size_t)ivf->nlist + 1) * 8, &fe)) ||
+         (rc = add_raw(w, ANNB_KIND_IVF_ROWS, ANNBF_ELEM_U32, ivf->n, ivf->rows, ivf->n * 4, &fe)) ||
+         (rc = add_raw(w, ANNB_KIND_IVF_VECS, ANNBF_ELEM_F32, ivf->n * ivf->d, ivf->vecs,
+                       ivf->n * ivf->d * 4, &fe)))) {
+        annb_error_set(err, rc, "adding the IVF sections: %s", fe.message);
+        goto out;
+    }
     if (p->catalog && (rc = add_catalog(w, it, p->catalog, rep, err))) goto out;
     if ((rc = annbf_writer_add(w, ANNB_KIND_BUILD, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_BYTES,
                                p->provenance_size, p->provenance, p->provenance_size, &fe))) {

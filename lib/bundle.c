@@ -285,6 +285,41 @@ static int load_tune(const annb_bundle *b, annb_content *c, annb_error *err)
     return ANNB_OK;
 }
 
+/* annb's own IVF-Flat (SPEC 6.15): the four sections together, for index
+ * "IVF<nlist>,Flat" with that nlist, every row indexed once. The arrays
+ * that say where to read are checksummed and checked (annb_ivf_check)
+ * before any search; the vectors are bulk (3.11). */
+static int load_ivf(const annb_bundle *b, annb_content *c, int full, annb_error *err)
+{
+    static const char *const kinds[] = {ANNB_KIND_IVF_CENTROIDS, ANNB_KIND_IVF_OFFSETS,
+                                        ANNB_KIND_IVF_ROWS, ANNB_KIND_IVF_VECS};
+    int present = 0, rc;
+    for (int i = 0; i < 4; i++) present += annbf_section_find(&b->file, kinds[i]) >= 0;
+    uint32_t nlist = 0;
+    int native = annb_index_native_ivf(c->meta.index, &nlist);
+    if (present == 0) return ANNB_OK;
+    if (present != 4 || !native)
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: IVF sections: %d of 4, for index '%s'",
+                              b->path, present, c->meta.index);
+    uint64_t n = c->meta.count, d = c->meta.dimension;
+    const void *ct, *of, *rw, *vc;
+    if ((rc = load_section(b, c, ANNB_KIND_IVF_OFFSETS, 1, ANNBF_ELEM_U64, (uint64_t)nlist + 1,
+                           &of, err)) ||
+        (rc = load_section(b, c, ANNB_KIND_IVF_CENTROIDS, 1, ANNBF_ELEM_F32, nlist * d, &ct, err)) ||
+        (rc = load_section(b, c, ANNB_KIND_IVF_ROWS, 1, ANNBF_ELEM_U32, n, &rw, err)) ||
+        (rc = load_bulk(b, c, ANNB_KIND_IVF_VECS, n * d, full, &vc, err)))
+        return rc;
+    c->ivf = (annb_ivf){nlist, (uint32_t)d, n, ct, of, rw, vc};
+    char why[200];
+    if ((rc = annb_ivf_check(&c->ivf, n, why, sizeof why))) {
+        int i = annbf_section_find(&b->file, ANNB_KIND_IVF_ROWS);
+        return annb_error_set(err, rc, "%s: at byte %llu: IVF lists: %s", b->path,
+                              (unsigned long long)b->file.sections[i].offset, why);
+    }
+    c->has_ivf = 1;
+    return ANNB_OK;
+}
+
 /* Loads what searching needs and checks its meaning. `full` adds the
  * checks that cost a pass over every value (annb_verify). */
 static int content_load(const annb_bundle *b, annb_content *c, int full, annb_error *err)
@@ -320,6 +355,7 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
     if ((rc = load_catalog(b, c, full, err))) return rc;
     if ((rc = load_users(b, c, full || b->verify_all, err))) return rc;
     if ((rc = load_tune(b, c, err))) return rc;
+    if ((rc = load_ivf(b, c, full || b->verify_all, err))) return rc;
     if ((rc = load_provenance(b, c, err))) return rc;
 
     int has_faiss = annbf_section_find(&b->file, ANNB_KIND_FAISS) >= 0;
@@ -327,11 +363,17 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
     if (flat && (c->meta.flags & ANNB_META_FLAG_MIPS_L2))
         return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: MIPS-to-L2 flag on a Flat "
                               "index", b->path, (unsigned long long)moff);
-    if (has_faiss == flat)
+    /* FAIS exactly when the index is neither Flat nor annb's IVF; a bundle
+     * of format 1.0 may hold "IVF<n>,Flat" as a FAIS section. */
+    int native = c->has_ivf;
+    if (has_faiss == (flat || native))
         return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: index '%s' %s a 'FAIS' "
                               "section", b->path, (unsigned long long)moff, c->meta.index,
-                              flat ? "must not have" : "needs");
-    if (!flat) { /* Flat: searched in place by exact.c, nothing to load */
+                              flat || native ? "must not have" : "needs");
+    if (native && (c->meta.flags & ANNB_META_FLAG_MIPS_L2))
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: MIPS-to-L2 flag on annb's "
+                              "IVF", b->path, (unsigned long long)moff);
+    if (has_faiss) { /* Flat: searched in place by exact.c, nothing to load */
         /* load_section verified the checksum: Faiss never parses unverified bytes. */
         if ((rc = load_section(b, c, ANNB_KIND_FAISS, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
             return rc;
@@ -495,9 +537,10 @@ annb_space_view annb_space_of(const annb_bundle *b, annb_space s)
     annb_space_view v = {0};
     if (s == ANNB_SPACE_ITEMS) {
         v = (annb_space_view){b->c.meta.count, b->c.ids, b->c.vecs, b->c.index,
+                              b->c.has_ivf ? &b->c.ivf : NULL,
                               strcmp(b->c.meta.index, ANNB_INDEX_FLAT) == 0};
     } else if (s == ANNB_SPACE_USERS) {
-        v = (annb_space_view){b->c.user_count, b->c.user_ids, b->c.user_vecs, NULL, 1};
+        v = (annb_space_view){b->c.user_count, b->c.user_ids, b->c.user_vecs, NULL, NULL, 1};
     }
     if (!v.ids) v.count = 0; /* STRUCTURE_ONLY handles have no content */
     return v;

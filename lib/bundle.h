@@ -4,6 +4,7 @@
 
 #include "annb.h"
 #include "annb_format.h"
+#include "ivf.h"
 #include "sections.h"
 
 #include <faiss/c_api/Index_c.h>
@@ -20,7 +21,9 @@ typedef struct annb_content {
     uint32_t genre_count;
     uint32_t genre_words;        /* u64 words per row in genre_bits */
     const uint64_t *genre_bits;
-    FaissIndex *index;           /* NULL for Flat (exact.c scans vecs in place) */
+    FaissIndex *index;           /* NULL for Flat (exact.c scans vecs in place) and annb's IVF */
+    annb_ivf ivf;                /* annb's own IVF-Flat (SPEC 6.15), in place, when has_ivf */
+    int has_ivf;
     /* Users (SPEC 6.9-6.10), all zero when the bundle stores none; always
      * searched exactly, in place. */
     uint64_t user_count;
@@ -59,7 +62,8 @@ typedef struct annb_space_view {
     uint64_t count;
     const int64_t *ids;
     const float *vecs;
-    FaissIndex *index;  /* NULL when exact */
+    FaissIndex *index;  /* NULL when exact or annb's IVF */
+    const annb_ivf *ivf; /* annb's IVF, or NULL */
     int exact;  /* Flat: exact.c scores every row in place */
 } annb_space_view;
 

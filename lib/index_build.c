@@ -103,6 +103,23 @@ static int faiss_tune_search(void *ctx_v, uint32_t value, const float *q, size_t
     return rc;
 }
 
+/* Searching annb's own IVF being tuned, as lib/search.c does. */
+typedef struct ivf_ctx {
+    const annb_ivf *ivf;
+    annb_metric metric;
+} ivf_ctx;
+
+static int ivf_tune_search(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
+                           int64_t *rows, annb_error *err)
+{
+    const ivf_ctx *c = ctx_v;
+    float *scores = malloc(nq * k * sizeof *scores);
+    int rc = scores ? annb_ivf_search(c->ivf, c->metric, q, nq, k, value, NULL, scores, rows)
+                    : ANNB_E_NOMEM;
+    free(scores);
+    return rc ? annb_error_set(err, rc, "measuring recall: IVF search failed") : ANNB_OK;
+}
+
 static double target_of(const annb_build_opts *o)
 {
     return o->target_recall > 0 ? o->target_recall : 0.95;
@@ -122,6 +139,30 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
         out->tune.source = ANNB_TUNE_EXACT;
         return ANNB_OK;
     }
+    annb_tune_in in = {
+        .vecs = vecs, .n = n, .d = d, .metric = o->metric,
+        .users = m ? users : NULL, .m = m,
+        .target = out->tune.target,
+        .k = o->recall_k ? o->recall_k : 10,
+        .queries = o->tune_queries ? o->tune_queries : 1000,
+        .lowest = 1, .highest = 1, /* an index without a knob: measured as it is */
+    };
+    uint32_t value = 0, nlist;
+    if (annb_index_native_ivf(desc, &nlist)) {
+        int rc = annb_ivf_build(&out->ivf, vecs, n, d, o->metric, nlist, err);
+        if (rc) return rc;
+        out->native_ivf = 1;
+        ivf_ctx ctx = {&out->ivf.ivf, o->metric};
+        in.highest = nlist;
+        in.search = ivf_tune_search;
+        in.ctx = &ctx;
+        if ((rc = annb_tune_run(&out->tune, &value, &in, err))) {
+            annb_index_made_release(out);
+            return rc;
+        }
+        out->tune.nprobe = value;
+        return ANNB_OK;
+    }
     out->mips_l2 = o->metric == ANNB_METRIC_IP && annb_index_is_graph(desc) && o->mips_reduction;
     float *aug = NULL;
     if (out->mips_l2 && !(aug = annb_mips_augment(vecs, n, d)))
@@ -135,15 +176,8 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
      * by their exact score (rerank.h), at build time as at search time. */
     uint32_t rerank = annb_faiss_is_lossy(index) ? ANNB_RERANK_FACTOR : 0;
     faiss_ctx ctx = {index, annb_faiss_family_of(index), vecs, n, d, o->metric, out->mips_l2, rerank};
-    annb_tune_in in = {
-        .vecs = vecs, .n = n, .d = d, .metric = o->metric,
-        .users = m ? users : NULL, .m = m,
-        .target = out->tune.target,
-        .k = o->recall_k ? o->recall_k : 10,
-        .queries = o->tune_queries ? o->tune_queries : 1000,
-        .lowest = 1, .highest = 1, /* an index without a knob: measured as it is */
-        .search = faiss_tune_search, .ctx = &ctx,
-    };
+    in.search = faiss_tune_search;
+    in.ctx = &ctx;
     if (ctx.family == ANNB_FAISS_IVF) in.highest = annb_faiss_nlist(index);
     /* efSearch below k returns fewer than k results: start at k (Faiss's
      * default is 16) and go up to 4096, where HNSW is slower than exact
@@ -152,7 +186,6 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
         in.lowest = in.k + 1 > 16 ? in.k + 1 : 16;
         in.highest = in.lowest > 4096 ? in.lowest : 4096;
     }
-    uint32_t value = 0;
     rc = annb_tune_run(&out->tune, &value, &in, err);
     if (rc == ANNB_OK) {
         if (ctx.family == ANNB_FAISS_IVF) out->tune.nprobe = value;
@@ -169,4 +202,5 @@ void annb_index_made_release(annb_index_made *made)
 {
     free(made->faiss_blob);
     made->faiss_blob = NULL;
+    annb_ivf_release_built(&made->ivf);
 }

@@ -6,6 +6,7 @@
 #define ANNB_INDEX_BUILD_H
 
 #include "annb.h"
+#include "ivf.h"
 #include "sections.h"
 
 #include <stddef.h>
@@ -13,7 +14,9 @@
 
 /* What goes into the bundle for its index. */
 typedef struct annb_index_made {
-    void *faiss_blob;    /* FAIS payload (SPEC 6.4), NULL for Flat */
+    void *faiss_blob;    /* FAIS payload (SPEC 6.4), NULL for Flat and annb's IVF */
+    annb_ivf_built ivf;  /* annb's own IVF-Flat (SPEC 6.15), when native_ivf */
+    int native_ivf;
     size_t faiss_size;
     int mips_l2;         /* FAIS indexes the vectors augmented to d + 1 (META flag) */
     int single_threaded; /* a graph index built with one thread (reproducible) */
@@ -24,7 +27,8 @@ typedef struct annb_index_made {
 int annb_index_is_graph(const char *index);
 
 /*
- * Builds index `desc` (a resolved string: "Flat" or a Faiss factory string)
+ * Builds index `desc` (a resolved string: "Flat", "IVF<nlist>,Flat", which
+ * is annb's own IVF (ivf.h), or any other Faiss factory string)
  * over the n stored item vectors, measures its recall against exact search
  * (questions from the users' vectors when m > 0) and tunes its search
  * parameter to opts->target_recall. OpenMP threads are set by the caller.

@@ -13,10 +13,14 @@
 
 /* ---- build ---- */
 
-/* Rows x centroids scored per k-means iteration, at most: 5e8 keeps 20
- * iterations at d = 64 around 10 s on two cores whatever nlist (1024 lists
- * get 256 rows each, 4096 lists 39). */
-#define ANNB_IVF_TRAIN_WORK 500000000ULL
+/* Rows x centroids scored per k-means iteration: 4e8 gives 1024 lists 256
+ * training rows each (Faiss's maximum), 2048 lists 95, and 4096 lists the
+ * floor of 32 (below Faiss's advised 39: on clustered 1M x 64 data 24, 39
+ * and 64 rows per list gave the same recall), so that 20 iterations at
+ * d = 64 stay around 10 s on two cores. */
+#define ANNB_IVF_TRAIN_WORK 400000000ULL
+#define ANNB_IVF_TRAIN_MIN 32
+#define ANNB_IVF_TRAIN_MAX 256
 
 /* What the assignment callback needs besides the vectors. */
 typedef struct annb_ivf_ctx {
@@ -27,9 +31,10 @@ typedef struct annb_ivf_ctx {
 /* Faiss's max_points_per_centroid: it trains on min(n, nlist * this) rows. */
 static int train_per_centroid(uint32_t nlist)
 {
-    if (getenv("IVF_PER")) return atoi(getenv("IVF_PER"));
     uint64_t per = ANNB_IVF_TRAIN_WORK / ((uint64_t)nlist * nlist);
-    return per > 256 ? 256 : per < 39 ? 39 : (int)per;
+    return per > ANNB_IVF_TRAIN_MAX ? ANNB_IVF_TRAIN_MAX
+           : per < ANNB_IVF_TRAIN_MIN ? ANNB_IVF_TRAIN_MIN
+                                      : (int)per;
 }
 
 uint64_t annb_ivf_train_points(uint64_t n, uint32_t nlist)
@@ -147,7 +152,9 @@ int annb_ivf_check(const annb_ivf *ivf, uint64_t n_rows_total, char *why, size_t
                       " positions", o[ivf->nlist], ivf->n);
     /* Rows: in range, ascending in a list, in one list only (else a row
      * could come back twice in one answer). */
-    uint8_t *seen = calloc(n_rows_total / 8 + 1, 1);
+    /* Rows are 32-bit: a damaged row count cannot ask for more than 512 MB. */
+    uint64_t bits = n_rows_total < (1ULL << 32) ? n_rows_total : (1ULL << 32);
+    uint8_t *seen = calloc(bits / 8 + 1, 1);
     if (!seen) return ANNB_E_NOMEM;
     int rc = ANNB_OK;
     for (uint32_t l = 0; rc == ANNB_OK && l < ivf->nlist; l++)
@@ -294,7 +301,7 @@ int annb_ivf_search_threads(const annb_ivf *ivf, annb_metric m, const float *q, 
                             size_t k, size_t nprobe, const annb_row_filter *filter, int threads,
                             float *scores, int64_t *rows)
 {
-    if (!nprobe) return ANNB_E_INVALID;
+    if (!nprobe || !ivf->nlist) return ANNB_E_INVALID;
     if (!k || !nq) return ANNB_OK;
     if (nprobe > ivf->nlist) nprobe = ivf->nlist;
     if (threads < 1) threads = 1;

@@ -51,9 +51,12 @@ typedef struct annb_ivf_built {
  * annb_ivf_train_points() rows), then each row goes to the list of its
  * nearest centroid by the metric: smallest L2 distance for l2, largest
  * inner product for ip and cosine (as Faiss's IndexIVFFlat assigns with its
- * quantizer; for ip the centroids are trained spherical, as Faiss does).
- * Ties go to the lower list. Deterministic: the same input gives the same
- * bytes, whatever the number of OpenMP or BLAS threads.
+ * quantizer; for ip the centroids are trained spherical, as Faiss 1.7.3's
+ * IndexIVF does). Ties go to the lower list. Every assignment, in k-means
+ * and at the end, is exact.c's fused annb_exact_nearest, on OpenMP's thread
+ * count. Deterministic: the same input gives the same bytes whatever that
+ * count; a CPU with another kernel (AVX-512, AVX2, scalar) may round
+ * differently and so assign a near-tie row elsewhere.
  *
  * out: filled on success (free with annb_ivf_release_built), zeroed on
  * failure. Returns ANNB_OK, ANNB_E_INVALID (n, d or nlist zero, nlist > n),
@@ -66,9 +69,9 @@ int annb_ivf_build(annb_ivf_built *out, const float *x, uint64_t n, uint32_t d, 
 /* Frees the arrays of a built index and zeroes it. NULL is fine. */
 void annb_ivf_release_built(annb_ivf_built *b);
 
-/* How many rows of n the k-means for nlist lists trains on: between 39 and
- * 256 per centroid (Faiss's advice), fewer per centroid for large nlist so
- * that training stays a few seconds on 1M rows. */
+/* How many rows of n the k-means for nlist lists trains on: 256 per list
+ * up to 1024 lists, then fewer (down to 32 per list at 4096 lists and
+ * beyond) so that training 1M x 64 stays around 10 s on two cores. */
 uint64_t annb_ivf_train_points(uint64_t n, uint32_t nlist);
 
 /*
@@ -76,7 +79,7 @@ uint64_t annb_ivf_train_points(uint64_t n, uint32_t nlist);
  * trusts them: nlist and d not zero, offsets[0] == 0, non-decreasing,
  * offsets[nlist] == n; every row < n_rows_total, strictly ascending within
  * its list, and in no other list. O(nlist + n) time, n_rows_total bits of
- * scratch; done once at open, so the scan itself checks nothing.
+ * scratch (at most 2^32); done once at open, so the scan checks nothing.
  * Whether every bundle row is indexed (n == n_rows_total) is the caller's
  * rule, not checked here.
  *
@@ -92,12 +95,13 @@ int annb_ivf_check(const annb_ivf *ivf, uint64_t n_rows_total, char *why, size_t
  * scores[i*k + j] best first, ties by lower row, -1 / NaN past what was
  * found; filter applies inside the scan (filter->extra indexed by query).
  * nprobe >= nlist scans every list: the result is then annb_exact_search's
- * over the same vectors.
+ * over the same vectors, bit for bit when that one takes fewer than 8
+ * queries (its BLAS path for more rounds scores differently).
  *
  * The centroids are scored per query with the same kernel whatever nq, so a
  * query probes the same lists alone or in a batch.
  *
- * Returns ANNB_OK, ANNB_E_INVALID (nprobe == 0), ANNB_E_NOMEM.
+ * Returns ANNB_OK, ANNB_E_INVALID (nprobe or nlist 0), ANNB_E_NOMEM.
  * Reads ivf only: many threads may search the same index at once.
  */
 int annb_ivf_search(const annb_ivf *ivf, annb_metric m, const float *q, size_t nq, size_t k,

@@ -1,6 +1,7 @@
 /* search.c - top-k search with external IDs (annb_search), metric names. */
 #include "bundle.h"
 #include "exact.h"
+#include "ivf.h"
 #include "faiss_glue.h"
 #include "ingest.h"
 #include "rerank.h"
@@ -60,6 +61,7 @@ typedef struct plan {
     int mips_l2;           /* Faiss is asked (q, 0) over d + 1 (SPEC 6.4) */
     uint32_t rerank;       /* ask Faiss for kf x rerank, keep the best kf by exact score */
     annb_metric metric;
+    int threads;
     const int64_t *skip; /* rows excluded for every query, ascending, unique */
     size_t nskip;
     const uint8_t *genre_ok; /* bitmap of rows allowed by the genre filter, or NULL */
@@ -223,7 +225,8 @@ static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *o)
         (o->genre_count && o->space != ANNB_SPACE_ITEMS))
         return ANNB_E_INVALID;
     p->v = annb_space_of(b, o->space);
-    if (!p->v.count || (!p->v.exact && !p->v.index)) return ANNB_E_INVALID; /* no such space */
+    if (!p->v.count || (!p->v.exact && !p->v.index && !p->v.ivf)) return ANNB_E_INVALID; /* no such space */
+    p->threads = o->threads;
     p->d = b->c.meta.dimension;
     p->nprobe = o->nprobe ? o->nprobe : b->c.tune.nprobe;
     p->ef_search = o->ef_search ? o->ef_search : b->c.tune.ef_search;
@@ -273,9 +276,10 @@ static void plan_release(plan *p)
     free((void *)p->genre_ok);
 }
 
-/* Exact: our own scan of the mapped vectors, every filter applied inside
- * it, so k results come back whenever k rows pass. */
-static int search_exact(const plan *p, const annb_bundle *b, const float *q, size_t nq, size_t k,
+/* Exact, and annb's IVF: our own scan of the mapped vectors, every filter
+ * applied inside it, so k results come back whenever k rows pass (for IVF:
+ * of the probed lists). */
+static int search_exact(const plan *p, const float *q, size_t nq, size_t k,
                         const row_list *extra, annb_hit *hits)
 {
     const uint32_t **ex = extra ? malloc(nq * sizeof *ex) : NULL;
@@ -289,9 +293,12 @@ static int search_exact(const plan *p, const annb_bundle *b, const float *q, siz
         exn[i] = extra[i].count;
     }
     annb_row_filter f = {p->genre_ok, p->skip, p->nskip, ex, exn};
-    if (rc == ANNB_OK)
-        rc = annb_exact_search(p->v.vecs, p->v.count, b->c.meta.dimension, b->c.meta.metric, q, nq,
-                               k, &f, dist, rows);
+    if (rc == ANNB_OK && p->v.ivf) /* nprobe: tuned at build (SPEC 6.14), 1 without */
+        rc = annb_ivf_search_threads(p->v.ivf, p->metric, q, nq, k, p->nprobe ? p->nprobe : 1, &f,
+                                     p->threads, dist, rows);
+    else if (rc == ANNB_OK)
+        rc = annb_exact_search_threads(p->v.vecs, p->v.count, p->d, p->metric, q, nq, k, &f,
+                                       p->threads, dist, rows);
     /* The filter was applied in the scan; collect only maps rows to IDs. */
     plan all = {.v = p->v};
     for (size_t i = 0; rc == ANNB_OK && i < nq; i++)
@@ -303,10 +310,10 @@ static int search_exact(const plan *p, const annb_bundle *b, const float *q, siz
     return rc;
 }
 
-static int run_plan(const plan *p, const annb_bundle *b, const float *q, size_t nq, size_t k,
+static int run_plan(const plan *p, const float *q, size_t nq, size_t k,
                     const row_list *extra, annb_hit *hits)
 {
-    if (p->v.exact) return search_exact(p, b, q, nq, k, extra, hits);
+    if (p->v.exact || p->v.ivf) return search_exact(p, q, nq, k, extra, hits);
     query_set qs = {q, q, p->d, p->d};
     float *aug = NULL;
     if (p->mips_l2) { /* (q, 0): see annb_mips_augment */
@@ -348,7 +355,7 @@ int annb_search(const annb_bundle *b, const float *queries, size_t nq, size_t k,
     float *normed = NULL;
     int rc = plan_make(&p, b, opts ? opts : &defaults);
     if (!rc) rc = normalized(&normed, b, queries, nq);
-    if (!rc) rc = run_plan(&p, b, normed ? normed : queries, nq, k, NULL, hits);
+    if (!rc) rc = run_plan(&p, normed ? normed : queries, nq, k, NULL, hits);
     free(normed);
     plan_release(&p);
     return rc;
@@ -392,7 +399,7 @@ int annb_recommend(const annb_bundle *b, const int64_t *users, size_t n, size_t 
             }
         }
         if (rc == ANNB_OK)
-            rc = run_plan(&p, b, q, m, k, opts->exclude_seen ? seen : NULL, hits + at * k);
+            rc = run_plan(&p, q, m, k, opts->exclude_seen ? seen : NULL, hits + at * k);
     }
     free(q);
     free(seen);

@@ -171,13 +171,26 @@ void annb_recall_from_tune(annb_recall_info *out, const annb_tune *t)
     out->rerank = t->rerank;
 }
 
+int annb_index_native_ivf(const char *index, uint32_t *nlist)
+{
+    /* Digits only (no sign, no spaces), no leading zero, at most 2^24 lists. */
+    if (strncmp(index, "IVF", 3) != 0 || index[3] < '1' || index[3] > '9') return 0;
+    uint64_t v = 0;
+    const char *p = index + 3;
+    for (; *p >= '0' && *p <= '9' && v <= (1u << 24); p++) v = v * 10 + (uint64_t)(*p - '0');
+    if (v > (1u << 24) || strcmp(p, ",Flat") != 0) return 0;
+    *nlist = (uint32_t)v;
+    return 1;
+}
+
 int annb_kind_known(const char kind[4])
 {
     static const char *const known[] = {
         ANNB_KIND_META, ANNB_KIND_IDS, ANNB_KIND_VECS, ANNB_KIND_FAISS,
         ANNB_KIND_TITLE_OFFSETS, ANNB_KIND_TITLES, ANNB_KIND_GENRE_NAMES, ANNB_KIND_GENRE_BITS,
         ANNB_KIND_USER_IDS, ANNB_KIND_USER_VECS, ANNB_KIND_SEEN_OFFSETS, ANNB_KIND_SEEN_ROWS,
-        ANNB_KIND_BUILD, ANNB_KIND_TUNE,
+        ANNB_KIND_BUILD, ANNB_KIND_TUNE, ANNB_KIND_IVF_CENTROIDS, ANNB_KIND_IVF_OFFSETS,
+        ANNB_KIND_IVF_ROWS, ANNB_KIND_IVF_VECS,
     };
     _Static_assert(sizeof known / sizeof known[0] == ANNB_KIND_COUNT, "ANNB_KIND_COUNT");
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)

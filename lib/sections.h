@@ -28,9 +28,17 @@
 #define ANNB_KIND_SEEN_ROWS "SEEN" /* critical: u32 item rows each user has seen */
 #define ANNB_KIND_BUILD "BILD" /* provenance: key=value lines, UTF-8 (SPEC 6.13) */
 #define ANNB_KIND_TUNE "TUNE" /* measured recall and the search parameters reaching it (6.14) */
+/* annb's own IVF-Flat (SPEC 6.15), all critical: */
+#define ANNB_KIND_IVF_CENTROIDS "IVCT" /* float32 nlist x d */
+#define ANNB_KIND_IVF_OFFSETS "IVOF"   /* u64 nlist + 1: list l is positions [IVOF[l], IVOF[l+1]) */
+#define ANNB_KIND_IVF_ROWS "IVRW"      /* u32 n: the row at each position */
+#define ANNB_KIND_IVF_VECS "IVEC"      /* float32 n x d: its vector (bulk, SPEC 3.11) */
 
 /* Number of kinds above: the most sections a reader decodes. */
-#define ANNB_KIND_COUNT 14
+#define ANNB_KIND_COUNT 18
+
+/* Is this index string annb's own IVF-Flat, "IVF<nlist>,Flat"? Sets *nlist. */
+int annb_index_native_ivf(const char *index, uint32_t *nlist);
 
 #define ANNB_META_SIZE 64u /* fixed part of META; the index string follows */
 #define ANNB_META_FLAG_NORMALIZED 0x1u

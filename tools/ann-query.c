@@ -73,6 +73,8 @@ static void usage(FILE *out)
             "  -k N                   number of results (default 10)\n"
             "      --nprobe N         IVF: lists searched (default: as tuned by ann-build)\n"
             "      --ef-search N      HNSW: candidate list size (default: as tuned)\n"
+            "      --threads N        threads per search (exact and IVF split each question's\n"
+            "                         scan; default 1)\n"
             "  -f, --format F         table (default for one question), tsv (default for\n"
             "                         batches), json; resp (Redis protocol, --all-users only)\n"
             "      --key-prefix P     resp: keys P<user> (default annb:<bundle id>:user:)\n"
@@ -104,6 +106,7 @@ typedef struct options {
     int k_given;
     uint32_t nprobe, ef_search; /* 0: as tuned at build time */
     int verify_all;             /* --verify: every checksum at open */
+    int64_t threads;            /* --threads: for each search (0: one) */
     out_format fmt;
     int fmt_given;
     int exclude_seen;
@@ -186,6 +189,7 @@ static int parse_args(options *o, int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},            {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},            {"nprobe", required_argument, NULL, 'N'},
         {"ef-search", required_argument, NULL, 'E'},    {"verify", no_argument, NULL, 'C'},
+        {"threads", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
     static const struct { int opt; mode m; } modes[] = {
@@ -266,6 +270,12 @@ static int parse_args(options *o, int argc, char **argv)
         }
         case 'v': o->verbose = 1; break;
         case 'C': o->verify_all = 1; break;
+        case 't':
+            if (cli_parse_i64(optarg, &o->threads) || o->threads < 1 || o->threads > 1024) {
+                cli_warn(prog, "--threads expects a number from 1 to 1024, not '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'h': usage(stdout); return -1;
         case 'V': printf("%s\n", annb_version()); return -1;
         default: return cli_bad_option(prog, argv);
@@ -951,6 +961,7 @@ int main(int argc, char **argv)
     c.so.exclude_seen = o.exclude_seen && !o.seen_file;
     c.so.nprobe = o.nprobe;
     c.so.ef_search = o.ef_search;
+    c.so.threads = (int)o.threads;
     if (rc == ANNB_OK) {
         if (SINGLE(o.mode)) rc = run_single(&c);
         else if (o.mode == M_ALL_USERS) rc = run_all_users(&c);

@@ -303,7 +303,7 @@ def main():
       "the same parameter set on the index; built from the raw float32 array (build = train + "
       "add) or, for the labels not in BENCH_FAISS_BUILD, the very index annb built, read from "
       "the bundle's FAIS section (no build time; an HNSW index over the MIPS-to-L2 reduction is "
-      "asked (q, 0), as annb asks it). "
+      "asked (q, 0), as annb asks it), built here when the bundle has no FAIS section. "
       f"Latency: nq=1, k=10, one thread. {thr}-thread QPS: {thr} threads sharing one open "
       "bundle/index, nq=1, k=10. recall@100 and batch QPS: one call with nq=1000, k=100. "
       "Ratio rows: annb / Faiss (times: above 1 = annb slower; QPS: below 1 = annb slower).\n")

@@ -239,7 +239,7 @@ MACHINE=$WORK/machine.txt
   echo "threads=$THREADS"
   echo "build_threads=$BUILD_THREADS"
   echo "oneshot_runs=$ONESHOT_RUNS"
-  echo "command=${BENCH_COMMAND:-make bench}$(for v in BENCH_N BENCH_Q BENCH_D BENCH_SEED BENCH_INDEXES BENCH_SKIP BENCH_NLAT BENCH_LAT_SECONDS BENCH_OPENS BENCH_THREADS BENCH_BUILD_THREADS BENCH_TPUT_SECONDS BENCH_ONESHOT_RUNS BENCH_FAISS_BUILD; do [ -n "${!v:-}" ] && printf ' %s=%q' "$v" "${!v}"; done)"
+  echo "command=${BENCH_COMMAND:-$([ -n "${MAKELEVEL:-}" ] && echo make bench || echo "tests/bench/run.sh $BUILD")}$(for v in BENCH_N BENCH_Q BENCH_D BENCH_SEED BENCH_INDEXES BENCH_SKIP BENCH_NLAT BENCH_LAT_SECONDS BENCH_OPENS BENCH_THREADS BENCH_BUILD_THREADS BENCH_TPUT_SECONDS BENCH_ONESHOT_RUNS BENCH_FAISS_BUILD; do [ -n "${!v:-}" ] && printf ' %s=%q' "$v" "${!v}"; done)"
   echo "start_epoch=$(date +%s)"
   echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$MACHINE"

@@ -342,14 +342,26 @@ for kind in VECS IDS TTLS; do
     expect_failure ann-query 1 "checksum"
 done
 
-# An index through the serialized Faiss section.
+# annb's own IVF (format/SPEC.md 6.15), and an index through the serialized
+# Faiss section.
 run "$BUILD" "$ITEMS" -o "$W/ivf.annb" --index 'IVF2,Flat' --metric l2
 expect_status 0
 expect_stderr_contains "index IVF2,Flat"
+expect_stderr_matches 'recall@10 [01]\.[0-9]{4} against exact search'
 run "$INSPECT" "$W/ivf.annb" --verify
 expect_status 0
-expect_stdout_matches '^FAIS +yes'
+expect_stdout_matches '^IVEC +yes'
 expect_stdout_matches '^index +IVF2,Flat$'
+expect_stdout_matches '^search +nprobe [12] \(default for queries\)$'
+check "annb's IVF has no Faiss section" test -z "$(grep '^FAIS' "$TMP/stdout")"
+run "$BUILD" "$ITEMS" -o "$W/sq.annb" --index 'IVF2,SQ8' --metric l2
+expect_status 0
+run "$INSPECT" "$W/sq.annb" --verify
+expect_status 0
+expect_stdout_matches '^FAIS +yes'
+expect_stdout_matches '^rerank +10 x k candidates'
+run "$QUERY" "$W/sq.annb" --item 2571 -k 3 --format tsv
+expect_status 0
 run "$QUERY" "$W/ivf.annb" --item 2571 -k 3 --format tsv
 expect_status 0
 check "IVF answers carry item IDs" test -z "$(awk -F '\t' 'NR > 1 { print $2 }' "$TMP/stdout" |
