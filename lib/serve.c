@@ -19,13 +19,13 @@
 /* The keys of a request. The questions come first (Q_FIRST .. Q_LAST). */
 enum key {
     K_USER, K_ITEM, K_VECTOR, K_SIMILAR_USERS, K_USERS_FOR_ITEM,
-    K_ID, K_K, K_EXCLUDE_SEEN, K_EXCLUDE, K_GENRES, K_COUNT
+    K_ID, K_K, K_EXCLUDE_SEEN, K_EXCLUDE, K_GENRES, K_NPROBE, K_EF_SEARCH, K_COUNT
 };
 #define Q_LAST K_USERS_FOR_ITEM
 
 static const char *const key_names[K_COUNT] = {
     "user", "item", "vector", "similar_users", "users_for_item",
-    "id", "k", "exclude_seen", "exclude", "genres",
+    "id", "k", "exclude_seen", "exclude", "genres", "nprobe", "ef_search",
 };
 
 /* Why a request gets an error answer. */
@@ -61,6 +61,7 @@ typedef struct request {
     int question;              /* K_USER .. K_USERS_FOR_ITEM */
     int64_t subject;           /* the user or item asked about */
     size_t k;
+    uint32_t nprobe, ef_search; /* 0: the bundle's tuned values */
     int exclude_seen;
     int64_t *exclude;          /* room for one more: the subject itself */
     size_t nexclude;
@@ -146,6 +147,13 @@ static int parse_filters(request *r, problem *p)
         if (!(d >= 1 && d <= ANNB_SERVE_MAX_K) || d != floor(d))
             return INVALID(p, "\"k\" must be an integer from 1 to %d", ANNB_SERVE_MAX_K);
         r->k = (size_t)d;
+    }
+    for (int key = K_NPROBE; key <= K_EF_SEARCH; key++) {
+        if (!(v = r->key[key])) continue;
+        double d = cJSON_IsNumber(v) ? v->valuedouble : 0;
+        if (!(d >= 1 && d <= 1 << 20) || d != floor(d))
+            return INVALID(p, "\"%s\" must be an integer from 1 to %d", key_names[key], 1 << 20);
+        *(key == K_NPROBE ? &r->nprobe : &r->ef_search) = (uint32_t)d;
     }
     if ((v = r->key[K_EXCLUDE_SEEN])) {
         if (!cJSON_IsBool(v)) return INVALID(p, "\"exclude_seen\" must be true or false");
@@ -256,6 +264,8 @@ static int answer(annb_hit *hits, annb_space *space, const annb_bundle *const *b
     o.genres = r->genres;
     o.genre_count = r->ngenres;
     o.exclude_seen = r->exclude_seen;
+    o.nprobe = r->nprobe;
+    o.ef_search = r->ef_search;
     *space = q == K_SIMILAR_USERS || q == K_USERS_FOR_ITEM ? ANNB_SPACE_USERS : ANNB_SPACE_ITEMS;
     o.space = *space;
     if (*space == ANNB_SPACE_USERS) rc = annb_search(ub, v, 1, r->k, &o, hits);
