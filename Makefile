@@ -97,10 +97,10 @@ fuzz: deps
 	done
 
 # Benchmarks: tests/bench/run.sh writes $(BUILD)/bench-results.md (how to read
-# it: docs/benchmarks.md). About 40 min at the default 1M x 64 items (28 of
-# them annb's one-thread HNSW build), data and ground truth cached in
-# $(BUILD)/bench-data; `make bench BENCH_N=200000` or BENCH_INDEXES="flat ivf"
-# for a quicker run. Never part of `make test`.
+# it: docs/benchmarks.md). Half an hour or more at the default 1M x 64 items
+# (docs/benchmarks.md gives the last run's time), data and ground truth
+# cached in $(BUILD)/bench-data; `make bench BENCH_N=200000` or
+# BENCH_INDEXES="flat ivf" for a quicker run. Never part of `make test`.
 .PHONY: bench
 bench: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES='python3-faiss python3-pandas'

@@ -219,13 +219,17 @@ static int features_checked(emb_reader *r, const annb_csv_field *f, const cJSON 
 /* The next number of a JSON array text that cJSON accepted, from *pos on:
  * before the first element that is not a number, the runs of the bytes
  * cJSON hands to strtod are exactly the numbers, in order. */
+static int is_number_byte(char c)
+{
+    return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
+}
+
 static void next_number(const char *s, size_t len, size_t *pos, const char **num, size_t *n)
 {
-    static const char chars[] = "0123456789+-.eE";
     size_t i = *pos;
-    while (i < len && !memchr(chars, s[i], sizeof chars - 1)) i++;
+    while (i < len && !is_number_byte(s[i])) i++;
     size_t start = i;
-    while (i < len && memchr(chars, s[i], sizeof chars - 1)) i++;
+    while (i < len && is_number_byte(s[i])) i++;
     *num = s + start;
     *n = i - start;
     *pos = i;

@@ -9,8 +9,8 @@ import json
 import sys
 
 MATCH = 0.95  # the recall@10 every "at equal recall" figure is taken at (bench_common.h)
-# run.sh's index names, in report order (hnsw-ip: --index hnsw --no-mips-reduction)
-LABELS = ("flat", "ivf", "hnsw", "hnsw-ip", "ivfpq", "auto")
+# run.sh's index names, in report order (hnsw-mips: --index hnsw --mips-reduction)
+LABELS = ("flat", "ivf", "hnsw", "hnsw-mips", "ivfpq", "auto")
 
 
 def load(path):
@@ -218,7 +218,7 @@ def main():
         note = ""
         if busiest:
             mine = f"annb **{busiest[1]['qps1']:,.0f}** ({busiest[0]}, recall {busiest[1]['recall10']:.4f})"
-            for lb in ("hnsw", "hnsw-ip"):
+            for lb in ("hnsw", "hnsw-mips"):
                 hm = find("annb-matched", lb)
                 best = max(every("annb-sweep", lb) + every("annb", lb),
                            key=lambda r: r.get("recall10", 0), default=None)
@@ -270,7 +270,7 @@ def main():
                           f"{rec.get('questions', '?')} questions, target {rec.get('target', '?')})")
             else:
                 stored = "exact"
-            opt = "hnsw --no-mips-reduction" if lb == "hnsw-ip" else lb
+            opt = "hnsw --mips-reduction" if lb == "hnsw-mips" else lb
             rows.append([f"`--index {opt}`", f"`{resolved.get(lb)}`",
                          f"{num(b.get('build_s'))} ({num(b.get('cpu_s'))})", b.get("build_threads", "-"),
                          num(mb(b.get("bundle_bytes"))), stored_setting(a), stored,
@@ -285,15 +285,15 @@ def main():
           "(`ann-inspect --json`, \"recall\"), at the parameter it then stores as the default. "
           "\"Here\": the harness's own queries against its exact ground truth, at that default "
           "(recall@10 over the latency queries, recall@100 from one k=100 call).")
-        hb = find("annb-build", "hnsw") or find("annb-build", "hnsw-ip")
+        hb = find("annb-build", "hnsw") or find("annb-build", "hnsw-mips")
         if hb and str(hb.get("build_threads")) not in ("1", "default"):
             w(f"- HNSW bundles were built with {hb['build_threads']} threads: the graph, and so "
               "the bytes, depend on thread timing and are not reproducible (one thread, "
               "ann-build's default for graph indexes, gives the same bytes on every run).")
-        if find("annb-build", "hnsw"):
-            w("- `--index hnsw` with `--metric ip` (the default) indexes the MIPS-to-L2 "
-              "reduction: the vectors get one extra coordinate and are searched as L2 (SPEC "
-              "6.4); `hnsw-ip` (BENCH_INDEXES) is the same graph type without it.")
+        mips = [lb for lb in labels if (find("faiss", lb) or {}).get("mips_l2")]
+        if mips:
+            w(f"- {', '.join(mips)}: the FAIS index is over the MIPS-to-L2 reduction (one extra "
+              "coordinate, searched as L2; SPEC 6.4), `--mips-reduction`.")
         w("")
 
     # ------------------------------------------------- annb vs Faiss, as is

@@ -22,7 +22,7 @@
 #   BENCH_ONESHOT_RUNS  timed runs of each one-shot ann-query process (9)
 #   BENCH_INDEXES       ann-build --index values to build and measure, any of
 #                       flat ivf hnsw ivfpq auto ("flat ivf hnsw"), and
-#                       hnsw-ip: --index hnsw --no-mips-reduction
+#                       hnsw-mips: --index hnsw --mips-reduction
 #   BENCH_SKIP          any of: faiss notebook npm (skip those baselines)
 #   BENCH_FAISS_BUILD   index labels for which the Faiss baseline builds its
 #                       own index ("flat ivf"); the others search the Faiss
@@ -62,8 +62,8 @@ NPM_PACKAGES=(usearch@2.25.3 hnswlib-node@3.0.0)
 INDEXES=()
 for label in ${BENCH_INDEXES:-flat ivf hnsw}; do
   case $label in
-    flat | ivf | hnsw | ivfpq | auto | hnsw-ip) INDEXES+=("$label") ;;
-    *) echo "bench: BENCH_INDEXES: unknown index '$label' (flat ivf hnsw ivfpq auto hnsw-ip)" >&2; exit 2 ;;
+    flat | ivf | hnsw | ivfpq | auto | hnsw-mips) INDEXES+=("$label") ;;
+    *) echo "bench: BENCH_INDEXES: unknown index '$label' (flat ivf hnsw ivfpq auto hnsw-mips)" >&2; exit 2 ;;
   esac
 done
 HNSW_M=32 HNSW_EFC=40 # annb's hnsw = Faiss's HNSW32: M 32, efConstruction 40 (its default)
@@ -239,7 +239,10 @@ MACHINE=$WORK/machine.txt
   echo "threads=$THREADS"
   echo "build_threads=$BUILD_THREADS"
   echo "oneshot_runs=$ONESHOT_RUNS"
-  echo "command=${BENCH_COMMAND:-$([ -n "${MAKELEVEL:-}" ] && echo make bench || echo "tests/bench/run.sh $BUILD")}$(for v in BENCH_N BENCH_Q BENCH_D BENCH_SEED BENCH_INDEXES BENCH_SKIP BENCH_NLAT BENCH_LAT_SECONDS BENCH_OPENS BENCH_THREADS BENCH_BUILD_THREADS BENCH_TPUT_SECONDS BENCH_ONESHOT_RUNS BENCH_FAISS_BUILD; do [ -n "${!v:-}" ] && printf ' %s=%q' "$v" "${!v}"; done)"
+  vars=$(for v in BENCH_N BENCH_Q BENCH_D BENCH_SEED BENCH_INDEXES BENCH_SKIP BENCH_NLAT BENCH_LAT_SECONDS BENCH_OPENS BENCH_THREADS BENCH_BUILD_THREADS BENCH_TPUT_SECONDS BENCH_ONESHOT_RUNS BENCH_FAISS_BUILD; do [ -z "${!v:-}" ] || printf ' %s=%q' "$v" "${!v}"; done)
+  if [ -n "${BENCH_COMMAND:-}" ]; then echo "command=$BENCH_COMMAND"
+  elif [ -n "${MAKELEVEL:-}" ]; then echo "command=make bench$vars"
+  else echo "command=${vars# }${vars:+ }tests/bench/run.sh $BUILD"; fi
   echo "start_epoch=$(date +%s)"
   echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$MACHINE"
@@ -258,7 +261,7 @@ say "CSV ingest ($((CSV_BYTES / 1000000)) MB through annb_vector_from_csv)"
 for label in "${INDEXES[@]}"; do
   bundle=$WORK/$label.annb
   build_opts=(--index "$label") threads=default
-  [ "$label" = hnsw-ip ] && build_opts=(--index hnsw --no-mips-reduction)
+  [ "$label" = hnsw-mips ] && build_opts=(--index hnsw --mips-reduction)
   if [ "$label" != flat ]; then
     build_opts+=(--threads "$BUILD_THREADS")
     threads=$BUILD_THREADS
@@ -285,7 +288,8 @@ for label in "${INDEXES[@]}"; do
     rm -f "$findex"
     if [[ $FAISS_BUILD != *" $label "* ]] && [ "$fais_size" -gt 0 ]; then
       # The FAIS section's bytes (SPEC 6.4: raw codec) are a Faiss index file.
-      tail -c +$((fais_off + 1)) "$bundle" | head -c "$fais_size" >"$findex"
+      dd if="$bundle" of="$findex" bs=4M iflag=skip_bytes,count_bytes skip="$fais_off" \
+        count="$fais_size" status=none
       mode=(load)
     fi
     say "$label: Faiss $resolved in-process (${mode[*]:-own build})"

@@ -43,7 +43,7 @@ static int ref_cmp(const void *a, const void *b)
     return x->row < y->row ? -1 : 1;
 }
 
-static int in_sorted(const int64_t *a, size_t n, int64_t v)
+static int in_list(const int64_t *a, size_t n, int64_t v)
 {
     for (size_t i = 0; i < n; i++)
         if (a[i] == v) return 1;
@@ -55,7 +55,7 @@ static int ref_passes(const annb_row_filter *f, size_t qi, int64_t row)
 {
     if (!f) return 1;
     if (f->allowed && !(f->allowed[row / 8] >> (row % 8) & 1)) return 0;
-    if (in_sorted(f->skip, f->nskip, row)) return 0;
+    if (in_list(f->skip, f->nskip, row)) return 0;
     if (f->extra && f->extra[qi])
         for (size_t i = 0; i < f->extra_count[qi]; i++)
             if (f->extra[qi][i] == row) return 0;
