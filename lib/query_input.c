@@ -1,67 +1,74 @@
 /* query_input.c - query vectors from text and from embeddings files. */
 #include "annb.h"
 #include "ingest.h"
+#include "numparse.h"
 
-#include <cjson/cJSON.h>
-#include <errno.h>
-#include <float.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int put_value(float *out, size_t dimension, size_t i, double v, annb_error *err)
+/* Query vectors are read with the same correctly rounded parser as the
+ * items (numparse.h): an item's own text as a query gives its exact floats. */
+static int put_value(float *out, size_t dimension, size_t i, annb_error *err, float v)
 {
-    if (!isfinite(v) || fabs(v) > FLT_MAX)
-        return annb_error_set(err, ANNB_E_INPUT, "vector element %zu is not a finite float", i + 1);
     if (i >= dimension)
         return annb_error_set(err, ANNB_E_DIMENSION, "vector has more than %zu values", dimension);
-    out[i] = (float)v;
+    out[i] = v;
     return ANNB_OK;
 }
 
+static const char *skip_blanks(const char *p)
+{
+    return p + strspn(p, " \t\r\n");
+}
+
+/* A JSON array of numbers, and nothing after it but white space. */
 static int parse_json(float *out, size_t dimension, const char *text, annb_error *err)
 {
-    cJSON *arr = cJSON_ParseWithOpts(text, NULL, 1); /* 1: nothing may follow */
-    int rc = ANNB_OK;
+    const char *p = skip_blanks(text + 1), *end = text + strlen(text);
     size_t n = 0;
-    if (!cJSON_IsArray(arr)) {
-        rc = annb_error_set(err, ANNB_E_INPUT, "vector is not a JSON array of numbers");
-        goto out;
+    while (*p != ']') {
+        float v;
+        const char *after = annb_json_float(&v, p, end);
+        if (!after)
+            return annb_error_set(err, ANNB_E_INPUT, "vector element %zu is not a finite float "
+                                  "(JSON number)", n + 1);
+        int rc = put_value(out, dimension, n++, err, v);
+        if (rc) return rc;
+        p = skip_blanks(after);
+        if (*p == ',') p = skip_blanks(p + 1);
+        else if (*p != ']')
+            return annb_error_set(err, ANNB_E_INPUT, "expected ',' or ']' after vector element %zu", n);
     }
-    for (cJSON *e = arr->child; e; e = e->next, n++) {
-        if (!cJSON_IsNumber(e)) {
-            rc = annb_error_set(err, ANNB_E_INPUT, "vector element %zu is not a number", n + 1);
-            goto out;
-        }
-        if ((rc = put_value(out, dimension, n, e->valuedouble, err))) goto out;
-    }
+    if (*skip_blanks(p + 1))
+        return annb_error_set(err, ANNB_E_INPUT, "unexpected text after the vector's ']'");
     if (n != dimension)
-        rc = annb_error_set(err, ANNB_E_DIMENSION, "vector has %zu values, the bundle's dimension is %zu",
-                            n, dimension);
-out:
-    cJSON_Delete(arr);
-    return rc;
+        return annb_error_set(err, ANNB_E_DIMENSION, "vector has %zu values, the bundle's dimension is %zu",
+                              n, dimension);
+    return ANNB_OK;
 }
 
 int annb_vector_parse(float *out, size_t dimension, const char *text, annb_error *err)
 {
     if (!out || !text || !dimension)
         return annb_error_set(err, ANNB_E_INVALID, "annb_vector_parse: bad argument");
-    const char *p = text + strspn(text, " \t\r\n");
+    const char *p = skip_blanks(text);
     if (*p == '[') return parse_json(out, dimension, p, err);
     size_t n = 0;
     for (;;) {
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno == ERANGE)
+        size_t len = strcspn(p, ", \t\r\n");
+        float v;
+        int f = annb_float_parse(&v, p, len);
+        if (f == ANNB_FLOAT_RANGE)
+            return annb_error_set(err, ANNB_E_INPUT, "vector element %zu is not a finite float", n + 1);
+        if (f != ANNB_FLOAT_OK)
             return annb_error_set(err, ANNB_E_INPUT, "vector element %zu is not a number", n + 1);
-        int rc = put_value(out, dimension, n++, v, err);
+        int rc = put_value(out, dimension, n++, err, v);
         if (rc) return rc;
-        p = end + strspn(end, " \t");
+        p = skip_blanks(p + len);
         if (*p == '\0') break;
         if (*p++ != ',')
             return annb_error_set(err, ANNB_E_INPUT, "expected ',' after vector element %zu", n);
+        p = skip_blanks(p);
     }
     if (n != dimension)
         return annb_error_set(err, ANNB_E_DIMENSION,
