@@ -174,7 +174,7 @@ typedef struct annb_build_opts {
  * dimension d under a memory budget (0: none), into out (size >= 64).
  * auto: "Flat" while the vectors take at most ANNB_AUTO_EXACT_BYTES (an
  * exact scan of them takes about 2 ms on one core at 15 GB/s) and fit the
- * budget; else "IVF<nlist>,Flat" (nlist = 4 sqrt(n) rounded to a power of
+ * budget; else "IVF<nlist>,Flat" (nlist = sqrt(n) rounded to a power of
  * two, at least 39 items per list); else, when the vectors do not fit the
  * budget, "IVF<nlist>,PQ<m>" (m bytes per vector). hnsw: "HNSW32". */
 #define ANNB_AUTO_EXACT_BYTES (32u << 20)

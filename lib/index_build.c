@@ -12,11 +12,14 @@
 #include <string.h>
 #include <strings.h>
 
-/* Power of two nearest to 4 sqrt(n), at most n / 39 (Faiss's k-means wants
- * at least 39 training points per centroid), at least 1. */
+/* Power of two nearest to sqrt(n), at most n / 39 (Faiss's k-means wants
+ * at least 39 training points per centroid), at least 1. Measured on 1M x
+ * 64 clustered vectors (one thread, recall@10 0.95): 1024 lists need
+ * nprobe 20, 0.54 ms; 2048 need 32-40, 0.6-0.7 ms; 4096 need 64, 0.70 ms;
+ * each scans some 16k vectors, and fewer lists train faster (6 s vs 17 s). */
 static uint32_t ivf_lists(uint64_t n)
 {
-    double want = 4 * sqrt((double)n);
+    double want = sqrt((double)n);
     uint32_t nlist = 1;
     while (nlist < (1u << 20) && (double)nlist * 1.5 < want) nlist *= 2;
     while (nlist > 1 && (uint64_t)nlist * 39 > n) nlist /= 2;

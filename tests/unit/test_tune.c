@@ -223,17 +223,17 @@ static void test_index_choose(void **state)
     annb_index_choose(s, sizeof s, "auto", 3706, 10, 0);
     assert_string_equal(s, "Flat");
     annb_index_choose(s, sizeof s, "auto", 1000000, 64, 0);
-    assert_string_equal(s, "IVF4096,Flat");
+    assert_string_equal(s, "IVF1024,Flat");
     annb_index_choose(s, sizeof s, "auto", 1000000, 64, 100u << 20); /* 256 MB of vectors */
-    assert_string_equal(s, "IVF4096,PQ32np");
-    annb_index_choose(s, sizeof s, "AUTO", 100000, 64, 1u << 20); /* small, but over budget */
     assert_string_equal(s, "IVF1024,PQ32np");
+    annb_index_choose(s, sizeof s, "AUTO", 100000, 64, 1u << 20); /* small, but over budget */
+    assert_string_equal(s, "IVF256,PQ32np");
     annb_index_choose(s, sizeof s, "ivf", 100, 8, 0); /* at least 39 items per list */
     assert_string_equal(s, "IVF2,Flat");
     annb_index_choose(s, sizeof s, "hnsw", 100, 8, 0);
     assert_string_equal(s, "HNSW32");
     annb_index_choose(s, sizeof s, "ivfpq", 5000, 10, 0);
-    assert_string_equal(s, "IVF128,PQ5np");
+    assert_string_equal(s, "IVF64,PQ5np");
     annb_index_choose(s, sizeof s, "IVF7,SQ8", 5000, 10, 0);
     assert_string_equal(s, "IVF7,SQ8");
 }
