@@ -64,12 +64,7 @@ int annb_faiss_search_params(const FaissIndex *index, int64_t n, const float *x,
                              const annb_faiss_params *p, float *distances, int64_t *labels);
 const char *annb_faiss_params_error(void);
 
-/* Search only rows whose bit is set in `allowed` (nbits bits, LSB first):
- * Faiss 1.7.3's IDSelector, which its C API does not expose
- * (lib/faiss_c_ext.cpp). Returns 0, or -1 with annb_faiss_ext_error(). */
-int annb_faiss_search_filtered(const FaissIndex *index, int64_t n, const float *x, int64_t k,
-                               const uint8_t *allowed, size_t nbits, float *distances,
-                               int64_t *labels);
+/* The message of the last failed annb_faiss_kmeans on this thread. */
 const char *annb_faiss_ext_error(void);
 /* k-means of the n x d rows of x into k centroids (k x d, caller's array),
  * with faiss::Clustering: `niter` iterations, at most max_points_per_centroid

@@ -79,23 +79,32 @@ static double recall_of(const annb_bundle *b, const tu_data *t, const float *que
     return sum / count;
 }
 
+/* Builds `index` over the items into fx.dir/name with the first half of the
+ * users as the build's questions; the second half stays unseen. */
+static void build_with_first_users(annb_build_report *rep, char out[512], const char *name,
+                                   const char *index)
+{
+    char half[512];
+    tu_data first = fx.u;
+    first.n = QUESTIONS;
+    tu_write_spark_csv(tu_path(half, fx.dir, "users-first.csv"), &first);
+    annb_build_opts o = ANNB_BUILD_OPTS_INIT;
+    annb_error err = {0};
+    o.index = index;
+    o.users_path = half;
+    if (annb_build(rep, fx.items, NULL, tu_path(out, fx.dir, name), &o, &err) != ANNB_OK)
+        fail_msg("building %s: %s", index, err.message);
+}
+
 /* An IVF bundle records the recall its tuned nprobe reaches, and that
  * recall holds on other questions (the second half of the users, which the
  * build never saw: it sampled from the users file given to it, the first half). */
 static void test_ivf_recall_holds(void **state)
 {
     (void)state;
-    char half[512], out[512];
-    tu_data first = fx.u;
-    first.n = QUESTIONS;
-    tu_write_spark_csv(tu_path(half, fx.dir, "users-first.csv"), &first);
-    annb_build_opts o = ANNB_BUILD_OPTS_INIT;
+    char out[512];
     annb_build_report rep;
-    annb_error err = {0};
-    o.index = "IVF64,Flat";
-    o.users_path = half;
-    assert_int_equal(annb_build(&rep, fx.items, NULL, tu_path(out, fx.dir, "ivf.annb"), &o, &err),
-                     ANNB_OK);
+    build_with_first_users(&rep, out, "ivf.annb", "IVF64,Flat");
     assert_true(rep.recall.measured);
     assert_string_equal(rep.recall.questions, "users");
     assert_int_equal(rep.recall.k, 10);
@@ -136,17 +145,11 @@ static void test_ivf_recall_holds(void **state)
 static void test_pq_rerank(void **state)
 {
     (void)state;
-    char out[512], half[512];
-    tu_data first = fx.u;
-    first.n = QUESTIONS;
-    tu_write_spark_csv(tu_path(half, fx.dir, "users-first.csv"), &first);
-    annb_build_opts o = ANNB_BUILD_OPTS_INIT;
+    char out[512];
     annb_build_report rep;
-    annb_error err = {0};
-    o.index = "IVF32,PQ4np"; /* 4 bytes for 16 floats */
-    o.users_path = half; /* item questions are far easier here (0.98 vs 0.66 at nprobe 1) */
-    assert_int_equal(annb_build(&rep, fx.items, NULL, tu_path(out, fx.dir, "pq.annb"), &o, &err),
-                     ANNB_OK);
+    /* 4 bytes for 16 floats. Users as questions: item questions are far
+     * easier on this data (0.98 vs 0.66 at nprobe 1). */
+    build_with_first_users(&rep, out, "pq.annb", "IVF32,PQ4np");
     assert_int_equal(rep.recall.rerank, 10);
     assert_true(rep.recall.recall >= 0.95);
     annb_bundle *b = tu_open(out, 0);
