@@ -27,6 +27,17 @@ thread_local std::string ext_error;
 
 extern "C" const char *annb_faiss_ext_error(void) { return ext_error.c_str(); }
 
+extern "C" void annb_faiss_ext_caught(void)
+{
+    try {
+        throw;
+    } catch (const std::exception &e) {
+        ext_error = e.what();
+    } catch (...) {
+        ext_error = "unknown C++ exception in Faiss";
+    }
+}
+
 namespace {
 // k-means's assignment step done by the caller (annb's fused kernel) rather
 // than by Faiss's IndexFlat: Clustering only resets, adds the centroids and
@@ -83,10 +94,8 @@ extern "C" int annb_faiss_kmeans(float *centroids, const float *x, uint64_t n, u
         clus.train((faiss::Index::idx_t)n, x, *index);
         std::copy(clus.centroids.begin(), clus.centroids.end(), centroids);
         return 0;
-    } catch (const std::exception &e) {
-        ext_error = e.what();
     } catch (...) {
-        ext_error = "unknown C++ exception in Faiss";
+        annb_faiss_ext_caught();
     }
     return -1;
 }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* open_memstream, fmemopen */
 #include "faiss_glue.h"
 #include "ingest.h"
+#include "rerank.h"
 
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
@@ -114,5 +115,36 @@ int annb_faiss_from_blob(FaissIndex **out, const void *blob, size_t size, annb_e
         *out = NULL;
     }
     fclose(mem);
+    return rc;
+}
+
+int annb_faiss_answer(const annb_faiss_view *v, const annb_faiss_params *p, const float *q,
+                      size_t nq, size_t kf, float *dist, int64_t *labels)
+{
+    size_t kr = kf;
+    if (v->rerank > 1) kr = kf > v->n / v->rerank ? (size_t)v->n : kf * v->rerank;
+    int exact = v->mips_l2 || v->rerank > 1;
+    float *d = kr == kf ? dist : malloc(nq * kr * sizeof *d);
+    int64_t *l = kr == kf ? labels : malloc(nq * kr * sizeof *l);
+    float *aug = v->mips_l2 ? calloc(nq * (v->d + 1), sizeof *aug) : NULL;
+    int rc = ANNB_OK;
+    if (!d || !l || (v->mips_l2 && !aug)) {
+        rc = ANNB_E_NOMEM;
+    } else {
+        for (size_t i = 0; aug && i < nq; i++) /* (q, 0): see annb_mips_augment */
+            memcpy(aug + i * (v->d + 1), q + i * v->d, v->d * sizeof *aug);
+        if (annb_faiss_search_params(v->index, (int64_t)nq, aug ? aug : q, (int64_t)kr, p, d, l))
+            rc = ANNB_E_FAISS;
+    }
+    for (size_t i = 0; rc == ANNB_OK && exact && i < nq; i++) {
+        annb_rerank(v->vecs, v->n, v->d, v->metric, q + i * v->d, d + i * kr, l + i * kr, kr);
+        if (kr != kf) {
+            memcpy(dist + i * kf, d + i * kr, kf * sizeof *dist);
+            memcpy(labels + i * kf, l + i * kr, kf * sizeof *labels);
+        }
+    }
+    if (d != dist) free(d);
+    if (l != labels) free(l);
+    free(aug);
     return rc;
 }

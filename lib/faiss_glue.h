@@ -59,13 +59,14 @@ typedef struct annb_faiss_params {
 } annb_faiss_params;
 
 /* index->search with those settings. Returns 0, or -1 with the message in
- * annb_faiss_params_error() (thread-local). */
+ * annb_faiss_ext_error(). */
 int annb_faiss_search_params(const FaissIndex *index, int64_t n, const float *x, int64_t k,
                              const annb_faiss_params *p, float *distances, int64_t *labels);
-const char *annb_faiss_params_error(void);
 
-/* The message of the last failed annb_faiss_kmeans on this thread. */
+/* The message of the last failed annb_faiss_* C++ call on this thread. */
 const char *annb_faiss_ext_error(void);
+/* Keeps the message of the exception being handled (call in a catch block). */
+void annb_faiss_ext_caught(void);
 /* k-means of the n x d rows of x into k centroids (k x d, caller's array),
  * with faiss::Clustering: `niter` iterations, at most max_points_per_centroid
  * * k rows sampled with `seed`, points assigned by L2 or, if inner_product,
@@ -83,5 +84,25 @@ int annb_faiss_kmeans(float *centroids, const float *x, uint64_t n, uint32_t d, 
 #ifdef __cplusplus
 }
 #endif
+
+/* A Faiss index as annb searches it: at build time (tuning) and from a bundle. */
+typedef struct annb_faiss_view {
+    const FaissIndex *index;
+    const float *vecs;  /* the n stored rows of d floats, for exact scores */
+    uint64_t n;
+    uint32_t d;
+    annb_metric metric;
+    int mips_l2;        /* the index is asked (q, 0) over d + 1 (SPEC 6.4) */
+    uint32_t rerank;    /* > 1: ask for kf x rerank, keep the best kf by exact score */
+} annb_faiss_view;
+
+/*
+ * nq queries of d floats, kf rows each, as annb answers: with the MIPS-to-L2
+ * reduction or compressed codes Faiss's distances are not the metric's, so
+ * the candidates get their exact score from vecs (rerank.h) and the best kf
+ * stay. Returns ANNB_OK, ANNB_E_NOMEM or ANNB_E_FAISS (annb_faiss_ext_error).
+ */
+int annb_faiss_answer(const annb_faiss_view *v, const annb_faiss_params *p, const float *q,
+                      size_t nq, size_t kf, float *dist, int64_t *labels);
 
 #endif /* ANNB_FAISS_GLUE_H */

@@ -1,8 +1,9 @@
 // faiss_params.cpp - searching a Faiss index with per-call parameters
 // (nprobe, efSearch, an ID selector): Faiss 1.7.3's SearchParameters, which
-// its C API does not expose. Per call, never by changing the shared index,
-// so that one open bundle serves many threads with different settings.
-// Exceptions are caught into a return code, their message kept per thread.
+// its C API does not expose. Per call rather than by changing the shared
+// index (except HNSW efSearch, below), so that one open bundle serves many
+// threads with different settings.
+// Exceptions are caught into a return code (annb_faiss_ext_caught).
 #include "faiss_glue.h"
 
 #include <faiss/Index.h>
@@ -13,14 +14,11 @@
 
 #include <omp.h>
 
-#include <exception>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
-#include <string>
 
 namespace {
-thread_local std::string params_error;
 
 // Faiss 1.7.3's HNSW search sizes its candidate list from the index's own
 // hnsw.efSearch and ignores SearchParametersHNSW::efSearch there (its
@@ -40,7 +38,6 @@ extern "C" void annb_faiss_set_defaults(FaissIndex *index, uint32_t nprobe, uint
         if (ef_search) hnsw->hnsw.efSearch = (int)ef_search;
 }
 
-extern "C" const char *annb_faiss_params_error(void) { return params_error.c_str(); }
 
 extern "C" annb_faiss_family annb_faiss_family_of(const FaissIndex *index)
 {
@@ -132,10 +129,8 @@ extern "C" int annb_faiss_search_params(const FaissIndex *index, int64_t n, cons
             ix->search(n, x, k, distances, labels);
         }
         return 0;
-    } catch (const std::exception &e) {
-        params_error = e.what();
     } catch (...) {
-        params_error = "unknown C++ exception in Faiss";
+        annb_faiss_ext_caught();
     }
     return -1;
 }

@@ -3,7 +3,7 @@
 #include "index_build.h"
 #include "faiss_glue.h"
 #include "ingest.h"
-#include "rerank.h"
+#include "rerank.h" /* ANNB_RERANK_FACTOR */
 #include "tune.h"
 
 #include <math.h>
@@ -64,14 +64,8 @@ int annb_index_is_graph(const char *index)
 
 /* Searching the Faiss index being tuned, as lib/search.c does. */
 typedef struct faiss_ctx {
-    const FaissIndex *index;
+    annb_faiss_view fv;
     annb_faiss_family family;
-    const float *vecs; /* the stored rows, for exact re-ranking */
-    uint64_t n;
-    uint32_t d;
-    annb_metric metric;
-    int mips_l2;
-    uint32_t rerank;
 } faiss_ctx;
 
 static int faiss_tune_search(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
@@ -81,29 +75,12 @@ static int faiss_tune_search(void *ctx_v, uint32_t value, const float *q, size_t
     annb_faiss_params params = {0};
     if (c->family == ANNB_FAISS_IVF) params.nprobe = value;
     if (c->family == ANNB_FAISS_HNSW) params.ef_search = value;
-    size_t kr = c->rerank > 1 ? (k > c->n / c->rerank ? (size_t)c->n : k * c->rerank) : k;
-    float *dist = malloc(nq * kr * sizeof *dist);
-    int64_t *cand = malloc(nq * kr * sizeof *cand);
-    float *aug = c->mips_l2 ? calloc(nq * (c->d + 1), sizeof *aug) : NULL;
-    int rc = ANNB_OK;
-    if (!dist || !cand || (c->mips_l2 && !aug)) {
-        rc = annb_error_set(err, ANNB_E_NOMEM, "out of memory measuring recall");
-    } else {
-        for (size_t i = 0; aug && i < nq; i++) /* (q, 0): see annb_mips_augment */
-            memcpy(aug + i * (c->d + 1), q + i * c->d, c->d * sizeof *aug);
-        if (annb_faiss_search_params(c->index, (int64_t)nq, aug ? aug : q, (int64_t)kr, &params,
-                                     dist, cand))
-            rc = annb_error_set(err, ANNB_E_FAISS, "Faiss search: %s", annb_faiss_params_error());
-    }
-    for (size_t i = 0; rc == ANNB_OK && i < nq; i++) {
-        if (c->mips_l2 || c->rerank > 1)
-            annb_rerank(c->vecs, c->n, c->d, c->metric, q + i * c->d, dist + i * kr, cand + i * kr, kr);
-        memcpy(rows + i * k, cand + i * kr, k * sizeof *rows);
-    }
+    float *dist = malloc(nq * k * sizeof *dist);
+    int rc = dist ? annb_faiss_answer(&c->fv, &params, q, nq, k, dist, rows) : ANNB_E_NOMEM;
     free(dist);
-    free(cand);
-    free(aug);
-    return rc;
+    if (rc == ANNB_E_FAISS)
+        return annb_error_set(err, rc, "Faiss search: %s", annb_faiss_ext_error());
+    return rc ? annb_error_set(err, rc, "out of memory measuring recall") : ANNB_OK;
 }
 
 /* Searching annb's own IVF being tuned, as lib/search.c does. */
@@ -178,7 +155,7 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
     /* Compressed codes order candidates roughly: more of them are re-ranked
      * by their exact score (rerank.h), at build time as at search time. */
     uint32_t rerank = annb_faiss_is_lossy(index) ? ANNB_RERANK_FACTOR : 0;
-    faiss_ctx ctx = {index, annb_faiss_family_of(index), vecs, n, d, o->metric, out->mips_l2, rerank};
+    faiss_ctx ctx = {{index, vecs, n, d, o->metric, out->mips_l2, rerank}, annb_faiss_family_of(index)};
     in.search = faiss_tune_search;
     in.ctx = &ctx;
     if (ctx.family == ANNB_FAISS_IVF) in.highest = annb_faiss_nlist(index);

@@ -4,7 +4,6 @@
 #include "ivf.h"
 #include "faiss_glue.h"
 #include "ingest.h"
-#include "rerank.h"
 
 #include <faiss/c_api/Index_c.h>
 #include <math.h>
@@ -58,8 +57,7 @@ typedef struct plan {
     annb_space_view v;
     uint32_t d;            /* the queries' dimension */
     uint32_t nprobe, ef_search; /* Faiss search effort (0: the index's own) */
-    int mips_l2;           /* Faiss is asked (q, 0) over d + 1 (SPEC 6.4) */
-    uint32_t rerank;       /* ask Faiss for kf x rerank, keep the best kf by exact score */
+    annb_faiss_view fv;    /* when v.index: how Faiss answers become exact ones */
     annb_metric metric;
     int threads;
     const int64_t *skip; /* rows excluded for every query, ascending, unique */
@@ -105,48 +103,19 @@ static void collect(annb_hit *out, size_t k, const plan *p, const row_list *extr
     }
 }
 
-/* Queries as given (q, d floats each) and as Faiss takes them (fq, fd
- * floats each: the same, or (q, 0) for the MIPS-to-L2 reduction). */
-typedef struct query_set {
-    const float *q, *fq;
-    uint32_t d, fd;
-} query_set;
-
-/* One Faiss search of queries [from, from + nq), kf results each. With the
- * MIPS-to-L2 reduction or compressed codes, Faiss's distances are not the
- * metric's: the candidates (kf x rerank of them for codes) get their exact
- * score from the stored vectors and the best kf are kept (rerank.h). */
-static int faiss_search(const plan *p, const query_set *qs, size_t from, size_t nq, size_t kf,
+/* One Faiss search of queries [from, from + nq), kf results each, with the
+ * bundle's search settings and `allowed` rows (NULL: all). */
+static int faiss_search(const plan *p, const float *q, size_t from, size_t nq, size_t kf,
                         const uint8_t *allowed, float *dist, idx_t *labels)
 {
     annb_faiss_params params = {allowed, allowed ? (size_t)p->v.count : 0, p->nprobe, p->ef_search};
-    size_t kr = kf;
-    if (p->rerank > 1) kr = kf > p->v.count / p->rerank ? (size_t)p->v.count : kf * p->rerank;
-    int exact = p->mips_l2 || p->rerank > 1;
-    float *d = kr == kf ? dist : malloc(nq * kr * sizeof *d);
-    idx_t *l = kr == kf ? labels : malloc(nq * kr * sizeof *l);
-    int rc = ANNB_OK;
-    if (!d || !l) rc = ANNB_E_NOMEM;
-    else if (annb_faiss_search_params(p->v.index, (int64_t)nq, qs->fq + from * qs->fd, (int64_t)kr,
-                                      &params, d, l))
-        rc = ANNB_E_FAISS;
-    for (size_t i = 0; rc == ANNB_OK && exact && i < nq; i++) {
-        annb_rerank(p->v.vecs, p->v.count, p->d, p->metric, qs->q + (from + i) * qs->d, d + i * kr,
-                    l + i * kr, kr);
-        if (kr != kf) {
-            memcpy(dist + i * kf, d + i * kr, kf * sizeof *dist);
-            memcpy(labels + i * kf, l + i * kr, kf * sizeof *labels);
-        }
-    }
-    if (d != dist) free(d);
-    if (l != labels) free(l);
-    return rc;
+    return annb_faiss_answer(&p->fv, &params, q + from * p->d, nq, kf, dist, labels);
 }
 
 /* Asks Faiss for kf results per query in one call (BLAS for many queries)
  * and drops the skipped rows. *short_of counts queries left with fewer than
  * k results. */
-static int search_kf(const plan *p, const query_set *qs, size_t nq, size_t k, size_t kf,
+static int search_kf(const plan *p, const float *q, size_t nq, size_t k, size_t kf,
                      const row_list *extra, annb_hit *hits, size_t *short_of)
 {
     if (nq > SIZE_MAX / kf / sizeof(idx_t)) return ANNB_E_NOMEM;
@@ -155,7 +124,7 @@ static int search_kf(const plan *p, const query_set *qs, size_t nq, size_t k, si
     int rc = ANNB_OK;
     *short_of = 0;
     if (!dist || !labels) rc = ANNB_E_NOMEM;
-    else rc = faiss_search(p, qs, 0, nq, kf, NULL, dist, labels);
+    else rc = faiss_search(p, q, 0, nq, kf, NULL, dist, labels);
     for (size_t i = 0; rc == ANNB_OK && i < nq; i++) {
         collect(hits + i * k, k, p, extra ? &extra[i] : NULL, dist + i * kf, labels + i * kf, kf);
         *short_of += hits[i * k + k - 1].id == ANNB_ID_NONE;
@@ -168,7 +137,7 @@ static int search_kf(const plan *p, const query_set *qs, size_t nq, size_t k, si
 /* The fallback for index types that take no ID selector: ask for
  * k + (rows any query may skip), drop them, and double the request until
  * every query has k results or all rows were asked for. */
-static int search_overfetch(const plan *p, const query_set *q, size_t nq, size_t k,
+static int search_overfetch(const plan *p, const float *q, size_t nq, size_t k,
                             const row_list *extra, annb_hit *hits)
 {
     size_t most = 0, n = (size_t)p->v.count, short_of = 0;
@@ -187,7 +156,7 @@ static int search_overfetch(const plan *p, const query_set *q, size_t nq, size_t
 /* Any index, any filter: Faiss searches only the allowed rows (IDSelector),
  * so approximate indexes still fill k from what remains. One bitmap for all
  * queries, or one per query when queries skip different rows. */
-static int search_selected(const plan *p, const query_set *q, size_t nq, size_t k,
+static int search_selected(const plan *p, const float *q, size_t nq, size_t k,
                            const row_list *extra, annb_hit *hits)
 {
     size_t n = (size_t)p->v.count, bytes = (n + 7) / 8, kf = k < n ? k : n;
@@ -230,9 +199,9 @@ static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *o)
     p->d = b->c.meta.dimension;
     p->nprobe = o->nprobe ? o->nprobe : b->c.tune.nprobe;
     p->ef_search = o->ef_search ? o->ef_search : b->c.tune.ef_search;
-    p->mips_l2 = !p->v.exact && (b->c.meta.flags & ANNB_META_FLAG_MIPS_L2);
-    p->rerank = p->v.exact ? 0 : b->c.tune.rerank;
     p->metric = b->c.meta.metric;
+    p->fv = (annb_faiss_view){p->v.index, p->v.vecs, p->v.count, p->d, p->metric,
+                              !!(b->c.meta.flags & ANNB_META_FLAG_MIPS_L2), b->c.tune.rerank};
     if (o->exclude_count) {
         int64_t *rows = malloc(o->exclude_count * sizeof *rows);
         if (!rows) return ANNB_E_NOMEM;
@@ -314,19 +283,7 @@ static int run_plan(const plan *p, const float *q, size_t nq, size_t k,
                     const row_list *extra, annb_hit *hits)
 {
     if (p->v.exact || p->v.ivf) return search_exact(p, q, nq, k, extra, hits);
-    query_set qs = {q, q, p->d, p->d};
-    float *aug = NULL;
-    if (p->mips_l2) { /* (q, 0): see annb_mips_augment */
-        if (nq > SIZE_MAX / (p->d + 1) / sizeof(float) ||
-            !(aug = calloc(nq * (p->d + 1), sizeof *aug)))
-            return ANNB_E_NOMEM;
-        for (size_t i = 0; i < nq; i++) memcpy(aug + i * (p->d + 1), q + i * p->d, p->d * sizeof *aug);
-        qs.fq = aug;
-        qs.fd = p->d + 1;
-    }
-    int rc = search_selected(p, &qs, nq, k, extra, hits);
-    free(aug);
-    return rc;
+    return search_selected(p, q, nq, k, extra, hits);
 }
 
 /* Cosine queries are normalised like the stored vectors: a private copy. */

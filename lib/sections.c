@@ -134,8 +134,10 @@ int annb_tune_decode(annb_tune *out, const uint8_t *data, size_t size, char *msg
     out->nprobe = le32_get(data + 28);
     out->ef_search = le32_get(data + 32);
     out->rerank = le32_get(data + 36);
-    if (out->rerank > 1024) {
-        snprintf(msg, msgsz, "TUNE rerank %u above 1024", out->rerank);
+    /* Bounded like the options that set them: a search sizes buffers by them. */
+    if (out->rerank > 1024 || out->nprobe > (1u << 24) || out->ef_search > (1u << 20)) {
+        snprintf(msg, msgsz, "TUNE rerank %u, nprobe %u or efSearch %u above 1024, 2^24, 2^20",
+                 out->rerank, out->nprobe, out->ef_search);
         return ANNB_E_CORRUPT;
     }
     /* Written as !(x >= lo && x <= hi) so that NaN is refused too. */

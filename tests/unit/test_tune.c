@@ -263,6 +263,10 @@ static void test_tune_decode(void **state)
     annb_tune_encode(bad, &odd);
     assert_int_equal(annb_tune_decode(&back, bad, sizeof bad, msg, sizeof msg), ANNB_E_CORRUPT);
     odd = t;
+    odd.ef_search = (1u << 20) + 1; /* a search would size its candidate list by it */
+    annb_tune_encode(bad, &odd);
+    assert_int_equal(annb_tune_decode(&back, bad, sizeof bad, msg, sizeof msg), ANNB_E_CORRUPT);
+    odd = t;
     odd.source = ANNB_TUNE_EXACT; /* exact, yet k and queries set */
     annb_tune_encode(bad, &odd);
     assert_int_equal(annb_tune_decode(&back, bad, sizeof bad, msg, sizeof msg), ANNB_E_CORRUPT);
