@@ -71,13 +71,14 @@ static int load_bulk(const annb_bundle *b, annb_content *c, const char *kind, ui
                      int verify, const void **out, annb_error *err)
 {
     int i = annbf_section_find(&b->file, kind);
-    if (verify || i < 0 || b->file.sections[i].codec != ANNBF_CODEC_RAW)
-        return load_section(b, c, kind, 1, ANNBF_ELEM_F32, elem_count, out, err);
-    const annbf_section *s = &b->file.sections[i];
-    if (s->elem_type != ANNBF_ELEM_F32 || s->elem_count != elem_count)
-        return load_section(b, c, kind, 1, ANNBF_ELEM_F32, elem_count, out, err); /* the message */
-    *out = annbf_section_unverified(&b->file, (uint32_t)i);
-    return ANNB_OK;
+    const annbf_section *s = i >= 0 ? &b->file.sections[i] : NULL;
+    if (!verify && s && s->codec == ANNBF_CODEC_RAW && s->elem_type == ANNBF_ELEM_F32 &&
+        s->elem_count == elem_count) {
+        *out = annbf_section_unverified(&b->file, (uint32_t)i);
+        return ANNB_OK;
+    }
+    /* Verified, or not as expected: load_section checks it and says why. */
+    return load_section(b, c, kind, 1, ANNBF_ELEM_F32, elem_count, out, err);
 }
 
 static void content_release(annb_content *c)
@@ -262,8 +263,7 @@ static int load_provenance(const annb_bundle *b, annb_content *c, annb_error *er
 }
 
 /* Recall and search parameters (SPEC 6.14): optional (format 1.0 bundles
- * have none), and must fit the index: nprobe only for IVF, efSearch only
- * for HNSW, nothing measured for Flat. */
+ * have none); decoded within bounds, and "exact" exactly for Flat. */
 static int load_tune(const annb_bundle *b, annb_content *c, annb_error *err)
 {
     const void *p;
