@@ -79,6 +79,7 @@ extern "C" {
 #define ANNB_E_DIMENSION -11  /* a vector has the wrong number of components */
 #define ANNB_E_FAISS -12      /* Faiss reported an error (its message is kept) */
 #define ANNB_E_LIMIT -13      /* an input exceeds a documented limit */
+#define ANNB_E_RECALL -14     /* the index cannot reach the target recall (build, tuning) */
 
 /* Returns a static, constant, English name for a status code ("bundle
  * checksum mismatch", ...). Never NULL; unknown codes give "unknown error". */
@@ -267,6 +268,10 @@ typedef struct annb_bundle annb_bundle; /* opaque */
  * annb_open otherwise uses unverified so that opening takes the same time
  * for any size; annb_verify always checks them. */
 #define ANNB_OPEN_VERIFY_ALL 0x2u
+/* Hand a FAIS section whose index type annb's own checker does not know
+ * (lib/faiss_check.c) to Faiss's reader anyway. Faiss 1.7.3's reader trusts
+ * its input: only for bundles from a trusted source. */
+#define ANNB_OPEN_TRUST_FAISS 0x4u
 
 typedef struct annb_open_opts {
     size_t struct_size; /* sizeof(annb_open_opts) */

@@ -23,6 +23,7 @@ const char *annb_strerror(int code)
     case ANNB_E_DIMENSION: return "wrong vector dimension";
     case ANNB_E_FAISS: return "Faiss error";
     case ANNB_E_LIMIT: return "input exceeds a limit";
+    case ANNB_E_RECALL: return "target recall not reached";
     default: return "unknown error";
     }
 }

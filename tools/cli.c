@@ -17,6 +17,7 @@ int cli_exit_code(int annb_code)
     case ANNB_E_NOT_FOUND: return EXIT_NOT_FOUND;
     case ANNB_E_NOMEM:
     case ANNB_E_FAISS: return EXIT_INTERNAL;
+    case ANNB_E_RECALL: return EXIT_RECALL;
     default: return EXIT_DATA;
     }
 }

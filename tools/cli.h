@@ -13,7 +13,8 @@ enum {
     EXIT_USAGE = 2,     /* bad command line */
     EXIT_IO = 3,        /* a file cannot be read or written */
     EXIT_NOT_FOUND = 4, /* an ID is not in the bundle or file */
-    EXIT_INTERNAL = 5   /* out of memory, Faiss failure */
+    EXIT_INTERNAL = 5,  /* out of memory, Faiss failure */
+    EXIT_RECALL = 6     /* ann-build: the index cannot reach the target recall */
 };
 
 /* Maps an ANNB_E_* code to one of the exit codes above. */
