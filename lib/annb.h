@@ -144,19 +144,30 @@ typedef struct annb_build_opts {
     /* Sharding: with shard_count > 1, only items with
      * annb_shard_of(id, shard_count) == shard_index are stored. */
     uint32_t shard_index, shard_count;
-    /* Recall measured at build time (approximate indexes): tune_queries
-     * sampled questions (user vectors when users_path is given, else
-     * "similar items" questions about sampled items) are answered exactly
-     * and by the index; the search parameters (IVF nprobe, HNSW efSearch)
-     * are set to the smallest value whose mean recall@recall_k reaches
-     * target_recall. The bundle stores both (annb_bundle_info.recall) and
-     * searches use them by default. 0 means the default: 0.95, 10, 1000. */
+    /* Recall measured at build time (approximate indexes): up to
+     * tune_queries sampled questions are answered exactly and by the index,
+     * and for each k measured the search parameter (IVF nprobe, HNSW
+     * efSearch) is set to the smallest value whose mean recall@k reaches
+     * target_recall. The questions are, in this order of preference: the
+     * vectors of tune_vectors_path, the users' vectors (users_path), or
+     * sampled items asked "which items are like this one?" (item-to-item
+     * questions, which may not predict the recall user vectors get: users of
+     * a factorisation model are not distributed like the items). The knob is
+     * searched until the target is met or the knob is exhausted (IVF: nprobe
+     * up to nlist; HNSW: efSearch up to ANNB_TUNE_MAX_EF, 4096). When the
+     * target cannot be met, annb_build fails with ANNB_E_RECALL and writes
+     * nothing, unless allow_low_recall is set (then the bundle stores the
+     * parameter with the best recall measured, and says so). The bundle
+     * stores the recall and parameter for each k (annb_recall_get) and
+     * searches of k results use the parameter tuned for the smallest k
+     * measured at or above it. 0 means the default: 0.95, k 10, 1000. */
     double target_recall;
     uint32_t recall_k;
     uint32_t tune_queries;
     /* For index "auto": bytes of RAM the index may take; when the vectors
-     * (n x d x 4) would not fit, auto picks compressed codes (IVF-PQ).
-     * 0: no budget. */
+     * (n x d x 4) would not fit, auto tries compressed codes (IVF-PQ, then
+     * IVF-SQ8 if it fits) and falls back to exact search when they cannot
+     * reach the target recall. 0: no budget. */
     uint64_t max_memory;
     /* 1: search inner product on graph indexes (HNSW, NSG) as L2 over
      * vectors given one extra coordinate (the MIPS-to-L2 reduction of
@@ -165,10 +176,25 @@ typedef struct annb_build_opts {
      * with inner product directly and 0.6-0.85 at efSearch 4096 with the
      * reduction (docs/benchmarks.md, tests/unit/test_mips.c). */
     int mips_reduction;
+    /* Query vectors to measure recall on (any embeddings file, same forms
+     * and dimension as the items), e.g. held-out users of the training job;
+     * NULL: the users, else item-to-item questions (see above). */
+    const char *tune_vectors_path;
+    /* 1: write the bundle even when the target recall is not reached. */
+    int allow_low_recall;
+    /* More k to measure and tune for (any order, duplicates ignored),
+     * besides recall_k, 10 and 100 (those up to the item count), at most
+     * ANNB_RECALL_MAX_K in all. NULL/0: none. */
+    const uint32_t *recall_ks;
+    size_t recall_k_count;
 } annb_build_opts;
 
 #define ANNB_BUILD_OPTS_INIT \
-    { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0 }
+    { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, \
+      NULL, 0 }
+
+/* Most k values a bundle measures recall for (annb_recall_count). */
+#define ANNB_RECALL_MAX_K 16
 
 /* The index string `name` ("auto", "flat", "ivf", "hnsw", "ivfpq", any
  * case; anything else is returned as it is) resolves to for n vectors of
@@ -177,7 +203,10 @@ typedef struct annb_build_opts {
  * exact scan of them takes about 2 ms on one core at 15 GB/s) and fit the
  * budget; else "IVF<nlist>,Flat" (nlist = sqrt(n) rounded to a power of
  * two, at least 39 items per list); else, when the vectors do not fit the
- * budget, "IVF<nlist>,PQ<m>" (m bytes per vector). hnsw: "HNSW32". */
+ * budget, "IVF<nlist>,PQ<m>" (m bytes per vector). hnsw: "HNSW32".
+ * This is auto's first choice: annb_build goes on to the next (IVF-SQ8 when
+ * it fits the budget, then Flat) when one cannot reach the target recall
+ * (annb_build_report.auto_note says so). */
 #define ANNB_AUTO_EXACT_BYTES (32u << 20)
 ANNB_API void annb_index_choose(char *out, size_t size, const char *name, uint64_t n, uint32_t d,
                                 uint64_t max_memory);
@@ -189,7 +218,10 @@ ANNB_API uint32_t annb_shard_of(int64_t id, uint32_t count);
 /* How well a bundle's index answers, measured when it was built. */
 typedef struct annb_recall_info {
     int measured;          /* 0: exact index (recall 1 by construction) */
-    const char *questions; /* "exact", "items" (similar-items questions) or "users" */
+    /* "exact"; "items" (similar-items questions: the recall user vectors
+     * get may differ); "users" (the bundle's users); "queries" (vectors
+     * given at build, annb_build_opts.tune_vectors_path). */
+    const char *questions;
     uint32_t k, queries;   /* recall@k over this many questions */
     double target, recall; /* asked for, and measured at the parameters below */
     uint32_t nprobe;       /* IVF lists searched per question; 0: not IVF */
@@ -215,7 +247,14 @@ typedef struct annb_build_report {
      * HNSW, NSG); 0 otherwise. */
     int single_threaded;
     char index[257];                /* the index built ("auto" resolved) */
-    annb_recall_info recall;        /* what was measured (see annb_build_opts) */
+    annb_recall_info recall;        /* what was measured for recall_k (see annb_build_opts) */
+    /* Every k measured, ascending (recall_count of them). */
+    uint32_t recall_count;
+    annb_recall_info recalls[ANNB_RECALL_MAX_K];
+    int recall_reached;             /* every k reached the target */
+    /* index "auto": the indexes tried before the one built and why they
+     * were passed over, e.g. "IVF1024,PQ32np: recall@10 0.81 < 0.95"; "". */
+    char auto_note[512];
 } annb_build_report;
 
 /*
@@ -341,6 +380,50 @@ typedef struct annb_bundle_info {
 
 /* Fills *out. Never fails on an open handle. */
 ANNB_API void annb_bundle_info_get(annb_bundle_info *out, const annb_bundle *b);
+
+/* The recall measured at build time for each k (SPEC 6.16): count rows,
+ * ascending k; 0 for an exact bundle and for bundles of format 1.1 (their
+ * one measurement is annb_bundle_info.recall). annb_recall_get fills row i
+ * (target and questions as in annb_bundle_info.recall); ANNB_E_INVALID when
+ * i is out of range. */
+ANNB_API uint32_t annb_recall_count(const annb_bundle *b);
+ANNB_API int annb_recall_get(annb_recall_info *out, const annb_bundle *b, uint32_t i);
+
+/* What annb_recall_audit measured. */
+typedef struct annb_recall_audit {
+    uint32_t k, queries;     /* recall@k over this many query vectors */
+    const char *parameter;   /* "nprobe", "efSearch", or NULL: exact (recall 1) */
+    /* At the parameter a search of k results uses by default (as tuned). */
+    uint32_t stored_value;
+    double stored_recall;
+    double stored_ms;        /* mean wall time of one single-query search, ms */
+    /* The smallest value reaching target on these queries, searched as
+     * ann-build does; when none does, the best one (reached = 0). */
+    double target;
+    int reached;
+    uint32_t value;
+    double recall;
+    double ms;
+    uint32_t highest;        /* the knob's range searched: 1 .. highest */
+} annb_recall_audit;
+
+/*
+ * annb_recall_audit - measures a bundle's recall@k on any query vectors
+ * (users of a later training run, logged queries) against exact search
+ * over the bundle's own vectors, at the stored parameter, and finds the
+ * parameter that would reach `target` (0: the bundle's target) with the
+ * latency of each. Items space only. Searches as annb_search does
+ * (reranking, MIPS reduction); cosine queries are normalised.
+ *  out      out: the measurement.
+ *  queries  in: nq x dimension floats.
+ *  k        in: 1 .. ANNB_SERVE_MAX_K.
+ * Returns ANNB_OK (whether or not the target holds: see out), ANNB_E_INVALID,
+ * ANNB_E_NOMEM, ANNB_E_FAISS. Thread-safe; takes time in proportion to nq
+ * exact searches plus some ten approximate passes.
+ */
+ANNB_API int annb_recall_audit_run(annb_recall_audit *out, const annb_bundle *b,
+                                   const float *queries, size_t nq, size_t k, double target,
+                                   annb_error *err);
 
 typedef struct annb_section_info {
     char kind[5];           /* four characters and a NUL, e.g. "VECS" */

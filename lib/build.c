@@ -65,13 +65,10 @@ static void normalize_rows(float *v, uint64_t n, uint32_t d)
     }
 }
 
-/* The index string (resolved from a name such as "auto"), checked for
- * length and printable ASCII: it goes into META. */
-static int index_desc(char out[ANNB_MAX_INDEX_DESC + 1], const annb_build_opts *o, uint64_t n,
-                      uint32_t d, annb_error *err)
+/* The index string `buf` (resolved from a name such as "hnsw"), checked
+ * for length and printable ASCII: it goes into META. */
+static int index_desc(char out[ANNB_MAX_INDEX_DESC + 1], const char *buf, annb_error *err)
 {
-    char buf[1024];
-    annb_index_choose(buf, sizeof buf, o->index, n, d, o->max_memory);
     size_t len = strlen(buf);
     if (len == 0 || len > ANNB_MAX_INDEX_DESC)
         return annb_error_set(err, ANNB_E_INVALID, "index string is %zu bytes, expected 1 to %u",
@@ -187,6 +184,8 @@ typedef struct bundle_parts {
     /* What each input held, for the provenance; "" when not given. */
     char items_digest[ANNB_SHA256_HEX], users_digest[ANNB_SHA256_HEX];
     char catalog_digest[ANNB_SHA256_HEX], seen_digest[ANNB_SHA256_HEX];
+    sorted_rows tune_vectors;          /* --tune-vectors; n == 0: none */
+    char tune_digest[ANNB_SHA256_HEX];
 } bundle_parts;
 
 static void parts_release(bundle_parts *p)
@@ -195,6 +194,8 @@ static void parts_release(bundle_parts *p)
     free(p->items.vecs);
     free(p->users.ids);
     free(p->users.vecs);
+    free(p->tune_vectors.ids);
+    free(p->tune_vectors.vecs);
     free(p->seen_offsets);
     free(p->seen_rows);
     annb_index_made_release(&p->index);
@@ -215,8 +216,10 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
     annbf_writer *w = NULL;
     annbf_error fe = {0};
     uint8_t mbuf[ANNB_META_SIZE + ANNB_MAX_INDEX_DESC], tbuf[ANNB_TUNE_SIZE];
+    uint8_t kbuf[ANNB_TUNK_HEADER + ANNB_TUNE_MAX_ROWS * ANNB_TUNK_ROW];
     size_t msize = annb_meta_encode(mbuf, sizeof mbuf, &p->meta);
     size_t tsize = annb_tune_encode(tbuf, &p->index.tune);
+    size_t ksize = p->index.tune.nrows ? annb_tunk_encode(kbuf, &p->index.tune) : 0;
     const sorted_rows *it = &p->items, *us = &p->users;
     int rc = annbf_writer_new(&w, &fe);
     if (rc) return annb_error_set(err, rc, "%s", fe.message);
@@ -229,6 +232,8 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
                        p->index.faiss_blob, p->index.faiss_size, &fe))) ||
         (rc = annbf_writer_add(w, ANNB_KIND_TUNE, 0, ANNBF_CODEC_RAW, ANNBF_ELEM_BYTES, tsize,
                                tbuf, tsize, &fe)) ||
+        (ksize && (rc = annbf_writer_add(w, ANNB_KIND_TUNE_K, 0, ANNBF_CODEC_RAW, ANNBF_ELEM_BYTES,
+                                         ksize, kbuf, ksize, &fe))) ||
         (us->n && (rc = add_raw(w, ANNB_KIND_USER_IDS, ANNBF_ELEM_I64, us->n, us->ids, us->n * 8,
                                 &fe))) ||
         (us->n && (rc = add_raw(w, ANNB_KIND_USER_VECS, ANNBF_ELEM_F32, us->n * us->d, us->vecs,
@@ -359,8 +364,93 @@ static int make_provenance(bundle_parts *p, const annb_build_opts *o, annb_error
         .catalog = *p->catalog_digest ? p->catalog_digest : NULL,
         .users = *p->users_digest ? p->users_digest : NULL,
         .interactions = *p->seen_digest ? p->seen_digest : NULL,
+        .tune_vectors = *p->tune_digest ? p->tune_digest : NULL,
     };
     return annb_provenance_make(&p->provenance, &p->provenance_size, &in, err);
+}
+
+/* --tune-vectors: the questions recall is measured on, normalised like the
+ * stored vectors. */
+static int read_tune_vectors(bundle_parts *p, const annb_build_opts *o, annb_error *err)
+{
+    int rc = read_sorted(&p->tune_vectors, p->tune_digest, o->tune_vectors_path, o, NULL, err);
+    if (rc == ANNB_OK && p->tune_vectors.d != p->items.d)
+        rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: query vectors have %u values, the items %u",
+                            o->tune_vectors_path, p->tune_vectors.d, p->items.d);
+    return rc;
+}
+
+/* Builds and tunes one index into p->index (desc into META). Graph indexes
+ * are built with one thread unless the caller asks for more: Faiss's graph
+ * indexes (HNSW, also as an IVF quantizer, and NSG) insert vectors from
+ * several threads at once, and the links a vector gets depend on which
+ * thread came first. Everything else Faiss trains is k-means (IVF, PQ, SQ,
+ * OPQ; fixed seed 1234), where each centroid is summed by one thread in row
+ * order, and IVF adds append to each list in row order: the same bytes with
+ * any number of threads (test_repro.c). */
+static int make_one_index(bundle_parts *p, const char *desc, const annb_build_opts *o,
+                          annb_build_report *rep, annb_error *err)
+{
+    int rc = index_desc(p->meta.index, desc, err);
+    if (rc) return rc;
+    rep->single_threaded = annb_index_is_graph(p->meta.index) && o->threads <= 1;
+    int threads = omp_get_max_threads();
+    if (rep->single_threaded) omp_set_num_threads(1);
+    /* Questions: the given query vectors, else the users, else items. */
+    const sorted_rows *q = p->tune_vectors.n ? &p->tune_vectors : &p->users;
+    annb_tune_questions tq = {q->vecs, q->n, q == &p->tune_vectors};
+    rc = annb_index_make(&p->index, p->meta.index, o, p->items.vecs, p->items.n, p->items.d, &tq,
+                         err);
+    omp_set_num_threads(threads);
+    return rc;
+}
+
+/* The index: the one asked for, or for "auto" the first of its candidates
+ * (annb_index_auto_chain) that reaches the target recall; exact search, the
+ * last candidate, always does. */
+static int make_index(bundle_parts *p, const annb_build_opts *o, annb_build_report *rep,
+                      annb_error *err)
+{
+    char chain[ANNB_AUTO_MAX_CHAIN][ANNB_MAX_INDEX_DESC + 1];
+    if (!o->index || strcasecmp(o->index, "auto") != 0) {
+        char buf[1024];
+        annb_index_choose(buf, sizeof buf, o->index, p->items.n, p->items.d, o->max_memory);
+        return make_one_index(p, buf, o, rep, err);
+    }
+    size_t n = annb_index_auto_chain(chain, p->items.n, p->items.d, o->max_memory);
+    annb_build_opts strict = *o;
+    size_t used = 0;
+    for (size_t i = 0;; i++) {
+        strict.allow_low_recall = i + 1 == n && o->allow_low_recall;
+        int rc = make_one_index(p, chain[i], &strict, rep, err);
+        if (rc != ANNB_E_RECALL || i + 1 == n) return rc;
+        /* Keep what was passed over, for the report: the message up to its advice. */
+        const char *msg = err ? err->message : "target recall not reached";
+        const char *cut = strstr(msg, "; choose");
+        int len = cut ? (int)(cut - msg) : (int)strlen(msg);
+        int w = snprintf(rep->auto_note + used, sizeof rep->auto_note - used, "%s%.*s",
+                         used ? "; " : "", len, msg);
+        if (w > 0) used = used + (size_t)w < sizeof rep->auto_note ? used + (size_t)w
+                                                                  : sizeof rep->auto_note - 1;
+        if (err) memset(err, 0, sizeof *err);
+    }
+}
+
+static void report_recall(annb_build_report *rep, const annb_tune *t)
+{
+    annb_recall_from_tune(&rep->recall, t);
+    rep->recall_reached = t->source == ANNB_TUNE_EXACT || t->recall >= t->target;
+    rep->recall_count = t->nrows;
+    for (uint32_t i = 0; i < t->nrows; i++) {
+        annb_recall_info *r = &rep->recalls[i];
+        *r = rep->recall;
+        r->k = t->rows[i].k;
+        r->queries = t->rows[i].queries;
+        r->recall = t->rows[i].recall;
+        r->nprobe = t->rows[i].nprobe;
+        r->ef_search = t->rows[i].ef_search;
+        if (r->recall < t->target) rep->recall_reached = 0;
+    }
 }
 
 int annb_build(annb_build_report *report, const char *items_path, const char *catalog_path,
@@ -406,30 +496,18 @@ int annb_build(annb_build_report *report, const char *items_path, const char *ca
     if (catalog_path && ((rc = annb_catalog_read(&cat, catalog_path, err)) ||
                          (rc = annb_digest_catalog(p.catalog_digest, &cat, err))))
         goto out;
-    if ((rc = index_desc(p.meta.index, opts, p.items.n, p.items.d, err))) goto out;
-    if ((rc = make_provenance(&p, opts, err))) goto out;
+    if (opts->tune_vectors_path && (rc = read_tune_vectors(&p, opts, err))) goto out;
 
     p.meta.dimension = p.items.d;
     p.meta.count = p.items.n;
     p.meta.metric = opts->metric;
     if (opts->metric == ANNB_METRIC_COSINE) p.meta.flags |= ANNB_META_FLAG_NORMALIZED;
-    /* Faiss's graph indexes (HNSW, also as an IVF quantizer, and NSG) insert
-     * vectors from several threads at once, and the links a vector gets
-     * depend on which thread came first: with more than one thread their
-     * bytes change from run to run. They are built with one thread unless
-     * the caller asks for more. Everything else Faiss trains is k-means
-     * (IVF, PQ, SQ, OPQ; fixed seed 1234), where each centroid is summed by
-     * one thread in row order, and IVF adds append to each list in row
-     * order: the same bytes with any number of threads (test_repro.c). */
-    rep.single_threaded = annb_index_is_graph(p.meta.index) && opts->threads <= 1;
-    if (rep.single_threaded) omp_set_num_threads(1);
-    if ((rc = annb_index_make(&p.index, p.meta.index, opts, p.items.vecs, p.items.n, p.items.d,
-                              p.users.vecs, p.users.n, err)))
-        goto out;
+    if ((rc = make_index(&p, opts, &rep, err))) goto out;
+    if ((rc = make_provenance(&p, opts, err))) goto out;
     if (p.index.mips_l2) p.meta.flags |= ANNB_META_FLAG_MIPS_L2;
 
     snprintf(rep.index, sizeof rep.index, "%s", p.meta.index);
-    annb_recall_from_tune(&rep.recall, &p.index.tune);
+    report_recall(&rep, &p.index.tune);
     rep.items = p.items.n;
     rep.dimension = p.items.d;
     rep.users = p.users.n;

@@ -282,6 +282,14 @@ static int load_tune(const annb_bundle *b, annb_content *c, annb_error *err)
                               b->path, (unsigned long long)s->offset,
                               flat ? "measured recall" : "claims exact search", c->meta.index);
     c->has_tune = 1;
+    /* TUNK (6.16): the same for several k, agreeing with TUNE. */
+    if ((i = annbf_section_find(&b->file, ANNB_KIND_TUNE_K)) < 0) return ANNB_OK;
+    if ((rc = load_section(b, c, ANNB_KIND_TUNE_K, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
+        return rc;
+    s = &b->file.sections[i];
+    if ((rc = annb_tunk_decode(&c->tune, p, s->decoded_size, msg, sizeof msg)))
+        return annb_error_set(err, rc, "%s: at byte %llu: %s", b->path,
+                              (unsigned long long)s->offset, msg);
     return ANNB_OK;
 }
 

@@ -35,17 +35,34 @@ static uint32_t pq_bytes(uint32_t d)
     return m;
 }
 
+size_t annb_index_auto_chain(char out[ANNB_AUTO_MAX_CHAIN][ANNB_MAX_INDEX_DESC + 1], uint64_t n,
+                             uint32_t d, uint64_t max_memory)
+{
+    uint64_t bytes = n * d * sizeof(float);
+    size_t c = 0;
+    if (max_memory == 0 || bytes <= max_memory) {
+        /* IVF-Flat reaches recall 1 at nprobe = nlist: Flat follows it only
+         * for a target it cannot meet even then (ties at the k-th score). */
+        if (bytes > ANNB_AUTO_EXACT_BYTES) snprintf(out[c++], sizeof out[0], "IVF%u,Flat", ivf_lists(n));
+    } else {
+        /* Codes that fit: PQ (m bytes a vector), then SQ8 (d bytes), whose
+         * 8 bits per value lose less than PQ's sub-quantizers. */
+        snprintf(out[c++], sizeof out[0], "IVF%u,PQ%unp", ivf_lists(n), pq_bytes(d));
+        if ((uint64_t)n * d <= max_memory) snprintf(out[c++], sizeof out[0], "IVF%u,SQ8", ivf_lists(n));
+    }
+    snprintf(out[c++], sizeof out[0], "%s", ANNB_INDEX_FLAT); /* exact: always reaches it */
+    return c;
+}
+
 void annb_index_choose(char *out, size_t size, const char *name, uint64_t n, uint32_t d,
                        uint64_t max_memory)
 {
-    uint64_t bytes = n * d * sizeof(float);
-    int fits = max_memory == 0 || bytes <= max_memory;
     if (!name || strcasecmp(name, "flat") == 0) {
         snprintf(out, size, "%s", ANNB_INDEX_FLAT);
     } else if (strcasecmp(name, "auto") == 0) {
-        if (bytes <= ANNB_AUTO_EXACT_BYTES && fits) snprintf(out, size, "%s", ANNB_INDEX_FLAT);
-        else if (fits) snprintf(out, size, "IVF%u,Flat", ivf_lists(n));
-        else snprintf(out, size, "IVF%u,PQ%unp", ivf_lists(n), pq_bytes(d));
+        char chain[ANNB_AUTO_MAX_CHAIN][ANNB_MAX_INDEX_DESC + 1];
+        annb_index_auto_chain(chain, n, d, max_memory);
+        snprintf(out, size, "%s", chain[0]);
     } else if (strcasecmp(name, "ivf") == 0) {
         snprintf(out, size, "IVF%u,Flat", ivf_lists(n));
     } else if (strcasecmp(name, "ivfpq") == 0) {
@@ -105,8 +122,93 @@ static double target_of(const annb_build_opts *o)
     return o->target_recall > 0 ? o->target_recall : 0.95;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The k measured, ascending: recall_k (default 10), 10, 100 and the extra
+ * ones asked for; those above the item count only when asked for by name
+ * (a k past the count is answered with every item). */
+static int tune_ks(uint32_t ks[ANNB_RECALL_MAX_K], size_t *nk, const annb_build_opts *o,
+                   uint64_t n, uint32_t primary, annb_error *err)
+{
+    uint32_t all[ANNB_RECALL_MAX_K + 3];
+    size_t m = 0;
+    all[m++] = primary;
+    if (n >= 10) all[m++] = 10;
+    if (n >= 100) all[m++] = 100;
+    if (o->recall_k_count > ANNB_RECALL_MAX_K)
+        return annb_error_set(err, ANNB_E_INVALID, "%zu values of recall k, at most %u",
+                              o->recall_k_count, ANNB_RECALL_MAX_K);
+    for (size_t i = 0; i < o->recall_k_count; i++) {
+        if (o->recall_ks[i] == 0 || o->recall_ks[i] > ANNB_SERVE_MAX_K)
+            return annb_error_set(err, ANNB_E_INVALID, "recall k %u is not in 1..%u",
+                                  o->recall_ks[i], ANNB_SERVE_MAX_K);
+        all[m++] = o->recall_ks[i];
+    }
+    qsort(all, m, sizeof *all, cmp_u32);
+    *nk = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (*nk && ks[*nk - 1] == all[i]) continue;
+        if (*nk == ANNB_RECALL_MAX_K)
+            return annb_error_set(err, ANNB_E_INVALID, "more than %u values of recall k",
+                                  ANNB_RECALL_MAX_K);
+        ks[(*nk)++] = all[i];
+    }
+    return ANNB_OK;
+}
+
+/* Runs the tuner and fills out->tune: TUNE for recall_k, TUNK for every k.
+ * `param` names the knob ("nprobe", "efSearch", NULL: none) for messages.
+ * A target missed at any k is ANNB_E_RECALL unless allow_low_recall. */
+static int tune_index(annb_index_made *out, annb_tune_in *in, const char *desc,
+                      const char *param, const annb_build_opts *o, annb_error *err)
+{
+    uint32_t ks[ANNB_RECALL_MAX_K], questions = 0, primary = o->recall_k ? o->recall_k : 10;
+    size_t nk;
+    annb_tune_pick picks[ANNB_RECALL_MAX_K];
+    int rc = tune_ks(ks, &nk, o, in->n, primary, err);
+    if (rc) return rc;
+    in->ks = ks;
+    in->nk = nk;
+    if ((rc = annb_tune_run(picks, &questions, in, err))) return rc;
+    annb_tune *t = &out->tune;
+    t->queries = questions;
+    t->nrows = (uint32_t)nk;
+    const annb_tune_pick *missed = NULL;
+    for (size_t i = 0; i < nk; i++) {
+        annb_tune_row *row = &t->rows[i];
+        row->k = picks[i].k;
+        row->queries = questions;
+        row->recall = picks[i].recall;
+        if (param && param[0] == 'n') row->nprobe = picks[i].value;
+        if (param && param[0] == 'e') row->ef_search = picks[i].value;
+        if (!picks[i].reached && !missed) missed = &picks[i];
+        if (row->k == primary) {
+            t->k = row->k;
+            t->recall = row->recall;
+            t->nprobe = row->nprobe;
+            t->ef_search = row->ef_search;
+        }
+    }
+    if (!missed || o->allow_low_recall) return ANNB_OK;
+    char knob[96] = "it has no search parameter";
+    if (param)
+        snprintf(knob, sizeof knob, "%s %u; searched up to %u%s", param, missed->value,
+                 in->highest, param[0] == 'n' ? ", every list" : "");
+    return annb_error_set(err, ANNB_E_RECALL,
+                          "index %s reaches recall@%u %.4f at most (%s), below the target %g "
+                          "on %u %s questions; choose another index (flat or ivf always get "
+                          "there), lower the target, or allow a lower recall (--allow-low-recall)",
+                          desc, missed->k, missed->recall, knob, in->target, questions,
+                          in->queries ? (out->tune.given_queries ? "query-vector" : "user")
+                                      : "item-to-item");
+}
+
 int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opts *o,
-                    const float *vecs, uint64_t n, uint32_t d, const float *users, uint64_t m,
+                    const float *vecs, uint64_t n, uint32_t d, const annb_tune_questions *q,
                     annb_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -119,15 +221,16 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
         out->tune.source = ANNB_TUNE_EXACT;
         return ANNB_OK;
     }
+    out->tune.source = q->m ? ANNB_TUNE_USERS : ANNB_TUNE_ITEMS;
+    out->tune.given_queries = q->m && q->given;
     annb_tune_in in = {
         .vecs = vecs, .n = n, .d = d, .metric = o->metric,
-        .users = m ? users : NULL, .m = m,
+        .queries = q->m ? q->vecs : NULL, .m = q->m,
         .target = out->tune.target,
-        .k = o->recall_k ? o->recall_k : 10,
-        .queries = o->tune_queries ? o->tune_queries : 1000,
+        .sample = o->tune_queries ? o->tune_queries : 1000,
         .lowest = 1, .highest = 1, /* an index without a knob: measured as it is */
     };
-    uint32_t value = 0, nlist;
+    uint32_t nlist;
     if (annb_index_native_ivf(desc, &nlist)) {
         int rc = annb_ivf_build(&out->ivf, vecs, n, d, o->metric, nlist, err);
         if (rc) return rc;
@@ -136,12 +239,8 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
         in.highest = nlist;
         in.search = ivf_tune_search;
         in.ctx = &ctx;
-        if ((rc = annb_tune_run(&out->tune, &value, &in, err))) {
-            annb_index_made_release(out);
-            return rc;
-        }
-        out->tune.nprobe = value;
-        return ANNB_OK;
+        if ((rc = tune_index(out, &in, desc, "nprobe", o, err))) annb_index_made_release(out);
+        return rc;
     }
     out->mips_l2 = o->metric == ANNB_METRIC_IP && annb_index_is_graph(desc) && o->mips_reduction;
     float *aug = NULL;
@@ -158,21 +257,21 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
     faiss_ctx ctx = {{index, vecs, n, d, o->metric, out->mips_l2, rerank}, annb_faiss_family_of(index)};
     in.search = faiss_tune_search;
     in.ctx = &ctx;
-    if (ctx.family == ANNB_FAISS_IVF) in.highest = annb_faiss_nlist(index);
-    /* efSearch below k returns fewer than k results: start at k (Faiss's
-     * default is 16) and go up to 4096, where HNSW is slower than exact
-     * search for any size annb's auto would give it. */
+    const char *param = NULL;
+    if (ctx.family == ANNB_FAISS_IVF) {
+        in.highest = annb_faiss_nlist(index);
+        param = "nprobe";
+    }
+    /* HNSW: from 16 (Faiss's default), and above k, up to ANNB_TUNE_MAX_EF. */
     if (ctx.family == ANNB_FAISS_HNSW) {
-        in.lowest = in.k + 1 > 16 ? in.k + 1 : 16;
-        in.highest = in.lowest > 4096 ? in.lowest : 4096;
+        in.lowest = 16;
+        in.lowest_above_k = 1;
+        in.highest = ANNB_TUNE_MAX_EF;
+        param = "efSearch";
     }
-    rc = annb_tune_run(&out->tune, &value, &in, err);
-    if (rc == ANNB_OK) {
-        if (ctx.family == ANNB_FAISS_IVF) out->tune.nprobe = value;
-        if (ctx.family == ANNB_FAISS_HNSW) out->tune.ef_search = value;
-        out->tune.rerank = rerank;
-        rc = annb_faiss_serialize(&out->faiss_blob, &out->faiss_size, index, err);
-    }
+    out->tune.rerank = rerank;
+    rc = tune_index(out, &in, desc, param, o, err);
+    if (rc == ANNB_OK) rc = annb_faiss_serialize(&out->faiss_blob, &out->faiss_size, index, err);
     faiss_Index_free(index);
     if (rc) annb_index_made_release(out);
     return rc;

@@ -23,18 +23,35 @@ typedef struct annb_index_made {
     annb_tune tune;      /* TUNE (SPEC 6.14) */
 } annb_index_made;
 
+/* index "auto": the indexes to try, in order, for n vectors of dimension
+ * d under a memory budget (0: none); the first that reaches the target
+ * recall is built. The last is always Flat (exact search reaches any
+ * target). Returns how many (at most ANNB_AUTO_MAX_CHAIN). */
+#define ANNB_AUTO_MAX_CHAIN 3
+size_t annb_index_auto_chain(char out[ANNB_AUTO_MAX_CHAIN][ANNB_MAX_INDEX_DESC + 1], uint64_t n,
+                             uint32_t d, uint64_t max_memory);
+
 /* Is this index string a graph (HNSW, NSG, also as an IVF quantizer)? */
 int annb_index_is_graph(const char *index);
+
+/* The questions recall is measured on: m query vectors (normalised for
+ * cosine), or m == 0 for item-to-item questions. */
+typedef struct annb_tune_questions {
+    const float *vecs;
+    uint64_t m;
+    int given; /* from a --tune-vectors file (else the bundle's users) */
+} annb_tune_questions;
 
 /*
  * Builds index `desc` (a resolved string: "Flat", "IVF<nlist>,Flat", which
  * is annb's own IVF (ivf.h), or any other Faiss factory string)
  * over the n stored item vectors, measures its recall against exact search
- * (questions from the users' vectors when m > 0) and tunes its search
- * parameter to opts->target_recall. OpenMP threads are set by the caller.
+ * on the questions q for each k (tune.h) and tunes its search parameter to
+ * opts->target_recall. ANNB_E_RECALL when the target is out of reach and
+ * opts->allow_low_recall is not set. OpenMP threads are set by the caller.
  */
 int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opts *opts,
-                    const float *vecs, uint64_t n, uint32_t d, const float *users, uint64_t m,
+                    const float *vecs, uint64_t n, uint32_t d, const annb_tune_questions *q,
                     annb_error *err);
 
 void annb_index_made_release(annb_index_made *made);

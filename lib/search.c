@@ -185,8 +185,9 @@ static int search_selected(const plan *p, const float *q, size_t nq, size_t k,
     return rc == ANNB_E_FAISS ? search_overfetch(p, q, nq, k, extra, hits) : rc;
 }
 
-/* Resolves opts into p (p->skip and p->genre_ok are malloc'd: plan_release). */
-static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *o)
+/* Resolves opts for questions of k results into p (p->skip and
+ * p->genre_ok are malloc'd: plan_release). */
+static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *o, size_t k)
 {
     memset(p, 0, sizeof *p);
     if (o->struct_size < sizeof(annb_search_opts) || (o->exclude_count && !o->exclude_ids) ||
@@ -197,8 +198,11 @@ static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *o)
     if (!p->v.count || (!p->v.exact && !p->v.index && !p->v.ivf)) return ANNB_E_INVALID; /* no such space */
     p->threads = o->threads;
     p->d = b->c.meta.dimension;
-    p->nprobe = o->nprobe ? o->nprobe : b->c.tune.nprobe;
-    p->ef_search = o->ef_search ? o->ef_search : b->c.tune.ef_search;
+    /* The parameters tuned for the nearest k measured at or above this one
+     * (SPEC 6.16), unless the caller sets them. */
+    annb_tune_params_for_k(&b->c.tune, k, &p->nprobe, &p->ef_search);
+    if (o->nprobe) p->nprobe = o->nprobe;
+    if (o->ef_search) p->ef_search = o->ef_search;
     p->metric = b->c.meta.metric;
     p->fv = (annb_faiss_view){p->v.index, p->v.vecs, p->v.count, p->d, p->metric,
                               !!(b->c.meta.flags & ANNB_META_FLAG_MIPS_L2), b->c.tune.rerank};
@@ -310,7 +314,7 @@ int annb_search(const annb_bundle *b, const float *queries, size_t nq, size_t k,
     if (!b || !queries || !hits || nq == 0 || k == 0) return ANNB_E_INVALID;
     plan p;
     float *normed = NULL;
-    int rc = plan_make(&p, b, opts ? opts : &defaults);
+    int rc = plan_make(&p, b, opts ? opts : &defaults, k);
     if (!rc) rc = normalized(&normed, b, queries, nq);
     if (!rc) rc = run_plan(&p, normed ? normed : queries, nq, k, NULL, hits);
     free(normed);
@@ -336,7 +340,7 @@ int annb_recommend(const annb_bundle *b, const int64_t *users, size_t n, size_t 
         return ANNB_E_INVALID;
     const uint32_t d = b->c.meta.dimension;
     plan p;
-    int rc = plan_make(&p, b, opts);
+    int rc = plan_make(&p, b, opts, k);
     float *q = malloc(ANNB_RECOMMEND_BATCH * d * sizeof *q);
     row_list *seen = calloc(ANNB_RECOMMEND_BATCH, sizeof *seen);
     if (!rc && (!q || !seen)) rc = ANNB_E_NOMEM;

@@ -159,11 +159,107 @@ int annb_tune_decode(annb_tune *out, const uint8_t *data, size_t size, char *msg
     return ANNB_OK;
 }
 
+/* TUNK's questions field: TUNE's source, with 3 for query vectors given
+ * at build (TUNE says 2, "query vectors", for both). */
+static uint32_t tunk_questions(const annb_tune *t)
+{
+    return t->source == ANNB_TUNE_USERS && t->given_queries ? 3 : (uint32_t)t->source;
+}
+
+size_t annb_tunk_encode(uint8_t *buf, const annb_tune *t)
+{
+    size_t size = ANNB_TUNK_HEADER + (size_t)t->nrows * ANNB_TUNK_ROW;
+    memset(buf, 0, size);
+    le32_put(buf, tunk_questions(t));
+    le32_put(buf + 4, t->nrows);
+    for (uint32_t i = 0; i < t->nrows; i++) {
+        uint8_t *r = buf + ANNB_TUNK_HEADER + (size_t)i * ANNB_TUNK_ROW;
+        le32_put(r, t->rows[i].k);
+        le32_put(r + 4, t->rows[i].queries);
+        le64_put(r + 8, f64_bits(t->rows[i].recall));
+        le32_put(r + 16, t->rows[i].nprobe);
+        le32_put(r + 20, t->rows[i].ef_search);
+    }
+    return size;
+}
+
+int annb_tunk_decode(annb_tune *t, const uint8_t *data, size_t size, char *msg, size_t msgsz)
+{
+    if (size < ANNB_TUNK_HEADER || (size - ANNB_TUNK_HEADER) % ANNB_TUNK_ROW) {
+        snprintf(msg, msgsz, "TUNK is %zu bytes, expected %u + a multiple of %u", size,
+                 ANNB_TUNK_HEADER, ANNB_TUNK_ROW);
+        return ANNB_E_CORRUPT;
+    }
+    uint32_t questions = le32_get(data), nrows = le32_get(data + 4);
+    size_t i_bad = 0;
+    for (size_t i = 8; i < ANNB_TUNK_HEADER; i++) i_bad |= data[i];
+    if (i_bad || nrows == 0 || nrows > ANNB_TUNE_MAX_ROWS ||
+        size != ANNB_TUNK_HEADER + (size_t)nrows * ANNB_TUNK_ROW) {
+        snprintf(msg, msgsz, "TUNK header: %u rows in %zu bytes (1 to %u rows; reserved zero)",
+                 nrows, size, ANNB_TUNE_MAX_ROWS);
+        return ANNB_E_CORRUPT;
+    }
+    if (t->source == ANNB_TUNE_EXACT ||
+        !(questions == (uint32_t)t->source || (questions == 3 && t->source == ANNB_TUNE_USERS))) {
+        snprintf(msg, msgsz, "TUNK questions %u disagree with TUNE source %u", questions,
+                 (unsigned)t->source);
+        return ANNB_E_CORRUPT;
+    }
+    int has_tune_k = 0;
+    for (uint32_t i = 0; i < nrows; i++) {
+        const uint8_t *r = data + ANNB_TUNK_HEADER + (size_t)i * ANNB_TUNK_ROW;
+        annb_tune_row *row = &t->rows[i];
+        row->k = le32_get(r);
+        row->queries = le32_get(r + 4);
+        row->recall = bits_f64(le64_get(r + 8));
+        row->nprobe = le32_get(r + 16);
+        row->ef_search = le32_get(r + 20);
+        int reserved = 0;
+        for (int j = 24; j < 32; j++) reserved |= r[j];
+        /* Bounded like TUNE's: a search sizes its buffers by them. */
+        if (reserved || row->k == 0 || (i && row->k <= t->rows[i - 1].k) || row->queries == 0 ||
+            !(row->recall >= 0 && row->recall <= 1) || row->nprobe > (1u << 24) ||
+            row->ef_search > (1u << 20) || !row->nprobe != !t->nprobe ||
+            !row->ef_search != !t->ef_search) {
+            snprintf(msg, msgsz, "TUNK row %u (k %u, recall %g, nprobe %u, efSearch %u) is "
+                     "invalid (k ascending, recall in 0..1, parameters of TUNE's kind, reserved zero)",
+                     i, row->k, row->recall, row->nprobe, row->ef_search);
+            return ANNB_E_CORRUPT;
+        }
+        if (row->k == t->k) {
+            if (row->recall != t->recall || row->nprobe != t->nprobe ||
+                row->ef_search != t->ef_search) {
+                snprintf(msg, msgsz, "TUNK row for k %u disagrees with TUNE", t->k);
+                return ANNB_E_CORRUPT;
+            }
+            has_tune_k = 1;
+        }
+    }
+    if (!has_tune_k) {
+        snprintf(msg, msgsz, "TUNK has no row for TUNE's k %u", t->k);
+        return ANNB_E_CORRUPT;
+    }
+    t->nrows = nrows;
+    t->given_queries = questions == 3;
+    return ANNB_OK;
+}
+
+void annb_tune_params_for_k(const annb_tune *t, size_t k, uint32_t *nprobe, uint32_t *ef_search)
+{
+    *nprobe = t->nprobe;
+    *ef_search = t->ef_search;
+    if (t->nrows == 0) return;
+    uint32_t i = 0;
+    while (i + 1 < t->nrows && t->rows[i].k < k) i++;
+    *nprobe = t->rows[i].nprobe;
+    *ef_search = t->rows[i].ef_search;
+}
+
 void annb_recall_from_tune(annb_recall_info *out, const annb_tune *t)
 {
     static const char *const questions[] = {"exact", "items", "users"};
     out->measured = t->source != ANNB_TUNE_EXACT;
-    out->questions = questions[t->source];
+    out->questions = t->given_queries ? "queries" : questions[t->source];
     out->k = t->k;
     out->queries = t->queries;
     out->target = t->target;
@@ -192,7 +288,7 @@ int annb_kind_known(const char kind[4])
         ANNB_KIND_TITLE_OFFSETS, ANNB_KIND_TITLES, ANNB_KIND_GENRE_NAMES, ANNB_KIND_GENRE_BITS,
         ANNB_KIND_USER_IDS, ANNB_KIND_USER_VECS, ANNB_KIND_SEEN_OFFSETS, ANNB_KIND_SEEN_ROWS,
         ANNB_KIND_BUILD, ANNB_KIND_TUNE, ANNB_KIND_IVF_CENTROIDS, ANNB_KIND_IVF_OFFSETS,
-        ANNB_KIND_IVF_ROWS, ANNB_KIND_IVF_VECS,
+        ANNB_KIND_IVF_ROWS, ANNB_KIND_IVF_VECS, ANNB_KIND_TUNE_K,
     };
     _Static_assert(sizeof known / sizeof known[0] == ANNB_KIND_COUNT, "ANNB_KIND_COUNT");
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)

@@ -28,6 +28,7 @@
 #define ANNB_KIND_SEEN_ROWS "SEEN" /* critical: u32 item rows each user has seen */
 #define ANNB_KIND_BUILD "BILD" /* provenance: key=value lines, UTF-8 (SPEC 6.13) */
 #define ANNB_KIND_TUNE "TUNE" /* measured recall and the search parameters reaching it (6.14) */
+#define ANNB_KIND_TUNE_K "TUNK" /* the same for several k (6.16) */
 /* annb's own IVF-Flat (SPEC 6.15), all critical: */
 #define ANNB_KIND_IVF_CENTROIDS "IVCT" /* float32 nlist x d */
 #define ANNB_KIND_IVF_OFFSETS "IVOF"   /* u64 nlist + 1: list l is positions [IVOF[l], IVOF[l+1]) */
@@ -35,7 +36,7 @@
 #define ANNB_KIND_IVF_VECS "IVEC"      /* float32 n x d: its vector (bulk, SPEC 3.11) */
 
 /* Number of kinds above: the most sections a reader decodes. */
-#define ANNB_KIND_COUNT 18
+#define ANNB_KIND_COUNT 19
 
 /* Is this index string annb's own IVF-Flat, "IVF<nlist>,Flat"? Sets *nlist. */
 int annb_index_native_ivf(const char *index, uint32_t *nlist);
@@ -65,6 +66,16 @@ typedef enum annb_tune_source {
     ANNB_TUNE_USERS = 2, /* sampled user vectors */
 } annb_tune_source;
 
+/* One row of TUNK (SPEC 6.16): recall@k and the parameter reaching it. */
+typedef struct annb_tune_row {
+    uint32_t k, queries;
+    double recall;
+    uint32_t nprobe, ef_search;
+} annb_tune_row;
+#define ANNB_TUNE_MAX_ROWS 16u
+#define ANNB_TUNK_HEADER 16u
+#define ANNB_TUNK_ROW 32u
+
 typedef struct annb_tune {
     uint32_t k;           /* recall@k; 0 for EXACT */
     uint32_t queries;     /* questions measured; 0 for EXACT */
@@ -74,7 +85,24 @@ typedef struct annb_tune {
     uint32_t nprobe;      /* IVF lists probed; 0: not an IVF index */
     uint32_t ef_search;   /* HNSW candidate list; 0: not HNSW */
     uint32_t rerank;      /* compressed codes: k x rerank candidates re-ranked exactly; 0: none */
+    /* TUNK (6.16): the same for each k measured, ascending, one of them
+     * TUNE's k; nrows 0 when the bundle has none (1.1, or exact). */
+    uint32_t nrows;
+    annb_tune_row rows[ANNB_TUNE_MAX_ROWS];
+    int given_queries;    /* USERS questions came from a --tune-vectors file, not UVEC */
 } annb_tune;
+
+/* The search parameters for a question of k results: those tuned for the
+ * smallest k measured at or above it (the largest when k is above all),
+ * else TUNE's. */
+void annb_tune_params_for_k(const annb_tune *t, size_t k, uint32_t *nprobe, uint32_t *ef_search);
+
+/* TUNK bytes for t's rows (ANNB_TUNK_HEADER + nrows * ANNB_TUNK_ROW, at
+ * most ANNB_TUNK_HEADER + ANNB_TUNE_MAX_ROWS * ANNB_TUNK_ROW into buf). */
+size_t annb_tunk_encode(uint8_t *buf, const annb_tune *t);
+/* Decodes TUNK into t (whose TUNE part is already decoded) and checks that
+ * both agree. ANNB_E_CORRUPT with msg otherwise. */
+int annb_tunk_decode(annb_tune *t, const uint8_t *data, size_t size, char *msg, size_t msgsz);
 
 /* The public view of a TUNE (annb_recall_info). */
 void annb_recall_from_tune(annb_recall_info *out, const annb_tune *t);

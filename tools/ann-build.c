@@ -32,11 +32,19 @@ static void usage(FILE *out)
             "                        'IVF1024,Flat' or 'HNSW32'\n"
             "  -t, --threads N       threads for training and adding (default: all cores;\n"
             "                        HNSW: 1 unless given, since more makes the bytes vary)\n"
-            "      --target-recall R recall@k the search parameters are tuned to (default 0.95)\n"
-            "      --recall-k K      k of that recall (default 10)\n"
-            "      --tune-queries N  sampled questions it is measured on (default 1000)\n"
+            "      --target-recall R recall@k the search parameters are tuned to (default 0.95);\n"
+            "                        approximate indexes that cannot reach it fail the build\n"
+            "                        (exit 6, nothing written)\n"
+            "      --allow-low-recall  write the bundle anyway, with the best parameter found\n"
+            "      --recall-k K[,K..] the k recall is reported for (the first; default 10); it\n"
+            "                        is measured and tuned for these, 10 and 100\n"
+            "      --tune-vectors F  query vectors to measure recall on (same forms as ITEMS),\n"
+            "                        e.g. held-out users; default: --users, else items asked\n"
+            "                        for similar items (which may not predict user queries)\n"
+            "      --tune-queries N  questions it is measured on, at most (default 1000)\n"
             "      --max-memory SIZE for --index auto: RAM the index may take, e.g. 512M or\n"
-            "                        8G; above it auto stores compressed codes (IVF-PQ)\n"
+            "                        8G; above it auto tries compressed codes (IVF-PQ, then\n"
+            "                        IVF-SQ8) and falls back to exact search\n"
             "      --mips-reduction  HNSW with --metric ip: search as L2 over one extra\n"
             "                        dimension instead of inner product directly (usually\n"
             "                        worse: the recall measured at build tells)\n"
@@ -53,7 +61,8 @@ static void usage(FILE *out)
             "  -h, --help            this help\n"
             "  -V, --version         library, format, Faiss and zstd versions\n"
             "\n"
-            "Exit status: 0 ok, 1 malformed input, 2 usage, 3 I/O error, 5 internal error.\n");
+            "Exit status: 0 ok, 1 malformed input, 2 usage, 3 I/O error, 5 internal error,\n"
+            "6 target recall not reached (no bundle written).\n");
 }
 
 /* 64 hex digits, lowered into out. 0 on success. */
@@ -130,6 +139,55 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* --recall-k K[,K...]: the first is the k reported (opts->recall_k), the
+ * rest are measured too. Returns 0, or -1 for a malformed list. */
+static int parse_recall_ks(annb_build_opts *opts, uint32_t ks[ANNB_RECALL_MAX_K], const char *s)
+{
+    size_t n = 0;
+    for (const char *p = s;; p++) {
+        char *end;
+        errno = 0;
+        unsigned long v = *p >= '0' && *p <= '9' ? strtoul(p, &end, 10) : 0;
+        if (errno || v < 1 || v > ANNB_SERVE_MAX_K || n == ANNB_RECALL_MAX_K ||
+            (*end && *end != ','))
+            return -1;
+        ks[n++] = (uint32_t)v;
+        if (!*end) break;
+        p = end;
+    }
+    opts->recall_k = ks[0];
+    opts->recall_ks = ks + 1;
+    opts->recall_k_count = n - 1;
+    return 0;
+}
+
+/* What was measured, one line per k, and what the user must know: a
+ * target missed (only with --allow-low-recall: otherwise the build failed)
+ * or a recall measured on item questions alone. */
+static void print_recall(const annb_build_report *rep)
+{
+    const annb_recall_info *r = &rep->recall;
+    if (!r->measured) return;
+    for (uint32_t i = 0; i < rep->recall_count; i++) {
+        const annb_recall_info *x = &rep->recalls[i];
+        char param[48] = "";
+        if (x->nprobe || x->ef_search)
+            snprintf(param, sizeof param, " at %s %u", x->nprobe ? "nprobe" : "efSearch",
+                     x->nprobe ? x->nprobe : x->ef_search);
+        cli_warn(prog, "recall@%u %.4f%s against exact search, on %u %s questions (target "
+                 "%g%s)%s", x->k, x->recall, param, x->queries, cli_questions(x->questions),
+                 x->target,
+                 x->recall < x->target ? ", NOT reached" : "",
+                 x->k == r->k ? "; the k reported" : "");
+    }
+    if (r->rerank)
+        cli_warn(prog, "compressed codes: %u x k candidates are re-ranked by their exact score",
+                 r->rerank);
+    if (!rep->recall_reached)
+        cli_warn(prog, "warning: the bundle stores a recall below the target "
+                 "(--allow-low-recall): the best this index reaches");
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -142,11 +200,14 @@ int main(int argc, char **argv)
         {"target-recall", required_argument, NULL, 'R'}, {"recall-k", required_argument, NULL, 'K'},
         {"tune-queries", required_argument, NULL, 'Q'}, {"max-memory", required_argument, NULL, 'M'},
         {"mips-reduction", no_argument, NULL, 'N'},
+        {"tune-vectors", required_argument, NULL, 'T'},
+        {"allow-low-recall", no_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     annb_build_opts opts = ANNB_BUILD_OPTS_INIT;
     const char *output = NULL;
     char expect[65] = "";
+    uint32_t recall_ks[ANNB_RECALL_MAX_K];
     int quiet = 0, c;
     int64_t threads;
     opterr = 0; /* cli_bad_option reports */
@@ -198,14 +259,21 @@ int main(int argc, char **argv)
             break;
         }
         case 'K':
+            if (parse_recall_ks(&opts, recall_ks, optarg)) {
+                cli_warn(prog, "--recall-k expects up to %u numbers from 1 to %u separated by "
+                         "commas, not '%s'", ANNB_RECALL_MAX_K, ANNB_SERVE_MAX_K, optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'T': opts.tune_vectors_path = optarg; break;
+        case 'L': opts.allow_low_recall = 1; break;
         case 'Q': {
             int64_t v;
             if (cli_parse_i64(optarg, &v) || v < 1 || v > 100000) {
-                cli_warn(prog, "--%s expects a number from 1 to 100000, not '%s'",
-                         c == 'K' ? "recall-k" : "tune-queries", optarg);
+                cli_warn(prog, "--tune-queries expects a number from 1 to 100000, not '%s'", optarg);
                 return EXIT_USAGE;
             }
-            *(c == 'K' ? &opts.recall_k : &opts.tune_queries) = (uint32_t)v;
+            opts.tune_queries = (uint32_t)v;
             break;
         }
         case 'M':
@@ -240,24 +308,15 @@ int main(int argc, char **argv)
         int rc = annb_build(&rep, items, catalog, output, &opts, &err);
         if (rc) return cli_fail(prog, rc, &err);
     }
+    if (rep.recall.measured && strcmp(rep.recall.questions, "items") == 0)
+        cli_warn(prog, CLI_ITEM_RECALL_WARNING);
     if (!quiet) {
         cli_warn(prog, "%llu vectors of dimension %u from %s, metric %s, index %s",
                  (unsigned long long)rep.items, rep.dimension, items,
                  annb_metric_name(opts.metric), rep.index);
-        if (rep.recall.measured)
-            cli_warn(prog, "recall@%u %.4f against exact search, on %u questions from sampled %s "
-                     "(target %.2f)", rep.recall.k, rep.recall.recall, rep.recall.queries,
-                     rep.recall.questions, rep.recall.target);
-        if (rep.recall.nprobe || rep.recall.ef_search)
-            cli_warn(prog, "search parameter stored as the default: %s %u",
-                     rep.recall.nprobe ? "nprobe" : "efSearch",
-                     rep.recall.nprobe ? rep.recall.nprobe : rep.recall.ef_search);
-        if (rep.recall.rerank)
-            cli_warn(prog, "compressed codes: %u x k candidates are re-ranked by their exact score",
-                     rep.recall.rerank);
-        if (rep.recall.measured && rep.recall.recall < rep.recall.target)
-            cli_warn(prog, "warning: the target recall was not reached: this index cannot "
-                     "get there (try a larger index, or --index flat)");
+        if (*rep.auto_note)
+            cli_warn(prog, "auto: passed over %s", rep.auto_note);
+        print_recall(&rep);
         if (opts.shard_count > 1)
             cli_warn(prog, "shard %u/%u: %llu items here, %llu in other shards", opts.shard_index,
                      opts.shard_count, (unsigned long long)rep.items,

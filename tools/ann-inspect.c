@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const prog = "ann-inspect";
@@ -15,6 +16,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: ann-inspect BUNDLE [--verify] [--json]\n"
+            "       ann-inspect BUNDLE --recall QUERIES [-k K] [--target-recall R] [--json]\n"
             "       ann-inspect --sha256 FILE\n"
             "\n"
             "Prints the header, the section table, the metadata and the provenance (how the\n"
@@ -23,13 +25,21 @@ static void usage(FILE *out)
             "                  meaning (IDs sorted and unique, counts, catalog offsets, Faiss\n"
             "                  index agreeing with the metadata)\n"
             "  --json          the same description as one JSON object on stdout\n"
+            "  --recall FILE   audit: measure recall@k of the bundle's index on the query\n"
+            "                  vectors of FILE (any embeddings file, e.g. this week's users)\n"
+            "                  against exact search over the bundle's own vectors, at the\n"
+            "                  stored parameter, and find the parameter that reaches the\n"
+            "                  target, with the latency of each; exit 6 when the stored\n"
+            "                  parameter falls short of the target on these queries\n"
+            "  -k K            k of that recall (default 10)\n"
+            "  --target-recall R  the target to check (default: the bundle's own)\n"
             "  --sha256        print `HEX  FILE`, the SHA-256 of the whole file, exactly as\n"
             "                  sha256sum does, and nothing else\n"
             "  -h, --help      this help\n"
             "  -V, --version   library, format, Faiss and zstd versions\n"
             "\n"
             "Exit status: 0 ok (and verified, with --verify), 1 damaged or unsupported bundle,\n"
-            "2 usage, 3 I/O error, 5 internal error.\n");
+            "2 usage, 3 I/O error, 5 internal error, 6 recall below the target (--recall).\n");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -153,6 +163,18 @@ static void json_content(const annb_bundle *b)
                "\"target\":%.17g,\"recall\":%.17g,\"nprobe\":%u,\"ef_search\":%u,\"rerank\":%u}",
                r->measured ? "true" : "false", r->questions, r->k, r->queries, r->target,
                r->recall, r->nprobe, r->ef_search, r->rerank);
+    fputs(",\"recall_by_k\":[", stdout);
+    for (uint32_t i = 0; i < annb_recall_count(b); i++) {
+        annb_recall_info x;
+        annb_recall_get(&x, b, i);
+        printf("%s{\"k\":%u,\"queries\":%u,\"recall\":%.17g,\"nprobe\":%u,\"ef_search\":%u}",
+               i ? "," : "", x.k, x.queries, x.recall, x.nprobe, x.ef_search);
+    }
+    putchar(']');
+    if (info.has_recall && r->measured && strcmp(r->questions, "items") == 0) {
+        fputs(",\"warning\":", stdout);
+        json_string(CLI_ITEM_RECALL_WARNING);
+    }
     fputs(",\"provenance\":", stdout);
     json_provenance(annb_bundle_provenance(b));
 }
@@ -179,6 +201,28 @@ static void text_structure(const char *path, const annb_bundle *b, const annb_bu
     }
 }
 
+/* One line per k measured (format 1.1 bundles: the one TUNE records). */
+static void text_recall(const annb_bundle *b, const annb_recall_info *r)
+{
+    uint32_t n = annb_recall_count(b);
+    for (uint32_t i = 0; i < (n ? n : 1); i++) {
+        annb_recall_info x = *r;
+        if (n) annb_recall_get(&x, b, i);
+        char param[48] = "";
+        if (x.nprobe || x.ef_search)
+            snprintf(param, sizeof param, " at %s %u", x.nprobe ? "nprobe" : "efSearch",
+                     x.nprobe ? x.nprobe : x.ef_search);
+        printf("%-10s  recall@%u %.4f%s on %u %s questions, target %g%s\n", i ? "" : "recall",
+               x.k, x.recall, param, x.queries, cli_questions(x.questions), x.target,
+               x.recall < x.target ? " (NOT reached)" : "");
+    }
+    if (r->rerank)
+        printf("rerank      %u x k candidates get their exact score from the vectors\n", r->rerank);
+    printf("search      a search of k results uses the parameter of the smallest k measured "
+           "at or above it\n");
+    if (strcmp(r->questions, "items") == 0) printf("%-10s  %s\n", "", CLI_ITEM_RECALL_WARNING);
+}
+
 static void text_content(const annb_bundle *b)
 {
     annb_bundle_info info;
@@ -195,13 +239,7 @@ static void text_content(const annb_bundle *b)
     else if (!r->measured)
         printf("recall      1 (exact search)\n");
     else
-        printf("recall      %.4f at k=%u on %u questions from sampled %s, target %.2f%s\n", r->recall,
-               r->k, r->queries, r->questions, r->target,
-               r->recall < r->target ? " (NOT reached)" : "");
-    if (r->nprobe) printf("search      nprobe %u (default for queries)\n", r->nprobe);
-    if (r->rerank)
-        printf("rerank      %u x k candidates get their exact score from the vectors\n", r->rerank);
-    if (r->ef_search) printf("search      efSearch %u (default for queries)\n", r->ef_search);
+        text_recall(b, r);
     /* Checked by the library: UTF-8 without control characters, so it is
      * printed as it is. */
     const char *prov = annb_bundle_provenance(b);
@@ -237,17 +275,90 @@ static int print_sha256(const char *path)
     return fflush(stdout) == 0 ? EXIT_OK : cli_fail(prog, ANNB_E_IO, NULL);
 }
 
+/* --recall: the audit (annb_recall_audit_run) on the vectors of `file`. */
+static int audit(const char *path, const char *file, uint32_t k, double target, int json)
+{
+    annb_error err = {0};
+    annb_bundle *b = NULL;
+    int rc = annb_open(&b, path, NULL, &err);
+    if (rc) return cli_fail(prog, rc, &err);
+    annb_bundle_info info;
+    annb_bundle_info_get(&info, b);
+    int64_t *ids = NULL;
+    float *vecs = NULL;
+    size_t n = 0;
+    annb_recall_audit a;
+    rc = annb_vectors_from_csv(&ids, &vecs, &n, info.dimension, file, &err);
+    if (rc == ANNB_OK) rc = annb_recall_audit_run(&a, b, vecs, n, k, target, &err);
+    annb_free(ids);
+    annb_free(vecs);
+    annb_close(b);
+    if (rc) return cli_fail(prog, rc, &err);
+    const char *param = a.parameter ? a.parameter : "";
+    if (json) {
+        printf("{\"bundle\":");
+        json_string(path);
+        printf(",\"queries_file\":");
+        json_string(file);
+        printf(",\"k\":%u,\"queries\":%u,\"target\":%.17g,\"parameter\":", a.k, a.queries,
+               a.target);
+        if (a.parameter) json_string(a.parameter);
+        else fputs("null", stdout);
+        printf(",\"stored\":{\"value\":%u,\"recall\":%.17g,\"ms_per_query\":%.6g},"
+               "\"reached\":%s,\"best\":{\"value\":%u,\"recall\":%.17g,\"ms_per_query\":%.6g},"
+               "\"highest\":%u}\n",
+               a.stored_value, a.stored_recall, a.stored_ms, a.reached ? "true" : "false", a.value,
+               a.recall, a.ms, a.highest);
+    } else if (!a.parameter && info.recall.measured == 0) {
+        printf("recall@%u 1 on %u queries of %s: exact search, %.3f ms per query\n", a.k,
+               a.queries, file, a.stored_ms);
+    } else {
+        printf("recall@%u %.4f on %u queries of %s at the stored %s %u, %.3f ms per query%s\n",
+               a.k, a.stored_recall, a.queries, file, param, a.stored_value, a.stored_ms,
+               a.stored_recall < a.target ? " (BELOW the target)" : "");
+        if (a.reached)
+            printf("target %g reached at %s %u: recall@%u %.4f, %.3f ms per query\n", a.target,
+                   param, a.value, a.k, a.recall, a.ms);
+        else
+            printf("target %g NOT reachable with this index: best recall@%u %.4f at %s %u "
+                   "(searched 1..%u), %.3f ms per query; rebuild with another index\n",
+                   a.target, a.k, a.recall, param, a.value, a.highest, a.ms);
+    }
+    if (fflush(stdout) != 0) return cli_fail(prog, ANNB_E_IO, NULL);
+    return a.stored_recall >= a.target ? EXIT_OK : EXIT_RECALL;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"verify", no_argument, NULL, 'v'}, {"json", no_argument, NULL, 'j'},
         {"sha256", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'}, {"recall", required_argument, NULL, 'r'},
+        {"target-recall", required_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
     };
     int verify = 0, json = 0, sha = 0, c;
+    const char *recall_file = NULL;
+    int64_t k = 10;
+    double target = 0;
+    char *end;
     opterr = 0; /* cli_bad_option reports */
-    while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hVk:", longopts, NULL)) != -1) {
         switch (c) {
+        case 'r': recall_file = optarg; break;
+        case 'k':
+            if (cli_parse_i64(optarg, &k) || k < 1 || k > ANNB_SERVE_MAX_K) {
+                cli_warn(prog, "-k expects a number from 1 to %d, not '%s'", ANNB_SERVE_MAX_K, optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'R':
+            target = strtod(optarg, &end);
+            if (end == optarg || *end || !(target > 0 && target <= 1)) {
+                cli_warn(prog, "--target-recall expects a number above 0 and at most 1, not '%s'",
+                         optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'v': verify = 1; break;
         case 'j': json = 1; break;
         case 's': sha = 1; break;
@@ -264,6 +375,11 @@ int main(int argc, char **argv)
     }
     const char *path = argv[optind];
     if (sha) return print_sha256(path);
+    if (recall_file && verify) {
+        cli_warn(prog, "--recall goes without --verify");
+        return EXIT_USAGE;
+    }
+    if (recall_file) return audit(path, recall_file, (uint32_t)k, target, json);
 
     annb_error err = {0};
     annb_bundle *b = NULL;

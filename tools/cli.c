@@ -82,3 +82,11 @@ int cli_parse_size(const char *s, uint64_t *out)
     *out = v;
     return 0;
 }
+
+const char *cli_questions(const char *questions)
+{
+    if (strcmp(questions, "items") == 0) return "item-to-item";
+    if (strcmp(questions, "users") == 0) return "user";
+    if (strcmp(questions, "queries") == 0) return "query-vector";
+    return questions;
+}

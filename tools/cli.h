@@ -41,4 +41,13 @@ int cli_parse_i64(const char *s, int64_t *out);
  * 0 on success, -1 for anything else or an overflow. */
 int cli_parse_size(const char *s, uint64_t *out);
 
+/* The kind of questions recall was measured on (annb_recall_info.questions)
+ * as an adjective for messages: "item-to-item", "user", "query-vector". */
+const char *cli_questions(const char *questions);
+
+/* Printed wherever a bundle's recall was measured on item questions. */
+#define CLI_ITEM_RECALL_WARNING \
+    "warning: recall was measured on item-to-item questions only and may not hold for user " \
+    "vectors (build with --users or --tune-vectors; audit with ann-inspect --recall)"
+
 #endif /* ANNB_CLI_H */

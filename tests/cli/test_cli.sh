@@ -347,12 +347,13 @@ done
 run "$BUILD" "$ITEMS" -o "$W/ivf.annb" --index 'IVF2,Flat' --metric l2
 expect_status 0
 expect_stderr_contains "index IVF2,Flat"
-expect_stderr_matches 'recall@10 [01]\.[0-9]{4} against exact search'
+expect_stderr_matches 'recall@10 [01]\.[0-9]{4} at nprobe [12] against exact search'
 run "$INSPECT" "$W/ivf.annb" --verify
 expect_status 0
 expect_stdout_matches '^IVEC +yes'
 expect_stdout_matches '^index +IVF2,Flat$'
-expect_stdout_matches '^search +nprobe [12] \(default for queries\)$'
+expect_stdout_matches '^recall +recall@10 [01]\.[0-9]{4} at nprobe [12] on [0-9]+ item-to-item questions'
+expect_stdout_matches 'warning: recall was measured on item-to-item questions only'
 check "annb's IVF has no Faiss section" test -z "$(grep '^FAIS' "$TMP/stdout")"
 run "$BUILD" "$ITEMS" -o "$W/sq.annb" --index 'IVF2,SQ8' --metric l2
 expect_status 0
