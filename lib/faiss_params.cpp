@@ -91,7 +91,7 @@ extern "C" int annb_faiss_search_params(const FaissIndex *index, int64_t n, cons
         } else if (auto hnsw = dynamic_cast<const faiss::IndexHNSW *>(ix)) {
             // Faiss 1.7.3 would size the candidate list from the shared
             // hnsw.efSearch, whatever the parameters say: hnsw_search.cpp.
-            int ef = p->ef_search ? (int)p->ef_search : hnsw->hnsw.efSearch;
+            int64_t ef = p->ef_search ? (int64_t)p->ef_search : hnsw->hnsw.efSearch;
             annb_hnsw_search(*hnsw, n, x, k, ef, sel.get(), distances, labels);
         } else if (sel) {
             faiss::SearchParameters params;

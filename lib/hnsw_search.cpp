@@ -175,10 +175,16 @@ void search_range(const faiss::IndexHNSW &ix, int64_t from, int64_t to, const fl
 
 } // namespace
 
-void annb_hnsw_search(const faiss::IndexHNSW &ix, int64_t n, const float *x, int64_t k, int ef,
-                      const faiss::IDSelector *sel, float *distances, int64_t *labels)
+void annb_hnsw_search(const faiss::IndexHNSW &ix, int64_t n, const float *x, int64_t k,
+                      int64_t ef_asked, const faiss::IDSelector *sel, float *distances,
+                      int64_t *labels)
 {
-    FAISS_THROW_IF_NOT(k > 0 && ef > 0);
+    FAISS_THROW_IF_NOT(k > 0 && ef_asked > 0);
+    // Each item enters the candidate heap at most once and the stopping
+    // rule counts heap entries, so any ef above the item count searches
+    // exactly as that count does; the cap keeps a caller's huge ef from
+    // sizing the heap (zero-filled, 8 bytes an entry).
+    int ef = (int)std::min<int64_t>(ef_asked, std::max<int64_t>(ix.ntotal, 1));
     FAISS_THROW_IF_NOT_MSG(ix.storage, "IndexHNSW without storage");
     // Its own search (a coarse IVF for level 0, reordering by neighbours)
     // is not this one; Faiss 1.7.3 also refuses search parameters for it.

@@ -38,7 +38,7 @@
 typedef struct fixture {
     tu_data items;
     char dir[256];
-    annb_bundle *hnsw, *ivf, *ivfpq;
+    annb_bundle *hnsw, *ivf, *ivfsq;
     float queries[N_QUERIES * DIM];
     int64_t exclude[N_EXCLUDE];
 } fixture;
@@ -63,7 +63,7 @@ static int setup(void **state)
     tu_items_setup(&fx->items, &r, fx->dir, csv, N_ITEMS, DIM, 9009);
     fx->hnsw = build_open(fx, csv, "hnsw.annb", "HNSW32");
     fx->ivf = build_open(fx, csv, "ivf.annb", "IVF32,Flat");
-    fx->ivfpq = build_open(fx, csv, "ivfpq.annb", "IVF32,SQ8");
+    fx->ivfsq = build_open(fx, csv, "ivfsq.annb", "IVF32,SQ8");
     for (size_t i = 0; i < N_QUERIES * DIM; i++) fx->queries[i] = (float)tu_rng_uniform(&r, -1, 1);
     for (size_t i = 0; i < N_EXCLUDE; i++) fx->exclude[i] = fx->items.ids[i * 7];
     *state = fx;
@@ -75,7 +75,7 @@ static int teardown(void **state)
     fixture *fx = *state;
     annb_close(fx->hnsw);
     annb_close(fx->ivf);
-    annb_close(fx->ivfpq);
+    annb_close(fx->ivfsq);
     tu_tmpdir_remove(fx->dir);
     tu_data_free(&fx->items);
     free(fx);
@@ -118,7 +118,7 @@ static search_case *make_cases(const fixture *fx)
         for (int e = 0; e < N_EFFORTS; e++) {
             cases[n++] = (search_case){fx->hnsw, "HNSW32", 0, hnsw_efs[e], ex, {{0}}};
             cases[n++] = (search_case){fx->ivf, "IVF32,Flat", ivf_nprobes[e], 0, ex, {{0}}};
-            cases[n++] = (search_case){fx->ivfpq, "IVF32,SQ8", ivf_nprobes[e], 0, ex, {{0}}};
+            cases[n++] = (search_case){fx->ivfsq, "IVF32,SQ8", ivf_nprobes[e], 0, ex, {{0}}};
         }
     for (size_t c = 0; c < n; c++)
         for (size_t q = 0; q < N_QUERIES; q++)
@@ -239,7 +239,8 @@ static double recall_at(const fixture *fx, const annb_bundle *b, uint32_t nprobe
                                           exclude ? fx->exclude : NULL, exclude ? N_EXCLUDE : 0);
         for (size_t j = 0; j < K; j++) {
             for (size_t e = 0; exclude && e < N_EXCLUDE; e++)
-                if (hits[j].id == fx->exclude[e]) fail_msg("excluded ID %lld returned", (long long)hits[j].id);
+                if (hits[j].id == fx->exclude[e])
+                    fail_msg("excluded ID %lld returned", (long long)hits[j].id);
             for (size_t i = 0; i < K; i++) found += hits[j].id == truth[i].id;
         }
         free(truth);
@@ -251,8 +252,10 @@ static void test_recall_at_high_effort(void **state)
 {
     const fixture *fx = *state;
     for (int ex = 0; ex < 2; ex++) {
-        double hi = recall_at(fx, fx->hnsw, 0, HIGH_EF, ex), lo = recall_at(fx, fx->hnsw, 0, 1, ex);
-        print_message("HNSW32 recall@%d exclude %d: ef %d %.3f, ef 1 %.3f\n", K, ex, HIGH_EF, hi, lo);
+        double hi = recall_at(fx, fx->hnsw, 0, HIGH_EF, ex);
+        double lo = recall_at(fx, fx->hnsw, 0, 1, ex);
+        print_message("HNSW32 recall@%d exclude %d: ef %d %.3f, ef 1 %.3f\n", K, ex, HIGH_EF, hi,
+                      lo);
         assert_true(hi >= 0.98);
         assert_true(lo < hi); /* the per-call ef reaches the search */
         /* Every list probed: annb's IVF-Flat is exact. */
@@ -261,11 +264,12 @@ static void test_recall_at_high_effort(void **state)
             annb_hit hits[K];
             assert_int_equal(ask(fx, &c, q, 1, hits), ANNB_OK);
             tu_check_hits(&fx->items, fx->queries + q * DIM, ANNB_METRIC_IP,
-                          ex ? fx->exclude : NULL, ex ? N_EXCLUDE : 0, hits, K, "IVF32,Flat nprobe 32");
+                          ex ? fx->exclude : NULL, ex ? N_EXCLUDE : 0, hits, K,
+                          "IVF32,Flat nprobe 32");
         }
-        double pq = recall_at(fx, fx->ivfpq, 32, 0, ex);
-        print_message("IVF32,SQ8 recall@%d exclude %d, nprobe 32: %.3f\n", K, ex, pq);
-        assert_true(pq >= 0.9);
+        double sq = recall_at(fx, fx->ivfsq, 32, 0, ex);
+        print_message("IVF32,SQ8 recall@%d exclude %d, nprobe 32: %.3f\n", K, ex, sq);
+        assert_true(sq >= 0.9);
     }
 }
 
@@ -314,13 +318,23 @@ static void test_hnsw_equals_faiss(void **state)
     compare_with_faiss(ix, fx->queries, 1, "bundle HNSW32 (ip)");
     compare_with_faiss(ix, fx->queries, N_QUERIES, "bundle HNSW32 (ip)");
 
+    /* An ef above the item count answers as the item count (annb caps it),
+     * the largest asks included, without a heap of that size. */
+    float d1[N_QUERIES * K], d2[N_QUERIES * K];
+    int64_t l1[N_QUERIES * K], l2[N_QUERIES * K];
+    annb_faiss_params at_n = {.ef_search = N_ITEMS}, huge = {.ef_search = UINT32_MAX};
+    assert_int_equal(annb_faiss_search_params(ix, N_QUERIES, fx->queries, K, &at_n, d1, l1), 0);
+    assert_int_equal(annb_faiss_search_params(ix, N_QUERIES, fx->queries, K, &huge, d2, l2), 0);
+    assert_memory_equal(l1, l2, sizeof l1);
+    assert_memory_equal(d1, d2, sizeof d1);
+
     /* L2, built here straight through Faiss. */
-    FaissIndex *l2 = NULL;
-    assert_int_equal(faiss_index_factory(&l2, DIM, "HNSW16", METRIC_L2), 0);
-    assert_int_equal(faiss_Index_add(l2, (int64_t)fx->items.n, fx->items.vecs), 0);
-    compare_with_faiss(l2, fx->queries, 1, "HNSW16 (l2)");
-    compare_with_faiss(l2, fx->queries, N_QUERIES, "HNSW16 (l2)");
-    faiss_Index_free(l2);
+    FaissIndex *flat_l2 = NULL;
+    assert_int_equal(faiss_index_factory(&flat_l2, DIM, "HNSW16", METRIC_L2), 0);
+    assert_int_equal(faiss_Index_add(flat_l2, (int64_t)fx->items.n, fx->items.vecs), 0);
+    compare_with_faiss(flat_l2, fx->queries, 1, "HNSW16 (l2)");
+    compare_with_faiss(flat_l2, fx->queries, N_QUERIES, "HNSW16 (l2)");
+    faiss_Index_free(flat_l2);
 }
 
 int main(void)
