@@ -54,7 +54,7 @@ demo: build
 	$(BUILD)/ann-query $(EXAMPLE)/ml1m-users.annb --similar-users 10 -k 5
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN)
 
 # libFuzzer harnesses (tests/fuzz/README.md), clang + ASan + UBSan, each run
 # for FUZZ_SECONDS on a copy of its checked-in corpus (new inputs and crash
@@ -70,6 +70,19 @@ FUZZ_DEB_PACKAGES := libclang-rt-dev libomp-dev
 # harness:corpus:max_len
 FUZZ_HARNESSES := bundle:bundle:65536 bundle_repair:bundle:65536 embeddings:embeddings:8192 \
                   catalog:catalog:8192
+
+# The thread tests (one bundle, many threads, per-call search effort) under
+# ThreadSanitizer, with no suppressions. OMP_NUM_THREADS=1: libgomp and
+# libfaiss.a are not instrumented, so TSan cannot see OpenMP's barriers and
+# would report Faiss's parallel regions (the tests' threads are pthreads).
+BUILD_TSAN ?= build-tsan
+TSAN_TESTS ?= test_threads
+.PHONY: tsan
+tsan: deps
+	cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANNB_SANITIZE=thread
+	env -u MAKEFLAGS -u MFLAGS cmake --build $(BUILD_TSAN) -j $(JOBS) --target $(TSAN_TESTS)
+	OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $${TSAN_OPTIONS-}" \
+	  ctest --test-dir $(BUILD_TSAN) --output-on-failure -R '^($(shell echo $(TSAN_TESTS) | tr ' ' '|'))$$'
 
 .PHONY: fuzz
 fuzz: deps

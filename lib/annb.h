@@ -475,7 +475,10 @@ typedef struct annb_search_opts {
     int exclude_seen;
     /* Search effort for approximate indexes; 0: the value tuned at build
      * time (annb_bundle_info.recall), else Faiss's default. Larger values
-     * give higher recall and slower answers. Ignored by exact search. */
+     * give higher recall and slower answers. Ignored by exact search.
+     * Per call: threads searching one bundle at once with different values
+     * each get their own, and no search waits for another (the shared index
+     * is never changed; tests/unit/test_threads.c, `make tsan`). */
     uint32_t nprobe;    /* IVF: lists searched */
     uint32_t ef_search; /* HNSW: candidate list size */
     /* Threads one call may use (0 or 1: the calling thread alone): exact

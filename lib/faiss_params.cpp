@@ -1,10 +1,11 @@
 // faiss_params.cpp - searching a Faiss index with per-call parameters
 // (nprobe, efSearch, an ID selector): Faiss 1.7.3's SearchParameters, which
 // its C API does not expose. Per call rather than by changing the shared
-// index (except HNSW efSearch, below), so that one open bundle serves many
-// threads with different settings.
+// index, so that one open bundle serves many threads with different settings
+// (HNSW: through annb's own search, hnsw_search.cpp).
 // Exceptions are caught into a return code (annb_faiss_ext_caught).
 #include "faiss_glue.h"
+#include "hnsw_search.h"
 
 #include <faiss/Index.h>
 #include <faiss/IndexFlat.h>
@@ -15,19 +16,6 @@
 #include <omp.h>
 
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
-
-namespace {
-
-// Faiss 1.7.3's HNSW search sizes its candidate list from the index's own
-// hnsw.efSearch and ignores SearchParametersHNSW::efSearch there (its
-// recall does not move with it). So another efSearch is set on the index
-// for the call: exclusively, while searches at the index's own value share
-// the lock. Bundles are opened with the tuned value set, so only explicit
-// overrides serialise.
-std::shared_mutex hnsw_ef_lock;
-} // namespace
 
 extern "C" void annb_faiss_set_defaults(FaissIndex *index, uint32_t nprobe, uint32_t ef_search)
 {
@@ -101,26 +89,10 @@ extern "C" int annb_faiss_search_params(const FaissIndex *index, int64_t n, cons
             params.max_codes = ivf->max_codes;
             ix->search(n, x, k, distances, labels, &params);
         } else if (auto hnsw = dynamic_cast<const faiss::IndexHNSW *>(ix)) {
-            faiss::SearchParametersHNSW params;
-            params.sel = sel.get();
-            int ef = p->ef_search ? (int)p->ef_search : hnsw->hnsw.efSearch;
-            params.efSearch = ef;
-            if (ef == hnsw->hnsw.efSearch) {
-                std::shared_lock<std::shared_mutex> shared(hnsw_ef_lock);
-                ix->search(n, x, k, distances, labels, &params);
-            } else {
-                std::unique_lock<std::shared_mutex> alone(hnsw_ef_lock);
-                auto *h = const_cast<faiss::IndexHNSW *>(hnsw);
-                int own = h->hnsw.efSearch;
-                h->hnsw.efSearch = ef;
-                try {
-                    ix->search(n, x, k, distances, labels, &params);
-                } catch (...) {
-                    h->hnsw.efSearch = own;
-                    throw;
-                }
-                h->hnsw.efSearch = own;
-            }
+            // Faiss 1.7.3 would size the candidate list from the shared
+            // hnsw.efSearch, whatever the parameters say: hnsw_search.cpp.
+            int64_t ef = p->ef_search ? (int64_t)p->ef_search : hnsw->hnsw.efSearch;
+            annb_hnsw_search(*hnsw, n, x, k, ef, sel.get(), distances, labels);
         } else if (sel) {
             faiss::SearchParameters params;
             params.sel = sel.get();
