@@ -24,6 +24,7 @@
 #include "numparse.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <inttypes.h>
 #include <locale.h>
 #include <stdio.h>
@@ -386,6 +387,29 @@ static int emb_row(void *ctx, const annb_csv_row *row, annb_error *err)
     return ANNB_OK;
 }
 
+/* Every value is a finite float, yet products can overflow: a score of
+ * two vectors is bounded by their norms (|<a,b>| <= |a||b|, |a-b|^2 <=
+ * (|a|+|b|)^2), so squared norms up to FLT_MAX / 4 keep every ip, cosine
+ * and l2 score between stored vectors finite, with room for the rounding
+ * of float sums. A vector past that would answer inf or nan. */
+#define MAX_SQUARED_NORM (FLT_MAX / 4.0)
+
+static int check_norms(const char *path, const annb_embeddings *e, const uint64_t *lines,
+                       annb_error *err)
+{
+    for (uint64_t i = 0; i < e->count; i++) {
+        const float *v = e->vectors + i * e->dimension;
+        double sq = 0;
+        for (uint32_t j = 0; j < e->dimension; j++) sq += (double)v[j] * v[j];
+        if (sq > MAX_SQUARED_NORM)
+            return annb_input_error(err, ANNB_E_INPUT, path, lines[i], 1,
+                                    "expected a vector whose squared norm is at most %.3g, so "
+                                    "that its scores fit in float32, found %.3g (ID %lld)",
+                                    MAX_SQUARED_NORM, sq, (long long)e->ids[i]);
+    }
+    return ANNB_OK;
+}
+
 static int read_embeddings(annb_embeddings *out, const char *path, int fast, annb_error *err)
 {
     if (!out || !path) return annb_error_set(err, ANNB_E_INVALID, "annb_embeddings_read: NULL argument");
@@ -403,6 +427,7 @@ static int read_embeddings(annb_embeddings *out, const char *path, int fast, ann
     rc = annb_csv_read_fast(&src, r.delim, &h, fast ? spark_fast_row : NULL, err);
     annb_source_close(&src);
     if (rc == ANNB_OK) rc = annb_ids_check_unique(path, out->ids, r.lines, out->count, err);
+    if (rc == ANNB_OK) rc = check_norms(path, out, r.lines, err);
     free(r.lines);
     if (rc) {
         annb_embeddings_release(out);

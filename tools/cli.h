@@ -5,6 +5,7 @@
 #include "annb.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 /* Exit codes of every annb tool (docs/cli.md). */
 enum {
@@ -40,5 +41,17 @@ int cli_parse_i64(const char *s, int64_t *out);
 /* A byte size: digits with an optional K, M, G or T suffix (powers of 1024).
  * 0 on success, -1 for anything else or an overflow. */
 int cli_parse_size(const char *s, uint64_t *out);
+
+/* Text from a bundle or an input on a terminal, in table and TSV output
+ * (docs/cli.md, "Text in answers"): a backslash as \\, tab, newline and CR
+ * as \t \n \r, every byte of any other control character (C0, DEL, C1)
+ * and every byte that is not part of well-formed UTF-8 as \xNN; the rest
+ * as it is. Returns the characters written, for padding columns. */
+size_t cli_put_text(FILE *out, const char *s);
+
+/* s as a JSON string: `"` and `\` escaped, control characters as \u00XX,
+ * bytes that are not well-formed UTF-8 as \ufffd: always valid JSON and
+ * valid UTF-8, whatever a bundle holds. */
+void cli_put_json_string(FILE *out, const char *s);
 
 #endif /* ANNB_CLI_H */
