@@ -107,9 +107,10 @@ size_t cli_put_text(FILE *out, const char *s)
     return chars;
 }
 
-void cli_put_json_string(FILE *out, const char *s)
+void cli_put_json_string(FILE *out, const char *s) { cli_put_json_mem(out, s, strlen(s)); }
+
+void cli_put_json_mem(FILE *out, const char *s, size_t n)
 {
-    size_t n = strlen(s);
     putc('"', out);
     for (size_t i = 0; i < n;) {
         int control;

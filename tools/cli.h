@@ -53,5 +53,7 @@ size_t cli_put_text(FILE *out, const char *s);
  * bytes that are not well-formed UTF-8 as \ufffd: always valid JSON and
  * valid UTF-8, whatever a bundle holds. */
 void cli_put_json_string(FILE *out, const char *s);
+/* The same for the n bytes at s (NUL bytes among them escaped). */
+void cli_put_json_mem(FILE *out, const char *s, size_t n);
 
 #endif /* ANNB_CLI_H */
