@@ -936,6 +936,17 @@ static int run_all_users(ctx *c)
 /* Serving                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* Whether a results answer holds a null score. The answer's shape is fixed
+ * (docs/protocol.md): "results" is its last key, after the echoed id, so
+ * the last `,"results":[` is the real one (inside a string the quotes would
+ * be escaped), and in it `"score":null` can only be a score. */
+static int has_null_score(const char *answer)
+{
+    const char *results = NULL;
+    for (const char *p = answer; (p = strstr(p, ",\"results\":[")); p++) results = p;
+    return results && strstr(results, "\"score\":null") != NULL;
+}
+
 /* One answer line; a NULL answer (out of memory) is fatal. */
 static int put_answer(ctx *c, char *answer)
 {
@@ -965,7 +976,16 @@ static int run_serve(ctx *c)
             /* annb_serve_request reads a C string: a NUL would cut the line short. */
             answer = strdup(nul);
         } else {
-            annb_serve_request((const annb_bundle *const *)c->b, c->n, line, &answer);
+            int ok = annb_serve_request((const annb_bundle *const *)c->b, c->n, line, &answer);
+            if (ok == ANNB_OK && !c->warned_scores && answer && has_null_score(answer)) {
+                if (c->n == 1)
+                    cli_warn(prog, "bundle %s: non-finite scores (damaged vectors?); run "
+                             "ann-inspect --verify", c->o->paths[0]);
+                else
+                    cli_warn(prog, "one of the %zu bundles: non-finite scores (damaged "
+                             "vectors?); run ann-inspect --verify", c->n);
+                c->warned_scores = 1;
+            }
         }
         rc = put_answer(c, answer);
         answered++;

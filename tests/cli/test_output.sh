@@ -71,6 +71,15 @@ for value in nan inf -inf; do
     expect_status 0
     expect_true "$value: --serve-stdin answer parses" valid_json_lines
     expect_stdout_contains '"id":-7,"score":null'
+    expect_stderr_contains "ann-query: bundle $D: non-finite scores (damaged vectors?); run ann-inspect --verify"
+    # Twice asked, once said; an id that looks like a null score says nothing.
+    printf '{"id":1,"item":2571,"k":12}\n{"id":2,"item":2571,"k":12}\n' >"$W/req"
+    run "$QUERY" "$D" --serve-stdin <"$W/req"
+    check "serve warns once" test "$(grep -c non-finite "$TMP/stderr")" -eq 1
+    printf '{"id":{"x":1,"results":[{"score":null}]},"item":2571,"k":3}\n' >"$W/req"
+    run "$QUERY" "$B" --serve-stdin <"$W/req"
+    expect_status 0
+    expect_stderr_empty
     run "$INSPECT" "$D" --verify
     expect_status 1
     expect_stderr_contains "value not finite"
@@ -86,6 +95,7 @@ run "$QUERY" "$B" --serve-stdin <"$W/req"
 expect_status 0
 expect_true "serve vector overflow: JSON parses" valid_json_lines
 expect_stdout_contains '"score":null'
+expect_stderr_contains "non-finite scores"
 printf 'id,features\n77,"[3e38, -3e38, 3e38, 3e38]"\n' >"$W/q.csv"
 run "$QUERY" "$B" --batch "$W/q.csv" -k 3 --format json
 expect_status 0
