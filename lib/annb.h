@@ -36,6 +36,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h> /* FILE, for annb_serve_read_line */
 
 #ifdef __cplusplus
 extern "C" {
@@ -616,7 +617,10 @@ ANNB_API uint64_t annb_bundle_id(const annb_bundle *b);
 ANNB_API int annb_item_vector(const annb_bundle *b, int64_t id, float *out);
 
 /* Title of item `id` as NUL-terminated UTF-8, lent by the bundle until
- * annb_close; NULL when the ID is unknown or the catalog has no entry. */
+ * annb_close; NULL when the ID is unknown or the catalog has no entry.
+ * Opening does not read every title: only annb_verify guarantees clean text
+ * (see annb_text_char); a writer of JSON or of a terminal must repair or
+ * escape what it prints. */
 ANNB_API const char *annb_item_title(const annb_bundle *b, int64_t id);
 
 /* Genres of item `id` as "Action|Comedy" (UTF-8, NUL-terminated), written
@@ -688,6 +692,10 @@ ANNB_API int annb_vectors_from_csv(int64_t **ids, float **vectors, size_t *count
 /* Largest k a request may ask for. */
 #define ANNB_SERVE_MAX_K 10000
 
+/* Default longest request line (bytes, line end not counted) of
+ * `ann-query --serve-stdin` (--max-request-bytes) and annb_serve_read_line. */
+#define ANNB_SERVE_MAX_REQUEST_BYTES (1u << 20)
+
 /*
  * annb_serve_request - answers one request of the JSON protocol that
  * `ann-query --serve-stdin` speaks, so that a service (HTTP handler, queue
@@ -713,7 +721,12 @@ ANNB_API int annb_vectors_from_csv(int64_t **ids, float **vectors, size_t *count
  * does not fit the question), "not_found" (user, item or genre; the message
  * of an unknown genre lists the known ones), "dimension" (vector length),
  * "unsupported" (the bundles do not store what the request needs: users,
- * interactions, or exclude_seen over several bundles), "internal".
+ * interactions, or exclude_seen over several bundles), "internal"; and
+ * "too_large", which the caller gives when annb_serve_read_line reports an
+ * over-long line (annb_serve_too_large writes that answer).
+ * The answer is valid UTF-8 even when a title or the request is not
+ * (invalid bytes become U+FFFD), and a score that is not finite (damaged
+ * vectors: opening does not check them, annb_verify does) is null.
  *
  *  bundles   in: n open bundles. n > 1: shards of one catalog
  *            (ann-build --shard I/N) that agree on dimension and metric;
@@ -735,6 +748,54 @@ ANNB_API int annb_vectors_from_csv(int64_t **ids, float **vectors, size_t *count
  */
 ANNB_API int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *request,
                                 char **response);
+
+/*
+ * annb_serve_read_line - reads one request line from `in` (up to '\n' or
+ * the end of input) in memory bounded by max_bytes, so that an endless or
+ * huge line costs nothing: a server reading requests from a pipe or socket
+ * must cap them, and this is the cap `ann-query --serve-stdin` uses.
+ *  in         in: the stream (e.g. fdopen of a socket). Read with getc.
+ *  max_bytes  in: longest line accepted, line end ("\n", "\r\n") not
+ *             counted; e.g. ANNB_SERVE_MAX_REQUEST_BYTES. At least 1.
+ *  line, cap  in/out: a buffer the function grows with realloc (start with
+ *             NULL and 0; free with annb_free). Never grows past max_bytes + 3.
+ *  len        out: the bytes of the line in *line (NUL-terminated, the line
+ *             end removed; it may contain NUL bytes, which
+ *             annb_serve_request cannot take: len tells).
+ * Returns 1 (a line), 0 (end of input, nothing read), ANNB_E_LIMIT (the
+ * line had more than max_bytes bytes: it was read to its end and discarded;
+ * answer it with annb_serve_too_large and go on), ANNB_E_IO (read error),
+ * ANNB_E_NOMEM, ANNB_E_INVALID (NULL argument, max_bytes 0).
+ * Thread-safety: one stream per caller at a time.
+ */
+ANNB_API int annb_serve_read_line(FILE *in, size_t max_bytes, char **line, size_t *cap,
+                                  size_t *len);
+
+/* The answer to a line over max_bytes:
+ * {"id":null,"error":{"code":"too_large","message":"request line of more
+ * than N bytes"}}. malloc'd, free with annb_free; NULL when out of memory. */
+ANNB_API char *annb_serve_too_large(size_t max_bytes);
+
+/* ------------------------------------------------------------------------ */
+/* Text from a bundle (titles, genre names)                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * annb_text_char - the length in bytes (1 to 4) of the well-formed UTF-8
+ * character at text[0..n), or 0 if none starts there (a stray continuation
+ * byte, an overlong form, a surrogate, past U+10FFFF, or cut short by n).
+ * *control (may be NULL) is set to 1 for a control character: C0
+ * (U+0000-U+001F), DEL (U+007F) or C1 (U+0080-U+009F), else 0.
+ * Clean text, as the catalog reader and annb_verify demand it, is well-formed
+ * with no control character. Writers use this to repair or escape the rest.
+ */
+ANNB_API size_t annb_text_char(const char *text, size_t n, int *control);
+
+/* A copy of NUL-terminated `text` with each byte that does not belong to a
+ * well-formed UTF-8 character replaced by U+FFFD, so it can go into JSON.
+ * Control characters are kept (JSON writers escape them). malloc'd, free
+ * with annb_free; NULL when text is NULL or out of memory. */
+ANNB_API char *annb_text_repair(const char *text);
 
 #ifdef __cplusplus
 }

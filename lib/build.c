@@ -305,6 +305,7 @@ static int read_sorted(sorted_rows *out, char digest[ANNB_SHA256_HEX], const cha
 {
     annb_embeddings e = {0};
     int rc = annb_embeddings_read(&e, path, err);
+    if (rc == ANNB_OK) rc = annb_embeddings_check_scores(&e, path, err);
     if (rc == ANNB_OK) rc = sort_rows(out, &e, err);
     annb_embeddings_release(&e);
     if (rc) return rc;

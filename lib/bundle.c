@@ -109,6 +109,32 @@ static int corrupt(annb_error *err, const annb_bundle *b, const char *kind, cons
                           (unsigned long long)index);
 }
 
+/* Text [from, to) of a bytes section: clean (annb_text_char), as the
+ * catalog reader made it. Opening skips this pass (it reads every title),
+ * so writers escape or repair what they print; annb_verify refuses. */
+static int check_text(annb_error *err, const annb_bundle *b, const char *kind, const char *name,
+                      uint64_t number, const char *base, uint64_t from, uint64_t to)
+{
+    char what[160];
+    for (uint64_t i = from; i < to;) {
+        int control;
+        size_t len = annb_text_char(base + i, (size_t)(to - i), &control);
+        if (len && !control) {
+            i += len;
+            continue;
+        }
+        unsigned cp = len == 2 ? ((unsigned char)base[i + 1] & 0x3fu) | 0x80u : (unsigned char)base[i];
+        if (control)
+            snprintf(what, sizeof what, "%s %llu holds the control character U+%04X", name,
+                     (unsigned long long)number, cp);
+        else
+            snprintf(what, sizeof what, "%s %llu is not valid UTF-8 (byte 0x%02x)", name,
+                     (unsigned long long)number, (unsigned char)base[i]);
+        return corrupt(err, b, kind, what, i);
+    }
+    return ANNB_OK;
+}
+
 /* Catalog sections (SPEC 6.5-6.8): all four or none. */
 static int load_catalog(const annb_bundle *b, annb_content *c, int full, annb_error *err)
 {
@@ -142,8 +168,9 @@ static int load_catalog(const annb_bundle *b, annb_content *c, int full, annb_er
         if (off[i + 1] <= off[i] || off[i + 1] > tsize || titles[off[i + 1] - 1] != '\0')
             return corrupt(err, b, ANNB_KIND_TITLE_OFFSETS, "title offset out of order or title "
                            "not NUL-terminated", i);
-        if (full && memchr(titles + off[i], '\0', off[i + 1] - off[i] - 1))
-            return corrupt(err, b, ANNB_KIND_TITLES, "title holds a NUL byte", i);
+        if (full && (rc = check_text(err, b, ANNB_KIND_TITLES, "title of row", i, titles,
+                                     off[i], off[i + 1] - 1)))
+            return rc;
     }
     /* Genre vocabulary: NUL-terminated names, each non-empty. */
     uint64_t vsize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_GENRE_NAMES)].decoded_size;
@@ -159,6 +186,8 @@ static int load_catalog(const annb_bundle *b, annb_content *c, int full, annb_er
     for (uint64_t i = 0, k = 0; i < vsize; k++) {
         size_t len = strlen(v + i);
         if (len == 0) return corrupt(err, b, ANNB_KIND_GENRE_NAMES, "empty genre name", k);
+        if (full && (rc = check_text(err, b, ANNB_KIND_GENRE_NAMES, "genre", k, v, i, i + len)))
+            return rc;
         c->genre_names[k] = v + i;
         i += len + 1;
     }

@@ -7,7 +7,8 @@
  * entry_genres) so they check the same things. Genre names get provisional
  * numbers in order of first appearance (a small hash table finds them);
  * at the end the vocabulary is sorted by byte order and the numbers remapped.
- * Titles and genre names must be printable: control bytes are rejected.
+ * Titles and genre names must be clean text (annb_text_char): control
+ * characters (C0, DEL, C1) are rejected, as annb_verify rejects them.
  */
 #include "csvread.h"
 #include "ingest.h"
@@ -34,40 +35,26 @@ static int nomem(const cat_reader *r, annb_error *err)
 
 /* ---- text ---- */
 
-/* Length of the valid UTF-8 sequence at s[0..n) (no overlong forms, no
- * surrogates, nothing above U+10FFFF), or 0 if it is not valid. */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-    size_t len;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) len = 2;
-    else if (c >= 0xe0 && c <= 0xef) len = 3;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4;
-    else return 0;
-    if (c == 0xe0) lo = 0xa0;      /* overlong */
-    else if (c == 0xed) hi = 0x9f; /* surrogates */
-    else if (c == 0xf0) lo = 0x90; /* overlong */
-    else if (c == 0xf4) hi = 0x8f; /* above U+10FFFF */
-    if (n < len || s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
-    return len;
-}
-
-/* Checks a title or genre: printable, and valid UTF-8 unless latin-1. On
- * failure fills err, naming column col + the offending byte's offset. */
+/* Checks a title or genre: clean text (annb_text_char: no control
+ * character, C0, DEL or C1, and valid UTF-8 unless latin-1, where bytes
+ * 0x80-0x9F are the C1 controls). On failure fills err, naming column
+ * col + the offending byte's offset and what was found there. */
 static int text_check(const cat_reader *r, const char *text, size_t n, uint64_t line, uint64_t col,
                       annb_error *err)
 {
     const unsigned char *s = (const unsigned char *)text;
     char ex[ANNB_EXCERPT_SIZE];
     for (size_t i = 0; i < n;) {
-        size_t len = r->latin1 ? 1 : utf8_sequence(s + i, n - i);
-        if (s[i] < 0x20 || s[i] == 0x7f)
+        int control = 0;
+        size_t len = 1;
+        if (r->latin1) control = s[i] < 0x20 || s[i] == 0x7f || (s[i] >= 0x80 && s[i] <= 0x9f);
+        else len = annb_text_char(text + i, n - i, &control);
+        if (control) {
+            unsigned cp = len == 2 ? (unsigned)(s[i + 1] & 0x3f) | 0x80u : s[i];
             return annb_input_error(err, ANNB_E_INPUT, r->path, line, col + i,
-                                    "expected printable text, found the control byte %s",
-                                    annb_excerpt(ex, s + i, 1));
+                                    "expected printable text, found the control character "
+                                    "U+%04X (%s)", cp, annb_excerpt(ex, s + i, len));
+        }
         if (len == 0) { /* show the bad byte and the continuation bytes after it */
             size_t bad = 1;
             while (bad < 4 && i + bad < n && s[i + bad] >= 0x80) bad++;

@@ -386,6 +386,35 @@ static int emb_row(void *ctx, const annb_csv_row *row, annb_error *err)
     return ANNB_OK;
 }
 
+/* Every value is a finite float, yet products can overflow: notes the
+ * first row past ANNB_MAX_SQUARED_NORM for annb_embeddings_check_scores. */
+static void find_overflow(annb_embeddings *e, const uint64_t *lines)
+{
+    for (uint64_t i = 0; i < e->count; i++) {
+        const float *v = e->vectors + i * e->dimension;
+        double sq = 0; /* d <= 4096 squares of at most FLT_MAX: finite in double */
+        for (uint32_t j = 0; j < e->dimension; j++) sq += (double)v[j] * v[j];
+        if (sq > ANNB_MAX_SQUARED_NORM) {
+            e->overflow_row = i + 1;
+            e->overflow_line = lines[i];
+            return;
+        }
+    }
+}
+
+int annb_embeddings_check_scores(const annb_embeddings *e, const char *path, annb_error *err)
+{
+    if (!e->overflow_row) return ANNB_OK;
+    uint64_t i = e->overflow_row - 1;
+    const float *v = e->vectors + i * e->dimension;
+    double sq = 0;
+    for (uint32_t j = 0; j < e->dimension; j++) sq += (double)v[j] * v[j];
+    return annb_input_error(err, ANNB_E_INPUT, path, e->overflow_line, 1,
+                            "expected a vector whose squared norm is at most %.3g, so that its "
+                            "scores fit in float32, found %.3g (ID %lld)",
+                            ANNB_MAX_SQUARED_NORM, sq, (long long)e->ids[i]);
+}
+
 static int read_embeddings(annb_embeddings *out, const char *path, int fast, annb_error *err)
 {
     if (!out || !path) return annb_error_set(err, ANNB_E_INVALID, "annb_embeddings_read: NULL argument");
@@ -403,6 +432,7 @@ static int read_embeddings(annb_embeddings *out, const char *path, int fast, ann
     rc = annb_csv_read_fast(&src, r.delim, &h, fast ? spark_fast_row : NULL, err);
     annb_source_close(&src);
     if (rc == ANNB_OK) rc = annb_ids_check_unique(path, out->ids, r.lines, out->count, err);
+    if (rc == ANNB_OK) find_overflow(out, r.lines);
     free(r.lines);
     if (rc) {
         annb_embeddings_release(out);

@@ -10,6 +10,7 @@
 
 #include "annb.h"
 
+#include <float.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -26,7 +27,21 @@ typedef struct annb_embeddings {
     uint32_t dimension;
     int64_t *ids;
     float *vectors;
+    /* The first row whose scores could overflow float (squared norm above
+     * ANNB_MAX_SQUARED_NORM), as row + 1 and its line; 0 if none. Values
+     * are finite, so parsing takes it; building refuses it
+     * (annb_embeddings_check_scores), a query vector may have it. */
+    uint64_t overflow_row, overflow_line;
 } annb_embeddings;
+
+/* Scores between vectors whose squared norms are at most this stay finite
+ * in float: |<a,b>| <= |a||b| and |a-b|^2 <= (|a|+|b|)^2 = 4 max, with
+ * room for the rounding of float sums. */
+#define ANNB_MAX_SQUARED_NORM (FLT_MAX / 4.0)
+
+/* ANNB_E_INPUT naming path:line:1 and the ID of e->overflow_row, if any:
+ * for inputs of a build, whose stored scores must be numbers. */
+int annb_embeddings_check_scores(const annb_embeddings *e, const char *path, annb_error *err);
 
 /*
  * Reads an embeddings file. The header decides the form:

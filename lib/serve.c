@@ -6,6 +6,7 @@
  * cJSON_GetErrorPtr reads; we never call it (the error position comes back
  * through ParseWithOpts), which is cJSON's own condition for thread safety.
  */
+#define _POSIX_C_SOURCE 200809L /* flockfile, getc_unlocked */
 #include "annb.h"
 
 #include <cjson/cJSON.h>
@@ -377,6 +378,22 @@ static int check_bundles(const annb_bundle *const *b, size_t n, size_t *dim, pro
     return ANNB_OK;
 }
 
+/* cJSON copies string bytes as they are: a title of a crafted bundle, the
+ * echoed id or a key quoted in a message may hold bytes that are not UTF-8.
+ * Those bytes (all >= 0x80) can only be inside strings, so replacing each
+ * by U+FFFD on the whole answer keeps it JSON and makes it valid UTF-8. */
+static char *valid_utf8(char *text)
+{
+    size_t n = text ? strlen(text) : 0;
+    for (size_t i = 0, len; i < n; i += len)
+        if (!(len = annb_text_char(text + i, n - i, NULL))) {
+            char *fixed = annb_text_repair(text);
+            cJSON_free(text);
+            return fixed;
+        }
+    return text;
+}
+
 int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *request_text,
                        char **response)
 {
@@ -405,7 +422,7 @@ int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *
     cJSON *root = cJSON_CreateObject();
     int ok = root && put(root, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull()) &&
              (p.code ? put_error(root, &p) : put_results(root, bundles, n, space, hits, r.k));
-    if (ok) *response = cJSON_PrintUnformatted(root);
+    if (ok) *response = valid_utf8(cJSON_PrintUnformatted(root));
     if (!*response) { /* out of memory: a fixed answer, if even that fits */
         p.code = ANNB_E_NOMEM;
         if ((*response = malloc(sizeof oom))) memcpy(*response, oom, sizeof oom);
@@ -415,4 +432,55 @@ int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *
     request_release(&r);
     free(hits);
     return p.code;
+}
+
+/* ---- request lines ---- */
+
+int annb_serve_read_line(FILE *in, size_t max_bytes, char **line, size_t *cap, size_t *len)
+{
+    if (!in || !line || !cap || !len || max_bytes == 0 || max_bytes > SIZE_MAX - 3)
+        return ANNB_E_INVALID;
+    size_t n = 0;
+    int c = EOF, over = 0;
+    *len = 0;
+    flockfile(in);
+    while ((c = getc_unlocked(in)) != EOF && c != '\n') {
+        /* One byte past the cap is kept: a '\r' there may end the line. */
+        if (over || n > max_bytes) {
+            over = 1;
+            continue;
+        }
+        if (n + 2 > *cap) {
+            size_t want = *cap ? *cap * 2 : 256;
+            if (want > max_bytes + 3 || want < *cap) want = max_bytes + 3;
+            char *grown = realloc(*line, want);
+            if (!grown) {
+                funlockfile(in);
+                return ANNB_E_NOMEM;
+            }
+            *line = grown;
+            *cap = want;
+        }
+        (*line)[n++] = (char)c;
+    }
+    int failed = c == EOF && ferror(in);
+    funlockfile(in);
+    if (failed) return ANNB_E_IO;
+    if (c == EOF && n == 0 && !over) return 0;
+    if (n && (*line)[n - 1] == '\r' && !over) n--;
+    if (over || n > max_bytes) return ANNB_E_LIMIT;
+    if (!*line && !(*line = malloc(*cap = 1))) return ANNB_E_NOMEM;
+    (*line)[n] = '\0';
+    *len = n;
+    return 1;
+}
+
+char *annb_serve_too_large(size_t max_bytes)
+{
+    char buf[160];
+    int n = snprintf(buf, sizeof buf, "{\"id\":null,\"error\":{\"code\":\"too_large\",\"message\":"
+                     "\"request line of more than %zu bytes\"}}", max_bytes);
+    char *out = n > 0 ? malloc((size_t)n + 1) : NULL;
+    if (out) memcpy(out, buf, (size_t)n + 1);
+    return out;
 }

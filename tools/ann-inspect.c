@@ -46,45 +46,9 @@ static void usage(FILE *out)
 /* JSON output                                                               */
 /* ------------------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at s[0..n) (n >= 1), 0 if invalid. The
- * second byte's range excludes overlong forms, surrogates and > U+10FFFF. */
-static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len = c < 0x80 ? 1 : c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
-    if (len <= 1) return len;
-    if (len > n) return 0;
-    unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
-    unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    return len;
-}
-
-/* s[0..n) as a JSON string: quotes, backslashes and control characters
- * escaped; a byte that is not valid UTF-8 (paths are bytes) becomes U+FFFD,
- * so the output is always valid JSON. */
-static void json_mem(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    putchar('"');
-    while (p < end) {
-        size_t len = utf8_valid_prefix(p, (size_t)(end - p));
-        if (len == 0) {
-            fputs("\\ufffd", stdout);
-            p++;
-        } else if (*p == '"' || *p == '\\') {
-            printf("\\%c", *p++);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            printf("\\u%04x", *p++);
-        } else {
-            fwrite(p, 1, len, stdout);
-            p += len;
-        }
-    }
-    putchar('"');
-}
+/* s[0..n) as a JSON string: valid JSON and UTF-8 whatever the bytes (paths
+ * are bytes); the one rule of the tools (cli.h). */
+static void json_mem(const char *s, size_t n) { cli_put_json_mem(stdout, s, n); }
 
 static void json_string(const char *s) { json_mem(s, strlen(s)); }
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,8 @@ static void usage(FILE *out)
             "  --all-users            top-k for every user stored in the bundle\n"
             "  --serve-stdin          one JSON request per line in, one JSON answer per line out\n"
             "                         (docs/protocol.md); ends at end of input\n"
+            "      --max-request-bytes N  --serve-stdin: longest request line (default 1M; K, M,\n"
+            "                         G suffixes); a longer one is answered with too_large\n"
             "\n"
             "  -k N                   number of results (default 10)\n"
             "      --nprobe N         IVF: lists searched (default: as tuned by ann-build)\n"
@@ -87,7 +90,10 @@ static void usage(FILE *out)
             "  -V, --version          library, format, Faiss and zstd versions\n"
             "\n"
             "Scores: ip and cosine are similarities (higher first); l2 is the squared\n"
-            "Euclidean distance (lower first).\n"
+            "Euclidean distance (lower first). A score that is not finite (damaged vectors)\n"
+            "is null in JSON and nan/inf in table and TSV, with a warning on stderr.\n"
+            "Control characters and invalid UTF-8 in titles and genres are escaped (\\xNN)\n"
+            "in table and TSV, replaced in JSON (docs/cli.md).\n"
             "Exit status: 0 ok, 1 bad data or damaged/unsupported bundle, 2 usage,\n"
             "3 I/O error (e.g. missing file), 4 unknown ID or genre, 5 internal error.\n");
 }
@@ -118,9 +124,13 @@ typedef struct options {
     const char *key_prefix;
     int64_t ttl;
     int verbose;
+    uint64_t max_request;     /* --max-request-bytes (0: not given) */
     char **paths;             /* the bundles */
     size_t npaths;
 } options;
+
+/* Largest --max-request-bytes: a line is held in memory whole. */
+#define MAX_REQUEST_CAP (1ull << 30)
 
 static void options_release(options *o)
 {
@@ -190,6 +200,7 @@ static int parse_args(options *o, int argc, char **argv)
         {"version", no_argument, NULL, 'V'},            {"nprobe", required_argument, NULL, 'N'},
         {"ef-search", required_argument, NULL, 'E'},    {"verify", no_argument, NULL, 'C'},
         {"threads", required_argument, NULL, 't'},
+        {"max-request-bytes", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     static const struct { int opt; mode m; } modes[] = {
@@ -276,6 +287,14 @@ static int parse_args(options *o, int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'M':
+            if (cli_parse_size(optarg, &o->max_request) || o->max_request < 1 ||
+                o->max_request > MAX_REQUEST_CAP) {
+                cli_warn(prog, "--max-request-bytes expects a size from 1 to 1G (K, M, G "
+                         "suffixes), not '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'h': usage(stdout); return -1;
         case 'V': printf("%s\n", annb_version()); return -1;
         default: return cli_bad_option(prog, argv);
@@ -297,6 +316,7 @@ static const char *check_combination(options *o)
     if (m == M_SERVE && (o->k_given || o->fmt_given || o->exclude_seen || o->nexclude ||
                          o->ngenre_args))
         return "--serve-stdin takes k, filters and format from each request (docs/protocol.md)";
+    if (o->max_request && m != M_SERVE) return "--max-request-bytes goes with --serve-stdin";
     if (!o->fmt_given) o->fmt = SINGLE(m) ? OUT_TABLE : OUT_TSV;
     if (o->fmt == OUT_TABLE && !SINGLE(m)) return "--format table is for one question: use tsv or json";
     if (o->fmt == OUT_RESP && m != M_ALL_USERS) return "--format resp goes with --all-users";
@@ -329,6 +349,7 @@ typedef struct ctx {
     char *genre_text;          /* their storage */
     annb_error err;
     int status;                /* exit status when not the one of err.code */
+    int warned_scores;         /* check_scores said it once */
 } ctx;
 
 /* Fails with a message in c->err. */
@@ -386,14 +407,17 @@ static int genre_known(const annb_bundle *b, const char *name)
 static int unknown_genre(ctx *c, const char *name)
 {
     const annb_bundle *b = c->b[0];
-    size_t len = 1;
-    for (uint32_t g = 0; g < annb_genre_count(b); g++) len += strlen(annb_genre_name(b, g)) + 2;
-    char *list = malloc(len);
-    if (!list) return ANNB_E_NOMEM;
-    list[0] = '\0';
+    char *list = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&list, &len); /* names escaped: stderr is a terminal too */
+    if (!m) return ANNB_E_NOMEM;
     for (uint32_t g = 0; g < annb_genre_count(b); g++) {
-        if (g) strcat(list, ", ");
-        strcat(list, annb_genre_name(b, g));
+        if (g) fputs(", ", m);
+        cli_put_text(m, annb_genre_name(b, g));
+    }
+    if (fclose(m) != 0) {
+        free(list);
+        return ANNB_E_NOMEM;
     }
     /* The list can be longer than an annb_error message: print it here. */
     if (annb_genre_count(b))
@@ -477,43 +501,42 @@ static int recommend(ctx *c, const int64_t *users, size_t n, size_t k, float *qb
     return annb_search_shards((const annb_bundle *const *)c->b, c->n, qbuf, n, k, &c->so, hits);
 }
 
+/* Scores that are not numbers come from damaged vectors (opening does not
+ * read them, SPEC 3.11) or a query vector too large for float: JSON says
+ * null, and the user hears it once, with the bundle that holds the answer. */
+static void check_scores(ctx *c, annb_space space, const annb_hit *hits, size_t n)
+{
+    for (size_t i = 0; i < n && !c->warned_scores; i++) {
+        if (hits[i].id == ANNB_ID_NONE || isfinite(hits[i].score)) continue;
+        size_t owner = 0;
+        for (size_t j = 0; j < c->n; j++)
+            if (space == ANNB_SPACE_USERS ? c->b[j] == c->users
+                                          : annb_item_genres(c->b[j], hits[i].id, NULL, 0) >= 0) {
+                owner = j;
+                break;
+            }
+        cli_warn(prog, "bundle %s: non-finite scores (damaged vectors?); run ann-inspect --verify",
+                 c->o->paths[owner]);
+        c->warned_scores = 1;
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Printing                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Writes s with JSON string escaping (titles are valid UTF-8). */
-static void put_json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch < 0x20) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
-
-/* Writes s for TSV: tab, newline and backslash escaped. */
-static void put_tsv_field(const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\t') fputs("\\t", stdout);
-        else if (*s == '\n') fputs("\\n", stdout);
-        else if (*s == '\r') fputs("\\r", stdout);
-        else if (*s == '\\') fputs("\\\\", stdout);
-        else putchar(*s);
-    }
-}
-
-/* Writes s and pads it to `width` characters (UTF-8 code points, not bytes,
- * so accented titles line up). */
+/* Writes s (escaped, docs/cli.md) and pads it to `width` characters (code
+ * points, not bytes, so accented titles line up). */
 static void put_padded(const char *s, size_t width)
 {
-    size_t chars = 0;
-    for (const char *p = s; *p; p++) chars += ((unsigned char)*p & 0xC0) != 0x80;
-    fputs(s, stdout);
-    for (; chars < width; chars++) putchar(' ');
+    for (size_t chars = cli_put_text(stdout, s); chars < width; chars++) putchar(' ');
+}
+
+/* A score in JSON: null when it is not a number JSON can carry. */
+static void put_json_score(float score)
+{
+    if (isfinite(score)) printf("%.9g", (double)score);
+    else fputs("null", stdout);
 }
 
 /* Title (NULL if none) and genres of an answer: from the shard holding the
@@ -536,22 +559,26 @@ static void print_hit(const ctx *c, out_format fmt, annb_space space, size_t ran
     if (fmt == OUT_TABLE) {
         printf("%4zu  %10lld  %12.6f  ", rank, id, (double)h->score);
         put_padded(title ? title : none, 50);
-        printf("  %s\n", genres);
+        fputs("  ", stdout);
+        cli_put_text(stdout, genres);
+        putchar('\n');
     } else if (fmt == OUT_TSV) {
         printf("%zu\t%lld\t%.9g\t", rank, id, (double)h->score);
-        put_tsv_field(title ? title : none);
+        cli_put_text(stdout, title ? title : none);
         putchar('\t');
-        put_tsv_field(genres);
+        cli_put_text(stdout, genres);
         putchar('\n');
     } else {
-        printf("{\"rank\":%zu,\"id\":%lld,\"score\":%.9g,\"title\":", rank, id, (double)h->score);
-        if (title) put_json_string(title);
+        printf("{\"rank\":%zu,\"id\":%lld,\"score\":", rank, id);
+        put_json_score(h->score);
+        fputs(",\"title\":", stdout);
+        if (title) cli_put_json_string(stdout, title);
         else fputs("null", stdout);
         printf(",\"genres\":[");
         char *save = NULL, *g = strtok_r(genres, "|", &save);
         for (int first = 1; g; g = strtok_r(NULL, "|", &save), first = 0) {
             if (!first) putchar(',');
-            put_json_string(g);
+            cli_put_json_string(stdout, g);
         }
         printf("]}");
     }
@@ -577,10 +604,12 @@ static void print_results(const ctx *c, const char *question, annb_space space,
     const char *metric = annb_metric_name(c->info.metric);
     size_t shown = 0;
     if (fmt == OUT_TABLE) {
-        printf("# %s, metric %s (%s), index %s", question, metric,
+        fputs("# ", stdout);
+        cli_put_text(stdout, question);
+        printf(", metric %s (%s), index ", metric,
                c->info.metric == ANNB_METRIC_L2 ? "squared distance, lower is closer"
-                                                : "similarity, higher is closer",
-               c->info.index);
+                                                : "similarity, higher is closer");
+        cli_put_text(stdout, c->info.index);
         const annb_recall_info *r = &c->info.recall;
         uint32_t nprobe = c->so.nprobe ? c->so.nprobe : r->nprobe;
         uint32_t ef = c->so.ef_search ? c->so.ef_search : r->ef_search;
@@ -596,9 +625,9 @@ static void print_results(const ctx *c, const char *question, annb_space space,
     }
     if (fmt == OUT_JSON) {
         printf("{\"question\":");
-        put_json_string(question);
+        cli_put_json_string(stdout, question);
         printf(",\"metric\":\"%s\",\"index\":", metric);
-        put_json_string(c->info.index);
+        cli_put_json_string(stdout, c->info.index);
         printf(",\"results\":");
         shown = print_json_hits(c, space, hits, k);
         printf("}\n");
@@ -719,6 +748,7 @@ static int run_single(ctx *c)
     else if (o->mode == M_USER) rc = recommend(c, &o->id, 1, k, q, hits);
     else rc = annb_search_shards(b, c->n, q, 1, k, &c->so, hits);
     if (rc) goto out;
+    check_scores(c, space, hits, k);
     describe_question(c, question, sizeof question);
     print_results(c, question, space, hits, k);
 out:
@@ -792,6 +822,7 @@ static int run_batch(ctx *c)
         rc = recommend(c, qids, nq, k, q, hits);
     double t2 = now();
     if (rc) goto out;
+    check_scores(c, ANNB_SPACE_ITEMS, hits, nq * k);
     print_batch(c, qids, nq, hits, k);
     if (o->verbose)
         cli_warn(prog, "%zu queries read in %.3f s, answered in %.3f s (%.0f queries/s), top %zu",
@@ -852,8 +883,11 @@ static void print_user_top(const ctx *c, const char *prefix, int64_t user, const
     case OUT_RESP: print_resp_user(c, prefix, user, h, k); break;
     case OUT_JSON:
         printf("{\"user\":%lld,\"items\":[", (long long)user);
-        for (size_t j = 0; j < k && h[j].id != ANNB_ID_NONE; j++)
-            printf("%s[%lld,%.9g]", j ? "," : "", (long long)h[j].id, (double)h[j].score);
+        for (size_t j = 0; j < k && h[j].id != ANNB_ID_NONE; j++) {
+            printf("%s[%lld,", j ? "," : "", (long long)h[j].id);
+            put_json_score(h[j].score);
+            putchar(']');
+        }
         printf("]}\n");
         break;
     default:
@@ -882,6 +916,7 @@ static int run_all_users(ctx *c)
         size_t m = total - at < batch ? (size_t)(total - at) : batch;
         for (size_t i = 0; i < m; i++) ids[i] = annb_space_id(c->users, ANNB_SPACE_USERS, at + i);
         if ((rc = recommend(c, ids, m, k, q, hits))) break;
+        check_scores(c, ANNB_SPACE_ITEMS, hits, m * k);
         for (size_t i = 0; i < m; i++) print_user_top(c, prefix, ids[i], hits + i * k, k);
     }
     double t = now() - t0;
@@ -901,34 +936,60 @@ static int run_all_users(ctx *c)
 /* Serving                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* Whether a results answer holds a null score. The answer's shape is fixed
+ * (docs/protocol.md): "results" is its last key, after the echoed id, so
+ * the last `,"results":[` is the real one (inside a string the quotes would
+ * be escaped), and in it `"score":null` can only be a score. */
+static int has_null_score(const char *answer)
+{
+    const char *results = NULL;
+    for (const char *p = answer; (p = strstr(p, ",\"results\":[")); p++) results = p;
+    return results && strstr(results, "\"score\":null") != NULL;
+}
+
+/* One answer line; a NULL answer (out of memory) is fatal. */
+static int put_answer(ctx *c, char *answer)
+{
+    if (!answer) return ANNB_E_NOMEM;
+    puts(answer);
+    annb_free(answer);
+    if (fflush(stdout) != 0) return ctx_fail(c, ANNB_E_IO, "writing an answer failed");
+    return ANNB_OK;
+}
+
 static int run_serve(ctx *c)
 {
-    char *line = NULL, *answer = NULL;
-    size_t cap = 0, answered = 0;
-    ssize_t len;
+    static const char nul[] = "{\"id\":null,\"error\":{\"code\":\"bad_json\",\"message\":"
+                              "\"the request contains a NUL byte\"}}";
+    const size_t max = c->o->max_request ? (size_t)c->o->max_request : ANNB_SERVE_MAX_REQUEST_BYTES;
+    char *line = NULL, *answer;
+    size_t cap = 0, len, answered = 0;
     double t0 = now();
-    int rc = ANNB_OK;
-    while ((len = getline(&line, &cap, stdin)) >= 0) {
-        if (memchr(line, '\0', (size_t)len)) {
-            /* annb_serve_request reads a C string: a NUL would cut the line short. */
-            puts("{\"id\":null,\"error\":{\"code\":\"bad_json\",\"message\":"
-                 "\"the request contains a NUL byte\"}}");
-        } else {
-            annb_serve_request((const annb_bundle *const *)c->b, c->n, line, &answer);
-            if (!answer) {
-                rc = ANNB_E_NOMEM;
-                break;
-            }
-            puts(answer);
-            annb_free(answer);
-        }
-        answered++;
-        if (fflush(stdout) != 0) {
-            rc = ctx_fail(c, ANNB_E_IO, "writing an answer failed");
+    int rc = ANNB_OK, got;
+    while (rc == ANNB_OK && (got = annb_serve_read_line(stdin, max, &line, &cap, &len)) != 0) {
+        if (got == ANNB_E_LIMIT) {
+            answer = annb_serve_too_large(max);
+        } else if (got < 0) {
+            rc = got == ANNB_E_IO ? ctx_fail(c, ANNB_E_IO, "reading requests failed") : got;
             break;
+        } else if (memchr(line, '\0', len)) {
+            /* annb_serve_request reads a C string: a NUL would cut the line short. */
+            answer = strdup(nul);
+        } else {
+            int ok = annb_serve_request((const annb_bundle *const *)c->b, c->n, line, &answer);
+            if (ok == ANNB_OK && !c->warned_scores && answer && has_null_score(answer)) {
+                if (c->n == 1)
+                    cli_warn(prog, "bundle %s: non-finite scores (damaged vectors?); run "
+                             "ann-inspect --verify", c->o->paths[0]);
+                else
+                    cli_warn(prog, "one of the %zu bundles: non-finite scores (damaged "
+                             "vectors?); run ann-inspect --verify", c->n);
+                c->warned_scores = 1;
+            }
         }
+        rc = put_answer(c, answer);
+        answered++;
     }
-    if (rc == ANNB_OK && ferror(stdin)) rc = ctx_fail(c, ANNB_E_IO, "reading requests failed");
     double t = now() - t0;
     if (c->o->verbose)
         cli_warn(prog, "%zu requests in %.3f s (%.0f requests/s)", answered, t,

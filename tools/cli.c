@@ -90,3 +90,52 @@ const char *cli_questions(const char *questions)
     if (strcmp(questions, "queries") == 0) return "query-vector";
     return questions;
 }
+
+size_t cli_put_text(FILE *out, const char *s)
+{
+    size_t chars = 0, n = strlen(s);
+    for (size_t i = 0; i < n; chars++) {
+        int control;
+        size_t len = annb_text_char(s + i, n - i, &control);
+        const char *named = s[i] == '\\' ? "\\\\" : s[i] == '\t' ? "\\t"
+                          : s[i] == '\n' ? "\\n" : s[i] == '\r' ? "\\r" : NULL;
+        if (named) {
+            fputs(named, out);
+            chars++;
+            i++;
+        } else if (len && !control) {
+            fwrite(s + i, 1, len, out);
+            i += len;
+        } else { /* a control character, or a byte outside UTF-8: each byte */
+            for (size_t b = 0; b < (len ? len : 1); b++, i++)
+                fprintf(out, "\\x%02x", (unsigned char)s[i]);
+            chars += 4 * (len ? len : 1) - 1;
+        }
+    }
+    return chars;
+}
+
+void cli_put_json_string(FILE *out, const char *s) { cli_put_json_mem(out, s, strlen(s)); }
+
+void cli_put_json_mem(FILE *out, const char *s, size_t n)
+{
+    putc('"', out);
+    for (size_t i = 0; i < n;) {
+        int control;
+        size_t len = annb_text_char(s + i, n - i, &control);
+        if (len == 0) {
+            fputs("\\ufffd", out);
+            i++;
+        } else if (s[i] == '"' || s[i] == '\\') {
+            fprintf(out, "\\%c", s[i++]);
+        } else if (control) { /* C1 too: U+0080..U+009F in two bytes */
+            unsigned cp = len == 2 ? ((unsigned char)s[i + 1] & 0x3fu) | 0x80u : (unsigned char)s[i];
+            fprintf(out, "\\u%04x", cp);
+            i += len;
+        } else {
+            fwrite(s + i, 1, len, out);
+            i += len;
+        }
+    }
+    putc('"', out);
+}

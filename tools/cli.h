@@ -5,6 +5,7 @@
 #include "annb.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 /* Exit codes of every annb tool (docs/cli.md). */
 enum {
@@ -49,5 +50,19 @@ const char *cli_questions(const char *questions);
 #define CLI_ITEM_RECALL_WARNING \
     "warning: recall was measured on item-to-item questions only and may not hold for user " \
     "vectors (build with --users or --tune-vectors; audit with ann-inspect --recall)"
+
+/* Text from a bundle or an input on a terminal, in table and TSV output
+ * (docs/cli.md, "Text in answers"): a backslash as \\, tab, newline and CR
+ * as \t \n \r, every byte of any other control character (C0, DEL, C1)
+ * and every byte that is not part of well-formed UTF-8 as \xNN; the rest
+ * as it is. Returns the characters written, for padding columns. */
+size_t cli_put_text(FILE *out, const char *s);
+
+/* s as a JSON string: `"` and `\` escaped, control characters as \u00XX,
+ * bytes that are not well-formed UTF-8 as \ufffd: always valid JSON and
+ * valid UTF-8, whatever a bundle holds. */
+void cli_put_json_string(FILE *out, const char *s);
+/* The same for the n bytes at s (NUL bytes among them escaped). */
+void cli_put_json_mem(FILE *out, const char *s, size_t n);
 
 #endif /* ANNB_CLI_H */
