@@ -42,6 +42,9 @@ run "$BUILD" "$W/items.csv" -o /dev/null
 expect_status 3
 expect_stderr_contains "ann-build: /dev/null: is a character device, not a regular file"
 expect_true "/dev/null is still a character device" test -c /dev/null
+if [ ! -c /dev/null ] && [ "$(id -u)" = 0 ]; then # a regression must not break the machine
+    rm -f /dev/null && mknod -m 666 /dev/null c 1 3
+fi
 
 # -o a FIFO: refused without blocking (no reader ever opens it).
 mkfifo "$W/fifo"
