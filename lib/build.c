@@ -276,7 +276,7 @@ static int hash_matches(void *ctx, annbf_error *fe)
     fe->code = ANNBF_E_CHECKSUM;
     fe->offset = UINT64_MAX;
     snprintf(fe->message, sizeof fe->message, "SHA-256 mismatch: built %s, expected %.64s; "
-             "nothing was written and the file there is unchanged", hex, h->expect);
+             "nothing was written (a file already there is unchanged)", hex, h->expect);
     return ANNBF_E_CHECKSUM;
 }
 
