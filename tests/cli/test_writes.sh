@@ -25,6 +25,8 @@ DATA=$HERE/../data/cli
 export LC_ALL=C
 W=$TMP/work
 mkdir -p "$W"
+# ASan wants its runtime first in the library list; the preloaded stopper is.
+ASAN_PRELOAD=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 
 # names_in DIR: the entries of DIR, one line, sorted.
 names_in() { (cd "$1" && ls -A | sort | tr '\n' ' '); }
@@ -113,7 +115,7 @@ expect_status 1
 expect_stderr_contains "$X/a.annb: SHA-256 mismatch: built $want, expected $other"
 expect_true "a.annb unchanged" test "$(sha256sum "$X/a.annb" | cut -c1-64)" = "$want"
 # ...and on the named-temporary fallback, and where no file was.
-run env LD_PRELOAD="$SHIM" ANNB_SHIM_NO_TMPFILE=1 ASAN_OPTIONS=verify_asan_link_order=0 \
+run env LD_PRELOAD="$SHIM" ANNB_SHIM_NO_TMPFILE=1 ASAN_OPTIONS="$ASAN_PRELOAD" \
     "$BUILD" "$W/items.csv" -o "$X/c.annb" --expect-sha256 "$other"
 expect_status 1
 expect_stderr_contains "SHA-256 mismatch: built $want"
@@ -149,7 +151,7 @@ signal_case() {
     cp "$S/old.annb" "$d/live.annb"
     LAST_CMD="ann-build big.csv -o $d/live.annb, $sig while writing ($path)"
     env --default-signal=INT,TERM,HUP LD_PRELOAD="$SHIM" ANNB_SHIM_STOP_DIR="$d" \
-        ANNB_SHIM_NO_TMPFILE=$notmp ASAN_OPTIONS=verify_asan_link_order=0 \
+        ANNB_SHIM_NO_TMPFILE=$notmp ASAN_OPTIONS="$ASAN_PRELOAD" \
         "$BUILD" "$W/big.csv" -o "$d/live.annb" >"$TMP/stdout" 2>"$TMP/stderr" &
     pid=$!
     if ! wait_stopped "$pid"; then
@@ -196,7 +198,7 @@ d=$S/ignored
 mkdir "$d"
 cp "$S/old.annb" "$d/live.annb"
 env --ignore-signal=TERM LD_PRELOAD="$SHIM" ANNB_SHIM_STOP_DIR="$d" \
-    ASAN_OPTIONS=verify_asan_link_order=0 "$BUILD" "$W/big.csv" -o "$d/live.annb" -q &
+    ASAN_OPTIONS="$ASAN_PRELOAD" "$BUILD" "$W/big.csv" -o "$d/live.annb" -q &
 pid=$!
 if wait_stopped "$pid"; then
     kill -s TERM "$pid"
