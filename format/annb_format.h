@@ -129,9 +129,45 @@ int annbf_file_verify(const annbf_file *f, int (*known)(const char kind[4]), ann
 uint64_t annbf_header_checksum(const uint8_t *data, uint32_t section_count);
 
 /* ---------------------------------------------------------------------- */
-/* Writer: sections are added in memory, then written in one go to a
- * temporary file beside the target, fsynced, renamed, directory fsynced. */
+/* Writer: sections are added in memory, then written in one go to a new
+ * file in the target's directory, unnamed (O_TMPFILE) where the file
+ * system allows, fsynced, and only then named over the target (SPEC 4.3). */
 typedef struct annbf_writer annbf_writer;
+
+/* What a commit may replace, checked before anything is created and again
+ * before the new file is named: nothing at path (its directory must
+ * exist), or a regular file that is none of the inputs (compared by device
+ * and inode, so another path to the same file counts). Refuses a symbolic
+ * link, a directory, device, FIFO or socket (ANNBF_E_IO: "is a character
+ * device, not a regular file"), and an input (ANNBF_E_INVALID, naming it).
+ * inputs may hold NULLs (skipped), and paths that do not exist (skipped:
+ * their reader reports them). Never opens path, so a FIFO cannot block. */
+int annbf_output_check(const char *path, const char *const *inputs, size_t input_count,
+                       annbf_error *err);
+
+/* Options of annbf_writer_commit_opts; zero-initialise, then set. */
+typedef struct annbf_commit_opts {
+    const char *const *inputs; /* paths the target must not be (annbf_output_check) */
+    size_t input_count;
+    /* Called with every byte of the file, in order, as it is written (e.g.
+     * to hash it); NULL: none. */
+    void (*tee)(void *ctx, const void *data, size_t size);
+    /* Called once the file is complete, before it is fsynced and named: a
+     * non-zero return (an ANNBF_E_* code, with err filled) discards the
+     * file, leaves the target untouched and is returned. NULL: accept. */
+    int (*accept)(void *ctx, annbf_error *err);
+    void *ctx;
+    /* 1: use the named-temporary fallback even where O_TMPFILE works (for
+     * tests of that path). */
+    int named_temp;
+} annbf_commit_opts;
+
+/* Removes every named temporary file a commit in this process has made
+ * and not yet renamed or removed (the O_TMPFILE fallback, and the moment
+ * an unnamed file is linked before its rename over an existing target).
+ * Async-signal-safe: for a SIGINT/SIGTERM/SIGHUP handler of the program,
+ * which then ends the process. The library never installs a handler. */
+void annbf_temp_remove_all(void);
 
 int annbf_writer_new(annbf_writer **out, annbf_error *err);
 /* Adds a section. data is copied (raw) or compressed (zstd, fixed level)
@@ -143,7 +179,10 @@ int annbf_writer_add(annbf_writer *w, const char kind[4], uint32_t flags, uint32
  * On failure no temporary file is left and an existing file at path is
  * unchanged; the one exception is a failing fsync of the directory after
  * the rename (ANNBF_E_IO, the new file is in place but maybe not durable).
- * *written (may be NULL) gets the file size. The writer can commit again. */
+ * *written (may be NULL) gets the file size. The writer can commit again.
+ * opts may be NULL (no inputs, no callbacks); annbf_writer_commit is that. */
+int annbf_writer_commit_opts(annbf_writer *w, const char *path, const annbf_commit_opts *opts,
+                             uint64_t *written, annbf_error *err);
 int annbf_writer_commit(annbf_writer *w, const char *path, uint64_t *written, annbf_error *err);
 void annbf_writer_free(annbf_writer *w);
 

@@ -1,19 +1,16 @@
-/* writer.c - build a bundle in memory and write it atomically (SPEC 2-4).
+/* writer.c - build a bundle in memory and write it (SPEC 2-4; replace.c puts it in place).
  * Deterministic (SPEC 4.2): the same sections give the same bytes (fixed
  * zstd parameters, single-threaded zstd, zeroed padding, no timestamps or
  * paths). Whatever the reader would refuse is refused at add time. */
-#define _GNU_SOURCE /* mkostemp, O_CLOEXEC */
 #include "annb_format.h"
 #include "layout.h"
 #include "le.h"
+#include "replace.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
@@ -151,29 +148,36 @@ int annbf_writer_add(annbf_writer *w, const char kind[4], uint32_t flags, uint32
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
+/* Where the bytes go: the file, and the tee of the commit options. */
+typedef struct sink {
+    int fd;
+    const annbf_commit_opts *opts;
+} sink;
+
 /* write(2) until all is written: short writes and EINTR are retried. */
-static int write_all(int fd, const void *buf, size_t n)
+static int write_all(const sink *k, const void *buf, size_t n)
 {
     const uint8_t *p = buf;
+    if (k->opts->tee) k->opts->tee(k->opts->ctx, buf, n);
     while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
+        ssize_t m = write(k->fd, p, n);
+        if (m < 0) {
             if (errno == EINTR) continue;
             return -1;
         }
-        p += k;
-        n -= (size_t)k;
+        p += m;
+        n -= (size_t)m;
     }
     return 0;
 }
 
 /* Zero bytes from *pos up to `to` (SPEC 3.9, 4.1). */
-static int pad_to(int fd, uint64_t *pos, uint64_t to)
+static int pad_to(const sink *k, uint64_t *pos, uint64_t to)
 {
     static const uint8_t zeros[4096];
     while (*pos < to) {
         size_t n = to - *pos < sizeof zeros ? (size_t)(to - *pos) : sizeof zeros;
-        if (write_all(fd, zeros, n)) return -1;
+        if (write_all(k, zeros, n)) return -1;
         *pos += n;
     }
     return 0;
@@ -212,72 +216,50 @@ static uint64_t layout(annbf_writer *w, uint8_t *head)
 }
 
 /* Writes head, then each section after zero padding. -1 with errno set. */
-static int write_file(int fd, const annbf_writer *w, const uint8_t *head, size_t head_size)
+static int write_file(const sink *k, const annbf_writer *w, const uint8_t *head, size_t head_size)
 {
     uint64_t pos = head_size;
-    if (write_all(fd, head, head_size)) return -1;
+    if (write_all(k, head, head_size)) return -1;
     for (uint32_t i = 0; i < w->count; i++) {
         const pending *p = &w->sections[i];
-        if (pad_to(fd, &pos, p->s.offset) || write_all(fd, p->bytes, (size_t)p->s.stored_size))
+        if (pad_to(k, &pos, p->s.offset) || write_all(k, p->bytes, (size_t)p->s.stored_size))
             return -1;
         pos += p->s.stored_size;
     }
     return 0;
 }
 
-/* fsync the directory holding path, so that the rename itself is durable. */
-static int sync_dir(const char *path)
+/* SPEC 4.3; replace.c creates and names the file. */
+int annbf_writer_commit_opts(annbf_writer *w, const char *path, const annbf_commit_opts *opts,
+                             uint64_t *written, annbf_error *err)
 {
-    char *copy = strdup(path);
-    if (!copy) return -1;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* SPEC 4.3. */
-int annbf_writer_commit(annbf_writer *w, const char *path, uint64_t *written, annbf_error *err)
-{
+    static const annbf_commit_opts none = {0};
+    if (!opts) opts = &none;
     if (w->count == 0)
         return annbf_fail(err, ANNBF_E_INVALID, UINT64_MAX, "a bundle needs at least one section");
     size_t head_size = ANNBF_HEADER_SIZE + (size_t)w->count * ANNBF_ENTRY_SIZE;
     uint8_t *head = calloc(1, head_size);
-    size_t tlen = strlen(path) + sizeof ".tmp.XXXXXX";
-    char *tmp = malloc(tlen);
-    if (!head || !tmp) {
-        free(head);
-        free(tmp);
-        return annbf_fail(err, ANNBF_E_NOMEM, UINT64_MAX, "out of memory");
-    }
+    if (!head) return annbf_fail(err, ANNBF_E_NOMEM, UINT64_MAX, "out of memory");
     uint64_t size = layout(w, head);
-    snprintf(tmp, tlen, "%s.tmp.XXXXXX", path);
-    int rc = ANNBF_OK, renamed = 0, fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "cannot create a temporary file %s: %s", tmp,
-                        strerror(errno));
-        goto out;
+    annbf_out out;
+    int rc = annbf_out_open(&out, path, opts, err);
+    if (rc) {
+        free(head);
+        return rc;
     }
-    /* 0644, not the umask: reading the umask is racy in a threaded process */
-    if (fchmod(fd, 0644) || write_file(fd, w, head, head_size) || fsync(fd)) {
-        rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "writing %s: %s", tmp, strerror(errno));
-        close(fd);
-    } else if (close(fd)) {
-        rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "closing %s: %s", tmp, strerror(errno));
-    } else if (rename(tmp, path)) {
-        rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "renaming %s: %s", tmp, strerror(errno));
-    } else {
-        renamed = 1;
-        if (sync_dir(path)) /* the file is complete and in place; only durability is in doubt */
-            rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "fsync of the directory of %s: %s",
-                            path, strerror(errno));
-    }
-    if (!renamed) unlink(tmp); /* nothing may be left behind */
-    if (rc == ANNBF_OK && written) *written = size;
-out:
+    sink k = {out.fd, opts};
+    if (write_file(&k, w, head, head_size))
+        rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "writing the new file: %s", strerror(errno));
+    else if (opts->accept)
+        rc = opts->accept(opts->ctx, err);
+    if (rc == ANNBF_OK) rc = annbf_out_publish(&out, err);
+    if (out.published && written) *written = size;
+    annbf_out_close(&out); /* removes the file unless it was published */
     free(head);
-    free(tmp);
     return rc;
+}
+
+int annbf_writer_commit(annbf_writer *w, const char *path, uint64_t *written, annbf_error *err)
+{
+    return annbf_writer_commit_opts(w, path, NULL, written, err);
 }

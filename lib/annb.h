@@ -188,11 +188,18 @@ typedef struct annb_build_opts {
      * ANNB_RECALL_MAX_K in all. NULL/0: none. */
     const uint32_t *recall_ks;
     size_t recall_k_count;
+    /* 64 hex digits (either case), or NULL: keep the bundle only if the
+     * SHA-256 of its bytes is this (a rebuild that must reproduce a
+     * published bundle). The writer hashes the bytes as it writes them and
+     * checks before the file gets a name: on a mismatch annb_build returns
+     * ANNB_E_CHECKSUM (the message gives both hashes), no file is left and
+     * output_path is untouched. */
+    const char *expect_sha256;
 } annb_build_opts;
 
 #define ANNB_BUILD_OPTS_INIT \
     { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, \
-      NULL, 0 }
+      NULL, 0, NULL }
 
 /* Most k values a bundle measures recall for (annb_recall_count). */
 #define ANNB_RECALL_MAX_K 16
@@ -271,16 +278,32 @@ typedef struct annb_build_report {
  *  catalog_path in, may be NULL: MovieLens `movies.dat`
  *               (`MovieID::Title::Genres`, latin-1) or `movies.csv`
  *               (`movieId,title,genres`, UTF-8). Titles are stored as UTF-8.
- *  output_path  in: the bundle to write. It is written to a temporary file in
- *               the same directory, fsynced and renamed over output_path:
- *               on any failure no file is left behind and an existing
- *               output_path is untouched.
+ *  output_path  in: the bundle to write. Checked first, before any input is
+ *               read, and again before the new file is named: nothing may
+ *               be there, or a regular file that is none of the inputs
+ *               (same device and inode, whatever the path); a symbolic
+ *               link, directory, device, FIFO or socket there is refused
+ *               (ANNB_E_IO, "is a FIFO, not a regular file"), and so is an
+ *               input (ANNB_E_INVALID, naming the input). Its directory
+ *               must exist. The bundle is written to an unnamed file
+ *               (O_TMPFILE) in that directory, fsynced, and only then
+ *               linked in place: no failure and no signal, not even
+ *               SIGKILL, leaves a partial file, and an existing output_path
+ *               is untouched until it is replaced whole. Over an existing
+ *               output the complete file is linked as OUTPUT.tmp.XXXXXX and
+ *               renamed over it at once; only a SIGKILL between those two
+ *               calls can leave that (complete) file behind. Where the file
+ *               system has no O_TMPFILE the file is written under that
+ *               temporary name from the start; a program that wants it
+ *               removed on SIGINT/SIGTERM/SIGHUP calls
+ *               annb_temp_files_remove() from its handler (ann-build does).
  *  opts         in, may be NULL for defaults.
  *  err          out, may be NULL.
  *
  * Returns ANNB_OK, ANNB_E_INPUT / ANNB_E_LIMIT (bad input; the message names
  * file, line and column), ANNB_E_IO, ANNB_E_NOMEM, ANNB_E_FAISS,
- * ANNB_E_INVALID (bad option, e.g. an unparsable index string).
+ * ANNB_E_INVALID (bad option, e.g. an unparsable index string, or an
+ * output that is an input), ANNB_E_CHECKSUM (opts.expect_sha256 not met).
  *
  * Reproducible: the output is a function of the inputs' content, the
  * options (not opts.threads) and the versions of annb, Faiss and zstd only.
@@ -294,6 +317,19 @@ typedef struct annb_build_report {
  */
 ANNB_API int annb_build(annb_build_report *report, const char *items_path, const char *catalog_path,
                const char *output_path, const annb_build_opts *opts, annb_error *err);
+
+/*
+ * annb_temp_files_remove - remove the temporary files that builds in this
+ * process have named and not yet renamed or removed: where the file system
+ * has no O_TMPFILE, the file being written; elsewhere only the moment
+ * between linking a complete file and renaming it over an existing output.
+ * Async-signal-safe (atomic loads and unlinkat only), for a program's own
+ * SIGINT/SIGTERM/SIGHUP handler, which then ends the process (re-raising
+ * the signal): the library never installs signal handlers itself. Process-
+ * wide by necessity (a handler can reach nothing else): it covers up to 16
+ * builds writing at once.
+ */
+ANNB_API void annb_temp_files_remove(void);
 
 /* ------------------------------------------------------------------------ */
 /* Opening a bundle (online)                                                 */
@@ -324,7 +360,9 @@ typedef struct annb_open_opts {
  * annb_open - memory-map a bundle and check it.
  *
  *  out   out: the new handle on success, NULL on failure. Free with annb_close.
- *  path  in: the bundle file. The path is not kept.
+ *  path  in: the bundle file. The path is not kept. It is opened without
+ *        blocking and must be a regular file: a FIFO, device, socket or
+ *        directory gives ANNB_E_IO "PATH: not a regular file" at once.
  *  opts  in, may be NULL.
  *  err   out, may be NULL.
  *
@@ -600,10 +638,13 @@ ANNB_API const char *annb_bundle_provenance(const annb_bundle *b);
  *
  *  hex   out: 64 hex digits and a NUL (at least 65 bytes). "" on failure.
  *  path  in: the file, read in blocks (memory does not grow with its size).
+ *        It must be a regular file: it is opened without blocking and a
+ *        FIFO, device or directory is refused ("not a regular file").
  *  err   out, may be NULL.
  *
- * Returns ANNB_OK, ANNB_E_IO (cannot open or read; errno in the message) or
- * ANNB_E_INVALID (a NULL argument). Thread-safe.
+ * Returns ANNB_OK, ANNB_E_IO (cannot open or read, or not a regular file;
+ * the message names the path) or ANNB_E_INVALID (a NULL argument).
+ * Thread-safe.
  */
 ANNB_API int annb_file_sha256(char hex[65], const char *path, annb_error *err);
 

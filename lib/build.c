@@ -2,10 +2,12 @@
 #define _GNU_SOURCE /* qsort_r */
 #include "annb.h"
 #include "annb_format.h"
+#include "build.h"
 #include "index_build.h"
 #include "ingest.h"
 #include "provenance.h"
 #include "sections.h"
+#include "sha256.h"
 
 #include <math.h>
 #include <omp.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
 
 /* Rows are stored in ascending ID order: ID -> row is a binary search on the
  * mapping, and the bundle does not depend on the input's row order. */
@@ -171,6 +174,8 @@ out:
  * little-endian hosts (checked at compile time). */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "annb assumes a little-endian host");
 
+#define BUILD_INPUTS_MAX 8 /* items, catalog, users, interactions, and room for more */
+
 /* Everything a bundle is written from. */
 typedef struct bundle_parts {
     annb_meta meta;
@@ -186,6 +191,11 @@ typedef struct bundle_parts {
     char catalog_digest[ANNB_SHA256_HEX], seen_digest[ANNB_SHA256_HEX];
     sorted_rows tune_vectors;          /* --tune-vectors; n == 0: none */
     char tune_digest[ANNB_SHA256_HEX];
+    /* How it is written. */
+    const annb_build_opts *opts;
+    const char *inputs[BUILD_INPUTS_MAX];
+    size_t input_count;
+    int named_temp; /* the writer's fallback path, forced (tests) */
 } bundle_parts;
 
 static void parts_release(bundle_parts *p)
@@ -208,6 +218,68 @@ static int add_raw(annbf_writer *w, const char *kind, uint32_t type, uint64_t co
 {
     return annbf_writer_add(w, kind, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_RAW, type, count, data, size,
                             fe);
+}
+
+/* Every input of a build, for the check that the output is none of them:
+ * a new input option is added here. Returns how many (NULLs kept). */
+static size_t build_inputs(const char *out[BUILD_INPUTS_MAX], const char *items_path,
+                           const char *catalog_path, const annb_build_opts *o)
+{
+    size_t n = 0;
+    out[n++] = items_path;
+    out[n++] = catalog_path;
+    out[n++] = o->users_path;
+    out[n++] = o->interactions_path;
+    out[n++] = o->tune_vectors_path;
+    return n;
+}
+
+/* The output may replace nothing that is not a regular file, nor an input:
+ * checked before the build starts, and by the writer again. */
+static int check_output(const char *output_path, const char *items_path,
+                        const char *catalog_path, const annb_build_opts *o, annb_error *err)
+{
+    const char *inputs[BUILD_INPUTS_MAX];
+    size_t n = build_inputs(inputs, items_path, catalog_path, o);
+    annbf_error fe = {0};
+    int rc = annbf_output_check(output_path, inputs, n, &fe);
+    return rc ? annb_error_set(err, rc, "%s: %s", output_path, fe.message) : ANNB_OK;
+}
+
+/* opts.expect_sha256: 64 hex digits, either case. */
+static int expect_ok(const char *hex)
+{
+    size_t n = 0;
+    while (hex[n] && n <= 64 && isxdigit((unsigned char)hex[n])) n++;
+    return n == 64 && !hex[64];
+}
+
+/* --expect-sha256: the writer hands every byte it writes to hash_bytes and
+ * asks hash_matches before it names the file, so the bytes hashed are the
+ * bytes written, in the writer's own single sequence (SPEC 4.3). */
+typedef struct expect_hash {
+    annb_sha256 state;
+    const char *expect;
+} expect_hash;
+
+static void hash_bytes(void *ctx, const void *data, size_t size)
+{
+    annb_sha256_update(&((expect_hash *)ctx)->state, data, size);
+}
+
+static int hash_matches(void *ctx, annbf_error *fe)
+{
+    expect_hash *h = ctx;
+    uint8_t digest[ANNB_SHA256_SIZE];
+    char hex[ANNB_SHA256_HEX];
+    annb_sha256_final(&h->state, digest);
+    annb_sha256_hex(hex, digest);
+    if (strcasecmp(hex, h->expect) == 0) return ANNBF_OK;
+    fe->code = ANNBF_E_CHECKSUM;
+    fe->offset = UINT64_MAX;
+    snprintf(fe->message, sizeof fe->message, "SHA-256 mismatch: built %s, expected %.64s; "
+             "nothing was written (a file already there is unchanged)", hex, h->expect);
+    return ANNBF_E_CHECKSUM;
 }
 
 static int write_bundle(const char *output_path, const bundle_parts *p, annb_build_report *rep,
@@ -266,7 +338,16 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
         annb_error_set(err, rc, "adding the provenance section: %s", fe.message);
         goto out;
     }
-    if ((rc = annbf_writer_commit(w, output_path, &rep->bundle_bytes, &fe)))
+    expect_hash hash = {.expect = p->opts->expect_sha256};
+    annbf_commit_opts co = {.inputs = p->inputs, .input_count = p->input_count,
+                            .named_temp = p->named_temp};
+    if (hash.expect) {
+        annb_sha256_init(&hash.state);
+        co.tee = hash_bytes;
+        co.accept = hash_matches;
+        co.ctx = &hash;
+    }
+    if ((rc = annbf_writer_commit_opts(w, output_path, &co, &rep->bundle_bytes, &fe)))
         annb_error_set(err, rc, "%s: %s", output_path, fe.message);
 out:
     annbf_writer_free(w);
@@ -453,9 +534,17 @@ static void report_recall(annb_build_report *rep, const annb_tune *t)
         if (r->recall < t->target) rep->recall_reached = 0;
     }
 }
+void annb_temp_files_remove(void) { annbf_temp_remove_all(); }
 
 int annb_build(annb_build_report *report, const char *items_path, const char *catalog_path,
                const char *output_path, const annb_build_opts *opts, annb_error *err)
+{
+    return annb_build_written(report, items_path, catalog_path, output_path, opts, 0, err);
+}
+
+int annb_build_written(annb_build_report *report, const char *items_path,
+                       const char *catalog_path, const char *output_path,
+                       const annb_build_opts *opts, int named_temp, annb_error *err)
 {
     annb_build_opts defaults = ANNB_BUILD_OPTS_INIT;
     annb_build_report rep = {0};
@@ -476,6 +565,13 @@ int annb_build(annb_build_report *report, const char *items_path, const char *ca
     if (opts->shard_count > 1 && opts->shard_index >= opts->shard_count)
         return annb_error_set(err, ANNB_E_INVALID, "shard %u/%u: the index must be below the count",
                               opts->shard_index, opts->shard_count);
+    if (opts->expect_sha256 && !expect_ok(opts->expect_sha256))
+        return annb_error_set(err, ANNB_E_INVALID, "annb_build: expect_sha256 must be 64 hex "
+                              "digits");
+    if ((rc = check_output(output_path, items_path, catalog_path, opts, err))) return rc;
+    p.opts = opts;
+    p.input_count = build_inputs(p.inputs, items_path, catalog_path, opts);
+    p.named_temp = named_temp;
     /* omp_set_num_threads sets the calling thread's setting: restored below,
      * so the caller's own OpenMP code is left as it was. */
     int caller_threads = omp_get_max_threads();

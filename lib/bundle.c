@@ -1,6 +1,7 @@
 /* bundle.c - opening, checking and describing a bundle. */
 #define _GNU_SOURCE /* O_CLOEXEC */
 #include "bundle.h"
+#include "regular_file.h"
 #include "faiss_glue.h"
 #include "ingest.h"
 #include "provenance.h"
@@ -471,11 +472,9 @@ int annb_bundle_from_bytes(annb_bundle **out, const void *data, size_t size, con
 static int map_file(annb_bundle *b, const char *path, annb_error *err)
 {
     struct stat st;
-    int rc = ANNB_OK, fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return annb_error_set(err, ANNB_E_IO, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = annb_error_set(err, ANNB_E_IO, "%s: not a regular file", path);
-    } else if (st.st_size > 0) {
+    int fd, rc = annb_open_regular(&fd, &st, path, err);
+    if (rc) return rc;
+    if (st.st_size > 0) {
         b->map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (b->map == MAP_FAILED) {
             b->map = NULL;

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* O_CLOEXEC */
 #include "sha256.h"
 #include "ingest.h"
+#include "regular_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -121,12 +122,8 @@ int annb_sha256_file(char hex[ANNB_SHA256_HEX], const char *path, annb_error *er
     annb_sha256 s;
     struct stat st;
     hex[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return annb_error_set(err, ANNB_E_IO, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        close(fd);
-        return annb_error_set(err, ANNB_E_IO, "%s: is a directory", path);
-    }
+    int fd, rc = annb_open_regular(&fd, &st, path, err);
+    if (rc) return rc;
     annb_sha256_init(&s);
     for (;;) {
         ssize_t k = read(fd, buf, sizeof buf);

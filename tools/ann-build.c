@@ -5,9 +5,8 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,8 @@ static void usage(FILE *out)
             "form `id,f0,f1,...`, or the same as TSV) and an optional MovieLens catalog\n"
             "(movies.dat latin-1 or movies.csv UTF-8), and writes one checksummed bundle.\n"
             "\n"
-            "  -o, --output BUNDLE   bundle to write (atomically: temp file, fsync, rename)\n"
+            "  -o, --output BUNDLE   bundle to write: a new path or a regular file that is no\n"
+            "                        input; written unnamed, fsynced, then put in place\n"
             "  -m, --metric M        ip (default), cosine or l2\n"
             "  -i, --index S         flat (default, exact), auto (by size and --max-memory),\n"
             "                        ivf, hnsw, ivfpq, or a Faiss factory string such as\n"
@@ -55,7 +55,8 @@ static void usage(FILE *out)
             "                        ann-query merges the answers of several shard bundles\n"
             "      --expect-sha256 HEX\n"
             "                        keep the bundle only if its SHA-256 is HEX (a rebuild\n"
-            "                        that must match a published bundle): otherwise exit 1\n"
+            "                        that must match a published bundle; hashed as written,\n"
+            "                        before it is named): otherwise exit 1\n"
             "                        and leave BUNDLE as it was\n"
             "  -q, --quiet           no summary on stderr\n"
             "  -h, --help            this help\n"
@@ -78,58 +79,30 @@ static int parse_sha256(char out[65], const char *s)
     return 0;
 }
 
-/* fsync the directory holding path, so that a rename in it is durable. */
-static int sync_parent(const char *path)
+/* SIGINT, SIGTERM, SIGHUP: remove the library's named temporary file, if
+ * any (annb_temp_files_remove), then die of the same signal, so the parent
+ * sees what happened. SA_RESETHAND restores the default action on entry;
+ * the re-raised signal is blocked until the handler returns. */
+static void on_fatal_signal(int sig)
 {
-    char *copy = strdup(path);
-    if (!copy) return -1;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    free(copy);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+    annb_temp_files_remove();
+    raise(sig);
 }
 
-/*
- * --expect-sha256: the bundle is built under a temporary name beside the
- * output, hashed, and renamed over the output only if the hash matches;
- * otherwise removed. Either way the output path only ever holds a complete
- * bundle: the old one or the new, matching one.
- */
-static int build_expecting(annb_build_report *rep, const char *items, const char *catalog,
-                           const char *output, const annb_build_opts *opts, const char *expect)
+/* A signal ignored when the tool started (nohup, a background job of a
+ * non-interactive shell) stays ignored. */
+static void install_cleanup(void)
 {
-    annb_error err = {0};
-    size_t len = strlen(output) + sizeof ".expect.XXXXXX";
-    char *tmp = malloc(len), hex[65];
-    if (!tmp) return cli_fail(prog, ANNB_E_NOMEM, NULL);
-    snprintf(tmp, len, "%s.expect.XXXXXX", output);
-    int fd = mkstemp(tmp); /* reserves a unique name; annb_build renames onto it */
-    if (fd < 0) {
-        cli_warn(prog, "%s: cannot create a temporary file beside it: %s", output, strerror(errno));
-        free(tmp);
-        return EXIT_IO;
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa;
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN) continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal_signal;
+        sa.sa_flags = SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
     }
-    close(fd);
-    int status = EXIT_OK, rc = annb_build(rep, items, catalog, tmp, opts, &err);
-    if (rc == ANNB_OK) rc = annb_file_sha256(hex, tmp, &err);
-    if (rc) {
-        status = cli_fail(prog, rc, &err);
-    } else if (strcmp(hex, expect) != 0) {
-        cli_warn(prog, "%s: SHA-256 mismatch: built %s, expected %s; the bundle was not "
-                 "written and %s is unchanged", output, hex, expect, output);
-        status = EXIT_DATA;
-    } else if (rename(tmp, output) != 0) {
-        cli_warn(prog, "%s: cannot rename %s over it: %s", output, tmp, strerror(errno));
-        status = EXIT_IO;
-    } else if (sync_parent(output) != 0) {
-        cli_warn(prog, "%s: fsync of its directory: %s", output, strerror(errno));
-        status = EXIT_IO;
-    }
-    if (status != EXIT_OK) unlink(tmp); /* on success it was renamed */
-    free(tmp);
-    return status;
 }
 
 static double now(void)
@@ -301,13 +274,10 @@ int main(int argc, char **argv)
     annb_build_report rep;
     annb_error err = {0};
     double t0 = now();
-    if (*expect) {
-        int status = build_expecting(&rep, items, catalog, output, &opts, expect);
-        if (status != EXIT_OK) return status;
-    } else {
-        int rc = annb_build(&rep, items, catalog, output, &opts, &err);
-        if (rc) return cli_fail(prog, rc, &err);
-    }
+    if (*expect) opts.expect_sha256 = expect;
+    install_cleanup();
+    int rc = annb_build(&rep, items, catalog, output, &opts, &err);
+    if (rc) return cli_fail(prog, rc, &err);
     if (rep.recall.measured && strcmp(rep.recall.questions, "items") == 0)
         cli_warn(prog, CLI_ITEM_RECALL_WARNING);
     if (!quiet) {

@@ -1492,7 +1492,7 @@ static void test_commit_replaces_existing_file(void **state)
     assert_int_equal(count_tmp_files(dir), 0);
 }
 
-/* rename() fails when the target is a directory (also as root): the commit
+/* A directory at the target is refused (SPEC 4.3, also as root): the commit
  * reports IO, the target and its content are untouched, no temporary file
  * is left, and the writer still commits elsewhere. */
 static void test_failed_commit_leaves_target(void **state)
@@ -1535,8 +1535,8 @@ static void test_commit_through_a_file(void **state)
     assert_int_equal(count_tmp_files(dir), 0);
 }
 
-/* The target exists; the temporary name beside it is too long for the
- * file system (NAME_MAX), so mkostemp fails: IO, old bytes intact. */
+/* The target exists; the temporary name beside it, which replacing it
+ * needs, is too long for the file system (NAME_MAX): IO, old bytes intact. */
 static void test_failed_commit_name_too_long(void **state)
 {
     fixture *fx = *state;

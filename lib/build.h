@@ -1,0 +1,15 @@
+/* build.h - annb_build with the writer's path chosen (internal to libannb,
+ * for tests). */
+#ifndef ANNB_BUILD_H
+#define ANNB_BUILD_H
+
+#include "annb.h"
+
+/* annb_build; named_temp 1 writes through the writer's fallback (a named
+ * temporary file, as on a file system without O_TMPFILE) even where
+ * O_TMPFILE works, so tests reach that path on any file system. */
+int annb_build_written(annb_build_report *report, const char *items_path,
+                       const char *catalog_path, const char *output_path,
+                       const annb_build_opts *opts, int named_temp, annb_error *err);
+
+#endif /* ANNB_BUILD_H */
