@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #define ANNBF_ZSTD_LEVEL 9 /* fixed: part of what makes bundles reproducible */
 
@@ -78,6 +79,8 @@ static int compress(annbf_writer *w, void **out, size_t *out_size, const void *d
     size_t n = ZSTD_compress2(w->cctx, buf, cap, data, size);
     if (ZSTD_isError(n)) {
         free(buf);
+        if (ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
+            return annbf_fail(err, ANNBF_E_NOMEM, UINT64_MAX, "out of memory (zstd)");
         return annbf_fail(err, ANNBF_E_INVALID, UINT64_MAX, "zstd: %s", ZSTD_getErrorName(n));
     }
     if (!annbf_zstd_ratio_ok(size, n)) {
@@ -225,13 +228,13 @@ static int write_file(int fd, const annbf_writer *w, const uint8_t *head, size_t
     return 0;
 }
 
-/* fsync the directory holding path, so that the rename itself is durable. */
-static int sync_dir(const char *path)
+/* fsync the directory holding path, so that the rename itself is durable.
+ * scratch (strlen(path) + 1 bytes at least) is the caller's: nothing is
+ * allocated after the rename, when a failure could no longer undo it. */
+static int sync_dir(const char *path, char *scratch)
 {
-    char *copy = strdup(path);
-    if (!copy) return -1;
+    char *copy = strcpy(scratch, path);
     int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
     if (fd < 0) return -1;
     int rc = fsync(fd);
     close(fd);
@@ -270,7 +273,7 @@ int annbf_writer_commit(annbf_writer *w, const char *path, uint64_t *written, an
         rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "renaming %s: %s", tmp, strerror(errno));
     } else {
         renamed = 1;
-        if (sync_dir(path)) /* the file is complete and in place; only durability is in doubt */
+        if (sync_dir(path, tmp)) /* the file is complete and in place; only durability is in doubt */
             rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "fsync of the directory of %s: %s",
                             path, strerror(errno));
     }
