@@ -217,6 +217,42 @@ char *strndup(const char *s, size_t max)
     return p;
 }
 
+/* libc's stdio allocates a FILE from inside libc, where nothing fails: for
+ * a failable caller these fail first as that allocation would (NULL, ENOMEM). */
+static int fails_here(const void *caller)
+{
+    pthread_mutex_lock(&lock);
+    int fail = should_fail(caller);
+    pthread_mutex_unlock(&lock);
+    if (fail) errno = ENOMEM;
+    return fail;
+}
+
+typedef FILE *fopen_fn(const char *, const char *);
+typedef FILE *fmemopen_fn(void *, size_t, const char *);
+typedef FILE *open_memstream_fn(char **, size_t *);
+
+FILE *fopen(const char *path, const char *mode)
+{
+    static fopen_fn *real;
+    if (!real) real = (fopen_fn *)dlsym(RTLD_NEXT, "fopen");
+    return fails_here(__builtin_return_address(0)) ? NULL : real(path, mode);
+}
+
+FILE *fmemopen(void *buf, size_t size, const char *mode)
+{
+    static fmemopen_fn *real;
+    if (!real) real = (fmemopen_fn *)dlsym(RTLD_NEXT, "fmemopen");
+    return fails_here(__builtin_return_address(0)) ? NULL : real(buf, size, mode);
+}
+
+FILE *open_memstream(char **buf, size_t *size)
+{
+    static open_memstream_fn *real;
+    if (!real) real = (open_memstream_fn *)dlsym(RTLD_NEXT, "open_memstream");
+    return fails_here(__builtin_return_address(0)) ? NULL : real(buf, size);
+}
+
 /* operator new (size_t), new[] and their nothrow forms. libstdc++'s operator
  * delete calls free. */
 static void *new_or_throw(size_t n, const void *caller)
@@ -309,6 +345,19 @@ uint64_t failalloc_mark(void)
     uint64_t s = seq;
     pthread_mutex_unlock(&lock);
     return s;
+}
+
+size_t failalloc_live_from(uint64_t mark, const void *lo, size_t size)
+{
+    size_t count = 0;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < SLOTS; i++)
+        if (table[i].p && table[i].counted && table[i].seq > mark &&
+            (const char *)table[i].caller >= (const char *)lo &&
+            (const char *)table[i].caller < (const char *)lo + size)
+            count++;
+    pthread_mutex_unlock(&lock);
+    return count;
 }
 
 size_t failalloc_report_since(uint64_t mark, size_t max)

@@ -43,4 +43,7 @@ uint64_t failalloc_mark(void);
  * `addr2line -e EXE OFFSET`). Returns how many there are. */
 size_t failalloc_report_since(uint64_t mark, size_t max);
 
+/* Live blocks allocated after `mark` by a caller in [lo, lo + size). */
+size_t failalloc_live_from(uint64_t mark, const void *lo, size_t size);
+
 #endif /* ANNB_FAILALLOC_H */

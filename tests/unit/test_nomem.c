@@ -15,9 +15,10 @@
  * vector questions), annb_verify, annb_vectors_from_csv.
  *
  * Exhaustive (every n, both modes) for every call except the HNSW16 build,
- * whose Faiss graph construction allocates thousands of times: there
- * the sweep takes every n up to SAMPLE_PREFIX and then SAMPLE_POINTS n
- * spread evenly over the rest (printed as "sampled").
+ * where Faiss's index_factory (std::regex) allocates about 7,000 times:
+ * there the sweep takes every n up to SAMPLE_PREFIX (annb's ingest) and
+ * then SAMPLE_POINTS n spread evenly over the rest (printed as "sampled"),
+ * unless ANNB_NOMEM_EXHAUSTIVE=1.
  *
  * Which allocations can fail is failalloc.h's rule: those made by code in
  * this executable (libannb, annb_format, libfaiss.a) outside OpenMP regions.
@@ -266,6 +267,20 @@ static void build_after_failure(nm_case *c)
 
 /* ---- the sweep ---- */
 
+/* Leaks of Faiss 1.7.3 itself, outside annb's reach: IndexHNSWFlat(d, M,
+ * metric) passes `new IndexFlat` to IndexHNSW's constructor as a raw
+ * pointer, so when that constructor runs out of memory the flat storage
+ * (one block) is lost. A block counts as this leak only when it was
+ * allocated from inside that constructor (0x66 bytes: its size in Debian
+ * 12's libfaiss.a, `nm -S`); any other block still fails the test. */
+extern char _ZN5faiss13IndexHNSWFlatC2EiiNS_10MetricTypeE[];
+static size_t faiss_known_leaks(uint64_t mark)
+{
+    return failalloc_live_from(mark, _ZN5faiss13IndexHNSWFlatC2EiiNS_10MetricTypeE, 0x66);
+}
+
+static uint64_t known_leaks; /* calls that lost only faiss_known_leaks() blocks */
+
 /* One armed call (n = 0: unarmed). Returns the number of failable
  * allocations it made; fails the test on a wrong code or a leak. */
 static uint64_t armed_call(nm_case *c, uint64_t n, int persistent, int *rc_out)
@@ -290,6 +305,10 @@ static uint64_t armed_call(nm_case *c, uint64_t n, int persistent, int *rc_out)
     c->check(c, rc);
     if (failed && rc != ANNB_OK && c->after_failure) c->after_failure(c);
     size_t after = failalloc_live();
+    if (failed && rc != ANNB_OK && after > before && after - before == faiss_known_leaks(mark)) {
+        known_leaks++;
+        after = before;
+    }
     if (after != before && !recording) {
         fprintf(stderr, "%s: allocation %llu%s failed (returned %d: %s): %zd blocks leaked\n",
                 c->name, (unsigned long long)n, persistent ? " and later" : "", rc, err.message,
@@ -300,6 +319,10 @@ static uint64_t armed_call(nm_case *c, uint64_t n, int persistent, int *rc_out)
     *rc_out = rc;
     return reached;
 }
+
+/* ANNB_NOMEM_EXHAUSTIVE=1: every n for the sampled cases too (about 30 s
+ * more for the HNSW16 build). */
+static int exhaustive;
 
 static void sweep(nm_case *c)
 {
@@ -312,17 +335,19 @@ static void sweep(nm_case *c)
     for (int persistent = 0; persistent <= 1; persistent++) {
         uint64_t points = 0, tolerated = 0;
         uint64_t stride = 1;
-        if (c->sampled && total > SAMPLE_PREFIX + SAMPLE_POINTS)
+        known_leaks = 0;
+        if (c->sampled && !exhaustive && total > SAMPLE_PREFIX + SAMPLE_POINTS)
             stride = (total - SAMPLE_PREFIX) / SAMPLE_POINTS;
         for (uint64_t n = 1;; n += n < SAMPLE_PREFIX ? 1 : stride) {
             if (armed_call(c, n, persistent, &rc) < n) break;
             points++;
             if (rc == ANNB_OK) tolerated++;
         }
-        print_message("%-22s %-10s %llu of %llu allocation points%s, %llu survived with the same answer\n",
-                      c->name, persistent ? "persistent" : "single", (unsigned long long)points,
-                      (unsigned long long)total, stride > 1 ? " (sampled)" : "",
-                      (unsigned long long)tolerated);
+        print_message("%-22s %-10s %llu of %llu allocation points%s, %llu survived with the same "
+                      "answer%s\n", c->name, persistent ? "persistent" : "single",
+                      (unsigned long long)points, (unsigned long long)total,
+                      stride > 1 ? " (sampled)" : "", (unsigned long long)tolerated,
+                      known_leaks ? ", Faiss's own HNSW leak seen" : "");
     }
 }
 
@@ -506,6 +531,8 @@ int main(void)
      * never fails inside them (failalloc.h), and with one thread no other
      * thread allocates meanwhile. */
     if (omp_set_num_threads) omp_set_num_threads(1);
+    const char *all = getenv("ANNB_NOMEM_EXHAUSTIVE");
+    exhaustive = all && *all && strcmp(all, "0");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors_from_csv), cmocka_unit_test(test_open),
         cmocka_unit_test(test_questions_flat),   cmocka_unit_test(test_questions_ivf),
