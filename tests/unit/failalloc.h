@@ -6,14 +6,17 @@
  * and, when armed, makes the n-th one fail (NULL and errno ENOMEM, or
  * std::bad_alloc from operator new) and optionally every one after it.
  *
- * Only allocations that libannb's own code can be expected to handle fail:
- * those called from the executable's text (libannb, annb_format and
- * libfaiss.a are linked into it statically), and never inside an OpenMP
- * region (an exception there terminates the process: Faiss 1.7.3 lets
- * std::bad_alloc escape some of its regions). Allocations made by shared
- * libraries (libc's stdio, libgomp, OpenBLAS, zstd, cJSON, libcsv, and
- * libstdc++'s out-of-line std::string code) are counted as live blocks but
- * never failed: they abort or misreport on NULL, or are not annb's to fix.
+ * Only allocations that libannb can be expected to handle fail: those
+ * called from the executable's text (libannb, annb_format and libfaiss.a
+ * are linked into it statically) and from the shared libraries that report
+ * a failed allocation to annb (cJSON, libcsv, zstd, xxhash); never inside an
+ * OpenMP region (Faiss allocates with operator new inside its parallel
+ * loops, and an exception leaving one terminates the process). fopen, fmemopen and
+ * open_memstream, whose FILE libc allocates out of sight, fail for those
+ * callers too, as that allocation would. Allocations made by libc itself,
+ * libgomp, OpenBLAS and libstdc++'s out-of-line code are counted as live
+ * blocks but never failed: they abort or misbehave on NULL, and are not
+ * annb's to fix.
  *
  * Every block allocated through any of these functions is kept in a table,
  * so that a test can compare the number of live blocks before and after a

@@ -24,7 +24,8 @@
  * unless ANNB_NOMEM_EXHAUSTIVE=1.
  *
  * Which allocations can fail is failalloc.h's rule: those made by code in
- * this executable (libannb, annb_format, libfaiss.a) outside OpenMP regions.
+ * this executable (libannb, annb_format, libfaiss.a) or by cJSON, libcsv,
+ * zstd and xxhash, outside OpenMP regions, and fopen/fmemopen/open_memstream.
  */
 #define _GNU_SOURCE
 #include "failalloc.h"
