@@ -347,15 +347,15 @@ uint64_t failalloc_mark(void)
     return s;
 }
 
-size_t failalloc_live_from(uint64_t mark, const void *lo, size_t size)
+size_t failalloc_blocks_since(uint64_t mark, void **out, size_t max)
 {
     size_t count = 0;
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < SLOTS; i++)
-        if (table[i].p && table[i].counted && table[i].seq > mark &&
-            (const char *)table[i].caller >= (const char *)lo &&
-            (const char *)table[i].caller < (const char *)lo + size)
+        if (table[i].p && table[i].counted && table[i].seq > mark) {
+            if (count < max) out[count] = table[i].p;
             count++;
+        }
     pthread_mutex_unlock(&lock);
     return count;
 }

@@ -46,7 +46,8 @@ uint64_t failalloc_mark(void);
  * `addr2line -e EXE OFFSET`). Returns how many there are. */
 size_t failalloc_report_since(uint64_t mark, size_t max);
 
-/* Live blocks allocated after `mark` by a caller in [lo, lo + size). */
-size_t failalloc_live_from(uint64_t mark, const void *lo, size_t size);
+/* The live blocks allocated after `mark`: up to max of them into out;
+ * returns how many there are. */
+size_t failalloc_blocks_since(uint64_t mark, void **out, size_t max);
 
 #endif /* ANNB_FAILALLOC_H */
