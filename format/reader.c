@@ -13,6 +13,7 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 typedef unsigned long long ull; /* for printf only */
 
@@ -237,6 +238,9 @@ static int zstd_decode(const annbf_section *s, const uint8_t *p, void **out, ann
     size_t got = ZSTD_decompress(buf, (size_t)s->decoded_size, p, n);
     if (ZSTD_isError(got) || got != s->decoded_size) {
         free(buf);
+        if (ZSTD_isError(got) && ZSTD_getErrorCode(got) == ZSTD_error_memory_allocation)
+            return annbf_fail(err, ANNBF_E_NOMEM, s->offset, "out of memory decoding section "
+                              "'%.4s' (zstd)", s->kind);
         if (ZSTD_isError(got))
             return annbf_fail(err, ANNBF_E_CORRUPT, s->offset, "zstd section '%.4s' does not "
                               "decode: %s", s->kind, ZSTD_getErrorName(got));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #define ANNBF_ZSTD_LEVEL 9 /* fixed: part of what makes bundles reproducible */
 
@@ -75,6 +76,8 @@ static int compress(annbf_writer *w, void **out, size_t *out_size, const void *d
     size_t n = ZSTD_compress2(w->cctx, buf, cap, data, size);
     if (ZSTD_isError(n)) {
         free(buf);
+        if (ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
+            return annbf_fail(err, ANNBF_E_NOMEM, UINT64_MAX, "out of memory (zstd)");
         return annbf_fail(err, ANNBF_E_INVALID, UINT64_MAX, "zstd: %s", ZSTD_getErrorName(n));
     }
     if (!annbf_zstd_ratio_ok(size, n)) {

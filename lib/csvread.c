@@ -163,7 +163,9 @@ int annb_source_open(annb_source *s, const char *path, annb_error *err)
     memset(s, 0, sizeof *s);
     s->path = path;
     s->file = fopen(path, "rb");
-    if (!s->file) return annb_error_set(err, ANNB_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!s->file) /* ENOMEM: stdio could not allocate the FILE */
+        return annb_error_set(err, errno == ENOMEM ? ANNB_E_NOMEM : ANNB_E_IO, "%s: cannot open: %s",
+                              path, strerror(errno));
     s->block = malloc(ANNB_SOURCE_BLOCK);
     int rc = s->block ? annb_source_fill(s, err)
                       : annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", path);

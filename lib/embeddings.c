@@ -24,6 +24,7 @@
 #include "numparse.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <locale.h>
 #include <stdio.h>
@@ -239,7 +240,11 @@ static int parse_features(emb_reader *r, const annb_csv_field *f, annb_error *er
 {
     char ex[ANNB_EXCERPT_SIZE];
     const char *end = NULL;
+    errno = 0;
     cJSON *arr = cJSON_ParseWithOpts(f->data, &end, 1);
+    /* cJSON says only "failed": malloc's ENOMEM tells out of memory apart */
+    if (!arr && errno == ENOMEM)
+        return annb_input_error(err, ANNB_E_NOMEM, r->path, f->line, f->col, "out of memory");
     if (!arr) {
         size_t at = end && end >= f->data && end <= f->data + f->len ? (size_t)(end - f->data) : 0;
         /* `1,[0.5,0.25]` in a CSV splits the array at its commas */

@@ -13,10 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+int annb_faiss_code(const char *message)
+{
+    /* The C API passes on only what(): "std::bad_alloc", also inside the
+     * FaissException Faiss makes of an exception caught in an OpenMP loop. */
+    return message && strstr(message, "std::bad_alloc") ? ANNB_E_NOMEM : ANNB_E_FAISS;
+}
+
 int annb_faiss_error(annb_error *err, const char *what)
 {
     const char *m = faiss_get_last_error();
-    return annb_error_set(err, ANNB_E_FAISS, "%s: %s", what, m && *m ? m : "unknown error");
+    int code = annb_faiss_code(m);
+    if (code == ANNB_E_NOMEM) return annb_error_set(err, code, "%s: out of memory (%s)", what, m);
+    return annb_error_set(err, code, "%s: %s", what, m && *m ? m : "unknown error");
 }
 
 FaissMetricType annb_faiss_metric(annb_metric m)
@@ -30,8 +39,10 @@ static int index_new(FaissIndex **out, const char *desc, annb_metric m, uint32_t
 {
     *out = NULL;
     if (faiss_index_factory(out, (int)d, desc, annb_faiss_metric(m))) {
-        /* The factory throws only for strings it cannot parse: a bad option. */
+        /* The factory throws only for strings it cannot parse (a bad option)
+         * and when out of memory. */
         const char *m = faiss_get_last_error();
+        if (annb_faiss_code(m) == ANNB_E_NOMEM) return annb_faiss_error(err, "Faiss index_factory");
         return annb_error_set(err, ANNB_E_INVALID, "index string '%s' not understood by Faiss: %s",
                               desc, m ? m : "unknown error");
     }
@@ -134,7 +145,7 @@ int annb_faiss_answer(const annb_faiss_view *v, const annb_faiss_params *p, cons
         for (size_t i = 0; aug && i < nq; i++) /* (q, 0): see annb_mips_augment */
             memcpy(aug + i * (v->d + 1), q + i * v->d, v->d * sizeof *aug);
         if (annb_faiss_search_params(v->index, (int64_t)nq, aug ? aug : q, (int64_t)kr, p, d, l))
-            rc = ANNB_E_FAISS;
+            rc = annb_faiss_code(annb_faiss_ext_error());
     }
     for (size_t i = 0; rc == ANNB_OK && exact && i < nq; i++) {
         annb_rerank(v->vecs, v->n, v->d, v->metric, q + i * v->d, d + i * kr, l + i * kr, kr);

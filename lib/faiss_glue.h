@@ -13,8 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Sets err to ANNB_E_FAISS with "what: <faiss message>"; returns ANNB_E_FAISS. */
+/* Sets err to ANNB_E_FAISS with "what: <faiss message>"; returns ANNB_E_FAISS,
+ * or ANNB_E_NOMEM when Faiss ran out of memory (annb_faiss_code). */
 int annb_faiss_error(annb_error *err, const char *what);
+/* ANNB_E_NOMEM for the message of a std::bad_alloc, else ANNB_E_FAISS. */
+int annb_faiss_code(const char *message);
 
 /* Faiss metric used to search vectors stored for annb metric m. */
 FaissMetricType annb_faiss_metric(annb_metric m);
@@ -100,7 +103,8 @@ typedef struct annb_faiss_view {
  * nq queries of d floats, kf rows each, as annb answers: with the MIPS-to-L2
  * reduction or compressed codes Faiss's distances are not the metric's, so
  * the candidates get their exact score from vecs (rerank.h) and the best kf
- * stay. Returns ANNB_OK, ANNB_E_NOMEM or ANNB_E_FAISS (annb_faiss_ext_error).
+ * stay. Returns ANNB_OK, ANNB_E_NOMEM (also when Faiss threw std::bad_alloc)
+ * or ANNB_E_FAISS (annb_faiss_ext_error).
  */
 int annb_faiss_answer(const annb_faiss_view *v, const annb_faiss_params *p, const float *q,
                       size_t nq, size_t kf, float *dist, int64_t *labels);

@@ -107,7 +107,8 @@ int annb_ivf_build(annb_ivf_built *out, const float *x, uint64_t n, uint32_t d, 
     annb_ivf_ctx ctx = {d, m};
     if (annb_faiss_kmeans(b.centroids, x, n, d, nlist, m != ANNB_METRIC_L2, ANNB_IVF_KMEANS_NITER,
                           train_per_centroid(nlist), ANNB_IVF_KMEANS_SEED, assign, &ctx)) {
-        rc = annb_error_set(err, ANNB_E_FAISS, "Faiss k-means: %s", annb_faiss_ext_error());
+        rc = annb_error_set(err, annb_faiss_code(annb_faiss_ext_error()), "Faiss k-means: %s",
+                            annb_faiss_ext_error());
         goto out;
     }
     rc = assign(&ctx, x, (int64_t)n, b.centroids, nlist, NULL, list);

@@ -10,6 +10,7 @@
 #include "annb.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -345,10 +346,10 @@ static int put_results(cJSON *root, const annb_bundle *const *b, size_t n, annb_
 {
     annb_bundle_info info;
     annb_bundle_info_get(&info, b[0]);
-    cJSON *arr = cJSON_CreateArray();
+    cJSON *arr = NULL; /* made last: root owns it at once */
     if (!put(root, "metric", cJSON_CreateString(annb_metric_name(info.metric))) ||
         !put(root, "space", cJSON_CreateString(space == ANNB_SPACE_USERS ? "users" : "items")) ||
-        !put(root, "results", arr))
+        !put(root, "results", arr = cJSON_CreateArray()))
         return 0;
     for (size_t j = 0; j < k && hits[j].id != ANNB_ID_NONE; j++)
         if (!cJSON_AddItemToArray(arr, result(b, n, space, j + 1, &hits[j]))) return 0;
@@ -407,8 +408,11 @@ int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *
     const char *end = NULL;
     if (!response) return ANNB_E_INVALID;
     *response = NULL;
+    errno = 0;
     cJSON *req = request_text ? cJSON_ParseWithOpts(request_text, &end, 1) : NULL;
-    if (!req && request_text && !request_text[strspn(request_text, " \t\r\n")]) {
+    if (!req && errno == ENOMEM) { /* cJSON says only "failed"; malloc set errno */
+        fail(&p, ANNB_E_NOMEM, "internal", "out of memory");
+    } else if (!req && request_text && !request_text[strspn(request_text, " \t\r\n")]) {
         fail(&p, ANNB_E_INPUT, "bad_json", "the request is empty");
     } else if (!req) {
         fail(&p, ANNB_E_INPUT, "bad_json", "the request is not valid JSON (byte %zu)",
