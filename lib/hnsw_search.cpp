@@ -43,10 +43,12 @@ struct NegatedDistance : faiss::DistanceComputer {
 
 std::unique_ptr<faiss::DistanceComputer> distance_computer(const faiss::Index &storage)
 {
-    faiss::DistanceComputer *d = storage.get_distance_computer();
-    if (storage.metric_type == faiss::METRIC_INNER_PRODUCT)
-        return std::unique_ptr<faiss::DistanceComputer>(new NegatedDistance(d));
-    return std::unique_ptr<faiss::DistanceComputer>(d);
+    // Owned at once: the wrapper's allocation may throw.
+    std::unique_ptr<faiss::DistanceComputer> d(storage.get_distance_computer());
+    if (storage.metric_type != faiss::METRIC_INNER_PRODUCT) return d;
+    std::unique_ptr<faiss::DistanceComputer> negated(new NegatedDistance(d.get()));
+    d.release(); // now the wrapper's
+    return negated;
 }
 
 // One step down the upper levels: move to the nearest neighbour until none
