@@ -89,8 +89,10 @@ static int rd_i32(cur *c, const char *role, const char *field, int64_t lo, int64
     if (rc) return rc;
     *v = (int32_t)(uint32_t)u;
     if (*v < lo || *v > hi)
-        return fail(c, at, "%s %s is %lld, expected %lld..%lld", role, field, (long long)*v,
-                    (long long)lo, (long long)hi);
+        return lo == hi ? fail(c, at, "%s %s is %lld, expected %lld", role, field, (long long)*v,
+                               (long long)lo)
+                        : fail(c, at, "%s %s is %lld, expected %lld..%lld", role, field,
+                               (long long)*v, (long long)lo, (long long)hi);
     return ANNB_OK;
 }
 
@@ -101,8 +103,11 @@ static int rd_u64(cur *c, const char *role, const char *field, uint64_t lo, uint
     int rc = rd(c, role, field, 8, v, &at);
     if (rc) return rc;
     if (*v < lo || *v > hi)
-        return fail(c, at, "%s %s is %llu, expected %llu..%llu", role, field,
-                    (unsigned long long)*v, (unsigned long long)lo, (unsigned long long)hi);
+        return lo == hi ? fail(c, at, "%s %s is %llu, expected %llu", role, field,
+                               (unsigned long long)*v, (unsigned long long)lo)
+                        : fail(c, at, "%s %s is %llu, expected %llu..%llu", role, field,
+                               (unsigned long long)*v, (unsigned long long)lo,
+                               (unsigned long long)hi);
     return ANNB_OK;
 }
 

@@ -14,14 +14,16 @@ static const char *const prog = "ann-inspect";
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: ann-inspect BUNDLE [--verify] [--json]\n"
+            "usage: ann-inspect BUNDLE [--verify] [--json] [--trust-faiss]\n"
             "       ann-inspect --sha256 FILE\n"
             "\n"
             "Prints the header, the section table, the metadata and the provenance (how the\n"
             "bundle was built: versions, options, a digest of each input's content).\n"
             "  --verify        also check every section's checksum and decoded size, and the\n"
             "                  meaning (IDs sorted and unique, counts, catalog offsets, Faiss\n"
-            "                  index agreeing with the metadata)\n"
+            "                  index agreeing with the metadata, walked by annb's checker)\n"
+            "  --trust-faiss   let Faiss read a Faiss index type annb's checker does not know\n"
+            "                  (only for bundles from a trusted source)\n"
             "  --json          the same description as one JSON object on stdout\n"
             "  --sha256        print `HEX  FILE`, the SHA-256 of the whole file, exactly as\n"
             "                  sha256sum does, and nothing else\n"
@@ -242,15 +244,17 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"verify", no_argument, NULL, 'v'}, {"json", no_argument, NULL, 'j'},
         {"sha256", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'}, {"trust-faiss", no_argument, NULL, 'R'},
+        {NULL, 0, NULL, 0},
     };
-    int verify = 0, json = 0, sha = 0, c;
+    int verify = 0, json = 0, sha = 0, trust = 0, c;
     opterr = 0; /* cli_bad_option reports */
     while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'v': verify = 1; break;
         case 'j': json = 1; break;
         case 's': sha = 1; break;
+        case 'R': trust = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("%s\n", annb_version()); return EXIT_OK;
         default: return cli_bad_option(prog, argv);
@@ -272,6 +276,7 @@ int main(int argc, char **argv)
     annb_open_opts oo = ANNB_OPEN_OPTS_INIT;
     oo.flags = ANNB_OPEN_STRUCTURE_ONLY;
     int rc = annb_open(&b, path, &oo, &err);
+    oo.flags = trust ? ANNB_OPEN_TRUST_FAISS : 0;
     if (rc) return cli_fail(prog, rc, &err);
     annb_bundle_info info;
     annb_bundle_info_get(&info, b);
@@ -280,7 +285,7 @@ int main(int argc, char **argv)
     annb_close(b);
 
     b = NULL;
-    rc = annb_open(&b, path, NULL, &err);
+    rc = annb_open(&b, path, &oo, &err);
     if (rc == ANNB_OK) {
         if (json) json_content(b);
         else text_content(b);

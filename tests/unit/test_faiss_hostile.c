@@ -174,6 +174,7 @@ static void expect_refused(const fixture *fx, const built *b, const edit *e, con
     if (rc != ANNB_E_CORRUPT || !strstr(err.message, "FAIS at byte") ||
         (expect && !strstr(err.message, expect)))
         fail_msg("%s, %s: annb_open gave %d (%s)", b->path, e->what, rc, rc ? err.message : "ok");
+    if (getenv("ANNB_TEST_VERBOSE")) printf("%-40s %s\n", e->what, err.message);
     annb_close(h);
     annb_open_opts oo = ANNB_OPEN_OPTS_INIT;
     oo.flags = ANNB_OPEN_STRUCTURE_ONLY;
@@ -323,7 +324,7 @@ static void test_pq_sq(void **state)
 {
     fixture *fx = *state;
     built b;
-    build_one(&b, fx, "PQ4", ANNB_METRIC_L2, 0);
+    build_one(&b, fx, "PQ4np", ANNB_METRIC_L2, 0);
     check_good(fx, &b, ANNB_METRIC_L2, 0.8);
     const edit pe[] = {
         {"nbits 30", "index.pq.nbits", 0, 0, 8, 30, 0},
