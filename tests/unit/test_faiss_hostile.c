@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 #include "faiss_check.h"
+#include "faiss_glue.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -347,8 +348,6 @@ static void test_pq_sq(void **state)
     free_built(&b);
 }
 
-/* annb_build cannot write IndexIDMap (Faiss's add refuses it): the checker
- * supports it, nothing here builds one. */
 static void test_pretransform(void **state)
 {
     fixture *fx = *state;
@@ -365,6 +364,59 @@ static void test_pretransform(void **state)
     run_edits(fx, &b, te, NEDITS(te));
     header_edits(fx, &b);
     free_built(&b);
+}
+
+/* Appends a read_index_header (SPEC 6.16) for an L2 index of N x D. */
+static size_t put_header(uint8_t *p, const char *fourcc)
+{
+    memcpy(p, fourcc, 4);
+    tu_put_le(p + 4, 4, D);
+    tu_put_le(p + 8, 8, N);
+    memset(p + 16, 0, 16);
+    p[32] = 1;              /* is_trained */
+    tu_put_le(p + 33, 4, 1); /* L2 */
+    return 37;
+}
+
+/* IxMp(IxF2) written by hand, as write_index lays it out: annb_build
+ * cannot make one (Faiss's add refuses an ID map), a bundle can hold one.
+ * Faiss reads the blob the checker accepts; the checker refuses a label
+ * that is not a row and a sub-index of another count. */
+static void test_idmap(void **state)
+{
+    fixture *fx = *state;
+    size_t size = 37 + 37 + 8 + (size_t)N * D * 4 + 8 + (size_t)N * 8, at = 0;
+    uint8_t *blob = malloc(size);
+    assert_non_null(blob);
+    at += put_header(blob, "IxMp");
+    at += put_header(blob + at, "IxF2");
+    tu_put_le(blob + at, 8, (uint64_t)N * D);
+    memcpy(blob + at + 8, fx->t.vecs, (size_t)N * D * 4);
+    at += 8 + (size_t)N * D * 4;
+    tu_put_le(blob + at, 8, N);
+    size_t ids = at + 8;
+    for (size_t i = 0; i < N; i++) tu_put_le(blob + ids + 8 * i, 8, N - 1 - i);
+    assert_int_equal(ids + 8 * N, size);
+    annb_faiss_expect want = {D, N, 1};
+    annb_faiss_check_out out = {0};
+    assert_int_equal(annb_faiss_check(blob, size, &want, &out), ANNB_OK);
+    FaissIndex *index = NULL;
+    annb_error err;
+    assert_int_equal(annb_faiss_from_blob(&index, blob, size, &err), ANNB_OK);
+    assert_int_equal(faiss_Index_ntotal(index), N);
+    faiss_Index_free(index);
+
+    memcpy(blob, "IxM2", 4);
+    assert_int_equal(annb_faiss_check(blob, size, &want, &out), ANNB_OK);
+    tu_put_le(blob + ids + 16, 8, N);
+    assert_int_equal(annb_faiss_check(blob, size, &want, &out), ANNB_E_CORRUPT);
+    assert_non_null(strstr(out.message, "id_map entry 600 out of range 0..599"));
+    assert_int_equal(out.bad_at, ids + 16);
+    tu_put_le(blob + ids + 16, 8, N - 3);
+    tu_put_le(blob + 37 + 8, 8, N + 1); /* the sub-index's ntotal */
+    assert_int_equal(annb_faiss_check(blob, size, &want, &out), ANNB_E_CORRUPT);
+    assert_non_null(strstr(out.message, "sub ntotal is 601, expected 600"));
+    free(blob);
 }
 
 /* An unknown type passes with ANNB_OPEN_TRUST_FAISS: Faiss's own reader
@@ -425,7 +477,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hnsw),     cmocka_unit_test(test_hnsw_mips),
         cmocka_unit_test(test_ivfpq),    cmocka_unit_test(test_ivfsq),
-        cmocka_unit_test(test_pq_sq),    cmocka_unit_test(test_pretransform),
+        cmocka_unit_test(test_pq_sq),    cmocka_unit_test(test_pretransform), cmocka_unit_test(test_idmap),
         cmocka_unit_test(test_trust_faiss), cmocka_unit_test(test_truncated),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
