@@ -407,11 +407,26 @@ static int hnsw(cur *c, const uint8_t *t, const char *role, const hdr *want, int
                         (unsigned long long)span);
     }
     if ((rc = rd_vec(c, r, "neighbors", 4, u64_at(c, off + 8 * (uint64_t)n), &nnb, &nb))) return rc;
-    for (uint64_t j = 0; j < nnb; j++) {
-        int64_t id = i32_at(c, nb + 4 * j);
-        if (id < -1 || id >= n)
-            return fail(c, nb + 4 * j, "hnsw neighbour ID %lld out of range -1..%lld",
-                        (long long)id, (long long)n - 1);
+    /* A search reads node v's slots for level l as if v had that level: a
+     * neighbour at level l must exist at level l (past the last node's
+     * slots otherwise). The offsets make the slots exactly nnb. */
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t base = u64_at(c, off + 8 * (uint64_t)i);
+        int64_t levels_i = i32_at(c, lev + 4 * (uint64_t)i);
+        for (int64_t l = 0; l < levels_i; l++) {
+            uint64_t from = base + (uint64_t)i32_at(c, cum + 4 * (uint64_t)l);
+            uint64_t to = base + (uint64_t)i32_at(c, cum + 4 * (uint64_t)(l + 1));
+            for (uint64_t j = from; j < to; j++) {
+                int64_t id = i32_at(c, nb + 4 * j);
+                if (id < -1 || id >= n)
+                    return fail(c, nb + 4 * j, "hnsw neighbour ID %lld out of range -1..%lld",
+                                (long long)id, (long long)n - 1);
+                if (id >= 0 && i32_at(c, lev + 4 * (uint64_t)id) <= l)
+                    return fail(c, nb + 4 * j, "hnsw neighbour %lld of node %lld at level %lld "
+                                "has no level %lld", (long long)id, (long long)i, (long long)l,
+                                (long long)l);
+            }
+        }
     }
     if ((rc = rd_i32(c, r, "entry_point", n ? 0 : -1, n - 1, &ep)) ||
         (rc = rd_i32(c, r, "max_level", top - 1, top - 1, &ml)))

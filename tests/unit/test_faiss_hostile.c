@@ -242,6 +242,21 @@ static void test_hnsw(void **state)
         {"storage of another type", "storage.type", 0, 0, 4, 0x71507849 /* IxPq */, 0},
     };
     run_edits(fx, &b, e, NEDITS(e));
+    /* A node of level 1 as a neighbour in the level-1 slots of a node of
+     * level 2 or more: Faiss would read the low node's level-1 slots. */
+    const uint8_t *f = b.bytes + b.off;
+    uint64_t offsets = mark_at(&b, "hnsw.offsets", 0);
+    int64_t high = -1, low = -1;
+    for (int64_t i = 0; i < N; i++) {
+        uint64_t l = tu_get_le(f + levels + 4 * (uint64_t)i, 4);
+        if (l >= 2 && high < 0) high = i;
+        if (l == 1 && low < 0) low = i;
+    }
+    assert_true(high >= 0 && low >= 0);
+    uint64_t slot = tu_get_le(f + offsets + 8 * (uint64_t)high, 8) + 64; /* 2 x 32 at level 0 */
+    const edit up = {"upper-level neighbour without that level", "hnsw.neighbors", 0,
+                     (int64_t)(4 * slot), 4, (uint64_t)low, 0};
+    expect_refused(fx, &b, &up, "has no level 1");
     header_edits(fx, &b);
     free_built(&b);
 }
