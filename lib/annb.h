@@ -369,8 +369,15 @@ typedef struct annb_open_opts {
  * Checks, before anything is used: file size, magic, version, feature bits,
  * header and table checksum, every table entry in bounds and
  * non-overlapping; then the checksum and meaning of every section that
- * searching uses (IDs, catalog, users, the Faiss index; the Faiss bytes are
- * verified before Faiss parses them). The bulk vector sections are used in
+ * searching uses (IDs, catalog, users, the Faiss index). The Faiss bytes
+ * are checksummed and then walked by annb's own checker (SPEC 6.17: index
+ * types annb writes, every length within the bytes, every graph, list and
+ * ID reference in range, dimension, count and metric equal to META's,
+ * nprobe and efSearch refused beyond 1..nlist and 1..65536) before Faiss
+ * 1.7.3's reader, which trusts its input, sees them; an index type the
+ * checker does not know is refused (ANNB_E_CORRUPT) unless opts.flags has
+ * ANNB_OPEN_TRUST_FAISS, and then Faiss's reader may crash, or leak what it
+ * allocated when it fails, on a crafted file. The bulk vector sections are used in
  * place unverified (SPEC 3.11; ANNB_OPEN_VERIFY_ALL or annb_verify check
  * them): publish with `ann-inspect --verify`.
  *

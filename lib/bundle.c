@@ -1,6 +1,7 @@
 /* bundle.c - opening, checking and describing a bundle. */
 #define _GNU_SOURCE /* O_CLOEXEC */
 #include "bundle.h"
+#include "faiss_check.h"
 #include "regular_file.h"
 #include "faiss_glue.h"
 #include "ingest.h"
@@ -358,6 +359,25 @@ static int load_ivf(const annb_bundle *b, annb_content *c, int full, annb_error 
     return ANNB_OK;
 }
 
+/* annb's walk of the Faiss bytes (SPEC 6.16) before Faiss's reader, which
+ * trusts them. An index type the walk does not know passes only with
+ * ANNB_OPEN_TRUST_FAISS. */
+static int check_faiss(const annb_bundle *b, const void *blob, uint64_t size, uint64_t d,
+                       uint64_t n, FaissMetricType metric, annb_error *err)
+{
+    annb_faiss_expect want = {d, n, metric == METRIC_L2 ? 1 : 0};
+    annb_faiss_check_out out = {0};
+    int rc = annb_faiss_check(blob, (size_t)size, &want, &out);
+    if (rc == ANNB_OK || (out.unknown_type && b->trust_faiss)) return ANNB_OK;
+    const annbf_section *s = &b->file.sections[annbf_section_find(&b->file, ANNB_KIND_FAISS)];
+    if (s->codec == ANNBF_CODEC_RAW)
+        return annb_error_set(err, rc, "%s: FAIS at byte %llu: %s", b->path,
+                              (unsigned long long)(s->offset + out.bad_at), out.message);
+    return annb_error_set(err, rc, "%s: FAIS at byte %llu of its decoded bytes (section at byte "
+                          "%llu): %s", b->path, (unsigned long long)out.bad_at,
+                          (unsigned long long)s->offset, out.message);
+}
+
 /* Loads what searching needs and checks its meaning. `full` adds the
  * checks that cost a pass over every value (annb_verify). */
 static int content_load(const annb_bundle *b, annb_content *c, int full, annb_error *err)
@@ -416,10 +436,11 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
         if ((rc = load_section(b, c, ANNB_KIND_FAISS, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
             return rc;
         uint64_t fsize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_FAISS)].decoded_size;
-        rc = annb_faiss_from_blob(&c->index, p, (size_t)fsize, err);
         /* MIPS-to-L2 (SPEC 6.4): one more dimension, searched as L2. */
         int mips = !!(c->meta.flags & ANNB_META_FLAG_MIPS_L2);
         FaissMetricType metric = mips ? METRIC_L2 : annb_faiss_metric(c->meta.metric);
+        if ((rc = check_faiss(b, p, fsize, d + mips, n, metric, err))) return rc;
+        rc = annb_faiss_from_blob(&c->index, p, (size_t)fsize, err);
         if (rc == ANNB_OK &&
             ((uint64_t)faiss_Index_d(c->index) != d + mips ||
              (uint64_t)faiss_Index_ntotal(c->index) != n || faiss_Index_metric_type(c->index) != metric))
@@ -441,6 +462,7 @@ static annb_bundle *bundle_new(const char *name, unsigned flags)
         snprintf(b->path, sizeof b->path, "%s", name);
         b->structure_only = !!(flags & ANNB_OPEN_STRUCTURE_ONLY);
         b->verify_all = !!(flags & ANNB_OPEN_VERIFY_ALL);
+        b->trust_faiss = !!(flags & ANNB_OPEN_TRUST_FAISS);
     }
     return b;
 }

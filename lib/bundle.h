@@ -48,6 +48,7 @@ struct annb_bundle {
     annbf_file file;
     int structure_only;
     int verify_all; /* ANNB_OPEN_VERIFY_ALL: bulk sections checksummed at open too */
+    int trust_faiss; /* ANNB_OPEN_TRUST_FAISS: FAIS types the checker does not know pass */
     char path[256]; /* for messages: the path as given, truncated */
     annb_content c;
 };

@@ -15,7 +15,7 @@ static const char *const prog = "ann-inspect";
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: ann-inspect BUNDLE [--verify] [--json]\n"
+            "usage: ann-inspect BUNDLE [--verify] [--json] [--trust-faiss]\n"
             "       ann-inspect BUNDLE --recall QUERIES [-k K] [--target-recall R] [--json]\n"
             "       ann-inspect --sha256 FILE\n"
             "\n"
@@ -23,7 +23,9 @@ static void usage(FILE *out)
             "bundle was built: versions, options, a digest of each input's content).\n"
             "  --verify        also check every section's checksum and decoded size, and the\n"
             "                  meaning (IDs sorted and unique, counts, catalog offsets, Faiss\n"
-            "                  index agreeing with the metadata)\n"
+            "                  index agreeing with the metadata, walked by annb's checker)\n"
+            "  --trust-faiss   let Faiss read a Faiss index type annb's checker does not know\n"
+            "                  (only for bundles from a trusted source)\n"
             "  --json          the same description as one JSON object on stdout\n"
             "  --recall FILE   audit: measure recall@k of the bundle's index on the query\n"
             "                  vectors of FILE (any embeddings file, e.g. this week's users)\n"
@@ -240,11 +242,14 @@ static int print_sha256(const char *path)
 }
 
 /* --recall: the audit (annb_recall_audit_run) on the vectors of `file`. */
-static int audit(const char *path, const char *file, uint32_t k, double target, int json)
+static int audit(const char *path, const char *file, uint32_t k, double target, int json,
+                 unsigned flags)
 {
     annb_error err = {0};
     annb_bundle *b = NULL;
-    int rc = annb_open(&b, path, NULL, &err);
+    annb_open_opts oo = ANNB_OPEN_OPTS_INIT;
+    oo.flags = flags;
+    int rc = annb_open(&b, path, &oo, &err);
     if (rc) return cli_fail(prog, rc, &err);
     annb_bundle_info info;
     annb_bundle_info_get(&info, b);
@@ -298,9 +303,10 @@ int main(int argc, char **argv)
         {"verify", no_argument, NULL, 'v'}, {"json", no_argument, NULL, 'j'},
         {"sha256", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'}, {"recall", required_argument, NULL, 'r'},
-        {"target-recall", required_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
+        {"target-recall", required_argument, NULL, 'R'}, {"trust-faiss", no_argument, NULL, 'T'},
+        {NULL, 0, NULL, 0},
     };
-    int verify = 0, json = 0, sha = 0, c;
+    int verify = 0, json = 0, sha = 0, trust = 0, c;
     const char *recall_file = NULL;
     int64_t k = 10;
     double target = 0;
@@ -326,6 +332,7 @@ int main(int argc, char **argv)
         case 'v': verify = 1; break;
         case 'j': json = 1; break;
         case 's': sha = 1; break;
+        case 'T': trust = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("%s\n", annb_version()); return EXIT_OK;
         default: return cli_bad_option(prog, argv);
@@ -343,7 +350,9 @@ int main(int argc, char **argv)
         cli_warn(prog, "--recall goes without --verify");
         return EXIT_USAGE;
     }
-    if (recall_file) return audit(path, recall_file, (uint32_t)k, target, json);
+    if (recall_file)
+        return audit(path, recall_file, (uint32_t)k, target, json,
+                     trust ? ANNB_OPEN_TRUST_FAISS : 0);
 
     annb_error err = {0};
     annb_bundle *b = NULL;
@@ -352,6 +361,7 @@ int main(int argc, char **argv)
     annb_open_opts oo = ANNB_OPEN_OPTS_INIT;
     oo.flags = ANNB_OPEN_STRUCTURE_ONLY;
     int rc = annb_open(&b, path, &oo, &err);
+    oo.flags = trust ? ANNB_OPEN_TRUST_FAISS : 0;
     if (rc) return cli_fail(prog, rc, &err);
     annb_bundle_info info;
     annb_bundle_info_get(&info, b);
@@ -360,7 +370,7 @@ int main(int argc, char **argv)
     annb_close(b);
 
     b = NULL;
-    rc = annb_open(&b, path, NULL, &err);
+    rc = annb_open(&b, path, &oo, &err);
     if (rc == ANNB_OK) {
         if (json) json_content(b);
         else text_content(b);

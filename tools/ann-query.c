@@ -85,6 +85,8 @@ static void usage(FILE *out)
             "      --verify           also check the vector sections' checksums before answering\n"
             "                         (opening skips them so that it takes the same time for\n"
             "                         any size; ann-inspect --verify checks everything)\n"
+            "      --trust-faiss      let Faiss read a Faiss index type annb's checker does not\n"
+            "                         know (only for bundles from a trusted source)\n"
             "  -v, --verbose          batches and --serve-stdin: throughput on stderr\n"
             "  -h, --help             this help\n"
             "  -V, --version          library, format, Faiss and zstd versions\n"
@@ -112,6 +114,7 @@ typedef struct options {
     int k_given;
     uint32_t nprobe, ef_search; /* 0: as tuned at build time */
     int verify_all;             /* --verify: every checksum at open */
+    int trust_faiss;            /* --trust-faiss: ANNB_OPEN_TRUST_FAISS */
     int64_t threads;            /* --threads: for each search (0: one) */
     out_format fmt;
     int fmt_given;
@@ -201,6 +204,7 @@ static int parse_args(options *o, int argc, char **argv)
         {"ef-search", required_argument, NULL, 'E'},    {"verify", no_argument, NULL, 'C'},
         {"threads", required_argument, NULL, 't'},
         {"max-request-bytes", required_argument, NULL, 'M'},
+        {"trust-faiss", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     static const struct { int opt; mode m; } modes[] = {
@@ -281,6 +285,7 @@ static int parse_args(options *o, int argc, char **argv)
         }
         case 'v': o->verbose = 1; break;
         case 'C': o->verify_all = 1; break;
+        case 'R': o->trust_faiss = 1; break;
         case 't':
             if (cli_parse_i64(optarg, &o->threads) || o->threads < 1 || o->threads > 1024) {
                 cli_warn(prog, "--threads expects a number from 1 to 1024, not '%s'", optarg);
@@ -377,6 +382,7 @@ static int open_bundles(ctx *c)
     for (size_t i = 0; i < c->n; i++) {
         annb_open_opts oo = ANNB_OPEN_OPTS_INIT;
         if (o->verify_all) oo.flags |= ANNB_OPEN_VERIFY_ALL;
+        if (o->trust_faiss) oo.flags |= ANNB_OPEN_TRUST_FAISS;
         int rc = annb_open(&c->b[i], o->paths[i], &oo, &c->err);
         if (rc) return rc;
         annb_bundle_info info;

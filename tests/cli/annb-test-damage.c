@@ -5,7 +5,9 @@
  *
  *   annb-test-damage IN OUT FIELD VALUE
  *
- * FIELD: major, minor (u16), required, optional (u64 feature bits).
+ * FIELD: major, minor (u16), required, optional (u64 feature bits); or
+ * fais32:OFF, fais64:OFF, a 4- or 8-byte field at byte OFF of the FAIS
+ * section (a crafted Faiss index: the section checksum is recomputed too).
  * VALUE: a number (strtoull base 0: 2, 0x8000). Exit 0 ok, 1 failure.
  */
 #include "testutil.h"
@@ -30,12 +32,29 @@ static int die(const char *what)
     return 1;
 }
 
+/* Writes value at byte `at` of the FAIS payload and repairs its checksum. */
+static int fais_edit(uint8_t *buf, size_t size, uint64_t at, unsigned width, uint64_t value)
+{
+    uint64_t n = tu_get_le(buf + TU_HDR_SECTION_COUNT, 4);
+    for (uint32_t i = 0; i < n && TU_HDR_SIZE + (uint64_t)(i + 1) * TU_ENTRY_SIZE <= size; i++) {
+        const uint8_t *e = buf + TU_HDR_SIZE + (size_t)i * TU_ENTRY_SIZE;
+        if (memcmp(e, "FAIS", 4)) continue;
+        uint64_t off = tu_get_le(e + TU_ENTRY_OFFSET, 8), len = tu_get_le(e + TU_ENTRY_STORED, 8);
+        if (off > size || len > size - off || at > len || width > len - at) return -1;
+        tu_put_le(buf + off + at, width, value);
+        return tu_section_rehash(buf, size, i);
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) return die("usage: annb-test-damage IN OUT FIELD VALUE");
     size_t f = 0;
-    while (f < sizeof fields / sizeof fields[0] && strcmp(fields[f].name, argv[3])) f++;
-    if (f == sizeof fields / sizeof fields[0]) return die("unknown field");
+    unsigned fais_width = strncmp(argv[3], "fais32:", 7) == 0 ? 4
+                        : strncmp(argv[3], "fais64:", 7) == 0 ? 8 : 0;
+    while (!fais_width && f < sizeof fields / sizeof fields[0] && strcmp(fields[f].name, argv[3])) f++;
+    if (!fais_width && f == sizeof fields / sizeof fields[0]) return die("unknown field");
     char *end;
     unsigned long long value = strtoull(argv[4], &end, 0);
     if (*end || end == argv[4]) return die("bad value");
@@ -49,8 +68,13 @@ int main(int argc, char **argv)
     if (too_big) return die("IN is larger than 16 MiB");
     if (size < TU_HDR_SIZE) return die("IN is smaller than a header");
 
-    tu_put_le(buf + fields[f].offset, fields[f].width, value);
-    if (tu_header_rehash(buf, size)) return die("IN's section table does not fit");
+    if (fais_width) {
+        if (fais_edit(buf, size, strtoull(argv[3] + 7, NULL, 0), fais_width, value))
+            return die("no FAIS section, or OFF past its end");
+    } else {
+        tu_put_le(buf + fields[f].offset, fields[f].width, value);
+        if (tu_header_rehash(buf, size)) return die("IN's section table does not fit");
+    }
 
     FILE *out = fopen(argv[2], "wb");
     if (!out) return die("cannot create OUT");

@@ -13,9 +13,10 @@
  * Built with -DANNB_FUZZ_REPAIR (target fuzz_bundle_repair) the harness
  * first rewrites the stored checksums to match the bytes, so that mutations
  * reach the checks behind the checksums (section meaning, catalog, IDs).
- * It never repairs a section of kind FAIS: Faiss 1.7.3's read_index trusts
- * its input, and the section checksum is what keeps unverified bytes away
- * from it. A mutated FAIS section must be refused by its checksum.
+ * FAIS is repaired too: annb's own checker (lib/faiss_check.c) walks the
+ * Faiss bytes before Faiss 1.7.3's read_index, which trusts its input, so
+ * a mutated FAIS section with a valid checksum must be refused by that
+ * checker or be one Faiss reads and searches safely.
  */
 #define _GNU_SOURCE /* memfd_create (fuzz_util.h) */
 #include "bundle.h"
@@ -27,7 +28,7 @@
 #include <xxhash.h>
 
 #ifdef ANNB_FUZZ_REPAIR
-/* Makes every checksum but FAIS's match the bytes, when the table is in
+/* Makes every checksum match the bytes, when the table is in
  * bounds (otherwise the reader refuses the file before any checksum). */
 static void repair_checksums(uint8_t *d, size_t size)
 {
@@ -38,7 +39,6 @@ static void repair_checksums(uint8_t *d, size_t size)
         return;
     for (uint64_t i = 0; i < count; i++) {
         uint8_t *e = d + ANNBF_HEADER_SIZE + i * ANNBF_ENTRY_SIZE;
-        if (memcmp(e + E_KIND, ANNB_KIND_FAISS, 4) == 0) continue; /* never: see the top */
         uint64_t off = le64_get(e + E_OFFSET), stored = le64_get(e + E_STORED);
         if (off > size || stored > size - off) continue;
         le64_put(e + E_CHECKSUM, XXH3_64bits(d + off, (size_t)stored));

@@ -3,7 +3,7 @@
 #
 #   tests/fuzz/make_corpus.sh BUILD_DIR
 #
-# BUILD_DIR holds a built ann-build. Seeds are small valid inputs and broken
+# BUILD_DIR holds a built ann-build and tests/annb-test-damage. Seeds are small valid inputs and broken
 # variants of them (truncated, a byte flipped), so that every fuzzer starts
 # past the magic and the header. The bundles are real ann-build output,
 # hence reproducible (SPEC 4.2) for a given Faiss version. Files found by
@@ -17,7 +17,7 @@ data=$here/../data
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$corpus"/{bundle,embeddings,catalog}
-rm -f "$corpus"/{bundle,embeddings,catalog}/seed-*
+rm -f "$corpus"/{bundle,embeddings,catalog}/seed-* "$corpus"/bundle/hostile-fais-*
 
 # ---- helpers ----
 # truncate_to SRC DST BYTES
@@ -95,6 +95,32 @@ done
 f=$b/seed-ivf2-flat.annb
 fais=$(le $(($(entry_of FAIS "$f") + 16)) 8 "$f")
 flip "$f" "$b/seed-flip-fais.annb" $((fais + 40))
+
+# ---- hostile FAIS sections (SPEC 6.17): crafted, every checksum valid ----
+# Fields by the Faiss 1.7.3 layout (faiss/impl/index_read.cpp): fourcc at 0,
+# ntotal at 8; an IVF's nprobe at 45, its quantizer's ntotal at 61. The
+# checksums are recomputed by annb-test-damage (BUILD_DIR/tests).
+dmg() { "$build/tests/annb-test-damage" "$@"; }
+ab "$tmp/wide.tsv" -m l2 -i 'IVF2,SQ8' -t 1 -o "$tmp/ivfsq.annb" 2>/dev/null
+f=$tmp/ivfsq.annb
+dmg "$f" "$b/hostile-fais-ivf-quantizer-ntotal.annb" fais64:61 3   # more centroids than lists
+dmg "$f" "$b/hostile-fais-ivf-nprobe.annb" fais64:45 1000
+dmg "$f" "$b/hostile-fais-unknown-type.annb" fais32:0 0x5a5a7849  # 'IxZZ'
+ab "$tmp/wide.tsv" -m l2 -i HNSW8 -t 1 -o "$tmp/hnsw.annb" 2>/dev/null
+cp "$tmp/hnsw.annb" "$b/seed-hnsw8.annb"
+# read_HNSW after the 37-byte header: five vectors (u64 size, then the
+# elements: double, int, int, size_t, int), then entry_point, max_level,
+# efConstruction, efSearch.
+fais=$(le $(($(entry_of FAIS "$tmp/hnsw.annb") + 16)) 8 "$tmp/hnsw.annb")
+at=37
+for w in 8 4 4 8; do at=$((at + 8 + w * $(le $((fais + at)) 8 "$tmp/hnsw.annb"))); done
+neighbors=$((at + 8))
+at=$((at + 8 + 4 * $(le $((fais + at)) 8 "$tmp/hnsw.annb")))
+dmg "$tmp/hnsw.annb" "$b/hostile-fais-hnsw-entry-point.annb" fais32:$at 12
+dmg "$tmp/hnsw.annb" "$b/hostile-fais-hnsw-max-level.annb" fais32:$((at + 4)) 30
+dmg "$tmp/hnsw.annb" "$b/hostile-fais-hnsw-efsearch.annb" fais32:$((at + 12)) 268435456
+dmg "$tmp/hnsw.annb" "$b/hostile-fais-hnsw-neighbor.annb" fais32:$neighbors 1000
+dmg "$tmp/hnsw.annb" "$b/hostile-fais-hnsw-storage-ntotal.annb" fais64:$((at + 28)) 11
 : >"$b/seed-empty.annb"
 printf 'not a bundle\n' >"$b/seed-text.annb"
 
