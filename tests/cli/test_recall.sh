@@ -48,16 +48,16 @@ expect_stderr_matches 'recall@10 0\.9[5-9][0-9]* at nprobe [0-9]+ .* on 1000 que
 expect_true "no item-only warning with --tune-vectors" \
     test -z "$(grep 'item-to-item questions only' "$TMP/stderr")"
 
-# One byte per vector cannot reach 0.99: refused (exit 6), an existing
+# One byte per vector cannot reach 0.999: refused (exit 6), an existing
 # bundle left as it was; allowed, written with the best, and flagged.
 printf 'old' >"$TMP/pq1.annb"
 run "$BUILD" "$E/items.csv" -o "$TMP/pq1.annb" --index 'IVF16,PQ1np' --users "$E/users.csv" \
-    --target-recall 0.99
+    --target-recall 0.999
 expect_status 6
-expect_stderr_matches 'index IVF16,PQ1np reaches recall@10 0\.[0-9]+ at most \(nprobe [0-9]+; searched up to 16, every list\), below the target 0\.99'
+expect_stderr_matches 'index IVF16,PQ1np reaches recall@10 0\.[0-9]+ at most \(nprobe [0-9]+; searched up to 16, every list\), below the target 0\.999'
 check "the old file is untouched" test "$(cat "$TMP/pq1.annb")" = old
 run "$BUILD" "$E/items.csv" -o "$TMP/pq1.annb" --index 'IVF16,PQ1np' --users "$E/users.csv" \
-    --target-recall 0.99 --allow-low-recall
+    --target-recall 0.999 --allow-low-recall
 expect_status 0
 expect_stderr_contains "NOT reached"
 expect_stderr_contains "warning: the bundle stores a recall below the target"
