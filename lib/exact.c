@@ -191,10 +191,17 @@ void annb_topk_init(annb_topk *h, float *score, int64_t *row, size_t k, annb_met
 }
 
 /* Is (s, r) better than (t, u)? Ties: the lower row, so results do not
- * depend on the scan order. */
+ * depend on the scan order. A NaN score (a damaged vector in a bulk
+ * section, SPEC 3.11) is worse than every number: compared as a number it
+ * would be neither better nor worse, and a NaN at the heap's root would keep
+ * every later row out. */
 static inline int better(const topk *h, float s, int64_t r, float t, int64_t u)
 {
-    if (s != t) return h->lower_first ? s < t : s > t;
+    if (s != t) {
+        if (s != s) return 0;
+        if (t != t) return 1;
+        return h->lower_first ? s < t : s > t;
+    }
     return r < u;
 }
 

@@ -108,11 +108,65 @@ static void test_k_larger_than_rows(void **state)
     run_case(16, 5, 9, 1, 0, &r);
 }
 
+/* A NaN row (damaged vectors are used unverified, SPEC 3.11) ranks after
+ * every row with a number, for every kernel, scan and BLAS: it must not
+ * push the right answers out of the top k. */
+static void test_nan_rows_rank_last(void **state)
+{
+    (void)state;
+    static const char *const kernels[] = {"scalar", "avx2", NULL};
+    enum { n = 64, d = 8, k = 5 };
+    float x[n * d], q[9 * d], scores[9 * k];
+    int64_t rows[9 * k];
+    for (size_t i = 0; i < n * d; i++) x[i] = (float)((i * 7919) % 97) / 97.0f - 0.5f;
+    for (size_t i = 0; i < 9 * d; i++) q[i] = (float)((i * 104729) % 89) / 89.0f - 0.5f;
+    for (uint32_t j = 0; j < d; j++) x[3 * d + j] = NAN; /* row 3, and one value of row 40 */
+    x[40 * d + 2] = NAN;
+    for (size_t kk = 0; kk < 3; kk++) {
+        if (kernels[kk]) setenv("ANNB_KERNEL", kernels[kk], 1);
+        else unsetenv("ANNB_KERNEL");
+        for (int m = 0; m < 2; m++) {
+            annb_metric metric = m ? ANNB_METRIC_L2 : ANNB_METRIC_IP;
+            for (size_t nq = 1; nq <= 9; nq += 8) { /* one query: scan; nine: BLAS */
+                assert_int_equal(annb_exact_search(x, n, d, metric, q, nq, k, NULL, scores, rows),
+                                 ANNB_OK);
+                for (size_t i = 0; i < nq; i++) {
+                    /* The expected top k: a brute force over the finite rows. */
+                    double best[k];
+                    size_t got = 0;
+                    for (size_t r = 0; r < n; r++) {
+                        if (r == 3 || r == 40) continue;
+                        double s = 0;
+                        for (uint32_t j = 0; j < d; j++) {
+                            double a = x[r * d + j], b = q[i * d + j];
+                            s += m ? (a - b) * (a - b) : a * b;
+                        }
+                        size_t at = got < k ? got++ : k;
+                        if (at == k && !(m ? s < best[k - 1] : s > best[k - 1])) continue;
+                        if (at == k) at = k - 1;
+                        while (at > 0 && (m ? s < best[at - 1] : s > best[at - 1])) {
+                            best[at] = best[at - 1];
+                            at--;
+                        }
+                        best[at] = s;
+                    }
+                    for (size_t j = 0; j < k; j++) {
+                        assert_true(rows[i * k + j] != 3 && rows[i * k + j] != 40);
+                        assert_true(tu_close(scores[i * k + j], best[j], TU_SCORE_EPS));
+                    }
+                }
+            }
+        }
+    }
+    unsetenv("ANNB_KERNEL");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_kernel_and_shape),
         cmocka_unit_test(test_k_larger_than_rows),
+        cmocka_unit_test(test_nan_rows_rank_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
