@@ -524,14 +524,8 @@ static void report_recall(annb_build_report *rep, const annb_tune *t)
     rep->recall_reached = t->source == ANNB_TUNE_EXACT || t->recall >= t->target;
     rep->recall_count = t->nrows;
     for (uint32_t i = 0; i < t->nrows; i++) {
-        annb_recall_info *r = &rep->recalls[i];
-        *r = rep->recall;
-        r->k = t->rows[i].k;
-        r->queries = t->rows[i].queries;
-        r->recall = t->rows[i].recall;
-        r->nprobe = t->rows[i].nprobe;
-        r->ef_search = t->rows[i].ef_search;
-        if (r->recall < t->target) rep->recall_reached = 0;
+        annb_recall_from_tune_row(&rep->recalls[i], t, i);
+        if (rep->recalls[i].recall < t->target) rep->recall_reached = 0;
     }
 }
 void annb_temp_files_remove(void) { annbf_temp_remove_all(); }

@@ -71,6 +71,11 @@ typedef struct annb_space_view {
 /* The items or users of b (count 0 when the bundle has none of them). */
 annb_space_view annb_space_of(const annb_bundle *b, annb_space s);
 
+/* Cosine queries are searched normalised, like the stored vectors: *out is
+ * a malloc'd normalised copy of the nq queries, or NULL for the other
+ * metrics (search q as it is). ANNB_OK or ANNB_E_NOMEM. */
+int annb_queries_normalized(float **out, const annb_bundle *b, const float *q, size_t nq);
+
 /* Row of item `id`, or -1. Binary search on the ascending IDs. */
 int64_t annb_row_of(const annb_bundle *b, int64_t id);
 

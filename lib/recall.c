@@ -8,7 +8,6 @@
 #include "ingest.h" /* annb_error_set */
 #include "tune.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,13 +20,7 @@ uint32_t annb_recall_count(const annb_bundle *b)
 int annb_recall_get(annb_recall_info *out, const annb_bundle *b, uint32_t i)
 {
     if (!out || i >= annb_recall_count(b)) return ANNB_E_INVALID;
-    const annb_tune_row *row = &b->c.tune.rows[i];
-    annb_recall_from_tune(out, &b->c.tune);
-    out->k = row->k;
-    out->queries = row->queries;
-    out->recall = row->recall;
-    out->nprobe = row->nprobe;
-    out->ef_search = row->ef_search;
+    annb_recall_from_tune_row(out, &b->c.tune, i);
     return ANNB_OK;
 }
 
@@ -81,22 +74,6 @@ static int latency(double *ms, const annb_bundle *b, int ef, uint32_t value, con
     return rc;
 }
 
-/* Cosine bundles store normalised vectors: their exact answers are for
- * normalised queries (annb_search normalises its own copy likewise). */
-static float *normalized_copy(const float *q, size_t nq, size_t d)
-{
-    float *c = malloc(nq * d * sizeof *c);
-    if (!c) return NULL;
-    memcpy(c, q, nq * d * sizeof *c);
-    for (size_t i = 0; i < nq; i++) {
-        double ss = 0;
-        for (size_t j = 0; j < d; j++) ss += (double)c[i * d + j] * c[i * d + j];
-        if (ss > 0)
-            for (size_t j = 0; j < d; j++) c[i * d + j] = (float)(c[i * d + j] / sqrt(ss));
-    }
-    return c;
-}
-
 int annb_recall_audit_run(annb_recall_audit *out, const annb_bundle *b, const float *queries,
                           size_t nq, size_t k, double target, annb_error *err)
 {
@@ -137,12 +114,12 @@ int annb_recall_audit_run(annb_recall_audit *out, const annb_bundle *b, const fl
         in.probe = 1; /* an index without a knob: measured as it is */
     }
     out->highest = in.highest;
+    /* Exact answers over the normalised VECS of a cosine bundle are for
+     * normalised queries (annb_search normalises its own copy likewise). */
     float *normal = NULL;
-    if (c->meta.metric == ANNB_METRIC_COSINE) {
-        if (!(normal = normalized_copy(queries, nq, c->meta.dimension)))
-            return annb_error_set(err, ANNB_E_NOMEM, "out of memory for the queries");
-        in.queries = normal;
-    }
+    if (annb_queries_normalized(&normal, b, queries, nq))
+        return annb_error_set(err, ANNB_E_NOMEM, "out of memory for the queries");
+    if (normal) in.queries = normal;
     annb_tune_pick pick;
     uint32_t questions;
     int rc = annb_tune_run(&pick, &questions, &in, err);

@@ -291,7 +291,7 @@ static int run_plan(const plan *p, const float *q, size_t nq, size_t k,
 }
 
 /* Cosine queries are normalised like the stored vectors: a private copy. */
-static int normalized(float **out, const annb_bundle *b, const float *q, size_t nq)
+int annb_queries_normalized(float **out, const annb_bundle *b, const float *q, size_t nq)
 {
     uint32_t d = b->c.meta.dimension;
     *out = NULL;
@@ -315,7 +315,7 @@ int annb_search(const annb_bundle *b, const float *queries, size_t nq, size_t k,
     plan p;
     float *normed = NULL;
     int rc = plan_make(&p, b, opts ? opts : &defaults, k);
-    if (!rc) rc = normalized(&normed, b, queries, nq);
+    if (!rc) rc = annb_queries_normalized(&normed, b, queries, nq);
     if (!rc) rc = run_plan(&p, normed ? normed : queries, nq, k, NULL, hits);
     free(normed);
     plan_release(&p);

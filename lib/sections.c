@@ -244,6 +244,16 @@ int annb_tunk_decode(annb_tune *t, const uint8_t *data, size_t size, char *msg, 
     return ANNB_OK;
 }
 
+void annb_recall_from_tune_row(annb_recall_info *out, const annb_tune *t, uint32_t i)
+{
+    annb_recall_from_tune(out, t);
+    out->k = t->rows[i].k;
+    out->queries = t->rows[i].queries;
+    out->recall = t->rows[i].recall;
+    out->nprobe = t->rows[i].nprobe;
+    out->ef_search = t->rows[i].ef_search;
+}
+
 void annb_tune_params_for_k(const annb_tune *t, size_t k, uint32_t *nprobe, uint32_t *ef_search)
 {
     *nprobe = t->nprobe;

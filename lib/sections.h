@@ -104,8 +104,10 @@ size_t annb_tunk_encode(uint8_t *buf, const annb_tune *t);
  * both agree. ANNB_E_CORRUPT with msg otherwise. */
 int annb_tunk_decode(annb_tune *t, const uint8_t *data, size_t size, char *msg, size_t msgsz);
 
-/* The public view of a TUNE (annb_recall_info). */
+/* The public view of a TUNE (annb_recall_info), and of its TUNK row i
+ * (i < t->nrows): that row's k, recall and parameters, the rest TUNE's. */
 void annb_recall_from_tune(annb_recall_info *out, const annb_tune *t);
+void annb_recall_from_tune_row(annb_recall_info *out, const annb_tune *t, uint32_t i);
 
 size_t annb_tune_encode(uint8_t buf[ANNB_TUNE_SIZE], const annb_tune *t);
 int annb_tune_decode(annb_tune *out, const uint8_t *data, size_t size, char *msg, size_t msgsz);
