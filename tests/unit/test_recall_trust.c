@@ -100,26 +100,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Mean recall@k of b's answers (opts) for users [from, to) against the
- * brute force over the items. */
+/* Mean recall@k of b's answers (opts) for users [from, to), by brute force. */
 static double recall_on_users(const annb_bundle *b, size_t from, size_t to, size_t k,
                               const annb_search_opts *opts)
 {
-    annb_hit *hits = malloc(k * sizeof *hits);
-    double sum = 0;
-    for (size_t i = from; i < to; i++) {
-        const float *q = fx.u.vecs + i * D;
-        assert_int_equal(annb_search(b, q, 1, k, opts, hits), ANNB_OK);
-        size_t ranked, hit = 0;
-        tu_ranked *truth = tu_brute_force(&ranked, &fx.t, q, ANNB_METRIC_IP, NULL, 0);
-        for (size_t j = 0; j < k; j++)
-            for (size_t r = 0; r < k && r < ranked; r++)
-                if (hits[j].id == truth[r].id) hit++;
-        sum += (double)hit / (double)k;
-        free(truth);
-    }
-    free(hits);
-    return sum / (double)(to - from);
+    return tu_recall(b, &fx.t, fx.u.vecs + from * D, to - from, k, ANNB_METRIC_IP, opts);
 }
 
 static int build(annb_build_report *rep, const char *out, const char *index,

@@ -264,6 +264,27 @@ int tu_close(double a, double b, double eps)
     return fabs(a - b) <= eps * scale;
 }
 
+double tu_recall(const annb_bundle *b, const tu_data *t, const float *queries, size_t count,
+                 size_t k, annb_metric m, const annb_search_opts *opts)
+{
+    annb_hit *hits = malloc(k * sizeof *hits);
+    assert_non_null(hits);
+    double sum = 0;
+    for (size_t i = 0; i < count; i++) {
+        const float *q = queries + i * t->d;
+        assert_int_equal(annb_search(b, q, 1, k, opts, hits), ANNB_OK);
+        size_t ranked, hit = 0;
+        tu_ranked *truth = tu_brute_force(&ranked, t, q, m, NULL, 0);
+        for (size_t j = 0; j < k; j++)
+            for (size_t r = 0; r < k && r < ranked; r++)
+                if (hits[j].id == truth[r].id) hit++;
+        sum += (double)hit / (double)k;
+        free(truth);
+    }
+    free(hits);
+    return sum / (double)count;
+}
+
 void tu_check_hits(const tu_data *t, const float *q, annb_metric m, const int64_t *exclude,
                    size_t nexclude, const annb_hit *hits, size_t k, const char *what)
 {

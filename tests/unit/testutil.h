@@ -122,6 +122,12 @@ int tu_close(double a, double b, double eps);
 void tu_check_hits(const tu_data *t, const float *q, annb_metric m, const int64_t *exclude,
                    size_t nexclude, const annb_hit *hits, size_t k, const char *what);
 
+/* Mean recall@k of b's answers (opts, may be NULL) to `count` query vectors
+ * (count x t->d floats), one search each, against the brute force of t
+ * under metric m: the share of the true top k found in the top k. */
+double tu_recall(const annb_bundle *b, const tu_data *t, const float *queries, size_t count,
+                 size_t k, annb_metric m, const annb_search_opts *opts);
+
 /* Builds `csv` (+ optional catalog) into `out` with metric and index; fails
  * the test with the library's message if annb_build does not return OK. */
 void tu_build(annb_build_report *rep, const char *csv, const char *catalog, const char *out,
