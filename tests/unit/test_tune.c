@@ -11,7 +11,9 @@
 #include <cmocka.h>
 
 #include "annb.h"
+#include "exact.h"
 #include "sections.h"
+#include "tune.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -57,28 +59,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Mean recall@K of b's answers (opts) for `count` query vectors, against
- * the brute force of t. */
-static double recall_of(const annb_bundle *b, const tu_data *t, const float *queries, size_t count,
-                        annb_metric m, const annb_search_opts *opts)
-{
-    annb_hit hits[K];
-    double sum = 0;
-    for (size_t i = 0; i < count; i++) {
-        const float *q = queries + i * t->d;
-        assert_int_equal(annb_search(b, q, 1, K, opts, hits), ANNB_OK);
-        size_t ranked;
-        tu_ranked *truth = tu_brute_force(&ranked, t, q, m, NULL, 0);
-        size_t hit = 0;
-        for (size_t j = 0; j < K; j++)
-            for (size_t r = 0; r < K && r < ranked; r++)
-                if (hits[j].id == truth[r].id) hit++;
-        sum += (double)hit / K;
-        free(truth);
-    }
-    return sum / count;
-}
-
 /* Builds `index` over the items into fx.dir/name with the first half of the
  * users as the build's questions; the second half stays unseen. */
 static void build_with_first_users(annb_build_report *rep, char out[512], const char *name,
@@ -120,7 +100,7 @@ static void test_ivf_recall_holds(void **state)
     assert_int_equal(info.recall.nprobe, rep.recall.nprobe);
     assert_true(info.recall.recall == rep.recall.recall);
     const float *unseen = fx.u.vecs + (size_t)QUESTIONS * D;
-    double held = recall_of(b, &fx.t, unseen, QUESTIONS, ANNB_METRIC_IP, NULL);
+    double held = tu_recall(b, &fx.t, unseen, QUESTIONS, K, ANNB_METRIC_IP, NULL);
     print_message("IVF64 nprobe %u: recall@10 %.4f at build, %.4f on unseen questions\n",
                   info.recall.nprobe, info.recall.recall, held);
     assert_true(fabs(held - info.recall.recall) <= 0.04);
@@ -130,13 +110,13 @@ static void test_ivf_recall_holds(void **state)
      * exact search. */
     annb_search_opts so = ANNB_SEARCH_OPTS_INIT;
     so.nprobe = info.recall.nprobe;
-    assert_true(recall_of(b, &fx.t, unseen, QUESTIONS, ANNB_METRIC_IP, &so) == held);
+    assert_true(tu_recall(b, &fx.t, unseen, QUESTIONS, K, ANNB_METRIC_IP, &so) == held);
     if (info.recall.nprobe > 1) {
         so.nprobe = 1;
-        assert_true(recall_of(b, &fx.t, unseen, QUESTIONS, ANNB_METRIC_IP, &so) < held);
+        assert_true(tu_recall(b, &fx.t, unseen, QUESTIONS, K, ANNB_METRIC_IP, &so) < held);
     }
     so.nprobe = 64;
-    assert_true(recall_of(b, &fx.t, unseen, QUESTIONS, ANNB_METRIC_IP, &so) == 1.0);
+    assert_true(tu_recall(b, &fx.t, unseen, QUESTIONS, K, ANNB_METRIC_IP, &so) == 1.0);
     annb_close(b);
 }
 
@@ -154,7 +134,7 @@ static void test_pq_rerank(void **state)
     assert_true(rep.recall.recall >= 0.95);
     annb_bundle *b = tu_open(out, 0);
     const float *unseen = fx.u.vecs + (size_t)QUESTIONS * D;
-    double held = recall_of(b, &fx.t, unseen, QUESTIONS, ANNB_METRIC_IP, NULL);
+    double held = tu_recall(b, &fx.t, unseen, QUESTIONS, K, ANNB_METRIC_IP, NULL);
     print_message("IVF32,PQ4 nprobe %u, re-ranked: recall@10 %.4f at build, %.4f on unseen users\n",
                   rep.recall.nprobe, rep.recall.recall, held);
     assert_true(fabs(held - rep.recall.recall) <= 0.04);
@@ -306,7 +286,7 @@ static void test_hnsw_inner_product(void **state)
         annb_bundle *b = tu_open(out, 0);
         annb_search_opts so = ANNB_SEARCH_OPTS_INIT;
         so.ef_search = 64;
-        recall[mips] = recall_of(b, &t, fx.u.vecs, QUESTIONS, ANNB_METRIC_IP, &so);
+        recall[mips] = tu_recall(b, &t, fx.u.vecs, QUESTIONS, K, ANNB_METRIC_IP, &so);
         print_message("HNSW16 ip %s: recall@10 %.4f at efSearch 64; tuned efSearch %u reached "
                       "%.4f at build\n", mips ? "with the MIPS-to-L2 reduction" : "directly",
                       recall[mips], rep.recall.ef_search, rep.recall.recall);
@@ -329,6 +309,66 @@ static void test_hnsw_inner_product(void **state)
     free(ids);
 }
 
+/* A search whose recall at each parameter value is curve(value): the
+ * first curve(value) x nq questions get their exact answer, the others
+ * nothing. */
+typedef struct curve_ctx {
+    const tu_data *t;
+    double (*curve)(uint32_t value);
+} curve_ctx;
+
+static int curve_search(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
+                        int64_t *rows, annb_error *err)
+{
+    (void)err;
+    const curve_ctx *c = ctx_v;
+    float *scores = malloc(nq * k * sizeof *scores);
+    assert_int_equal(annb_exact_search(c->t->vecs, c->t->n, c->t->d, ANNB_METRIC_IP, q, nq, k,
+                                       NULL, scores, rows),
+                     ANNB_OK);
+    size_t answered = (size_t)(c->curve(value) * (double)nq + 0.5);
+    for (size_t i = answered; i < nq; i++)
+        for (size_t j = 0; j < k; j++) rows[i * k + j] = -1;
+    free(scores);
+    return ANNB_OK;
+}
+
+/* Flat for three doublings, then up to 1 (what IVF-Flat does on data whose
+ * users sit between the lists): the old tuner's "less than a twentieth of
+ * what is missing" stop kept 1 here with recall 0.40. */
+static double plateau(uint32_t v) { return v >= 48 ? 1.0 : v >= 32 ? 0.7 : v >= 16 ? 0.41 : 0.40; }
+/* Never reaching 0.95, best at 8 and lower after. */
+static double humped(uint32_t v) { return v >= 32 ? 0.55 : v >= 16 ? 0.5 : v >= 8 ? 0.6 : 0.3; }
+
+static void test_tuner_goes_past_plateaus(void **state)
+{
+    (void)state;
+    uint32_t ks[] = {10};
+    curve_ctx ctx = {&fx.t, plateau};
+    annb_tune_in in = {
+        .vecs = fx.t.vecs, .n = fx.t.n, .d = D, .metric = ANNB_METRIC_IP,
+        .queries = fx.u.vecs, .m = 100, .target = 0.95, .sample = 100, .ks = ks, .nk = 1,
+        .lowest = 1, .highest = 64, .search = curve_search, .ctx = &ctx,
+    };
+    annb_tune_pick pick;
+    uint32_t questions;
+    annb_error err = {0};
+    assert_int_equal(annb_tune_run(&pick, &questions, &in, &err), ANNB_OK);
+    assert_int_equal(questions, 100);
+    assert_true(pick.reached);
+    assert_int_equal(pick.value, 48); /* the smallest value reaching the target */
+    assert_true(pick.recall == 1.0);
+
+    /* Out of reach: the smallest value with the best recall measured
+     * (8, 0.6), not the last one tried (64, 0.55). */
+    ctx.curve = humped;
+    assert_int_equal(annb_tune_run(&pick, &questions, &in, &err), ANNB_OK);
+    assert_false(pick.reached);
+    assert_true(pick.tried_highest);
+    assert_int_equal(pick.value, 8);
+    assert_true(fabs(pick.recall - 0.6) < 1e-12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_index_choose),
         cmocka_unit_test(test_tune_decode),
         cmocka_unit_test(test_hnsw_inner_product),
+        cmocka_unit_test(test_tuner_goes_past_plateaus),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
