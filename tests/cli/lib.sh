@@ -8,6 +8,7 @@
 #   expect_stdout_empty       / expect_stderr_empty
 #   expect_stdout_equals FILE the whole stdout, byte for byte
 #   expect_true DESC CMD...   CMD (a predicate) succeeds
+#   need_args N "NAMES" "$@" exits 2 with a usage line unless the script got N arguments
 #   finish                    prints "cli: P passed, F failed"; exits 1 on any failure
 #
 # and what the annb tests share:
@@ -33,6 +34,16 @@ ERR=
 LAST_CMD=
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/annb-cli.XXXXXX") || exit 99
 trap 'rm -rf "$TMP"' EXIT
+
+# need_args N "NAMES" "$@": the script's N arguments, or its usage and exit 2.
+need_args() {
+    local n=$1 names=$2
+    shift 2
+    if [ $# -ne "$n" ]; then
+        echo "usage: $0 $names" >&2
+        exit 2
+    fi
+}
 
 run() {
     LAST_CMD="$*"

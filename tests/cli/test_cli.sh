@@ -13,10 +13,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
-if [ $# -ne 4 ]; then
-    echo "usage: $0 ANN-BUILD ANN-QUERY ANN-INSPECT ANNB-TEST-DAMAGE" >&2
-    exit 2
-fi
+need_args 4 "ANN-BUILD ANN-QUERY ANN-INSPECT ANNB-TEST-DAMAGE" "$@"
 BUILD=$1 QUERY=$2 INSPECT=$3 DAMAGE=$4
 
 valgrind_wrap BUILD QUERY INSPECT

@@ -15,10 +15,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
-if [ $# -ne 4 ]; then
-    echo "usage: $0 ANN-BUILD ANN-QUERY ANN-INSPECT ANNB-TEST-SECTION" >&2
-    exit 2
-fi
+need_args 4 "ANN-BUILD ANN-QUERY ANN-INSPECT ANNB-TEST-SECTION" "$@"
 BUILD=$1 QUERY=$2 INSPECT=$3 SECTION=$4
 DATA=$HERE/../data/cli
 ITEMS=$DATA/items.csv

@@ -7,6 +7,7 @@
 # written only when allowed, and then say so; item-only tuning is flagged.
 # Usage: test_recall.sh EXAMPLE_GEN ANN_BUILD ANN_INSPECT
 . "$(dirname "$0")/lib.sh"
+need_args 3 "ANNB-EXAMPLE-GEN ANN-BUILD ANN-INSPECT" "$@"
 GEN=$1 BUILD=$2 INSPECT=$3
 E=$TMP/example
 "$GEN" "$E" >/dev/null || exit 99

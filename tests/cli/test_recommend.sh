@@ -14,10 +14,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 ANN-BUILD ANN-QUERY" >&2
-    exit 2
-fi
+need_args 2 "ANN-BUILD ANN-QUERY" "$@"
 BUILD=$1 QUERY=$2
 valgrind_wrap BUILD QUERY
 DATA=$HERE/../data/cli

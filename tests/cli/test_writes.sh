@@ -16,10 +16,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
-if [ $# -ne 4 ]; then
-    echo "usage: $0 ANN-BUILD ANN-QUERY ANN-INSPECT STOP-WRITER.so" >&2
-    exit 2
-fi
+need_args 4 "ANN-BUILD ANN-QUERY ANN-INSPECT STOP-WRITER.so" "$@"
 BUILD=$1 QUERY=$2 INSPECT=$3 SHIM=$4
 DATA=$HERE/../data/cli
 export LC_ALL=C
