@@ -6,6 +6,7 @@
  * read_VectorTransform in that file. */
 #include "faiss_check.h"
 #include "annb.h"
+#include "le.h" /* format/: the little-endian helpers of the format layer */
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,11 +60,10 @@ static int take(cur *c, uint64_t n, const char *what, uint64_t *at)
     return ANNB_OK;
 }
 
+/* An n-byte (1, 4 or 8) little-endian field, with format/'s helpers. */
 static uint64_t le(const uint8_t *p, int n)
 {
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
-    return v;
+    return n == 8 ? le64_get(p) : n == 4 ? le32_get(p) : p[0];
 }
 
 static int64_t i32_at(const cur *c, uint64_t at) { return (int32_t)(uint32_t)le(c->p + at, 4); }
