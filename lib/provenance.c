@@ -140,24 +140,6 @@ void annb_digest_interactions(char hex[ANNB_SHA256_HEX], const annb_interactions
 
 /* ---- reading it back ---- */
 
-/* The code point of the UTF-8 sequence at s[0..n) and its length; 0 when it
- * is not valid UTF-8 (truncated, overlong, a surrogate, above U+10FFFF). */
-static size_t utf8_decode(uint32_t *cp, const unsigned char *s, size_t n)
-{
-    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-    unsigned char c = s[0];
-    size_t len = c < 0x80 ? 1 : c < 0xc0 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf8 ? 4 : 0;
-    if (len == 0 || len > n) return 0;
-    uint32_t v = len == 1 ? c : c & (0x7fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = v << 6 | (s[i] & 0x3fu);
-    }
-    if (v < least[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
-    *cp = v;
-    return len;
-}
-
 static int is_key_byte(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
@@ -195,11 +177,10 @@ int annb_provenance_check(const char *text, size_t size, uint64_t *bad, const ch
          * characters, C1 included, so that printing it cannot drive a
          * terminal. The last byte is a line feed, so this loop ends. */
         for (i = k + 1; s[i] != '\n';) {
-            uint32_t cp = 0;
-            size_t len = utf8_decode(&cp, s + i, size - i);
+            int control;
+            size_t len = annb_text_char(text + i, size - i, &control); /* lib/text.c's rule */
             if (len == 0) return bad_at(bad, what, i, "provenance is not valid UTF-8");
-            if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
-                return bad_at(bad, what, i, "provenance holds a control character");
+            if (control) return bad_at(bad, what, i, "provenance holds a control character");
             i += len;
         }
         i++;
