@@ -34,7 +34,7 @@ DATA=$SRC/tests/data/cli
 EXPECTED=$HERE/expected-search.txt
 CONSUMER=$SRC/examples/search_example.c
 export LC_ALL=C
-unset LD_LIBRARY_PATH PKG_CONFIG_PATH CMAKE_PREFIX_PATH
+unset LD_LIBRARY_PATH PKG_CONFIG_PATH PKG_CONFIG_LIBDIR CMAKE_PREFIX_PATH
 
 for tool in pkg-config readelf man; do
     if ! command -v $tool >/dev/null; then
@@ -84,7 +84,9 @@ fi
 check "LICENSE is MIT, the annb authors" grep -q 'Copyright (c) .* the annb authors' "$P/share/doc/annb/LICENSE"
 
 # ---------------------------------------------------------------- annb.pc
-export PKG_CONFIG_PATH=$P/$LIBDIR/pkgconfig
+# PKG_CONFIG_LIBDIR: only the prefix's .pc files, so annb.pc must need no
+# other module (a program using libannb.so needs no -dev package but annb's).
+export PKG_CONFIG_LIBDIR=$P/$LIBDIR/pkgconfig
 check "annb.pc: prefix is the one installed into" grep -qx "prefix=$P" "$P/$LIBDIR/pkgconfig/annb.pc"
 run pkg-config --cflags --libs annb
 expect_status 0
@@ -192,7 +194,7 @@ S=$W/static-prefix
 run "$CMAKE" --install "$BUILD" --prefix "$S"
 expect_status 0
 rm -f "$S/$LIBDIR"/libannb.so*
-export PKG_CONFIG_PATH=$S/$LIBDIR/pkgconfig
+export PKG_CONFIG_LIBDIR=$S/$LIBDIR/pkgconfig
 run "$CC" -o "$W/pc-static" "$CONSUMER" $(pkg-config --cflags annb) $(pkg-config --static --libs annb)
 expect_status 0
 check "pkg-config --static: the program does not need libannb.so" test -z "$(needed "$W/pc-static" | grep libannb)"
