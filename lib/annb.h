@@ -57,7 +57,7 @@ extern "C" {
 /* Bundle format written by this library; it reads every minor version of
  * this major version. */
 #define ANNB_FORMAT_VERSION_MAJOR 1
-#define ANNB_FORMAT_VERSION_MINOR 2
+#define ANNB_FORMAT_VERSION_MINOR 3
 
 /* Reserved ID: marks a result slot that holds no item (fewer than k items
  * could be returned). Never a valid item or user ID. */
