@@ -68,10 +68,9 @@ void annb_index_choose(char *out, size_t size, const char *name, uint64_t n, uin
         snprintf(out, size, "IVF%u,Flat", ivf_lists(n));
     } else if (strcasecmp(name, "ivfpq") == 0) {
         snprintf(out, size, "IVF%u,PQ%unp", ivf_lists(n), pq_bytes(d));
-    } else if (strcasecmp(name, "graph") == 0) {
+    } else if (strcasecmp(name, "graph") == 0 || strcasecmp(name, "hnsw") == 0) {
+        /* annb's own graph; Faiss's HNSW stays reachable as "HNSW32". */
         snprintf(out, size, "Graph%u,SQ8", ANNB_GRAPH_DEFAULT_DEGREE);
-    } else if (strcasecmp(name, "hnsw") == 0) {
-        snprintf(out, size, "HNSW32");
     } else {
         snprintf(out, size, "%s", name);
     }
