@@ -588,13 +588,16 @@ static uint64_t reach_from(const annb_graph *g, uint8_t *seen, uint32_t *queue, 
  * rows of small norm are rarely anyone's nearest): a search could never
  * return it, however large its ef. Each row not reachable from the entries,
  * in row order, gets a link from the nearest reachable row that has a free
- * slot (the nearest of all when none has: its last link is replaced), found
- * by a search of the graph; then everything it reaches counts as reached.
- * One thread, row order: deterministic.
+ * slot, found by a search of the graph, else from the first reached row
+ * with one; then everything it reaches counts as reached. Only when no
+ * reached row has a free slot is a link replaced (the nearest row's last),
+ * which may cut another row off: the pass then runs again, at most a few
+ * times. One thread, row order: deterministic. *replaced counts those.
  */
 static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_graph_pool *pool,
-                             uint32_t ef)
+                             uint32_t ef, uint64_t *replaced)
 {
+    *replaced = 0;
     uint8_t *seen = calloc(g->n, 1);
     uint32_t *queue = malloc(g->n * sizeof *queue);
     int slot = -1;
@@ -609,6 +612,7 @@ static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_
             queue[len++] = g->entry[i];
         }
     if (rc == ANNB_OK) len = reach_from(g, seen, queue, len, 0);
+    uint64_t free_at = 0; /* reached rows before queue[free_at] are full (rows only fill up) */
     for (uint64_t u = 0; rc == ANNB_OK && u < g->n; u++) {
         if (seen[u]) continue;
         if ((rc = walk_search(&w, s, g->vecs + u * g->d, ef, 0, g->entry, g->nentry))) break;
@@ -623,7 +627,20 @@ static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_
                 for (at = 0; nb[at] != ANNB_GRAPH_NONE; at++) continue;
             }
         }
-        if (p == ANNB_GRAPH_NONE) p = m ? s->top.v[0].row : g->entry[0];
+        while (p == ANNB_GRAPH_NONE && free_at < len) {
+            const uint32_t *nb = adj + (size_t)queue[free_at] * g->degree;
+            if (nb[g->degree - 1] != ANNB_GRAPH_NONE) {
+                free_at++;
+                continue;
+            }
+            p = queue[free_at];
+            for (at = 0; nb[at] != ANNB_GRAPH_NONE; at++) continue;
+        }
+        if (p == ANNB_GRAPH_NONE) { /* every reached row is full */
+            p = m ? s->top.v[0].row : g->entry[0];
+            at = g->degree - 1;
+            (*replaced)++;
+        }
         adj[(size_t)p * g->degree + at] = (uint32_t)u;
         seen[u] = 1;
         queue[len] = (uint32_t)u;
@@ -715,7 +732,10 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         rc = atomic_load(&j.rc);
         lo = j.hi;
     }
-    if (rc == ANNB_OK) rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef);
+    /* A pass that had to replace links may have cut rows off: again. */
+    uint64_t replaced = 1;
+    for (int pass = 0; rc == ANNB_OK && replaced && pass < 4; pass++)
+        rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef, &replaced);
     free(links);
     free(group);
     annb_graph_pool_free(pool);
