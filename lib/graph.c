@@ -191,6 +191,9 @@ static inline float dist_of(const walk *w, const float *x, const float *q)
     return w->l2 ? s : -s;
 }
 
+/* Rows re-ranked exactly per result wanted, after a walk on codes. */
+#define ANNB_GRAPH_RERANK 3
+
 /* Vectors prefetched ahead of the one being scored. */
 #define ANNB_GRAPH_PREFETCH 2
 
@@ -343,9 +346,16 @@ static void search_run(void *ctx, int t)
             atomic_store(&j->rc, rc);
             break;
         }
-        /* The kept rows, best first; found on codes, they get their exact
-         * scores from VECS first. */
+        /* The kept rows, best first. Found on codes, the best
+         * ANNB_GRAPH_RERANK x k of them by code get their exact scores from
+         * VECS first (the 8-bit order is good enough to drop the others:
+         * measured on ALS-like 200k x 64, recall@10 the same as re-ranking
+         * all ef, and each row re-ranked is a random 4d-byte fetch). */
         size_t m = s->top.size;
+        if (g->codes && m > ANNB_GRAPH_RERANK * j->k) {
+            qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
+            s->top.size = m = ANNB_GRAPH_RERANK * j->k;
+        }
         rerank_exact(&j->w, s, j->q + i * g->d);
         qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
         for (size_t r = 0; r < j->k; r++) {
