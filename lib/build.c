@@ -345,7 +345,9 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
         ((rc = add_raw(w, ANNB_KIND_GRAPH_SQ, ANNBF_ELEM_F32, 2 * (uint64_t)gr->d, gr->sq.lo,
                        2 * (size_t)gr->d * 4, &fe)) ||
          (rc = add_raw(w, ANNB_KIND_GRAPH_CODES, ANNBF_ELEM_BYTES, gr->n * gr->d, gr->codes,
-                       (size_t)gr->n * gr->d, &fe)))) {
+                       (size_t)gr->n * gr->d, &fe)) ||
+         (rc = add_raw(w, ANNB_KIND_GRAPH_ROWS, ANNBF_ELEM_U32, gr->n, gr->row_of,
+                       (size_t)gr->n * 4, &fe)))) {
         annb_error_set(err, rc, "adding the graph's codes: %s", fe.message);
         goto out;
     }

@@ -222,6 +222,22 @@ static inline float walk_dist(const walk *w, const scratch *s, uint32_t r, const
     return w->l2 ? v : -v;
 }
 
+/* The bundle row at graph position pos, or -1 when the (bulk) GROW entry
+ * is out of range: such a position never answers. */
+static inline int64_t row_at(const annb_graph *g, uint32_t pos)
+{
+    if (!g->row_of) return pos;
+    uint32_t r = g->row_of[pos];
+    return r < g->n ? (int64_t)r : -1;
+}
+
+static inline int walk_allows(const walk *w, size_t qi, uint32_t pos)
+{
+    if (!w->filter) return 1;
+    int64_t row = row_at(w->g, pos);
+    return row >= 0 && annb_row_filter_passes(w->filter, qi, row);
+}
+
 /*
  * Best-first search for q, as HNSW searches its bottom layer: candidates
  * are expanded best first while they can still improve the ef best rows
@@ -254,7 +270,7 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
         s->mark[r] = s->epoch;
         node x = {walk_dist(w, s, r, q), r};
         heap_push(&s->cand, x);
-        if (!w->filter || annb_row_filter_passes(w->filter, qi, r)) {
+        if (walk_allows(w, qi, r)) {
             heap_push(&s->top, x);
             if (s->top.size > ef) heap_pop(&s->top);
         }
@@ -288,7 +304,7 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
             node x = {walk_dist(w, s, r, q), r};
             if (s->top.size == ef && !before(x, s->top.v[0])) continue;
             heap_push(&s->cand, x);
-            if (w->filter && !annb_row_filter_passes(w->filter, qi, r)) continue;
+            if (!walk_allows(w, qi, r)) continue;
             heap_push(&s->top, x);
             if (s->top.size > ef) heap_pop(&s->top);
             if (s->top.size == ef) bound = s->top.v[0].dist;
@@ -303,16 +319,23 @@ static int cmp_node(const void *a, const void *b)
     return before(x, y) ? -1 : before(y, x);
 }
 
-/* Gives the kept rows their exact distances (after a walk on codes). */
+/* Gives the kept positions their exact distances (after a walk on codes)
+ * and turns them into rows (ANNB_GRAPH_NONE, distance infinite, for a
+ * position whose GROW entry is out of range). */
 static void rerank_exact(const walk *w, scratch *s, const float *q)
 {
     const annb_graph *g = w->g;
     size_t m = s->top.size;
-    for (size_t r = 0; g->codes && r < m; r++) {
-        if (r + ANNB_GRAPH_PREFETCH < m)
-            prefetch_bytes(g->vecs + (size_t)s->top.v[r + ANNB_GRAPH_PREFETCH].row * g->d,
-                           (size_t)g->d * sizeof(float));
-        s->top.v[r].dist = dist_of(w, g->vecs + (size_t)s->top.v[r].row * g->d, q);
+    if (!g->codes) return; /* walked on the exact vectors, by row */
+    for (size_t r = 0; r < m; r++) {
+        if (r + ANNB_GRAPH_PREFETCH < m) {
+            int64_t ahead = row_at(g, s->top.v[r + ANNB_GRAPH_PREFETCH].row);
+            if (ahead >= 0)
+                prefetch_bytes(g->vecs + (size_t)ahead * g->d, (size_t)g->d * sizeof(float));
+        }
+        int64_t row = row_at(g, s->top.v[r].row);
+        s->top.v[r].row = row >= 0 ? (uint32_t)row : ANNB_GRAPH_NONE;
+        s->top.v[r].dist = row >= 0 ? dist_of(w, g->vecs + (size_t)row * g->d, q) : INFINITY;
     }
 }
 
@@ -361,7 +384,7 @@ static void search_run(void *ctx, int t)
         for (size_t r = 0; r < j->k; r++) {
             float sc = NAN;
             int64_t row = -1;
-            if (r < m) {
+            if (r < m && s->top.v[r].row != ANNB_GRAPH_NONE) {
                 row = s->top.v[r].row;
                 sc = j->w.l2 ? s->top.v[r].dist : -s->top.v[r].dist;
                 if (s->top.v[r].dist == INFINITY) sc = NAN;
@@ -662,6 +685,60 @@ static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_
     return rc;
 }
 
+/*
+ * Lays the graph out in breadth-first order from the entry rows: a row's
+ * neighbours get nearby positions, so a walk's code and adjacency reads
+ * fall on fewer pages and cache lines. Positions replace rows in adj,
+ * codes and entry (the entries keep positions 0..nentry-1); row_of maps a
+ * position back to its row, for filters, the exact re-rank and answers.
+ */
+static int reorder(annb_graph_built *b)
+{
+    annb_graph *g = &b->g;
+    uint64_t n = g->n;
+    uint32_t R = g->degree, d = g->d;
+    uint32_t *row_of = malloc(n * sizeof *row_of), *pos_of = malloc(n * sizeof *pos_of);
+    uint32_t *adj = malloc(n * R * sizeof *adj);
+    uint8_t *codes = malloc(n * d), *seen = calloc(n, 1);
+    int rc = row_of && pos_of && adj && codes && seen ? ANNB_OK : ANNB_E_NOMEM;
+    if (rc == ANNB_OK) {
+        uint64_t len = 0;
+        for (uint32_t i = 0; i < g->nentry; i++)
+            if (!seen[g->entry[i]]) {
+                seen[g->entry[i]] = 1;
+                row_of[len++] = g->entry[i];
+            }
+        len = reach_from(g, seen, row_of, len, 0);
+        for (uint64_t r = 0; r < n; r++) /* none after connect_unreached, but never lose one */
+            if (!seen[r]) row_of[len++] = (uint32_t)r;
+        for (uint64_t p = 0; p < n; p++) pos_of[row_of[p]] = (uint32_t)p;
+        for (uint64_t p = 0; p < n; p++) {
+            const uint32_t *from = b->adj + (size_t)row_of[p] * R;
+            for (uint32_t j = 0; j < R; j++)
+                adj[p * R + j] = from[j] == ANNB_GRAPH_NONE ? ANNB_GRAPH_NONE : pos_of[from[j]];
+            memcpy(codes + p * d, b->codes + (size_t)row_of[p] * d, d);
+        }
+        for (uint32_t i = 0; i < g->nentry; i++) b->entry[i] = pos_of[b->entry[i]];
+        free(b->adj);
+        free(b->codes);
+        b->adj = adj;
+        b->codes = codes;
+        b->row_of = row_of;
+        g->adj = adj;
+        g->codes = codes;
+        g->row_of = row_of;
+        adj = NULL;
+        codes = NULL;
+        row_of = NULL;
+    }
+    free(row_of);
+    free(pos_of);
+    free(adj);
+    free(codes);
+    free(seen);
+    return rc;
+}
+
 #define ANNB_GRAPH_BATCH_DIV 64
 #define ANNB_GRAPH_BATCH_MAX 4096
 
@@ -672,6 +749,7 @@ void annb_graph_release_built(annb_graph_built *b)
     free(b->entry);
     free(b->codes);
     free(b->sq_params);
+    free(b->row_of);
     memset(b, 0, sizeof *b);
 }
 
@@ -702,7 +780,7 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
     if (rc == ANNB_OK) {
         memset(out->adj, 0xff, n * R * sizeof *out->adj); /* ANNB_GRAPH_NONE everywhere */
         for (uint32_t i = 0; i < ne; i++) out->entry[i] = i;
-        out->g = (annb_graph){n, d, R, ne, out->adj, out->entry, x, NULL, {0}};
+        out->g = (annb_graph){n, d, R, ne, out->adj, out->entry, x, NULL, {0}, NULL};
     }
     /* With codes, the build walks on them too (a quarter of the bytes to
      * fetch), and re-ranks what it finds exactly before choosing links. */
@@ -746,6 +824,7 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
     uint64_t replaced = 1;
     for (int pass = 0; rc == ANNB_OK && replaced && pass < 4; pass++)
         rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef, &replaced);
+    if (rc == ANNB_OK && p->sq8) rc = reorder(out);
     free(links);
     free(group);
     annb_graph_pool_free(pool);

@@ -45,6 +45,11 @@ typedef struct annb_graph {
      * keeps are re-ranked on vecs, so scores are exact. NULL: floats. */
     const uint8_t *codes;  /* n x d */
     annb_sq8 sq;
+    /* With codes, the graph's nodes are positions in breadth-first order
+     * (locality), not rows: adj, codes and entry hold positions, and
+     * row_of[p] is the row at position p (bounded where it is read). NULL:
+     * positions are rows. */
+    const uint32_t *row_of;
 } annb_graph;
 
 /* How a graph is built (part of what makes the bytes). */
@@ -72,6 +77,7 @@ typedef struct annb_graph_built {
     uint32_t *entry;
     uint8_t *codes;    /* with params.sq8 */
     float *sq_params;  /* lo then step, 2 x d */
+    uint32_t *row_of;  /* with params.sq8: the row at each position */
 } annb_graph_built;
 
 /*
