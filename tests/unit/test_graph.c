@@ -547,6 +547,8 @@ static void test_filters(void **state)
 
 /* ---- 3. the same bytes with any thread count and row order ---- */
 
+#define RN 2500 /* rows: batches of up to 39 rows, shared among the threads */
+
 static uint8_t *build_bytes(const fixture *fx, const char *csv, const char *index, annb_metric m,
                             int threads, size_t *size)
 {
@@ -557,6 +559,7 @@ static uint8_t *build_bytes(const fixture *fx, const char *csv, const char *inde
     o.index = index;
     o.threads = threads;
     o.tune_vectors_path = fx->tune_csv;
+    o.tune_queries = 60;
     tu_path(out, fx->dir, "repro.annb");
     int rc = annb_build(NULL, csv, NULL, out, &o, &err);
     if (rc != ANNB_OK) fail_msg("annb_build(%s, threads %d) = %d: %s", index, threads, rc,
@@ -570,22 +573,26 @@ static uint8_t *build_bytes(const fixture *fx, const char *csv, const char *inde
 static void test_deterministic(void **state)
 {
     fixture *fx = *state;
-    /* The items in another row order. */
-    tu_data shuf;
-    tu_data_make(&shuf, N, D, fx->items.ids, &(tu_rng){1});
-    size_t *perm = malloc(N * sizeof *perm);
+    /* The first RN items, as they are and in another row order. */
+    tu_data part, shuf;
+    tu_data_make(&part, RN, D, fx->items.ids, &(tu_rng){1});
+    memcpy(part.vecs, fx->items.vecs, RN * D * sizeof(float));
+    tu_data_make(&shuf, RN, D, fx->items.ids, &(tu_rng){1});
+    size_t *perm = malloc(RN * sizeof *perm);
     assert_non_null(perm);
-    for (size_t i = 0; i < N; i++) perm[i] = i;
+    for (size_t i = 0; i < RN; i++) perm[i] = i;
     tu_rng r;
     tu_rng_seed(&r, 5);
-    tu_rng_shuffle(&r, perm, N, sizeof *perm);
-    for (size_t i = 0; i < N; i++) {
-        shuf.ids[i] = fx->items.ids[perm[i]];
-        memcpy(shuf.vecs + i * D, fx->items.vecs + perm[i] * D, D * sizeof(float));
+    tu_rng_shuffle(&r, perm, RN, sizeof *perm);
+    for (size_t i = 0; i < RN; i++) {
+        shuf.ids[i] = part.ids[perm[i]];
+        memcpy(shuf.vecs + i * D, part.vecs + perm[i] * D, D * sizeof(float));
     }
     free(perm);
-    char shuf_csv[512];
+    char part_csv[512], shuf_csv[512];
+    tu_write_spark_csv(tu_path(part_csv, fx->dir, "part.csv"), &part);
     tu_write_spark_csv(tu_path(shuf_csv, fx->dir, "shuffled.csv"), &shuf);
+    tu_data_free(&part);
     tu_data_free(&shuf);
 
     static const struct {
@@ -594,8 +601,8 @@ static void test_deterministic(void **state)
     } cases[] = {{"graph", ANNB_METRIC_IP}, {"Graph16", ANNB_METRIC_L2}};
     for (size_t c = 0; c < 2; c++) {
         size_t s1, s2, s3;
-        uint8_t *one = build_bytes(fx, fx->items_csv, cases[c].index, cases[c].m, 1, &s1);
-        uint8_t *two = build_bytes(fx, fx->items_csv, cases[c].index, cases[c].m, 2, &s2);
+        uint8_t *one = build_bytes(fx, part_csv, cases[c].index, cases[c].m, 1, &s1);
+        uint8_t *two = build_bytes(fx, part_csv, cases[c].index, cases[c].m, 2, &s2);
         uint8_t *sh = build_bytes(fx, shuf_csv, cases[c].index, cases[c].m, 2, &s3);
         if (s1 != s2 || memcmp(one, two, s1))
             fail_msg("%s: threads 1 and 2 give different bytes", cases[c].index);
@@ -605,6 +612,7 @@ static void test_deterministic(void **state)
         free(two);
         free(sh);
     }
+    remove(part_csv);
     remove(shuf_csv);
 }
 
