@@ -375,12 +375,32 @@ static void test_recall(void **state)
                 fail_msg("%s: stored recall %.4f, %.4f on unseen queries at ef %u", what,
                          info.recall.recall, tuned, info.recall.ef_search);
 
+            /* The audit measures what the build stored, on these queries. */
+            annb_recall_audit au;
+            annb_error aerr = {0};
+            if (annb_recall_audit_run(&au, b, fx->queries, NQ, K, 0, &aerr) != ANNB_OK)
+                fail_msg("%s: audit: %s", what, aerr.message);
+            assert_string_equal(au.parameter, "efSearch");
+            assert_int_equal(au.stored_value, info.recall.ef_search);
+            if (fabs(au.stored_recall - tuned) > 0.005)
+                fail_msg("%s: audit recall %.4f at ef %u, measured here %.4f", what,
+                         au.stored_recall, au.stored_value, tuned);
+            assert_true(au.reached && au.recall >= 0.95 && au.value >= 16);
+
             /* ef = n: every answer is the brute force's (ties aside), k = 10 and 100. */
             annb_hit hits[100];
             for (size_t i = 0; i < NQ; i += 5) {
                 size_t k = i % 2 ? 100 : K;
                 search_one(b, fx->queries + i * D, k, N, NULL, hits);
                 tu_check_hits(&fx->items, fx->queries + i * D, m, NULL, 0, hits, k, what);
+            }
+            /* k above n, at the tuned ef: all n rows, exactly ranked, then empty slots. */
+            if (mi == 0 || which) {
+                annb_hit *all = malloc((N + 3) * sizeof *all);
+                assert_non_null(all);
+                search_one(b, fx->queries, N + 3, 0, NULL, all);
+                tu_check_hits(&fx->items, fx->queries, m, NULL, 0, all, N + 3, "k = n + 3");
+                free(all);
             }
             /* Users through annb_recommend with opts.ef_search = n. */
             if (!which) {
@@ -542,6 +562,43 @@ static void test_filters(void **state)
             tu_data_free(&sub);
         }
         (void)exact_checked;
+
+        /* Fewer than k rows pass: 4 of the ~3% genre (the walk, not the
+         * exact scan), and 5 of all items by exclusions alone. Those rows,
+         * then empty slots, at any ef. */
+        {
+            tu_data sub;
+            genre_subset(&sub, fx, 2u);
+            int64_t *ex = malloc(N * sizeof *ex);
+            assert_non_null(ex);
+            size_t nex = sub.n - 4;
+            memcpy(ex, sub.ids + 4, nex * sizeof *ex);
+            qsort(ex, nex, sizeof *ex, cmp_i64);
+            const char *names[1] = {genre_names[1]};
+            annb_search_opts go = ANNB_SEARCH_OPTS_INIT;
+            go.genres = names;
+            go.genre_count = 1;
+            go.exclude_ids = ex;
+            go.exclude_count = nex;
+            static const uint32_t few_efs[] = {1, 0, HIGH_EF};
+            for (size_t e = 0; e < 3; e++) {
+                search_one(b, fx->queries, K, few_efs[e], &go, hits);
+                tu_check_hits(&sub, fx->queries, m, ex, nex, hits, K, "4 rows of a genre pass");
+            }
+            tu_data_free(&sub);
+            nex = N - 5;
+            memcpy(ex, fx->items.ids + 5, nex * sizeof *ex);
+            qsort(ex, nex, sizeof *ex, cmp_i64);
+            annb_search_opts xo = ANNB_SEARCH_OPTS_INIT;
+            xo.exclude_ids = ex;
+            xo.exclude_count = nex;
+            for (size_t e = 0; e < 3; e++) {
+                search_one(b, fx->queries + D, K, few_efs[e], &xo, hits);
+                tu_check_hits(&fx->items, fx->queries + D, m, ex, nex, hits, K,
+                              "5 rows pass the exclusions");
+            }
+            free(ex);
+        }
     }
 }
 
@@ -821,6 +878,34 @@ static void hostile_bundle(const hostile *h, const char *index, annb_metric m)
         assert_null(b);
     }
 
+    /* GADJ stored as f32 (same size): not what the graph reads. Refused. */
+    memcpy(c, orig, size);
+    tu_put_le(c + TU_HDR_SIZE + (size_t)entry_of(c, "GADJ") * TU_ENTRY_SIZE + 12, 4, 4);
+    rehash(c, size, "GADJ");
+    rc = open_bytes(&b, h, c, size, 0, &err);
+    if (rc != ANNB_E_CORRUPT) fail_msg("%s: GADJ of f32: annb_open = %d", index, rc);
+
+    /* More entry rows than rows (each a valid row), in GENT's padding. */
+    {
+        memcpy(c, orig, size);
+        uint8_t *e = c + TU_HDR_SIZE + (size_t)entry_of(c, "GENT") * TU_ENTRY_SIZE;
+        uint64_t off = tu_get_le(e + TU_ENTRY_OFFSET, 8), next = size;
+        uint32_t count = (uint32_t)tu_get_le(c + TU_HDR_SECTION_COUNT, 4);
+        for (uint32_t i = 0; i < count; i++) {
+            uint64_t o = tu_get_le(c + TU_HDR_SIZE + (size_t)i * TU_ENTRY_SIZE + TU_ENTRY_OFFSET, 8);
+            if (o > off && o < next) next = o;
+        }
+        assert_true(next - off >= (HN + 1) * 4); /* raw sections start on 4096 bytes */
+        for (uint32_t i = 0; i <= HN; i++) tu_put_le(c + off + 4 * i, 4, i % HN);
+        tu_put_le(e + 40, 8, HN + 1);
+        tu_put_le(e + TU_ENTRY_STORED, 8, (HN + 1) * 4);
+        tu_put_le(e + 32, 8, (HN + 1) * 4);
+        rehash(c, size, "GENT");
+        rc = open_bytes(&b, h, c, size, 0, &err);
+        if (rc != ANNB_E_CORRUPT) fail_msg("%s: GENT with n + 1 entries: annb_open = %d (%s)",
+                                           index, rc, err.message);
+    }
+
     if (codes) {
         /* Code parameters: NaN, infinite, step 0 or negative. Refused. */
         uint64_t sq_len;
@@ -959,6 +1044,158 @@ static void test_hostile_arrays(void **state)
     free(x);
 }
 
+/* ---- the graph's own structure (lib/graph.h, one level down) ---- */
+
+/* Well-formed rows (neighbours < n, distinct, not the row itself, empty
+ * slots only at the end) and every row reachable from the entry rows, so
+ * that ef = n finds every row: at small degrees too, where pruning leaves
+ * rows of small norm unlinked and the build must link them. And ef = n
+ * answers as annb_exact_search. */
+static void test_structure(void **state)
+{
+    (void)state;
+    const uint64_t n = 3000;
+    const uint32_t d = 16;
+    tu_rng r;
+    tu_rng_seed(&r, 2024);
+    double centres[CENTRES * 24];
+    for (size_t i = 0; i < CENTRES * 24; i++) centres[i] = gauss(&r);
+    float *x24 = malloc(n * 24 * sizeof *x24), *x = malloc(n * d * sizeof *x), q[4 * 16];
+    float *q24 = malloc(4 * 24 * sizeof *q24);
+    assert_true(x24 && x && q24);
+    als_rows(x24, n, centres, 1, &r);
+    als_rows(q24, 4, centres, 0, &r);
+    for (uint64_t i = 0; i < n; i++) memcpy(x + i * d, x24 + i * 24, d * sizeof *x);
+    for (size_t i = 0; i < 4; i++) memcpy(q + i * d, q24 + i * 24, d * sizeof *q);
+    free(x24);
+    free(q24);
+    uint8_t *seen = malloc(n);
+    uint32_t *queue = malloc(n * sizeof *queue);
+    assert_true(seen && queue);
+    static const uint32_t degrees[] = {2, 3, 4, 8};
+    int failures = 0;
+    for (size_t di = 0; di < 4; di++)
+        for (int mi = 0; mi < 3; mi += 2)
+            for (int sq8 = 0; sq8 < 2; sq8++) {
+                uint32_t R = degrees[di];
+                annb_metric m = metrics[mi];
+                annb_graph_params p = {R, 64, 0, sq8};
+                annb_graph_built gb;
+                annb_error err = {0};
+                assert_int_equal(annb_graph_build(&gb, x, n, d, m, &p, 2, &err), ANNB_OK);
+                const annb_graph *g = &gb.g;
+                char what[96];
+                snprintf(what, sizeof what, "degree %u %s%s", R, annb_metric_name(m),
+                         sq8 ? " SQ8" : "");
+                assert_int_equal(g->degree, R);
+                assert_true(g->nentry >= 1 && g->nentry <= n);
+                for (uint64_t row = 0; row < n; row++) {
+                    const uint32_t *nb = g->adj + row * R;
+                    int ended = 0;
+                    for (uint32_t j = 0; j < R; j++) {
+                        if (nb[j] == ANNB_GRAPH_NONE) {
+                            ended = 1;
+                            continue;
+                        }
+                        if (ended) fail_msg("%s: row %llu: a neighbour after an empty slot", what,
+                                            (unsigned long long)row);
+                        if (nb[j] >= n || nb[j] == row)
+                            fail_msg("%s: row %llu slot %u: neighbour %u", what,
+                                     (unsigned long long)row, j, nb[j]);
+                        for (uint32_t i = 0; i < j; i++)
+                            if (nb[i] == nb[j]) fail_msg("%s: row %llu: neighbour %u twice", what,
+                                                         (unsigned long long)row, nb[j]);
+                    }
+                }
+                memset(seen, 0, n);
+                uint64_t len = 0;
+                for (uint32_t i = 0; i < g->nentry; i++) {
+                    assert_true(g->entry[i] < n);
+                    if (!seen[g->entry[i]]) {
+                        seen[g->entry[i]] = 1;
+                        queue[len++] = g->entry[i];
+                    }
+                }
+                for (uint64_t h = 0; h < len; h++)
+                    for (uint32_t j = 0; j < R; j++) {
+                        uint32_t v = g->adj[(uint64_t)queue[h] * R + j];
+                        if (v == ANNB_GRAPH_NONE) break;
+                        if (!seen[v]) {
+                            seen[v] = 1;
+                            queue[len++] = v;
+                        }
+                    }
+                if (len != n) {
+                    uint64_t first = 0;
+                    while (seen[first]) first++;
+                    print_message("%s: %llu of %llu rows reachable from the %u entries; row %llu "
+                                  "is not\n", what, (unsigned long long)len,
+                                  (unsigned long long)n, g->nentry, (unsigned long long)first);
+                    failures++;
+                }
+                /* ef = n: the exact answer, rows and order. */
+                annb_graph_pool *pool = annb_graph_pool_new(n);
+                assert_non_null(pool);
+                float gs[4 * 20], es[4 * 20];
+                int64_t gr[4 * 20], er[4 * 20];
+                assert_int_equal(annb_graph_search(g, pool, m, q, 4, 20, n, NULL, 1, gs, gr),
+                                 ANNB_OK);
+                assert_int_equal(annb_exact_search(x, n, d, m, q, 4, 20, NULL, es, er), ANNB_OK);
+                for (size_t i = 0; i < 4 * 20; i++)
+                    if (gr[i] != er[i] || !tu_close(gs[i], es[i], 1e-6)) {
+                        print_message("%s: ef = n: query %zu rank %zu: row %lld (%.9g), exact "
+                                      "row %lld (%.9g)\n", what, i / 20, i % 20, (long long)gr[i],
+                                      (double)gs[i], (long long)er[i], (double)es[i]);
+                        failures++;
+                        break;
+                    }
+                annb_graph_pool_free(pool);
+                annb_graph_release_built(&gb);
+            }
+    free(seen);
+    free(queue);
+    free(x);
+    if (failures) fail_msg("%d graphs with unreachable rows or inexact answers at ef = n", failures);
+}
+
+/* The visited marks are 16-bit epochs: past 65,535 searches on one slot
+ * they wrap and are cleared. Answers before and after are the same. */
+static void test_epoch_wrap(void **state)
+{
+    (void)state;
+    const uint64_t n = 300;
+    const uint32_t d = 8, nq = 7;
+    tu_rng r;
+    tu_rng_seed(&r, 65536);
+    float *x = malloc(n * d * sizeof *x), q[7 * 8];
+    assert_non_null(x);
+    for (uint64_t i = 0; i < n * d; i++) x[i] = (float)tu_rng_uniform(&r, -1, 1);
+    for (size_t i = 0; i < nq * d; i++) q[i] = (float)tu_rng_uniform(&r, -1, 1);
+    annb_graph_params p = {6, 32, 0, 1};
+    annb_graph_built gb;
+    annb_error err = {0};
+    assert_int_equal(annb_graph_build(&gb, x, n, d, ANNB_METRIC_IP, &p, 1, &err), ANNB_OK);
+    annb_graph_pool *pool = annb_graph_pool_new(n);
+    assert_non_null(pool);
+    float want_s[7 * 5], s[5];
+    int64_t want_r[7 * 5], rw[5];
+    for (size_t i = 0; i < nq; i++)
+        assert_int_equal(annb_graph_search(&gb.g, pool, ANNB_METRIC_IP, q + i * d, 1, 5, 12, NULL,
+                                           1, want_s + i * 5, want_r + i * 5),
+                         ANNB_OK);
+    for (uint32_t t = 0; t < 3 * 65536 / 2; t++) {
+        size_t i = t % nq;
+        assert_int_equal(
+            annb_graph_search(&gb.g, pool, ANNB_METRIC_IP, q + i * d, 1, 5, 12, NULL, 1, s, rw),
+            ANNB_OK);
+        if (memcmp(rw, want_r + i * 5, sizeof rw) || memcmp(s, want_s + i * 5, sizeof s))
+            fail_msg("search %u (query %zu) differs from the first answer", t, i);
+    }
+    annb_graph_pool_free(pool);
+    annb_graph_release_built(&gb);
+    free(x);
+}
+
 /* ---- 5. threads with per-call ef ---- */
 
 #define T_THREADS 8
@@ -1036,6 +1273,24 @@ static void *t_work(void *arg)
     return NULL;
 }
 
+/* A few searches at once, started together, each checked. */
+static void *t_burst(void *arg)
+{
+    tworker *w = arg;
+    tu_rng r;
+    tu_rng_seed(&r, w->seed);
+    for (int i = 0; i < 6; i++) {
+        size_t c = (size_t)tu_rng_below(&r, (uint64_t)T_EFFORTS * T_VARIANTS);
+        size_t q = (size_t)tu_rng_below(&r, T_QUERIES);
+        annb_hit hits[K];
+        if (t_ask(w->fx, &w->cases[c], q, 1, 1, hits) != ANNB_OK) w->failed++;
+        else if (!same_hits(hits, w->cases[c].expected + q * K, K) && !w->wrong++)
+            snprintf(w->first_wrong, sizeof w->first_wrong, "ef %u variant %d query %zu",
+                     w->cases[c].ef, w->cases[c].variant, q);
+    }
+    return NULL;
+}
+
 static void test_threads(void **state)
 {
     const fixture *fx = *state;
@@ -1074,6 +1329,18 @@ static void test_threads(void **state)
         assert_int_equal(t_ask(fx, &cases[c], 0, T_QUERIES, 2, hits), ANNB_OK);
         assert_true(same_hits(hits, cases[c].expected, T_QUERIES * K));
     }
+    /* More threads than the pool has slots (64): the rest take a scratch
+     * of their own, and still answer alike. */
+    tworker many[72];
+    for (int t = 0; t < 72; t++) {
+        many[t] = (tworker){.fx = fx, .cases = cases, .seed = 900 + (uint64_t)t};
+        assert_int_equal(pthread_create(&many[t].thread, NULL, t_burst, &many[t]), 0);
+    }
+    for (int t = 0; t < 72; t++) {
+        assert_int_equal(pthread_join(many[t].thread, NULL), 0);
+        assert_int_equal(many[t].failed, 0);
+        if (many[t].wrong) fail_msg("72 threads: thread %d: %s", t, many[t].first_wrong);
+    }
     free(cases);
 }
 
@@ -1086,6 +1353,8 @@ int main(void)
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_hostile_bundles),
         cmocka_unit_test(test_hostile_arrays),
+        cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_epoch_wrap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
