@@ -665,6 +665,15 @@ static void test_deterministic(void **state)
             fail_msg("%s: threads 1 and 2 give different bytes", cases[c].index);
         if (s1 != s3 || memcmp(one, sh, s1))
             fail_msg("%s: shuffled rows give different bytes", cases[c].index);
+        if (c == 0) { /* another score kernel: the bytes do not depend on the CPU */
+            setenv("ANNB_KERNEL", "scalar", 1);
+            size_t s4;
+            uint8_t *sc = build_bytes(fx, part_csv, cases[c].index, cases[c].m, 2, &s4);
+            unsetenv("ANNB_KERNEL");
+            if (s1 != s4 || memcmp(one, sc, s1))
+                fail_msg("%s: the scalar kernel gives different bytes", cases[c].index);
+            free(sc);
+        }
         free(one);
         free(two);
         free(sh);
@@ -722,7 +731,7 @@ static int open_bytes(annb_bundle **b, const hostile *h, const uint8_t *data, si
 static void search_everything(const hostile *h, const annb_bundle *b, annb_metric m,
                               const char *what)
 {
-    static const uint32_t efs[] = {0, 1, 10, 64, HN, 100000};
+    static const uint32_t efs[] = {0, 1, 10, 64, HN, 100000, UINT32_MAX};
     static const size_t ks[] = {1, K, HN + 5};
     annb_hit *hits = malloc(8 * (HN + 5) * sizeof *hits);
     assert_non_null(hits);
@@ -834,17 +843,34 @@ static void hostile_bundle(const hostile *h, const char *index, annb_metric m)
         assert_null(b);
     }
 
-    /* A wrong degree: GADJ one row short (its sizes and count agree). */
-    memcpy(c, orig, size);
-    {
-        uint8_t *e = c + TU_HDR_SIZE + (size_t)entry_of(c, "GADJ") * TU_ENTRY_SIZE;
-        uint64_t cut = (uint64_t)degree * 4;
-        tu_put_le(e + 40, 8, tu_get_le(e + 40, 8) - degree);
-        tu_put_le(e + TU_ENTRY_STORED, 8, adj_len - cut);
-        tu_put_le(e + 32, 8, adj_len - cut);
-        rehash(c, size, "GADJ");
+    /* A wrong degree: GADJ one row short (its sizes and count agree); GCOD
+     * likewise. */
+    for (int which = 0; which < 1 + codes; which++) {
+        const char *kind = which ? "GCOD" : "GADJ";
+        memcpy(c, orig, size);
+        uint8_t *e = c + TU_HDR_SIZE + (size_t)entry_of(c, kind) * TU_ENTRY_SIZE;
+        uint64_t elems = which ? HD : degree, bytes = which ? HD : 4 * (uint64_t)degree;
+        tu_put_le(e + 40, 8, tu_get_le(e + 40, 8) - elems);
+        tu_put_le(e + TU_ENTRY_STORED, 8, tu_get_le(e + TU_ENTRY_STORED, 8) - bytes);
+        tu_put_le(e + 32, 8, tu_get_le(e + 32, 8) - bytes);
+        rehash(c, size, kind);
         rc = open_bytes(&b, h, c, size, 0, &err);
-        if (rc != ANNB_E_CORRUPT) fail_msg("%s: GADJ one row short: annb_open = %d", index, rc);
+        if (rc != ANNB_E_CORRUPT) fail_msg("%s: %s one row short: annb_open = %d", index, kind, rc);
+        assert_null(b);
+    }
+
+    /* A graph section missing (renamed to a kind no reader knows, not
+     * critical): the index needs it. Refused. */
+    static const char *const graph_kinds[] = {"GADJ", "GENT", "GSQP", "GCOD"};
+    for (int i = 0; i < (codes ? 4 : 2); i++) {
+        memcpy(c, orig, size);
+        uint8_t *e = c + TU_HDR_SIZE + (size_t)entry_of(c, graph_kinds[i]) * TU_ENTRY_SIZE;
+        e[3] = 'Z';
+        tu_put_le(e + 4, 4, 0); /* not critical: ignored by a reader that does not know it */
+        assert_int_equal(tu_header_rehash(c, size), 0);
+        rc = open_bytes(&b, h, c, size, 0, &err);
+        if (rc != ANNB_E_CORRUPT) fail_msg("%s: no %s: annb_open = %d (%s)", index,
+                                           graph_kinds[i], rc, err.message);
         assert_null(b);
     }
 
