@@ -1222,6 +1222,111 @@ static void test_epoch_wrap(void **state)
     free(x);
 }
 
+/* Tiny bundles (1 row, fewer rows than k or than the degree) and data with
+ * many exact duplicates (ties everywhere, pruning's worst case): through the
+ * public API, every answer at ef = n (and at the tuned ef for the tiny ones,
+ * where ef is raised to k >= n) is the brute force's. */
+/* Is hits the brute force's answer, ties aside (tu_check_hits without
+ * failing, for a test that reports every case before failing)? */
+static int is_exact_answer(const tu_data *t, const float *q, annb_metric m, const annb_hit *hits,
+                           size_t k, char *why, size_t why_size)
+{
+    size_t nr;
+    tu_ranked *ref = tu_brute_force(&nr, t, q, m, NULL, 0);
+    int ok = 1;
+    for (size_t j = 0; j < k && ok; j++) {
+        if (j >= nr) {
+            ok = hits[j].id == ANNB_ID_NONE;
+            if (!ok) snprintf(why, why_size, "slot %zu past the rows holds an ID", j);
+            continue;
+        }
+        long row = tu_data_row(t, hits[j].id);
+        for (size_t i = 0; i < j && row >= 0; i++)
+            if (hits[i].id == hits[j].id) row = -1;
+        double exact = row >= 0 ? tu_score(t, (size_t)row, q, m) : NAN;
+        if (row < 0 || !tu_close(exact, ref[j].score, TU_TIE_EPS) ||
+            !tu_close(hits[j].score, exact, TU_SCORE_EPS)) {
+            snprintf(why, why_size, "rank %zu: ID %lld score %.9g, brute force ID %lld score %.9g",
+                     j, (long long)hits[j].id, (double)hits[j].score, (long long)ref[j].id,
+                     ref[j].score);
+            ok = 0;
+        }
+    }
+    free(ref);
+    return ok;
+}
+
+static void test_tiny_and_duplicates(void **state)
+{
+    (void)state;
+    int failures = 0;
+    static const size_t sizes[] = {1, 2, 3, 17, 65, 1200};
+    static const char *const indexes[] = {"graph", "Graph4", "Graph32"};
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        size_t n = sizes[si];
+        int dup = n == 1200; /* 1200 rows, 40 distinct vectors */
+        tu_data t;
+        tu_rng r;
+        char dir[256], csv[512], out[512];
+        tu_items_setup(&t, &r, dir, csv, n, 6, 600 + n);
+        if (dup) {
+            for (size_t i = 40; i < n; i++)
+                memcpy(t.vecs + i * 6, t.vecs + (i % 40) * 6, 6 * sizeof(float));
+            tu_write_spark_csv(csv, &t);
+        }
+        float q[5 * 6];
+        for (size_t i = 0; i < 5 * 6; i++) q[i] = (float)tu_rng_uniform(&r, -1, 1);
+        for (int mi = 0; mi < 3; mi++)
+            for (int ii = 0; ii < 2 + dup; ii++) {
+                annb_build_opts o = ANNB_BUILD_OPTS_INIT;
+                annb_error err = {0};
+                o.metric = metrics[mi];
+                o.index = indexes[ii];
+                o.allow_low_recall = 1;
+                o.tune_queries = 50;
+                int rc = annb_build(NULL, csv, NULL, tu_path(out, dir, "t.annb"), &o, &err);
+                if (rc) fail_msg("n %zu %s %s: annb_build = %d: %s", n, indexes[ii],
+                                 annb_metric_name(metrics[mi]), rc, err.message);
+                annb_bundle *b = tu_open(out, 0);
+                assert_int_equal(annb_verify(b, &err), ANNB_OK);
+                char what[96];
+                snprintf(what, sizeof what, "n %zu%s %s %s", n, dup ? " (40 distinct)" : "",
+                         indexes[ii], annb_metric_name(metrics[mi]));
+                annb_hit hits[70];
+                char why[200];
+                for (size_t i = 0; i < 5; i++) {
+                    size_t k = n < 65 ? 70 : 10;
+                    for (int tuned = 0; tuned < 1 + (n < 65); tuned++) {
+                        search_one(b, q + i * 6, k, tuned ? 0 : (uint32_t)n, NULL, hits);
+                        if (!is_exact_answer(&t, q + i * 6, metrics[mi], hits, k, why, sizeof why)) {
+                            print_message("%s, ef %s, query %zu: %s\n", what, tuned ? "tuned" : "n",
+                                          i, why);
+                            failures++;
+                            i = 5;
+                            break;
+                        }
+                    }
+                }
+                /* k above n: every row comes back once, then empty slots.
+                 * A row the walk cannot reach never comes back. */
+                annb_hit *all = malloc((n + 3) * sizeof *all);
+                assert_non_null(all);
+                search_one(b, q, n + 3, 0, NULL, all);
+                size_t got = 0;
+                for (size_t j = 0; j < n + 3; j++) got += all[j].id != ANNB_ID_NONE;
+                if (got != n) {
+                    print_message("%s: k = n + 3 returns %zu of the %zu rows\n", what, got, n);
+                    failures++;
+                }
+                free(all);
+                annb_close(b);
+            }
+        tu_data_free(&t);
+        tu_tmpdir_remove(dir);
+    }
+    if (failures) fail_msg("%d cases answer other than the brute force at ef = n or lose rows", failures);
+}
+
 /* ---- 5. threads with per-call ef ---- */
 
 #define T_THREADS 8
@@ -1380,6 +1485,7 @@ int main(void)
         cmocka_unit_test(test_hostile_bundles),
         cmocka_unit_test(test_hostile_arrays),
         cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_tiny_and_duplicates),
         cmocka_unit_test(test_epoch_wrap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
