@@ -1269,7 +1269,11 @@ static void test_tiny_and_duplicates(void **state)
         tu_rng r;
         char dir[256], csv[512], out[512];
         tu_items_setup(&t, &r, dir, csv, n, 6, 600 + n);
-        if (dup) {
+        if (dup) { /* 40 distinct vectors of varying norms, each repeated */
+            for (size_t i = 0; i < 40; i++) {
+                double f = exp(0.5 * gauss(&r));
+                for (size_t j = 0; j < 6; j++) t.vecs[i * 6 + j] = (float)(gauss(&r) * f);
+            }
             for (size_t i = 40; i < n; i++)
                 memcpy(t.vecs + i * 6, t.vecs + (i % 40) * 6, 6 * sizeof(float));
             tu_write_spark_csv(csv, &t);
