@@ -32,7 +32,7 @@
 #define NU 40    /* users */
 #define K 10
 #define HIGH_EF 200
-#define NFQ 60   /* queries of the filter tests */
+#define NFQ 40   /* queries of the filter tests */
 #define NEXCL 120 /* excluded IDs per filtered query */
 
 static const annb_metric metrics[3] = {ANNB_METRIC_IP, ANNB_METRIC_COSINE, ANNB_METRIC_L2};
@@ -320,16 +320,17 @@ static void search_one(const annb_bundle *b, const float *q, size_t k, uint32_t 
 /* Mean recall@K over the NQ queries at ef (0: the tuned one), every hit
  * checked; truth[i] is query i's brute force. */
 static double recall_at(const fixture *fx, const annb_bundle *b, annb_metric m, uint32_t ef,
-                        tu_ranked *const *truth, const char *what)
+                        size_t k, tu_ranked *const *truth, const char *what)
 {
     size_t found = 0;
-    annb_hit hits[K];
+    annb_hit hits[100];
+    assert_true(k <= 100);
     for (size_t i = 0; i < NQ; i++) {
-        search_one(b, fx->queries + i * D, K, ef, NULL, hits);
+        search_one(b, fx->queries + i * D, k, ef, NULL, hits);
         found += check_hits_count(&fx->items, &fx->items_map, fx->queries + i * D, m, NULL, 0,
-                                  truth[i], N, hits, K, what);
+                                  truth[i], N, hits, k, what);
     }
-    return (double)found / (NQ * K);
+    return (double)found / (double)(NQ * k);
 }
 
 static void test_recall(void **state)
@@ -353,23 +354,32 @@ static void test_recall(void **state)
             assert_string_equal(info.index, which ? "Graph16" : "Graph32,SQ8");
 
             /* A generous ef. */
-            double high = recall_at(fx, b, m, HIGH_EF, truth, what);
+            double high = recall_at(fx, b, m, HIGH_EF, K, truth, what);
             /* The stored recall, on unseen queries at the tuned ef. */
             assert_true(info.has_recall);
             assert_int_equal(info.recall.k, K);
             assert_string_equal(info.recall.questions, "queries");
             assert_true(info.recall.ef_search > 0);
-            int found10 = 0;
+            int found10 = 0, found100 = 0;
             for (uint32_t i = 0; i < annb_recall_count(b); i++) {
                 annb_recall_info ri;
                 assert_int_equal(annb_recall_get(&ri, b, i), ANNB_OK);
+                if (ri.k == 100) { /* k = 100 at its own tuned ef (what --all-users -k 100 uses) */
+                    found100 = 1;
+                    double r100 = recall_at(fx, b, m, 0, 100, truth, what);
+                    print_message("%s: recall@100 tuned ef %u: stored %.4f, unseen %.4f\n", what,
+                                  ri.ef_search, ri.recall, r100);
+                    if (fabs(r100 - ri.recall) > 0.03)
+                        fail_msg("%s: stored recall@100 %.4f, %.4f on unseen queries at ef %u",
+                                 what, ri.recall, r100, ri.ef_search);
+                }
                 if (ri.k != K) continue;
                 found10 = 1;
                 assert_true(ri.recall == info.recall.recall);
                 assert_int_equal(ri.ef_search, info.recall.ef_search);
             }
-            assert_true(found10);
-            double tuned = recall_at(fx, b, m, 0, truth, what);
+            assert_true(found10 && found100);
+            double tuned = recall_at(fx, b, m, 0, K, truth, what);
             print_message("%s: recall@%d ef %d %.4f; tuned ef %u: stored %.4f, unseen %.4f\n",
                           what, K, HIGH_EF, high, info.recall.ef_search, info.recall.recall,
                           tuned);
@@ -1101,9 +1111,9 @@ static void test_structure(void **state)
     uint8_t *seen = malloc(n);
     uint32_t *queue = malloc(n * sizeof *queue);
     assert_true(seen && queue);
-    static const uint32_t degrees[] = {2, 4, 8, 16};
+    static const uint32_t degrees[] = {2, 4, 8};
     int failures = 0;
-    for (size_t di = 0; di < 4; di++)
+    for (size_t di = 0; di < 3; di++)
         for (int mi = 0; mi < 3; mi += 2)
             for (int sq8 = 0; sq8 < 2; sq8++) {
                 uint32_t R = degrees[di];
@@ -1263,7 +1273,7 @@ static void test_tiny_and_duplicates(void **state)
 {
     (void)state;
     int failures = 0;
-    static const size_t sizes[] = {1, 2, 3, 17, 65, 1200};
+    static const size_t sizes[] = {1, 3, 65, 1200};
     static const char *const indexes[] = {"graph", "Graph4", "Graph32"};
     for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
         size_t n = sizes[si];
