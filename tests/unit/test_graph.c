@@ -678,7 +678,12 @@ static void test_deterministic(void **state)
             fail_msg("%s: threads 1 and 2 give different bytes", cases[c].index);
         if (s1 != s3 || memcmp(one, sh, s1))
             fail_msg("%s: shuffled rows give different bytes", cases[c].index);
-        if (c == 0) { /* another score kernel: the bytes do not depend on the CPU */
+        /* Another score kernel: annb_build promises bytes that depend on the
+         * inputs, options and versions only, so not on the CPU. The kernels
+         * sum in different orders; this holds as long as no neighbour choice
+         * turns on the last bit of a score (measured: scalar, AVX2 and
+         * AVX-512 build the same graph here). */
+        if (c == 0) {
             setenv("ANNB_KERNEL", "scalar", 1);
             size_t s4;
             uint8_t *sc = build_bytes(fx, part_csv, cases[c].index, cases[c].m, 2, &s4);
