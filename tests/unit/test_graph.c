@@ -862,12 +862,14 @@ static void hostile_bundle(const hostile *h, const char *index, annb_metric m)
     }
 
     /* A wrong degree: GADJ one row short (its sizes and count agree); GCOD
-     * likewise. */
-    for (int which = 0; which < 1 + codes; which++) {
-        const char *kind = which ? "GCOD" : "GADJ";
+     * and GROW likewise. */
+    for (int which = 0; which < 1 + 2 * codes; which++) {
+        static const char *const short_kinds[] = {"GADJ", "GCOD", "GROW"};
+        const char *kind = short_kinds[which];
         memcpy(c, orig, size);
         uint8_t *e = c + TU_HDR_SIZE + (size_t)entry_of(c, kind) * TU_ENTRY_SIZE;
-        uint64_t elems = which ? HD : degree, bytes = which ? HD : 4 * (uint64_t)degree;
+        uint64_t elems = which == 0 ? degree : which == 1 ? HD : 1;
+        uint64_t bytes = which == 0 ? 4 * (uint64_t)degree : which == 1 ? HD : 4;
         tu_put_le(e + 40, 8, tu_get_le(e + 40, 8) - elems);
         tu_put_le(e + TU_ENTRY_STORED, 8, tu_get_le(e + TU_ENTRY_STORED, 8) - bytes);
         tu_put_le(e + 32, 8, tu_get_le(e + 32, 8) - bytes);
@@ -879,8 +881,8 @@ static void hostile_bundle(const hostile *h, const char *index, annb_metric m)
 
     /* A graph section missing (renamed to a kind no reader knows, not
      * critical): the index needs it. Refused. */
-    static const char *const graph_kinds[] = {"GADJ", "GENT", "GSQP", "GCOD"};
-    for (int i = 0; i < (codes ? 4 : 2); i++) {
+    static const char *const graph_kinds[] = {"GADJ", "GENT", "GSQP", "GCOD", "GROW"};
+    for (int i = 0; i < (codes ? 5 : 2); i++) {
         memcpy(c, orig, size);
         uint8_t *e = c + TU_HDR_SIZE + (size_t)entry_of(c, graph_kinds[i]) * TU_ENTRY_SIZE;
         e[3] = 'Z';
@@ -996,6 +998,36 @@ static void hostile_bundle(const hostile *h, const char *index, annb_metric m)
         search_everything(h, b, m, "random GCOD");
         assert_int_equal(annb_verify(b, &err), ANNB_OK); /* any byte is a code */
         annb_close(b);
+
+        /* GROW, the row at each graph position, is bulk: rows past n, the
+         * NONE number, one row at every position. Opens; every search
+         * returns real IDs with their exact scores; annb_verify refuses. */
+        uint64_t grow_len;
+        section_at(orig, "GROW", &grow_len);
+        assert_int_equal(grow_len, (uint64_t)HN * 4);
+        static const char *const grow_names[] = {"odd positions = n", "every position NONE",
+                                                 "row 0 at every position", "random u32"};
+        for (int kind = 0; kind < 4; kind++) {
+            memcpy(c, orig, size);
+            uint8_t *gr = section_at(c, "GROW", NULL);
+            for (uint64_t i = 0; i < HN; i++) {
+                if (kind == 0 && i % 2) tu_put_le(gr + 4 * i, 4, HN);
+                if (kind == 1) tu_put_le(gr + 4 * i, 4, 0xFFFFFFFFu);
+                if (kind == 2) tu_put_le(gr + 4 * i, 4, 0);
+                if (kind == 3) tu_put_le(gr + 4 * i, 4, (uint32_t)tu_rng_next(&r));
+            }
+            rehash(c, size, "GROW");
+            snprintf(what, sizeof what, "%s %s: GROW %s", index, annb_metric_name(m),
+                     grow_names[kind]);
+            rc = open_bytes(&b, h, c, size, 0, &err);
+            if (rc != ANNB_OK) fail_msg("%s: annb_open = %d (%s); GROW is bulk", what, rc,
+                                        err.message);
+            search_everything(h, b, m, what);
+            rc = annb_verify(b, &err);
+            if (rc != ANNB_E_CORRUPT) fail_msg("%s: annb_verify = %d, not ANNB_E_CORRUPT", what, rc);
+            annb_close(b);
+            b = NULL;
+        }
     }
     free(orig);
     free(c);
@@ -1044,10 +1076,17 @@ static void test_hostile_arrays(void **state)
             assert_int_equal(annb_graph_build(&gb, x, n, d, m, &p, 2, &err), ANNB_OK);
             char why[200];
             assert_int_equal(annb_graph_check(&gb.g, why, sizeof why), ANNB_OK);
-            uint32_t *adj = malloc(n * 8 * sizeof *adj);
-            assert_non_null(adj);
-            for (int kind = 0; kind < 5; kind++) {
+            uint32_t *adj = malloc(n * 8 * sizeof *adj), *row_of = malloc(n * sizeof *row_of);
+            assert_true(adj && row_of);
+            assert_true(!sq8 || gb.g.row_of); /* with codes, positions are not rows */
+            for (int kind = 0; kind < 5 + 3 * sq8; kind++) {
                 memcpy(adj, gb.adj, n * 8 * sizeof *adj);
+                if (sq8) memcpy(row_of, gb.g.row_of, n * sizeof *row_of);
+                for (uint64_t i = 0; sq8 && i < n; i++) { /* GROW damaged: kinds 5, 6, 7 */
+                    if (kind == 5 && i % 2) row_of[i] = (uint32_t)(n + i);
+                    if (kind == 6) row_of[i] = 0xFFFFFFFFu;
+                    if (kind == 7) row_of[i] = (uint32_t)(i % 3);
+                }
                 for (uint64_t i = 0; i < n * 8; i++) {
                     uint64_t row = i / 8, slot = i % 8;
                     if (kind == 0 && slot % 2) adj[i] = (uint32_t)n;
@@ -1058,6 +1097,7 @@ static void test_hostile_arrays(void **state)
                 }
                 annb_graph g = gb.g;
                 g.adj = adj;
+                if (sq8) g.row_of = row_of;
                 annb_graph_pool *pool = annb_graph_pool_new(n);
                 assert_non_null(pool);
                 float s[3 * 410];
@@ -1083,6 +1123,7 @@ static void test_hostile_arrays(void **state)
                 annb_graph_pool_free(pool);
             }
             free(adj);
+            free(row_of);
             annb_graph_release_built(&gb);
         }
     free(x);
