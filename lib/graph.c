@@ -622,15 +622,17 @@ static uint64_t reach_from(const annb_graph *g, uint8_t *seen, uint32_t *queue, 
  * return it, however large its ef. Each row not reachable from the entries,
  * in row order, gets a link from the nearest reachable row that has a free
  * slot, found by a search of the graph, else from the first reached row
- * with one; then everything it reaches counts as reached. Only when no
- * reached row has a free slot is a link replaced (the nearest row's last),
- * which may cut another row off: the pass then runs again, at most a few
- * times. One thread, row order: deterministic. *replaced counts those.
+ * with one; then everything it reaches counts as reached. When no reached
+ * row has a free slot (small degrees), the nearest row p's last link, to v,
+ * goes to u instead and u links to v (in a free slot, or in place of its
+ * own last link): v stays reachable through u, and whatever u's replaced
+ * link led to was not reached before u, so it is a later row, linked in its
+ * turn. Every row below u is reached when u's turn comes, so one pass
+ * reaches all. One thread, row order: deterministic.
  */
 static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_graph_pool *pool,
-                             uint32_t ef, uint64_t *replaced)
+                             uint32_t ef)
 {
-    *replaced = 0;
     uint8_t *seen = calloc(g->n, 1);
     uint32_t *queue = malloc(g->n * sizeof *queue);
     int slot = -1;
@@ -669,10 +671,12 @@ static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_
             p = queue[free_at];
             for (at = 0; nb[at] != ANNB_GRAPH_NONE; at++) continue;
         }
-        if (p == ANNB_GRAPH_NONE) { /* every reached row is full */
+        if (p == ANNB_GRAPH_NONE) { /* every reached row is full: p -> u -> v */
             p = m ? s->top.v[0].row : g->entry[0];
             at = g->degree - 1;
-            (*replaced)++;
+            uint32_t v = adj[(size_t)p * g->degree + at], *own = adj + u * g->degree, j = 0;
+            while (j < g->degree - 1 && own[j] != ANNB_GRAPH_NONE && own[j] != v) j++;
+            own[j] = v;
         }
         adj[(size_t)p * g->degree + at] = (uint32_t)u;
         seen[u] = 1;
@@ -820,10 +824,7 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         rc = atomic_load(&j.rc);
         lo = j.hi;
     }
-    /* A pass that had to replace links may have cut rows off: again. */
-    uint64_t replaced = 1;
-    for (int pass = 0; rc == ANNB_OK && replaced && pass < 4; pass++)
-        rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef, &replaced);
+    if (rc == ANNB_OK) rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef);
     if (rc == ANNB_OK && p->sq8) rc = reorder(out);
     free(links);
     free(group);
