@@ -133,6 +133,7 @@ void annb_graph_pool_free(annb_graph_pool *p)
  * no waiting. The visited marks are allocated on a slot's first use. */
 static scratch *pool_take(annb_graph_pool *p, int *slot)
 {
+    *slot = -1;
     for (int i = 0; i < ANNB_GRAPH_POOL_SLOTS; i++) {
         if (atomic_load_explicit(&p->slot[i].busy, memory_order_relaxed)) continue;
         if (atomic_exchange_explicit(&p->slot[i].busy, 1, memory_order_acquire)) continue;
