@@ -364,7 +364,7 @@ static void test_recall(void **state)
             for (uint32_t i = 0; i < annb_recall_count(b); i++) {
                 annb_recall_info ri;
                 assert_int_equal(annb_recall_get(&ri, b, i), ANNB_OK);
-                if (ri.k == 100) { /* k = 100 at its own tuned ef (what --all-users -k 100 uses) */
+                if (ri.k == 100 && !which) { /* k = 100 at its own tuned ef (--all-users -k 100) */
                     found100 = 1;
                     double r100 = recall_at(fx, b, m, 0, 100, truth, what);
                     print_message("%s: recall@100 tuned ef %u: stored %.4f, unseen %.4f\n", what,
@@ -378,7 +378,7 @@ static void test_recall(void **state)
                 assert_true(ri.recall == info.recall.recall);
                 assert_int_equal(ri.ef_search, info.recall.ef_search);
             }
-            assert_true(found10 && found100);
+            assert_true(found10 && (found100 || which));
             double tuned = recall_at(fx, b, m, 0, K, truth, what);
             print_message("%s: recall@%d ef %d %.4f; tuned ef %u: stored %.4f, unseen %.4f\n",
                           what, K, HIGH_EF, high, info.recall.ef_search, info.recall.recall,
@@ -617,7 +617,7 @@ static void test_filters(void **state)
 
 /* ---- 3. the same bytes with any thread count and row order ---- */
 
-#define RN 2500 /* rows: batches of up to 39 rows, shared among the threads */
+#define RN 2000 /* rows: batches of up to 31 rows, shared among the threads */
 
 static uint8_t *build_bytes(const fixture *fx, const char *csv, const char *index, annb_metric m,
                             int threads, size_t *size)
