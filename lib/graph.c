@@ -2,6 +2,7 @@
 #include "graph.h"
 #include "ingest.h" /* annb_error_set */
 #include "sq8.h"
+#include "threads.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -186,7 +187,7 @@ static inline float dist_of(const walk *w, const float *x, const float *q)
 {
     float s;
     w->fn(x, q, w->g->d, 1, &s);
-    /* A NaN (a damaged bulk vector) ranks after every number, as in exact.c. */
+    /* A NaN (a damaged bulk vector) ranks after every number, as topk.h's rule. */
     if (s != s) return INFINITY;
     return w->l2 ? s : -s;
 }
