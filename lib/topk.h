@@ -4,20 +4,25 @@
  * ONE ORDERING RULE for every ranked answer annb gives (the exact scan, IVF
  * lists, the graph, the re-ranking of Faiss candidates, the merge of
  * shards): hit (s, r) comes before hit (t, u) when
- *   1. s is a number and t is NaN: a NaN score (a damaged vector in a bulk
- *      section, SPEC 3.11) is worse than every number. Compared as a number
- *      it would be neither better nor worse, and a NaN at a heap's root
+ *   1. NaN last: a number comes before a NaN, a NaN before nothing. A NaN
+ *      score (a damaged vector in a bulk section, SPEC 3.11) compared as a
+ *      number would be neither better nor worse, and a NaN at a heap's root
  *      would keep every later row out. Two NaN scores are not ordered
  *      between themselves (neither comes first, whatever the rows);
- *   2. else the better score: larger for ip and cosine (inner product),
- *      smaller for l2 (squared distance), `lower_first`;
+ *   2. else, different scores, the better one: larger for ip and cosine
+ *      (inner product), smaller for l2 (squared distance), `lower_first`;
  *   3. else, equal scores, the lower r: row number, or external ID where
  *      rows became IDs (shards). Ties broken by row make the order total on
  *      numbers, so results never depend on the scan order, the threads, the
  *      split into lists or shards.
  * Where a list can hold empty slots (row -1, ANNB_ID_NONE), they come after
  * every hit: that is the caller's check, before this one (annb_rerank,
- * annb_search_shards); heaps never hold them.
+ * annb_search_shards); heaps never hold them. Those two callers also keep,
+ * for now, the NaN handling they had before the rule was shared (nothing
+ * comes before a NaN score), marked where they call it: making them rank a
+ * NaN last changes their output on damaged vectors. nearest.c's fused
+ * assignment keeps the same order lane by lane in SIMD registers (larger
+ * score, then the lower vector; a NaN score is never kept).
  *
  * The heap below keeps the k best (score, row) pairs under this rule; its
  * push is here, inline, because it is the exact scan's hot loop.
