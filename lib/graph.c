@@ -2,6 +2,7 @@
 #include "graph.h"
 #include "ingest.h" /* annb_error_set */
 #include "sq8.h"
+#include "threads.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -18,9 +19,15 @@ typedef struct node {
     uint32_t row;
 } node;
 
+/* topk.h's one rule on distances, i.e. with lower_first for every metric:
+ * the walk negates inner products once, when it scores a row, so that one
+ * heap and one comparison serve ip, cosine and l2 (and a row's distance is
+ * compared many times per search). A wrapper keeps the heap code short. The
+ * rule's NaN clause never fires here: dist_of and walk_dist turn a NaN
+ * score into +infinity, which the rule orders after every number too. */
 static inline int before(node a, node b)
 {
-    return a.dist < b.dist || (a.dist == b.dist && a.row < b.row);
+    return annb_hit_better(a.dist, a.row, b.dist, b.row, 1);
 }
 
 /* A binary heap of nodes; `max`: the root is the worst (the kept results),
@@ -187,7 +194,7 @@ static inline float dist_of(const walk *w, const float *x, const float *q)
 {
     float s;
     w->fn(x, q, w->g->d, 1, &s);
-    /* A NaN (a damaged bulk vector) ranks after every number, as in exact.c. */
+    /* A NaN (a damaged bulk vector) ranks after every number, as topk.h's rule. */
     if (s != s) return INFINITY;
     return w->l2 ? s : -s;
 }
