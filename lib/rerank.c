@@ -20,12 +20,6 @@ static int before(float sa, int64_t ra, float sb, int64_t rb, int lower_first)
 {
     if (ra < 0) return 0;
     if (rb < 0) return 1;
-    /* Kept as it was before the rule was shared: nothing comes before a NaN
-     * score here (the rule puts a number first), so a row whose vector is
-     * damaged (SPEC 3.11) keeps the place the index gave it and the rows on
-     * either side are sorted apart. Dropping this line ranks such rows last,
-     * as the exact scan does, and is a change of output. */
-    if (sb != sb) return 0;
     return annb_hit_better(sa, ra, sb, rb, lower_first);
 }
 

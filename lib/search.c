@@ -379,11 +379,6 @@ int annb_recommend(const annb_bundle *b, const int64_t *users, size_t n, size_t 
 static int hit_before(const annb_hit *a, const annb_hit *b, int lower_first)
 {
     if (a->id == ANNB_ID_NONE || b->id == ANNB_ID_NONE) return b->id == ANNB_ID_NONE && a->id != ANNB_ID_NONE;
-    /* Kept as it was before the rule was shared: nothing comes before a NaN
-     * score here (the rule puts a number first). Only damaged vectors (SPEC
-     * 3.11) give a hit a NaN score; dropping this line makes the merge rank
-     * them last, as each shard does, and is a change of output. */
-    if (b->score != b->score) return 0;
     return annb_hit_better(a->score, a->id, b->score, b->id, lower_first);
 }
 
