@@ -210,14 +210,17 @@ typedef struct annb_build_opts {
  * dimension d under a memory budget (0: none), into out (size >= 64).
  * auto: "Flat" while the vectors take at most ANNB_AUTO_EXACT_BYTES (an
  * exact scan of them takes about 2 ms on one core at 15 GB/s) and fit the
- * budget; else "IVF<nlist>,Flat" (nlist = sqrt(n) rounded to a power of
- * two, at least 39 items per list); else, when the vectors do not fit the
- * budget, "IVF<nlist>,PQ<m>" (m bytes per vector). graph and hnsw:
+ * budget; else "Graph32,SQ8", annb's graph, when it fits the budget (the
+ * vectors plus d + 132 bytes per vector); else "IVF<nlist>,Flat" (nlist =
+ * sqrt(n) rounded to a power of two, at least 39 items per list); else,
+ * when the vectors do not fit the budget, "IVF<nlist>,PQ<m>" (m bytes per
+ * vector). graph and hnsw:
  * "Graph32,SQ8", annb's own graph (format/SPEC.md 6.18; Faiss's HNSW is
  * "HNSW32").
- * This is auto's first choice: annb_build goes on to the next (IVF-SQ8 when
- * it fits the budget, then Flat) when one cannot reach the target recall
- * (annb_build_report.auto_note says so). */
+ * This is auto's first choice: annb_build goes on to the next (IVF-Flat
+ * after the graph; IVF-SQ8 when it fits the budget after IVF-PQ; then Flat)
+ * when one cannot reach the target recall (annb_build_report.auto_note says
+ * so, and the bundle's provenance records the choice: SPEC 6.13 `auto`). */
 #define ANNB_AUTO_EXACT_BYTES (32u << 20)
 ANNB_API void annb_index_choose(char *out, size_t size, const char *name, uint64_t n, uint32_t d,
                                 uint64_t max_memory);

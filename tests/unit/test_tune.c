@@ -206,6 +206,8 @@ static void test_index_choose(void **state)
     annb_index_choose(s, sizeof s, "auto", 3706, 10, 0);
     assert_string_equal(s, "Flat");
     annb_index_choose(s, sizeof s, "auto", 1000000, 64, 0);
+    assert_string_equal(s, "Graph32,SQ8");
+    annb_index_choose(s, sizeof s, "auto", 1000000, 64, 300u << 20); /* vectors fit, graph not */
     assert_string_equal(s, "IVF1024,Flat");
     annb_index_choose(s, sizeof s, "auto", 1000000, 64, 100u << 20); /* 256 MB of vectors */
     assert_string_equal(s, "IVF1024,PQ32np");
