@@ -195,11 +195,35 @@ typedef struct annb_build_opts {
      * ANNB_E_CHECKSUM (the message gives both hashes), no file is left and
      * output_path is untouched. */
     const char *expect_sha256;
+    /* ---- added in 0.2; a struct_size that ends above gets their defaults ---- */
+    /* The columns of the embeddings CSV/TSV files, each a header name (any
+     * case) or a 1-based column number; NULL: detected from the header
+     * (ID: the one column named id, word, item_id, movie_id, user_id,
+     * itemId, movieId or userId; vector: the one named features, vector,
+     * embedding or NAME_embedding, else the wide form). id_column and
+     * vector_column apply to the items; user_id_column and
+     * user_vector_column to the users and the tune vectors, which take the
+     * items' when those are NULL. The vector field holds a JSON array or
+     * numbers separated by commas or blanks. */
+    const char *id_column;
+    const char *vector_column;
+    const char *user_id_column;
+    const char *user_vector_column;
 } annb_build_opts;
 
 #define ANNB_BUILD_OPTS_INIT \
     { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, \
-      NULL, 0, NULL }
+      NULL, 0, NULL, NULL, NULL, NULL, NULL }
+
+/* The struct_size of the first annb_build_opts (0.1, up to expect_sha256):
+ * annb_build accepts any struct_size from this one up, and gives the
+ * fields past the caller's struct_size their defaults. */
+#define ANNB_BUILD_OPTS_SIZE_0_1 \
+    (offsetof(annb_build_opts, expect_sha256) + sizeof(const char *))
+
+/* Sets *opts to ANNB_BUILD_OPTS_INIT (for callers that cannot use the macro,
+ * e.g. bindings). */
+ANNB_API void annb_build_opts_init(annb_build_opts *opts);
 
 /* Most k values a bundle measures recall for (annb_recall_count). */
 #define ANNB_RECALL_MAX_K 16

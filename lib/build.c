@@ -382,10 +382,11 @@ static void keep_shard(sorted_rows *r, uint32_t index, uint32_t count, uint64_t 
  * of them (before sharding and normalising: what the file holds), then
  * keeps a shard's rows and normalises them for cosine. */
 static int read_sorted(sorted_rows *out, char digest[ANNB_SHA256_HEX], const char *path,
-                       const annb_build_opts *o, uint64_t *other_shards, annb_error *err)
+                       const annb_build_opts *o, const annb_read_opts *ro, uint64_t *other_shards,
+                       annb_error *err)
 {
     annb_embeddings e = {0};
-    int rc = annb_embeddings_read(&e, path, err);
+    int rc = annb_embeddings_read_with(&e, path, ro, err);
     if (rc == ANNB_OK) rc = annb_embeddings_check_scores(&e, path, err);
     if (rc == ANNB_OK) rc = sort_rows(out, &e, err);
     annb_embeddings_release(&e);
@@ -451,11 +452,27 @@ static int make_provenance(bundle_parts *p, const annb_build_opts *o, annb_error
     return annb_provenance_make(&p->provenance, &p->provenance_size, &in, err);
 }
 
+/* How the items, and the users and tune vectors, are read. */
+static annb_read_opts item_read_opts(const annb_build_opts *o)
+{
+    annb_read_opts ro = {.id_column = o->id_column, .vector_column = o->vector_column};
+    return ro;
+}
+
+static annb_read_opts user_read_opts(const annb_build_opts *o)
+{
+    annb_read_opts ro = item_read_opts(o);
+    if (o->user_id_column) ro.id_column = o->user_id_column;
+    if (o->user_vector_column) ro.vector_column = o->user_vector_column;
+    return ro;
+}
+
 /* --tune-vectors: the questions recall is measured on, normalised like the
  * stored vectors. */
 static int read_tune_vectors(bundle_parts *p, const annb_build_opts *o, annb_error *err)
 {
-    int rc = read_sorted(&p->tune_vectors, p->tune_digest, o->tune_vectors_path, o, NULL, err);
+    annb_read_opts ro = user_read_opts(o);
+    int rc = read_sorted(&p->tune_vectors, p->tune_digest, o->tune_vectors_path, o, &ro, NULL, err);
     if (rc == ANNB_OK && p->tune_vectors.d != p->items.d)
         rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: query vectors have %u values, the items %u",
                             o->tune_vectors_path, p->tune_vectors.d, p->items.d);
@@ -536,6 +553,12 @@ int annb_build(annb_build_report *report, const char *items_path, const char *ca
     return annb_build_written(report, items_path, catalog_path, output_path, opts, 0, err);
 }
 
+void annb_build_opts_init(annb_build_opts *opts)
+{
+    static const annb_build_opts init = ANNB_BUILD_OPTS_INIT;
+    if (opts) *opts = init;
+}
+
 int annb_build_written(annb_build_report *report, const char *items_path,
                        const char *catalog_path, const char *output_path,
                        const annb_build_opts *opts, int named_temp, annb_error *err)
@@ -549,9 +572,14 @@ int annb_build_written(annb_build_report *report, const char *items_path,
     if (report) memset(report, 0, sizeof *report);
     if (!items_path || !output_path)
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: items and output paths are required");
-    if (!opts) opts = &defaults;
-    if (opts->struct_size < sizeof(annb_build_opts))
-        return annb_error_set(err, ANNB_E_INVALID, "annb_build: opts.struct_size too small");
+    if (opts) { /* fields past the caller's struct_size keep their defaults */
+        if (opts->struct_size < ANNB_BUILD_OPTS_SIZE_0_1)
+            return annb_error_set(err, ANNB_E_INVALID, "annb_build: opts.struct_size too small");
+        memcpy(&defaults, opts,
+               opts->struct_size < sizeof defaults ? opts->struct_size : sizeof defaults);
+        defaults.struct_size = sizeof defaults;
+    }
+    opts = &defaults;
     if (!annb_metric_name(opts->metric))
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: unknown metric %d", (int)opts->metric);
     if (opts->interactions_path && !opts->users_path)
@@ -559,6 +587,12 @@ int annb_build_written(annb_build_report *report, const char *items_path,
     if (opts->shard_count > 1 && opts->shard_index >= opts->shard_count)
         return annb_error_set(err, ANNB_E_INVALID, "shard %u/%u: the index must be below the count",
                               opts->shard_index, opts->shard_count);
+    const char *const columns[] = {opts->id_column, opts->vector_column, opts->user_id_column,
+                                   opts->user_vector_column};
+    for (size_t i = 0; i < sizeof columns / sizeof columns[0]; i++)
+        if (columns[i] && !*columns[i])
+            return annb_error_set(err, ANNB_E_INVALID, "annb_build: a column option is empty "
+                                  "(expected a header name or a 1-based column number)");
     if (opts->expect_sha256 && !expect_ok(opts->expect_sha256))
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: expect_sha256 must be 64 hex "
                               "digits");
@@ -571,11 +605,12 @@ int annb_build_written(annb_build_report *report, const char *items_path,
     int caller_threads = omp_get_max_threads();
     if (opts->threads > 0) omp_set_num_threads(opts->threads);
 
-    if ((rc = read_sorted(&p.items, p.items_digest, items_path, opts, &rep.items_in_other_shards,
-                          err)))
+    annb_read_opts item_ro = item_read_opts(opts), user_ro = user_read_opts(opts);
+    if ((rc = read_sorted(&p.items, p.items_digest, items_path, opts, &item_ro,
+                          &rep.items_in_other_shards, err)))
         goto out;
     if (opts->users_path &&
-        (rc = read_sorted(&p.users, p.users_digest, opts->users_path, opts, NULL, err)))
+        (rc = read_sorted(&p.users, p.users_digest, opts->users_path, opts, &user_ro, NULL, err)))
         goto out;
     if (p.users.n && p.users.d != p.items.d) {
         rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: user vectors have %u values, the items %u",

@@ -20,8 +20,10 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: ann-build ITEMS.csv [CATALOG] -o BUNDLE [options]\n"
             "\n"
-            "Reads item embeddings (Spark `id,features` CSV with a JSON array per row, the wide\n"
-            "form `id,f0,f1,...`, or the same as TSV) and an optional MovieLens catalog\n"
+            "Reads item embeddings (Spark `id,features` CSV with a JSON array per row, item2vec\n"
+            "`word,vector`, two-tower `movie_id,movie_embedding` with \"0.1,0.2,...\" in a\n"
+            "quoted field, the wide form `id,f0,f1,...`, or the same as TSV) and an optional\n"
+            "MovieLens catalog\n"
             "(movies.dat latin-1 or movies.csv UTF-8), and writes one checksummed bundle.\n"
             "\n"
             "  -o, --output BUNDLE   bundle to write: a new path or a regular file that is no\n"
@@ -48,6 +50,16 @@ static void usage(FILE *out)
             "      --mips-reduction  HNSW with --metric ip: search as L2 over one extra\n"
             "                        dimension instead of inner product directly (usually\n"
             "                        worse: the recall measured at build tells)\n"
+            "      --id-column C     the ID column of ITEMS: a header name or a 1-based number\n"
+            "                        (default: the one column named id, word, item_id,\n"
+            "                        movie_id, user_id, itemId, movieId or userId)\n"
+            "      --vector-column C the column holding the whole vector of ITEMS, as a JSON\n"
+            "                        array or numbers separated by commas or spaces (default:\n"
+            "                        the one named features, vector, embedding or *_embedding;\n"
+            "                        none: the wide form, every other column one value)\n"
+            "      --user-id-column C, --user-vector-column C\n"
+            "                        the same for --users and --tune-vectors (default: the\n"
+            "                        items' options, else detected)\n"
             "  -u, --users FILE      also store the users' vectors (same forms as ITEMS)\n"
             "      --interactions F  also store who has seen what (ratings.dat, ratings.csv or\n"
             "                        a user,item CSV), for ann-query --exclude-seen; needs --users\n"
@@ -175,6 +187,10 @@ int main(int argc, char **argv)
         {"mips-reduction", no_argument, NULL, 'N'},
         {"tune-vectors", required_argument, NULL, 'T'},
         {"allow-low-recall", no_argument, NULL, 'L'},
+        {"id-column", required_argument, NULL, 'I'},
+        {"vector-column", required_argument, NULL, 'C'},
+        {"user-id-column", required_argument, NULL, 'J'},
+        {"user-vector-column", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     annb_build_opts opts = ANNB_BUILD_OPTS_INIT;
@@ -240,6 +256,10 @@ int main(int argc, char **argv)
             break;
         case 'T': opts.tune_vectors_path = optarg; break;
         case 'L': opts.allow_low_recall = 1; break;
+        case 'I': opts.id_column = optarg; break;
+        case 'C': opts.vector_column = optarg; break;
+        case 'J': opts.user_id_column = optarg; break;
+        case 'D': opts.user_vector_column = optarg; break;
         case 'Q': {
             int64_t v;
             if (cli_parse_i64(optarg, &v) || v < 1 || v > 100000) {

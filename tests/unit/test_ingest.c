@@ -453,13 +453,39 @@ static const bad_case bad_embeddings[] = {
      "in.csv:2:1: expected at least one row after the header, found the end of the file"},
     {"header only, no line break", "id,features", 0, ANNB_E_INPUT, "in.csv:1:12: expected at least one row"},
     {"no id column", "key,features\n1,\"[1]\"\n", 0, ANNB_E_INPUT,
-     "in.csv:1:1: expected a header whose first column is id (or userId, itemId, movieId), found \"key\""},
+     "in.csv:1:1: expected a header naming the ID column (id, word, item_id, movie_id, user_id, "
+     "itemId, movieId, userId), found header key,features: pass --id-column key --vector-column "
+     "features"},
     {"data without header", "10,\"[1, 2]\"\n", 0, ANNB_E_INPUT,
-     "in.csv:1:1: expected a header whose first column is id"},
+     "in.csv:1:1: expected a header naming the ID column"},
+    {"two ID columns", "user_id,item_id,vector\n1,2,\"[1]\"\n", 0, ANNB_E_INPUT,
+     "in.csv:1:9: expected one ID column, found header user_id,item_id,vector with two (user_id "
+     "and item_id): pass --id-column user_id or --id-column item_id"},
+    {"two vector columns", "id,user_embedding,item_embedding\n1,2,3\n", 0, ANNB_E_INPUT,
+     "in.csv:1:19: expected one vector column, found header id,user_embedding,item_embedding with "
+     "two (user_embedding and item_embedding): pass --vector-column user_embedding or "
+     "--vector-column item_embedding"},
+    {"string id", "word,vector\nthe,\"[1]\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:1: expected an integer ID (optional sign and decimal digits), found \"the\" (string "
+     "IDs are not supported yet: IDs must be integers)"},
+    {"separated: dimension mismatch", "movie_id,movie_embedding\n1,\"0.5,0.25\"\n2,\"0.5\"\n", 0,
+     ANNB_E_INPUT,
+     "in.csv:3:4: expected 2 numbers in the movie_embedding vector (the dimension of line 2), found 1"},
+    {"separated: not a number", "movie_id,movie_embedding\n1,\"0.5,abc\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:8: expected a number as value 2 of the movie_embedding vector, found \"abc\""},
+    {"separated: overflow", "movie_id,movie_embedding\n1,\"0.5 1e39\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:8: expected a finite float32 as value 2 of the movie_embedding vector, found \"1e39\""},
+    {"separated: two commas", "movie_id,movie_embedding\n1,\"0.5,,1\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:8: expected a number as value 2 of the movie_embedding vector, found \",1\""},
+    {"separated: trailing comma", "movie_id,movie_embedding\n1,\"0.5, \"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:7: expected a number as value 2 of the movie_embedding vector, found \", \""},
+    {"separated: leading comma", "movie_id,movie_embedding\n1,\",0.5\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:4: expected a number as value 1 of the movie_embedding vector, found \",0.5\""},
+    {"wide: a vector in one field", "id,f0\n1,0.5 0.25\n", 0, ANNB_E_INPUT,
+     "in.csv:2:3: expected a number as value 1 of the row, found \"0.5 0.25\" (a vector in one "
+     "field? name its column with --vector-column)"},
     {"only an id column", "id\n1\n", 0, ANNB_E_INPUT,
      "in.csv:1:3: expected a features column or value columns after id"},
-    {"features not second", "id,a,features\n1,2,3\n", 0, ANNB_E_INPUT,
-     "in.csv:1:6: expected features only as the second column"},
     {"non-integer id", "id,features\n1x,\"[1]\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:1: expected an integer ID (optional sign and decimal digits), found \"1x\""},
     {"float id", "id,features\n1.0,\"[1]\"\n", 0, ANNB_E_INPUT, "in.csv:2:1: expected an integer ID"},
@@ -494,8 +520,8 @@ static const bad_case bad_embeddings[] = {
      "in.csv:2:5: expected a number as element 1 of the features array, found \"null\""},
     {"empty array", "id,features\n1,\"[]\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:4: expected a non-empty JSON array of numbers, found \"[]\""},
-    {"not an array", "id,features\n1,5\n", 0, ANNB_E_INPUT,
-     "in.csv:2:3: expected a JSON array of numbers, found \"5\""},
+    {"not an array", "id,features\n1,true\n", 0, ANNB_E_INPUT,
+     "in.csv:2:3: expected a JSON array of numbers, found \"true\""},
     {"unclosed array", "id,features\n1,\"[1, 2\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:9: expected a JSON array of numbers, found the end of the field"},
     {"trailing JSON", "id,features\n1,\"[1] [2]\"\n", 0, ANNB_E_INPUT,
@@ -657,6 +683,150 @@ static void test_fixtures(void **state)
     expect_vector(&e, 0, 7, (const double[]){0.5, -2});
     expect_vector(&e, 1, 3, (const double[]){1e-3, 4.25});
     annb_embeddings_release(&e);
+}
+
+
+/* ------------------------------------------------------------------------ */
+/* Columns: detected from the header, or named                               */
+/* ------------------------------------------------------------------------ */
+
+static int read_with(annb_embeddings *e, annb_error *err, void **state, const char *text,
+                     const char *id_column, const char *vector_column)
+{
+    char path[512];
+    annb_read_opts o = {.id_column = id_column, .vector_column = vector_column};
+    memset(err, 0, sizeof *err);
+    return annb_embeddings_read_with(e, put(path, state, "cols.csv", text, 0), &o, err);
+}
+
+static void expect_error_with(int rc, const annb_error *err, int code, const char *fragment)
+{
+    if (rc != code || !strstr(err->message, fragment))
+        fail_msg("got %d \"%s\", want %d with \"%s\"", rc, err->message, code, fragment);
+}
+
+/* The two layouts real training code writes, as checked-in fixtures. */
+static void test_real_layouts(void **state)
+{
+    (void)state;
+    const char *data = getenv("ANNB_TEST_DATA");
+    if (!data) skip();
+    char path[512];
+    annb_embeddings e;
+    annb_error err = {0};
+
+    /* item2vec (gensim): word,vector with a JSON array */
+    snprintf(path, sizeof path, "%s/ingest/item2vec.csv", data);
+    expect_ok(annb_embeddings_read(&e, path, &err), &err);
+    assert_int_equal(e.count, 5);
+    assert_int_equal(e.dimension, 4);
+    expect_vector(&e, 0, 1193, (const double[]){0.125, -0.5, 0.25, 1.0});
+    expect_vector(&e, 4, 2355, (const double[]){0.25, 0.25, 0.25, -1.0});
+    annb_embeddings_release(&e);
+
+    /* two-tower: movie_id,movie_embedding with "0.1,0.2,..." quoted */
+    snprintf(path, sizeof path, "%s/ingest/two_tower_movies.csv", data);
+    expect_ok(annb_embeddings_read(&e, path, &err), &err);
+    assert_int_equal(e.count, 4);
+    expect_vector(&e, 0, 1, (const double[]){0.0, 0.0, 0.80466634, -0.25});
+    expect_vector(&e, 3, 10, (const double[]){0.125, 0.5, -0.5, 0.25});
+    annb_embeddings_release(&e);
+
+    /* its user tower, one row with blanks for separators */
+    snprintf(path, sizeof path, "%s/ingest/two_tower_users.csv", data);
+    expect_ok(annb_embeddings_read(&e, path, &err), &err);
+    assert_int_equal(e.count, 2);
+    expect_vector(&e, 1, 8, (const double[]){-0.5, 0.25, 0.75, 0.0});
+    annb_embeddings_release(&e);
+}
+
+static void test_columns(void **state)
+{
+    annb_embeddings e;
+    annb_error err;
+
+    /* named, other columns ignored */
+    expect_ok(read_with(&e, &err, state, "sku,count,emb\n5,3,\"[1,2]\"\n6,1,\"3 4\"\n", "sku", "emb"),
+              &err);
+    assert_int_equal(e.count, 2);
+    expect_vector(&e, 0, 5, (const double[]){1, 2});
+    expect_vector(&e, 1, 6, (const double[]){3, 4});
+    annb_embeddings_release(&e);
+
+    /* by number (1-based), the vector before the ID */
+    expect_ok(read_with(&e, &err, state, "a,b,c\n\"0.5,0.25\",x,9\n", "3", "1"), &err);
+    expect_vector(&e, 0, 9, (const double[]){0.5, 0.25});
+    annb_embeddings_release(&e);
+
+    /* wide, the ID detected in the middle */
+    expect_ok(read_with(&e, &err, state, "f0,movieId,f1\n0.5,7,0.25\n", NULL, NULL), &err);
+    assert_int_equal(e.dimension, 2);
+    expect_vector(&e, 0, 7, (const double[]){0.5, 0.25});
+    annb_embeddings_release(&e);
+
+    /* only the ID named: the rest is the wide form */
+    expect_ok(read_with(&e, &err, state, "key,x,y\n3,1,2\n", "key", NULL), &err);
+    expect_vector(&e, 0, 3, (const double[]){1, 2});
+    annb_embeddings_release(&e);
+
+    /* TSV: the commas of a vector need no quotes */
+    expect_ok(read_with(&e, &err, state, "item_id\titem_embedding\n4\t0.5,0.25\n5\t[1, 2]\n", NULL,
+                        NULL),
+              &err);
+    expect_vector(&e, 0, 4, (const double[]){0.5, 0.25});
+    expect_vector(&e, 1, 5, (const double[]){1, 2});
+    annb_embeddings_release(&e);
+
+    /* the header of the issue: detected */
+    expect_ok(read_with(&e, &err, state, "word,vector\n1,\"[1, 2]\"\n", NULL, NULL), &err);
+    annb_embeddings_release(&e);
+
+    /* errors name the option and the header */
+    expect_error_with(read_with(&e, &err, state, "id,features\n1,\"[1]\"\n", "nope", NULL), &err,
+                      ANNB_E_INPUT,
+                      "cols.csv:1:1: expected a column nope (--id-column nope), found header "
+                      "id,features");
+    expect_error_with(read_with(&e, &err, state, "id,features\n1,\"[1]\"\n", NULL, "3"), &err,
+                      ANNB_E_INPUT, "cols.csv:1:1: expected a column 3 (--vector-column 3)");
+    expect_error_with(read_with(&e, &err, state, "id,features\n1,\"[1]\"\n", "id", "ID"), &err,
+                      ANNB_E_INPUT, "cols.csv:1:1: expected the vector in another column than the ID");
+    /* the row is still checked whole */
+    expect_error_with(read_with(&e, &err, state, "sku,count,emb\n5,3\n", "sku", "emb"), &err,
+                      ANNB_E_INPUT, "cols.csv:2:4: expected 3 fields (an ID in column 1 and a vector in column 3), found 2");
+    /* the shortcut and the general way agree on the new shapes */
+    assert_int_equal(expect_both_ways_agree(state, "two-tower",
+                                            "movie_id,movie_embedding\n1,\"0.5,0.25\"\n2,\"[1,2]\"\n", 0),
+                     ANNB_OK);
+    assert_int_equal(expect_both_ways_agree(state, "word,vector", "word,vector\n1,\"[1,2]\"\n2,\"[1,2]\"\n", 0),
+                     ANNB_OK);
+}
+
+
+/* annb_build_opts keeps its struct_size promise: a caller compiled against
+ * the first version (struct_size up to expect_sha256) gets the defaults for
+ * the fields added since, whatever lies past its struct; a smaller one is
+ * refused. */
+static void test_build_opts_size(void **state)
+{
+    const char *data = getenv("ANNB_TEST_DATA");
+    if (!data) skip();
+    const fixture *fx = *state;
+    char items[512], out[512];
+    snprintf(items, sizeof items, "%s/ingest/item2vec.csv", data);
+    tu_path(out, fx->dir, "old-opts.annb");
+    annb_build_opts o;
+    annb_build_opts_init(&o);
+    assert_int_equal(o.struct_size, sizeof o);
+    o.id_column = o.vector_column = "no such column"; /* beyond an old caller's struct */
+    o.struct_size = ANNB_BUILD_OPTS_SIZE_0_1;
+    annb_error err = {0};
+    expect_ok(annb_build(NULL, items, NULL, out, &o, &err), &err);
+    o.struct_size = sizeof o; /* now they count */
+    assert_int_equal(annb_build(NULL, items, NULL, out, &o, &err), ANNB_E_INPUT);
+    assert_non_null(strstr(err.message, "expected a column no such column (--id-column"));
+    o.struct_size = ANNB_BUILD_OPTS_SIZE_0_1 - 1;
+    assert_int_equal(annb_build(NULL, items, NULL, out, &o, &err), ANNB_E_INVALID);
+    remove(out);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -932,6 +1102,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_embeddings),
+        cmocka_unit_test(test_real_layouts),
+        cmocka_unit_test(test_columns),
+        cmocka_unit_test(test_build_opts_size),
         cmocka_unit_test(test_decimal_comma_locale),
         cmocka_unit_test(test_large_spark_file),
         cmocka_unit_test(test_error_position_after_first_block),
