@@ -231,6 +231,9 @@ static size_t build_inputs(const char *out[BUILD_INPUTS_MAX], const char *items_
     out[n++] = o->users_path;
     out[n++] = o->interactions_path;
     out[n++] = o->tune_vectors_path;
+    /* "-" is stdin: the output must not be the file stdin reads either */
+    for (size_t i = 0; i < n; i++)
+        if (out[i] && strcmp(out[i], "-") == 0) out[i] = "/dev/stdin";
     return n;
 }
 
@@ -244,6 +247,25 @@ static int check_output(const char *output_path, const char *items_path,
     annbf_error fe = {0};
     int rc = annbf_output_check(output_path, inputs, n, &fe);
     return rc ? annb_error_set(err, rc, "%s: %s", output_path, fe.message) : ANNB_OK;
+}
+
+/* "-" (stdin) can be one input only. */
+static int stdin_once(const char *items_path, const char *catalog_path, const annb_build_opts *o,
+                      annb_error *err)
+{
+    const char *const names[] = {"the items", "the catalog", "the users", "the interactions",
+                                 "the tune vectors"};
+    const char *paths[] = {items_path, catalog_path, o->users_path, o->interactions_path,
+                           o->tune_vectors_path};
+    int first = -1;
+    for (int i = 0; i < 5; i++) {
+        if (!paths[i] || strcmp(paths[i], "-") != 0) continue;
+        if (first >= 0)
+            return annb_error_set(err, ANNB_E_INVALID, "-: stdin can be read once: %s and %s "
+                                  "both name it", names[first], names[i]);
+        first = i;
+    }
+    return ANNB_OK;
 }
 
 /* opts.expect_sha256: 64 hex digits, either case. */
@@ -596,6 +618,11 @@ int annb_build_written(annb_build_report *report, const char *items_path,
     if (opts->expect_sha256 && !expect_ok(opts->expect_sha256))
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: expect_sha256 must be 64 hex "
                               "digits");
+    if (strcmp(output_path, "-") == 0)
+        return annb_error_set(err, ANNB_E_INVALID, "-: a bundle is written to a regular file "
+                              "(it is checksummed, memory-mapped and replaced atomically), not "
+                              "to stdout: give a file name, then copy or stream that file");
+    if ((rc = stdin_once(items_path, catalog_path, opts, err))) return rc;
     if ((rc = check_output(output_path, items_path, catalog_path, opts, err))) return rc;
     p.opts = opts;
     p.input_count = build_inputs(p.inputs, items_path, catalog_path, opts);

@@ -706,7 +706,7 @@ static int read_embeddings(annb_embeddings *out, const char *path, const annb_re
     annb_source src;
     int rc = annb_source_open(&src, path, err);
     if (rc) return rc;
-    emb_reader r = {.path = path, .out = out, .opts = opts ? opts : &defaults};
+    emb_reader r = {.path = annb_input_name(path), .out = out, .opts = opts ? opts : &defaults};
     r.delim = annb_source_first_line_has(&src, "\t") ? '\t' : ',';
     /* cJSON puts the first byte of the locale's decimal point in place of
      * '.': with a longer one it refuses fractions, and so must the shortcut. */
@@ -716,7 +716,7 @@ static int read_embeddings(annb_embeddings *out, const char *path, const annb_re
     rc = annb_csv_read_fast(&src, r.delim, &h, fast ? spark_fast_row : NULL, err);
     annb_source_close(&src);
     free_names(&r);
-    if (rc == ANNB_OK) rc = annb_ids_check_unique(path, out->ids, r.lines, out->count, err);
+    if (rc == ANNB_OK) rc = annb_ids_check_unique(r.path, out->ids, r.lines, out->count, err);
     if (rc == ANNB_OK) find_overflow(out, r.lines);
     free(r.lines);
     if (rc) {

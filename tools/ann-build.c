@@ -23,11 +23,14 @@ static void usage(FILE *out)
             "Reads item embeddings (Spark `id,features` CSV with a JSON array per row, item2vec\n"
             "`word,vector`, two-tower `movie_id,movie_embedding` with \"0.1,0.2,...\" in a\n"
             "quoted field, the wide form `id,f0,f1,...`, or the same as TSV) and an optional\n"
-            "MovieLens catalog\n"
-            "(movies.dat latin-1 or movies.csv UTF-8), and writes one checksummed bundle.\n"
+            "MovieLens catalog (movies.dat latin-1 or movies.csv UTF-8), and writes one\n"
+            "checksummed bundle.\n"
+            "Any input file may be '-' (stdin, for one of them) and may be gzip- or\n"
+            "zstd-compressed (told by its first bytes, read as a stream).\n"
             "\n"
             "  -o, --output BUNDLE   bundle to write: a new path or a regular file that is no\n"
             "                        input; written unnamed, fsynced, then put in place\n"
+            "                        (never stdout: '-o -' is refused)\n"
             "  -m, --metric M        ip (default), cosine or l2\n"
             "  -i, --index S         flat (default, exact), auto (by size and --max-memory),\n"
             "                        ivf, hnsw, ivfpq, or a Faiss factory string such as\n"
@@ -115,6 +118,12 @@ static void install_cleanup(void)
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);
     }
+}
+
+/* "-" is stdin, as the library reads it. */
+static const char *input_name(const char *path)
+{
+    return strcmp(path, "-") == 0 ? "stdin" : path;
 }
 
 static double now(void)
@@ -302,7 +311,7 @@ int main(int argc, char **argv)
         cli_warn(prog, CLI_ITEM_RECALL_WARNING);
     if (!quiet) {
         cli_warn(prog, "%llu vectors of dimension %u from %s, metric %s, index %s",
-                 (unsigned long long)rep.items, rep.dimension, items,
+                 (unsigned long long)rep.items, rep.dimension, input_name(items),
                  annb_metric_name(opts.metric), rep.index);
         if (*rep.auto_note)
             cli_warn(prog, "auto: passed over %s", rep.auto_note);
@@ -313,15 +322,15 @@ int main(int argc, char **argv)
                      (unsigned long long)rep.items_in_other_shards);
         if (opts.users_path)
             cli_warn(prog, "%llu user vectors from %s", (unsigned long long)rep.users,
-                     opts.users_path);
+                     input_name(opts.users_path));
         if (opts.interactions_path)
             cli_warn(prog, "interactions %s: %llu stored, %llu skipped (user or item not in the "
-                     "bundle)", opts.interactions_path, (unsigned long long)rep.interactions,
+                     "bundle)", input_name(opts.interactions_path), (unsigned long long)rep.interactions,
                      (unsigned long long)rep.interactions_skipped);
         if (catalog)
             cli_warn(prog, "catalog %s: %llu entries; %llu items without a catalog entry, "
                      "%llu catalog entries without a vector",
-                     catalog, (unsigned long long)rep.catalog_entries,
+                     input_name(catalog), (unsigned long long)rep.catalog_entries,
                      (unsigned long long)rep.items_without_catalog,
                      (unsigned long long)rep.catalog_without_item);
         if (rep.single_threaded && opts.threads != 1)

@@ -345,6 +345,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *path = argv[optind];
+    if (strcmp(path, "-") == 0) {
+        cli_warn(prog, "%s", CLI_BUNDLE_NOT_STDIN);
+        return EXIT_USAGE;
+    }
     if (sha) return print_sha256(path);
     if (recall_file && verify) {
         cli_warn(prog, "--recall goes without --verify");

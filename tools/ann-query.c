@@ -63,6 +63,9 @@ static void usage(FILE *out)
             "  --exclude ID,ID,...    leave out these IDs (repeatable)\n"
             "  --genre NAME[,NAME]    only items with one of these genres (repeatable)\n"
             "\n"
+            "An input FILE may be '-' (stdin) and gzip- or zstd-compressed; a BUNDLE is a\n"
+            "regular file, never '-'.\n"
+            "\n"
             "Many questions at once:\n"
             "  --batch FILE           query vectors, an embeddings file (`id,features`), answered\n"
             "                         in one search call\n"
@@ -315,6 +318,8 @@ static const char *check_combination(options *o)
 {
     const mode m = o->mode;
     if (o->npaths == 0) return "expected at least one BUNDLE";
+    for (size_t i = 0; i < o->npaths; i++)
+        if (strcmp(o->paths[i], "-") == 0) return CLI_BUNDLE_NOT_STDIN;
     if (o->modes_given != 1)
         return "expected exactly one of --user-vec, --item, --vec, --user, --similar-users, "
                "--users-for-item, --batch, --batch-users, --all-users, --serve-stdin";
@@ -770,8 +775,10 @@ out:
 /* One user ID per line (blank lines are skipped). */
 static int read_user_ids(ctx *c, const char *path, int64_t **ids, size_t *n)
 {
-    FILE *f = fopen(path, "r");
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "r");
     if (!f) return ctx_fail(c, ANNB_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (is_stdin) path = "<stdin>";
     char *line = NULL;
     size_t cap = 0, have = 0, lineno = 0;
     int rc = ANNB_OK;
@@ -794,7 +801,7 @@ static int read_user_ids(ctx *c, const char *path, int64_t **ids, size_t *n)
     if (rc == ANNB_OK && ferror(f)) rc = ctx_fail(c, ANNB_E_IO, "%s: read error", path);
     if (rc == ANNB_OK && *n == 0) rc = ctx_fail(c, ANNB_E_INPUT, "%s: no user IDs", path);
     free(line);
-    fclose(f);
+    if (!is_stdin) fclose(f);
     return rc;
 }
 
