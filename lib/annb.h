@@ -209,11 +209,20 @@ typedef struct annb_build_opts {
     const char *vector_column;
     const char *user_id_column;
     const char *user_vector_column;
+    /* numpy .npy matrices (float32 or float64, C order, rows x dimension)
+     * hold no IDs: ids_path is a .npy of int64 (or int32), one ID per row of
+     * the items; user_ids_path the same for the users. With ids_from_rows
+     * set, a .npy given no IDs file takes its row numbers 0..n-1 as IDs
+     * (this holds for the tune vectors too). Without either, a .npy input is
+     * refused (ANNB_E_INVALID). */
+    const char *ids_path;
+    const char *user_ids_path;
+    int ids_from_rows;
 } annb_build_opts;
 
 #define ANNB_BUILD_OPTS_INIT \
     { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, \
-      NULL, 0, NULL, NULL, NULL, NULL, NULL }
+      NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
 
 /* The struct_size of the first annb_build_opts (0.1, up to expect_sha256):
  * annb_build accepts any struct_size from this one up, and gives the

@@ -231,6 +231,8 @@ static size_t build_inputs(const char *out[BUILD_INPUTS_MAX], const char *items_
     out[n++] = o->users_path;
     out[n++] = o->interactions_path;
     out[n++] = o->tune_vectors_path;
+    out[n++] = o->ids_path;
+    out[n++] = o->user_ids_path;
     /* "-" is stdin: the output must not be the file stdin reads either */
     for (size_t i = 0; i < n; i++)
         if (out[i] && strcmp(out[i], "-") == 0) out[i] = "/dev/stdin";
@@ -254,11 +256,11 @@ static int stdin_once(const char *items_path, const char *catalog_path, const an
                       annb_error *err)
 {
     const char *const names[] = {"the items", "the catalog", "the users", "the interactions",
-                                 "the tune vectors"};
+                                 "the tune vectors", "the item IDs", "the user IDs"};
     const char *paths[] = {items_path, catalog_path, o->users_path, o->interactions_path,
-                           o->tune_vectors_path};
+                           o->tune_vectors_path, o->ids_path, o->user_ids_path};
     int first = -1;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 7; i++) {
         if (!paths[i] || strcmp(paths[i], "-") != 0) continue;
         if (first >= 0)
             return annb_error_set(err, ANNB_E_INVALID, "-: stdin can be read once: %s and %s "
@@ -477,7 +479,8 @@ static int make_provenance(bundle_parts *p, const annb_build_opts *o, annb_error
 /* How the items, and the users and tune vectors, are read. */
 static annb_read_opts item_read_opts(const annb_build_opts *o)
 {
-    annb_read_opts ro = {.id_column = o->id_column, .vector_column = o->vector_column};
+    annb_read_opts ro = {.id_column = o->id_column, .vector_column = o->vector_column,
+                         .ids_path = o->ids_path, .ids_from_rows = o->ids_from_rows};
     return ro;
 }
 
@@ -486,6 +489,7 @@ static annb_read_opts user_read_opts(const annb_build_opts *o)
     annb_read_opts ro = item_read_opts(o);
     if (o->user_id_column) ro.id_column = o->user_id_column;
     if (o->user_vector_column) ro.vector_column = o->user_vector_column;
+    ro.ids_path = o->user_ids_path;
     return ro;
 }
 
@@ -494,6 +498,8 @@ static annb_read_opts user_read_opts(const annb_build_opts *o)
 static int read_tune_vectors(bundle_parts *p, const annb_build_opts *o, annb_error *err)
 {
     annb_read_opts ro = user_read_opts(o);
+    ro.ids_path = NULL; /* questions: their IDs do not matter */
+    ro.ids_from_rows = 1;
     int rc = read_sorted(&p->tune_vectors, p->tune_digest, o->tune_vectors_path, o, &ro, NULL, err);
     if (rc == ANNB_OK && p->tune_vectors.d != p->items.d)
         rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: query vectors have %u values, the items %u",

@@ -21,6 +21,7 @@
  */
 #include "csvread.h"
 #include "ingest.h"
+#include "npy.h"
 #include "numparse.h"
 
 #include <cjson/cJSON.h>
@@ -668,6 +669,325 @@ static int emb_row(void *ctx, const annb_csv_row *row, annb_error *err)
     return ANNB_OK;
 }
 
+/* ---- JSON lines: {"id": 10, "vector": [0.5, 0.25]} per line ---- */
+
+static int is_blank_text(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t') return 0;
+    return 1;
+}
+
+static size_t skip_ws(const char *s, size_t n, size_t i)
+{
+    while (i < n && is_blank_byte(s[i])) i++;
+    return i;
+}
+
+/* Whether a key names the column spec asks for (any case), or, without
+ * one, a name is_name accepts. */
+static int key_matches(const char *key, const char *spec, int (*is_name)(const char *, size_t))
+{
+    return spec ? annb_ascii_ieq(key, strlen(key), spec) : is_name(key, strlen(key));
+}
+
+typedef struct json_span {
+    size_t at, len; /* offset in the line, length; len 0: absent */
+    char key[64];   /* the key, printable, for messages */
+} json_span;
+
+static int jsonl_error(emb_reader *r, uint64_t line, size_t at, const char *s, size_t n,
+                       const char *what, annb_error *err)
+{
+    char ex[ANNB_EXCERPT_SIZE];
+    return annb_input_error(err, ANNB_E_INPUT, r->path, line, at + 1, "expected %s, found %s", what,
+                            at < n ? annb_excerpt(ex, s + at, n - at) : "the end of the line");
+}
+
+/* Keeps the span of a value whose key is an ID or vector candidate; two
+ * candidates for one role are ambiguous. */
+static int jsonl_keep(emb_reader *r, uint64_t line, json_span *slot, const char *key,
+                      size_t key_at, size_t at, size_t len, const char *option, annb_error *err)
+{
+    char k[64];
+    printable(k, sizeof k, key);
+    if (slot->len)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, line, key_at + 1,
+                                "expected one %s key, found \"%s\" and \"%s\": pass %s %s or "
+                                "%s %s",
+                                strcmp(option, "--id-column") == 0 ? "ID" : "vector", slot->key, k,
+                                option, slot->key, option, k);
+    slot->at = at;
+    slot->len = len;
+    memcpy(slot->key, k, sizeof k);
+    return ANNB_OK;
+}
+
+/* One object: the ID and vector values located, every other value skipped
+ * (but checked as JSON). s is NUL-terminated at n. */
+static int jsonl_object(emb_reader *r, char *s, size_t n, uint64_t line, annb_error *err)
+{
+    const annb_read_opts *o = r->opts;
+    json_span id = {0}, vec = {0};
+    const char *end;
+    size_t i = skip_ws(s, n, 0);
+    if (i >= n || s[i] != '{')
+        return jsonl_error(r, line, i, s, n,
+                           "a JSON object such as {\"id\": 1, \"vector\": [0.5, 0.25]}", err);
+    i = skip_ws(s, n, i + 1);
+    if (i < n && s[i] == '}') i++;
+    else
+        for (;;) {
+            if (i >= n || s[i] != '"') return jsonl_error(r, line, i, s, n, "a key in quotes", err);
+            cJSON *k = cJSON_ParseWithLengthOpts(s + i, n - i, &end, 0);
+            if (!k || !cJSON_IsString(k)) {
+                cJSON_Delete(k);
+                return jsonl_error(r, line, i, s, n, "a key in quotes", err);
+            }
+            size_t key_at = i;
+            i = skip_ws(s, n, (size_t)(end - s));
+            if (i >= n || s[i] != ':') {
+                cJSON_Delete(k);
+                return jsonl_error(r, line, i, s, n, "':' after the key", err);
+            }
+            i = skip_ws(s, n, i + 1);
+            cJSON *v = cJSON_ParseWithLengthOpts(s + i, n - i, &end, 0);
+            if (!v) {
+                size_t at = end && end >= s && end <= s + n ? (size_t)(end - s) : i;
+                cJSON_Delete(k);
+                return jsonl_error(r, line, at, s, n, "a JSON value", err);
+            }
+            cJSON_Delete(v);
+            size_t vlen = (size_t)(end - s) - i;
+            int rc = ANNB_OK;
+            if (key_matches(k->valuestring, o->id_column, is_id_name))
+                rc = jsonl_keep(r, line, &id, k->valuestring, key_at, i, vlen, "--id-column", err);
+            else if (key_matches(k->valuestring, o->vector_column, is_vector_name))
+                rc = jsonl_keep(r, line, &vec, k->valuestring, key_at, i, vlen, "--vector-column",
+                                err);
+            cJSON_Delete(k);
+            if (rc) return rc;
+            i = skip_ws(s, n, i + vlen);
+            if (i < n && s[i] == ',') {
+                i = skip_ws(s, n, i + 1);
+                continue;
+            }
+            if (i < n && s[i] == '}') {
+                i++;
+                break;
+            }
+            return jsonl_error(r, line, i, s, n, "',' or '}' after a value", err);
+        }
+    i = skip_ws(s, n, i);
+    if (i < n) return jsonl_error(r, line, i, s, n, "the end of the line after the object", err);
+    if (!id.len)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, line, 1,
+                                "expected %s%s%s, found none in the object%s",
+                                o->id_column ? "the key " : "an ID key (id, word, item_id, movie_id, "
+                                                            "user_id, itemId, movieId, userId)",
+                                o->id_column ? o->id_column : "",
+                                o->id_column ? " (--id-column)" : "",
+                                o->id_column ? "" : ": pass --id-column KEY");
+    if (!vec.len)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, line, 1,
+                                "expected %s%s%s, found none in the object%s",
+                                o->vector_column ? "the key " : "a vector key (features, vector, "
+                                                                "embedding, NAME_embedding)",
+                                o->vector_column ? o->vector_column : "",
+                                o->vector_column ? " (--vector-column)" : "",
+                                o->vector_column ? "" : ": pass --vector-column KEY");
+    annb_embeddings *e = r->out;
+    if (e->count >= ANNB_MAX_ROWS)
+        return annb_input_error(err, ANNB_E_LIMIT, r->path, line, 1,
+                                "expected at most %llu rows, found more", ANNB_MAX_ROWS);
+    int rc = reserve_row(r, err);
+    if (rc) return rc;
+    /* the ID: a JSON integer (its text, so any int64 is exact) or a string of one */
+    char ex[ANNB_EXCERPT_SIZE];
+    const char *text = s + id.at;
+    size_t tlen = id.len;
+    cJSON *str = NULL;
+    if (*text == '"') {
+        s[id.at + id.len] = '\0'; /* the value is a complete JSON string */
+        str = cJSON_Parse(text);
+        text = str && cJSON_IsString(str) ? str->valuestring : "";
+        tlen = strlen(text);
+    }
+    const char *why = annb_id_parse(&e->ids[e->count], text, tlen);
+    if (why) {
+        rc = annb_input_error(err, ANNB_E_INPUT, r->path, line, id.at + 1, "%s, found %s%s", why,
+                              annb_excerpt(ex, s + id.at, id.len), string_id_hint(text, tlen));
+        cJSON_Delete(str);
+        return rc;
+    }
+    cJSON_Delete(str);
+    /* the vector, checked and converted as a CSV field holding it */
+    memcpy(r->vec_name, vec.key, sizeof r->vec_name);
+    s[vec.at + vec.len] = '\0';
+    annb_csv_field f = {s + vec.at, vec.len, line, vec.at + 1, e->count + 1, 1, 0};
+    if ((rc = parse_features(r, &f, err))) return rc;
+    r->lines[e->count] = line;
+    e->count++;
+    return ANNB_OK;
+}
+
+static int read_jsonl(emb_reader *r, annb_source *src, annb_error *err)
+{
+    annb_line ln;
+    char *buf = NULL;
+    size_t cap = 0;
+    uint64_t blank = 0;
+    int rc;
+    while ((rc = annb_source_getline(src, &ln, err)) == 1) {
+        if (is_blank_text(ln.data, ln.len)) {
+            if (!blank) blank = ln.number;
+            continue;
+        }
+        if (blank) {
+            rc = annb_input_error(err, ANNB_E_INPUT, r->path, blank, 1,
+                                  "expected a row, found a blank line (blank lines are allowed "
+                                  "only at the end of the file)");
+            break;
+        }
+        if (ln.len + 1 > cap) {
+            void *p = realloc(buf, ln.len + 1);
+            if (!p) {
+                rc = nomem(r, err);
+                break;
+            }
+            buf = p;
+            cap = ln.len + 1;
+        }
+        memcpy(buf, ln.data, ln.len);
+        buf[ln.len] = '\0';
+        if ((rc = jsonl_object(r, buf, ln.len, ln.number, err))) break;
+    }
+    free(buf);
+    return rc;
+}
+
+/* ---- word2vec text (.vec): "count dimension", then "word v1 ... vd" ---- */
+
+/* Reads an unsigned decimal of at most 10 digits at s[*i]; -1 if none. */
+static int64_t small_number(const char *s, size_t n, size_t *i)
+{
+    size_t j = *i;
+    int64_t v = 0;
+    while (j < n && j - *i < 11 && s[j] >= '0' && s[j] <= '9') v = v * 10 + (s[j++] - '0');
+    if (j == *i || j - *i > 10) return -1;
+    *i = j;
+    return v;
+}
+
+/* Whether the first line is "count dimension" (two numbers and blanks). */
+static int first_line_is_counts(const annb_source *src)
+{
+    const char *s = (const char *)src->block + src->pos;
+    size_t n = 0, i = 0;
+    while (src->pos + n < src->len && s[n] != '\n' && s[n] != '\r') n++;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    if (small_number(s, n, &i) < 0 || i == n || (s[i] != ' ' && s[i] != '\t')) return 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    if (small_number(s, n, &i) < 0) return 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    return i == n;
+}
+
+static int w2v_row(emb_reader *r, const annb_line *ln, annb_error *err)
+{
+    char ex[ANNB_EXCERPT_SIZE];
+    annb_embeddings *e = r->out;
+    const char *s = ln->data;
+    size_t n = ln->len, i = 0, start;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--; /* gensim ends rows with a blank */
+    while (i < n && s[i] != ' ' && s[i] != '\t') i++;
+    if (e->count >= ANNB_MAX_ROWS)
+        return annb_input_error(err, ANNB_E_LIMIT, r->path, ln->number, 1,
+                                "expected at most %llu rows, found more", ANNB_MAX_ROWS);
+    int rc = reserve_row(r, err);
+    if (rc) return rc;
+    const char *why = annb_id_parse(&e->ids[e->count], s, i);
+    if (why)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, ln->number, 1,
+                                "%s as the word, found %s%s", why, annb_excerpt(ex, s, i),
+                                string_id_hint(s, i));
+    float *v = e->vectors + e->count * e->dimension;
+    uint32_t k = 0;
+    for (;;) {
+        while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+        if (i == n) break;
+        start = i;
+        while (i < n && s[i] != ' ' && s[i] != '\t') i++;
+        if (k == e->dimension)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, ln->number, start + 1,
+                                    "expected %" PRIu32 " values after the word (the dimension on "
+                                    "line 1), found more: %s",
+                                    e->dimension, annb_excerpt(ex, s + start, n - start));
+        int bad = annb_float_parse(&v[k], s + start, i - start);
+        if (bad)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, ln->number, start + 1,
+                                    "expected %s as value %" PRIu32 " after the word, found %s",
+                                    bad == ANNB_FLOAT_RANGE ? "a finite float32" : "a number", k + 1,
+                                    annb_excerpt(ex, s + start, i - start));
+        k++;
+    }
+    if (k != e->dimension)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, ln->number, n + 1,
+                                "expected %" PRIu32 " values after the word (the dimension on line "
+                                "1), found %" PRIu32,
+                                e->dimension, k);
+    r->lines[e->count] = ln->number;
+    e->count++;
+    return ANNB_OK;
+}
+
+static int read_word2vec(emb_reader *r, annb_source *src, annb_error *err)
+{
+    annb_line ln;
+    int rc = annb_source_getline(src, &ln, err);
+    if (rc != 1) return rc ? rc : annb_input_error(err, ANNB_E_INPUT, r->path, 1, 1, "expected a line");
+    size_t i = 0;
+    while (i < ln.len && (ln.data[i] == ' ' || ln.data[i] == '\t')) i++;
+    int64_t count = small_number(ln.data, ln.len, &i);
+    while (i < ln.len && (ln.data[i] == ' ' || ln.data[i] == '\t')) i++;
+    size_t dim_at = i;
+    int64_t dim = small_number(ln.data, ln.len, &i);
+    if (count < 1 || (uint64_t)count > ANNB_MAX_ROWS)
+        return annb_input_error(err, ANNB_E_LIMIT, r->path, 1, 1,
+                                "expected a row count from 1 to %llu, found %" PRId64,
+                                ANNB_MAX_ROWS, count);
+    if (dim < 1 || dim > ANNB_MAX_DIMENSION)
+        return annb_input_error(err, ANNB_E_LIMIT, r->path, 1, dim_at + 1,
+                                "expected a dimension from 1 to %u, found %" PRId64,
+                                ANNB_MAX_DIMENSION, dim);
+    if ((rc = set_dimension(r, (uint32_t)dim, err))) return rc;
+    snprintf(r->vec_name, sizeof r->vec_name, "word2vec");
+    uint64_t blank = 0, last = 1;
+    while ((rc = annb_source_getline(src, &ln, err)) == 1) {
+        last = ln.number;
+        if (is_blank_text(ln.data, ln.len)) {
+            if (!blank) blank = ln.number;
+            continue;
+        }
+        if (blank)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, blank, 1,
+                                    "expected a row, found a blank line (blank lines are allowed "
+                                    "only at the end of the file)");
+        if (r->out->count == (uint64_t)count)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, ln.number, 1,
+                                    "expected %" PRId64 " rows (the count on line 1), found more",
+                                    count);
+        if ((rc = w2v_row(r, &ln, err))) return rc;
+    }
+    if (rc) return rc;
+    if (r->out->count != (uint64_t)count)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, last + 1, 1,
+                                "expected %" PRId64 " rows (the count on line 1), found %" PRIu64
+                                " (a truncated file?)",
+                                count, r->out->count);
+    return ANNB_OK;
+}
+
 /* Every value is a finite float, yet products can overflow: notes the
  * first row past ANNB_MAX_SQUARED_NORM for annb_embeddings_check_scores. */
 static void find_overflow(annb_embeddings *e, const uint64_t *lines)
@@ -712,8 +1032,27 @@ static int read_embeddings(annb_embeddings *out, const char *path, const annb_re
      * '.': with a longer one it refuses fractions, and so must the shortcut. */
     const char *point = localeconv()->decimal_point;
     r.fast = point && strlen(point) == 1;
-    const annb_csv_handler h = {emb_field, emb_row, &r, "id,features or id,f0,..."};
-    rc = annb_csv_read_fast(&src, r.delim, &h, fast ? spark_fast_row : NULL, err);
+    size_t first = src.pos;
+    while (first < src.len && is_blank_byte((char)src.block[first])) first++;
+    if (src.len - src.pos >= 6 && memcmp(src.block + src.pos, "\x93NUMPY", 6) == 0) {
+        rc = annb_npy_read(out, &src, r.opts, err);
+        annb_source_close(&src);
+        return rc; /* complete: IDs checked, arrays trimmed */
+    } else if (r.opts->ids_path) {
+        rc = annb_error_set(err, ANNB_E_INVALID, "%s: IDs from a separate file (%s) are for a "
+                            ".npy matrix, and this is no .npy file", r.path,
+                            annb_input_name(r.opts->ids_path));
+    } else if (first < src.len && src.block[first] == '{') {
+        rc = read_jsonl(&r, &src, err);
+    } else if (first_line_is_counts(&src)) {
+        rc = read_word2vec(&r, &src, err);
+    } else {
+        const annb_csv_handler h = {emb_field, emb_row, &r, "id,features or id,f0,..."};
+        rc = annb_csv_read_fast(&src, r.delim, &h, fast ? spark_fast_row : NULL, err);
+    }
+    if (rc == ANNB_OK && out->count == 0)
+        rc = annb_input_error(err, ANNB_E_INPUT, r.path, 1, 1, "expected at least one row, found "
+                              "an empty file");
     annb_source_close(&src);
     free_names(&r);
     if (rc == ANNB_OK) rc = annb_ids_check_unique(r.path, out->ids, r.lines, out->count, err);

@@ -49,10 +49,23 @@ typedef struct annb_read_opts {
      * case) or a 1-based column number; NULL: detected from the header. */
     const char *id_column;
     const char *vector_column;
+    /* A .npy matrix: its IDs from this .npy of int64 (or int32), one per
+     * row; or, with ids_from_rows, the row numbers 0..n-1. Neither: a .npy
+     * input is refused (ANNB_E_INVALID). Ignored by the text forms. */
+    const char *ids_path;
+    int ids_from_rows;
 } annb_read_opts;
 
 /*
- * Reads an embeddings file. The header decides the form:
+ * Reads an embeddings file ("-": stdin; gzip or zstd decompressed, see
+ * csvread.h). The first bytes decide the form: the .npy magic (npy.h); a
+ * '{' (JSON lines: one object per line with an ID key and a vector key,
+ * chosen by the same names as the CSV columns below or by
+ * annb_read_opts, other keys ignored; the ID a JSON integer or a string of
+ * one, the vector a JSON array); a first line of two numbers (word2vec
+ * text: "count dimension", then "word v1 ... vd" rows separated by blanks,
+ * the word an integer ID, exactly count rows); else CSV/TSV, whose header
+ * decides the form:
  *  - one vector column (`id,features`, Spark; `word,vector`, item2vec;
  *    `movie_id,movie_embedding`, two-tower): the vector is a JSON array of
  *    numbers, as cJSON accepts it, or numbers separated by commas or blanks,

@@ -22,7 +22,8 @@ static void usage(FILE *out)
             "\n"
             "Reads item embeddings (Spark `id,features` CSV with a JSON array per row, item2vec\n"
             "`word,vector`, two-tower `movie_id,movie_embedding` with \"0.1,0.2,...\" in a\n"
-            "quoted field, the wide form `id,f0,f1,...`, or the same as TSV) and an optional\n"
+            "quoted field, the wide form `id,f0,f1,...`, or the same as TSV; JSON lines\n"
+            "{\"id\": 1, \"vector\": [...]}; word2vec text (.vec); numpy .npy) and an optional\n"
             "MovieLens catalog (movies.dat latin-1 or movies.csv UTF-8), and writes one\n"
             "checksummed bundle.\n"
             "Any input file may be '-' (stdin, for one of them) and may be gzip- or\n"
@@ -63,6 +64,11 @@ static void usage(FILE *out)
             "      --user-id-column C, --user-vector-column C\n"
             "                        the same for --users and --tune-vectors (default: the\n"
             "                        items' options, else detected)\n"
+            "      --ids FILE.npy    ITEMS is a numpy .npy matrix (float32/float64, C order):\n"
+            "                        its IDs, a .npy of int64 with one per row\n"
+            "      --user-ids FILE.npy  the same for --users\n"
+            "      --ids-from-rows   a .npy without an IDs file takes its row numbers 0..n-1\n"
+            "                        as IDs (only when asked: they rarely are the real IDs)\n"
             "  -u, --users FILE      also store the users' vectors (same forms as ITEMS)\n"
             "      --interactions F  also store who has seen what (ratings.dat, ratings.csv or\n"
             "                        a user,item CSV), for ann-query --exclude-seen; needs --users\n"
@@ -200,6 +206,9 @@ int main(int argc, char **argv)
         {"vector-column", required_argument, NULL, 'C'},
         {"user-id-column", required_argument, NULL, 'J'},
         {"user-vector-column", required_argument, NULL, 'D'},
+        {"ids", required_argument, NULL, 'd'},
+        {"user-ids", required_argument, NULL, 'U'},
+        {"ids-from-rows", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     annb_build_opts opts = ANNB_BUILD_OPTS_INIT;
@@ -269,6 +278,9 @@ int main(int argc, char **argv)
         case 'C': opts.vector_column = optarg; break;
         case 'J': opts.user_id_column = optarg; break;
         case 'D': opts.user_vector_column = optarg; break;
+        case 'd': opts.ids_path = optarg; break;
+        case 'U': opts.user_ids_path = optarg; break;
+        case 'r': opts.ids_from_rows = 1; break;
         case 'Q': {
             int64_t v;
             if (cli_parse_i64(optarg, &v) || v < 1 || v > 100000) {

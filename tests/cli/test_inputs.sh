@@ -187,10 +187,87 @@ expect_stderr_contains "'-' (stdin) is no BUNDLE"
 run bash -c '"$1" - <"$2"' _ "$INSPECT" "$W/plain.annb"
 expect_usage_error ann-inspect
 
+# ---- more forms: JSON lines, word2vec text, numpy .npy ----
+
+# the same five vectors in every form: the same bundle, byte for byte
+printf 'id,features\n1193,"[0.125, -0.5, 0.25, 1.0]"\n661,"[-0.375, 0.5, 0.0, 0.75]"\n914,"[0.5, 0.125, -0.25, 0.0]"\n3408,"[0.0, -0.75, 0.5, 0.25]"\n2355,"[0.25, 0.25, 0.25, -1.0]"\n' >"$W/five.csv"
+run "$BUILD" "$W/five.csv" -o "$W/five.annb" --metric cosine
+expect_status 0
+awk -F'"' 'NR > 1 { split($1, a, ","); printf "{\"id\": %s, \"vector\": %s, \"count\": 3}\n", a[1], $2 }' \
+    "$W/five.csv" >"$W/five.jsonl"
+awk -F'"' 'NR == 1 { print "5 4" } NR > 1 { split($1, a, ","); v = $2; gsub(/[][,]/, "", v); print a[1], v " " }' \
+    "$W/five.csv" >"$W/five.vec"
+# .npy written by hand (version 1.0 header, float32 or float64, int64 IDs)
+python3 - "$W/five.csv" "$W" <<'PY' || exit 99
+import json, struct, sys
+rows = [l.rstrip("\n").split(",", 1) for l in open(sys.argv[1]).readlines()[1:]]
+ids = [int(r[0]) for r in rows]
+vecs = [json.loads(r[1].strip('"')) for r in rows]
+def npy(path, descr, shape, fmt, values):
+    d = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+    h = d + " " * ((64 - (10 + len(d) + 1) % 64) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode())
+        f.write(struct.pack("<%d%s" % (len(values), fmt), *values))
+flat = [x for v in vecs for x in v]
+npy(sys.argv[2] + "/five.npy", "<f4", "(5, 4)", "f", flat)
+npy(sys.argv[2] + "/five64.npy", "<f8", "(5, 4)", "d", flat)
+npy(sys.argv[2] + "/five_ids.npy", "<i8", "(5,)", "q", ids)
+npy(sys.argv[2] + "/five_rows.npy", "<i8", "(5,)", "q", list(range(5)))
+PY
+run "$BUILD" "$W/five.jsonl" -o "$W/jsonl.annb" --metric cosine
+expect_status 0
+expect_true "JSON lines give the CSV's bundle" cmp -s "$W/five.annb" "$W/jsonl.annb"
+run "$BUILD" "$W/five.vec" -o "$W/vec.annb" --metric cosine
+expect_status 0
+expect_true "word2vec text gives the CSV's bundle" cmp -s "$W/five.annb" "$W/vec.annb"
+for npy in five five64; do
+    run "$BUILD" "$W/$npy.npy" --ids "$W/five_ids.npy" -o "$W/npy.annb" --metric cosine
+    expect_status 0
+    expect_true "$npy.npy with --ids gives the CSV's bundle" cmp -s "$W/five.annb" "$W/npy.annb"
+done
+gzip -c "$W/five.npy" >"$W/five.npy.gz"
+run bash -c '"$1" - --ids "$2" -o "$3" --metric cosine <"$4"' _ "$BUILD" "$W/five_ids.npy" \
+    "$W/npy.annb" "$W/five.npy.gz"
+expect_status 0
+expect_true "a gzipped .npy on stdin gives the CSV's bundle" cmp -s "$W/five.annb" "$W/npy.annb"
+# row numbers as IDs only when asked
+run "$BUILD" "$W/five.npy" -o "$W/x.annb"
+expect_usage_error ann-build
+expect_stderr_contains "five.npy: a .npy matrix holds no IDs: give them as a second .npy of int64 (--ids FILE.npy) or take the row numbers 0..4 (--ids-from-rows)"
+run "$BUILD" "$W/five.npy" --ids-from-rows -o "$W/rows.annb" --metric cosine
+expect_status 0
+run "$BUILD" "$W/five.npy" --ids "$W/five_rows.npy" -o "$W/rows2.annb" --metric cosine
+expect_true "--ids-from-rows numbers the rows from 0" cmp -s "$W/rows.annb" "$W/rows2.annb"
+run "$QUERY" "$W/rows.annb" --item 0 -k 1 --format tsv
+expect_stdout_matches '^1	3	0\.6957'
+# users as .npy, with their own IDs
+run "$BUILD" "$W/five.csv" -o "$W/u.annb" --users "$W/five.npy" --user-ids "$W/five_ids.npy"
+expect_status 0
+expect_stderr_contains "5 user vectors"
+# errors: file:line:col in text forms, byte offsets in .npy
+printf '{"id": 1, "vector": [1, 2]}\n{"id": 2, "vector": [1, x]}\n' >"$W/bad.jsonl"
+run "$BUILD" "$W/bad.jsonl" -o "$W/x.annb"
+expect_failure ann-build 1 'bad.jsonl:2:25: expected a JSON value, found "x\]}"'
+printf '2 2\n1 0.5 0.25\n' >"$W/short.vec"
+run "$BUILD" "$W/short.vec" -o "$W/x.annb"
+expect_failure ann-build 1 'short.vec:3:1: expected 2 rows \(the count on line 1\), found 1 \(a truncated file\?\)'
+printf '1 2\ntt0114709 0.5 0.25\n' >"$W/words.vec"
+run "$BUILD" "$W/words.vec" -o "$W/x.annb"
+expect_failure ann-build 1 'words.vec:2:1: expected an integer ID' 'string IDs are not supported yet'
+head -c 150 "$W/five.npy" >"$W/cut.npy"
+run "$BUILD" "$W/cut.npy" --ids-from-rows -o "$W/x.annb"
+expect_failure ann-build 1 'cut.npy: byte 150: expected 5 rows of 4 values \(the shape\), found the end of the file in row 1'
+run "$BUILD" "$W/five.csv" --ids "$W/five_ids.npy" -o "$W/x.annb"
+expect_usage_error ann-build
+expect_stderr_contains "are for a .npy matrix, and this is no .npy file"
+
 # --help documents the options
 run "$BUILD" --help
 expect_stdout_contains "--id-column"
 expect_stdout_contains "--vector-column"
 expect_stdout_contains "--user-id-column"
+expect_stdout_contains "--ids FILE.npy"
+expect_stdout_contains "--ids-from-rows"
 
 finish

@@ -16,6 +16,7 @@
 #include "testutil.h"
 
 #include <float.h>
+#include <math.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -802,6 +803,205 @@ static void test_columns(void **state)
 }
 
 
+
+/* ------------------------------------------------------------------------ */
+/* More forms: JSON lines, word2vec text, numpy .npy                         */
+/* ------------------------------------------------------------------------ */
+
+static void expect_read_error(void **state, const char *name, const char *text, size_t size,
+                              int code, const char *fragment)
+{
+    annb_embeddings e;
+    annb_error err;
+    int rc = read_embeddings(&e, &err, state, name, text, size);
+    if (rc != code || !strstr(err.message, fragment))
+        fail_msg("%s: got %d \"%s\", want %d with \"%s\"", text, rc, err.message, code, fragment);
+    assert_null(e.ids);
+    assert_int_equal(e.count, 0);
+}
+
+static void test_jsonl(void **state)
+{
+    annb_embeddings e;
+    annb_error err;
+    const char *good = "{\"id\": 3, \"vector\": [0.5, 0.25]}\n"
+                       "{\"name\": {\"a\": [1]}, \"vector\": [1e-3,-2], \"id\": \"9223372036854775807\"}\r\n"
+                       "  {\"id\":-4,\"vector\":[3,4]}  \n\n";
+    expect_ok(read_embeddings(&e, &err, state, "in.jsonl", good, 0), &err);
+    assert_int_equal(e.count, 3);
+    expect_vector(&e, 0, 3, (const double[]){0.5, 0.25});
+    expect_vector(&e, 1, INT64_MAX, (const double[]){1e-3, -2});
+    expect_vector(&e, 2, -4, (const double[]){3, 4});
+    annb_embeddings_release(&e);
+    /* any key names the options give; two-tower names detected */
+    expect_ok(read_embeddings(&e, &err, state, "in.jsonl",
+                              "{\"movie_id\": 10, \"movie_embedding\": [1, 2]}\n", 0),
+              &err);
+    expect_vector(&e, 0, 10, (const double[]){1, 2});
+    annb_embeddings_release(&e);
+    expect_ok(read_with(&e, &err, state, "{\"sku\": 10, \"emb\": [1, 2], \"vector\": [5]}\n", "sku",
+                        "emb"),
+              &err);
+    expect_vector(&e, 0, 10, (const double[]){1, 2});
+    annb_embeddings_release(&e);
+
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1, x]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:25: expected a JSON value, found \"x]}\"");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1, 1e39]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:25: expected a finite float32 as element 2 of the vector array, "
+                      "found \"1e39\"");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"v\": [1]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:1: expected a vector key (features, vector, embedding, "
+                      "NAME_embedding), found none in the object: pass --vector-column KEY");
+    expect_read_error(state, "in.jsonl", "{\"key\": 1, \"vector\": [1]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:1: expected an ID key (id, word, item_id, movie_id, user_id, "
+                      "itemId, movieId, userId), found none in the object: pass --id-column KEY");
+    expect_read_error(state, "in.jsonl", "{\"user_id\": 1, \"item_id\": 2, \"vector\": [1]}\n", 0,
+                      ANNB_E_INPUT,
+                      "in.jsonl:1:16: expected one ID key, found \"user_id\" and \"item_id\": pass "
+                      "--id-column user_id or --id-column item_id");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1.5, \"vector\": [1]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:8: expected an integer ID (optional sign and decimal digits), "
+                      "found \"1.5\"");
+    expect_read_error(state, "in.jsonl", "{\"id\": \"tt0114709\", \"vector\": [1]}\n", 0,
+                      ANNB_E_INPUT, "string IDs are not supported yet");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]} x\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:26: expected the end of the line after the object, found \"x\"");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]}\n[1]\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:2:1: expected a JSON object such as");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]}\n\n{\"id\": 2, \"vector\": [1]}\n",
+                      0, ANNB_E_INPUT, "in.jsonl:2:1: expected a row, found a blank line");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]}\n{\"id\": 2, \"vector\": [1, 2]}\n",
+                      0, ANNB_E_INPUT,
+                      "in.jsonl:2:21: expected 1 numbers in the vector array (the dimension of line 1), found 2");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]}\n{\"id\": 1, \"vector\": [2]}\n",
+                      0, ANNB_E_INPUT, "in.jsonl:2:1: expected unique IDs, found ID 1 again (first on line 1)");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1 \"vector\": [1]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:10: expected ',' or '}' after a value");
+}
+
+static void test_word2vec(void **state)
+{
+    annb_embeddings e;
+    annb_error err;
+    expect_ok(read_embeddings(&e, &err, state, "in.vec", "3 2\n1 0.5 0.25 \n20 1 2\n-3\t3 4\n", 0),
+              &err);
+    assert_int_equal(e.count, 3);
+    expect_vector(&e, 0, 1, (const double[]){0.5, 0.25});
+    expect_vector(&e, 2, -3, (const double[]){3, 4});
+    annb_embeddings_release(&e);
+    expect_read_error(state, "in.vec", "2 2\nthe 0.5 0.25\n", 0, ANNB_E_INPUT,
+                      "in.vec:2:1: expected an integer ID (optional sign and decimal digits) as the "
+                      "word, found \"the\" (string IDs are not supported yet: IDs must be integers)");
+    expect_read_error(state, "in.vec", "3 2\n1 0.5 0.25\n2 1 1\n", 0, ANNB_E_INPUT,
+                      "in.vec:4:1: expected 3 rows (the count on line 1), found 2 (a truncated file?)");
+    expect_read_error(state, "in.vec", "1 2\n1 0.5 0.25\n2 1 1\n", 0, ANNB_E_INPUT,
+                      "in.vec:3:1: expected 1 rows (the count on line 1), found more");
+    expect_read_error(state, "in.vec", "1 2\n1 0.5 0.25 7\n", 0, ANNB_E_INPUT,
+                      "in.vec:2:12: expected 2 values after the word (the dimension on line 1), found more: \"7\"");
+    expect_read_error(state, "in.vec", "1 2\n1 0.5\n", 0, ANNB_E_INPUT,
+                      "in.vec:2:6: expected 2 values after the word (the dimension on line 1), found 1");
+    expect_read_error(state, "in.vec", "1 2\n1 0.5 nan\n", 0, ANNB_E_INPUT,
+                      "in.vec:2:7: expected a number as value 2 after the word, found \"nan\"");
+    expect_read_error(state, "in.vec", "1 5000\n", 0, ANNB_E_LIMIT,
+                      "in.vec:1:3: expected a dimension from 1 to 4096, found 5000");
+}
+
+/* A .npy file: version 1.0 header with the dict, padded to 64 bytes. */
+static size_t npy_bytes(unsigned char *out, const char *descr, const char *shape, const void *data,
+                        size_t size)
+{
+    char dict[128];
+    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                     descr, shape);
+    size_t hlen = (size_t)n + 1;
+    while ((10 + hlen) % 64) hlen++;
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (unsigned char)(hlen & 0xff);
+    out[9] = (unsigned char)(hlen >> 8);
+    memset(out + 10, ' ', hlen);
+    memcpy(out + 10, dict, (size_t)n);
+    out[10 + hlen - 1] = '\n';
+    memcpy(out + 10 + hlen, data, size);
+    return 10 + hlen + size;
+}
+
+static void test_npy(void **state)
+{
+    const fixture *fx = *state;
+    unsigned char buf[512];
+    char path[512], ids_path[512];
+    annb_embeddings e;
+    annb_error err = {0};
+    const float f32[6] = {0.5f, 0.25f, 1, 2, -3, 4};
+    const double f64[6] = {0.5, 0.25, 1, 2, -3, 4};
+    const int64_t ids[3] = {30, 10, 20};
+    annb_read_opts rows = {.ids_from_rows = 1}, with_ids = {.ids_path = ids_path};
+
+    tu_path(ids_path, fx->dir, "ids.npy");
+    tu_write_file(ids_path, buf, npy_bytes(buf, "<i8", "(3,)", ids, sizeof ids));
+    for (int wide = 0; wide < 2; wide++) {
+        tu_path(path, fx->dir, "v.npy");
+        tu_write_file(path, buf, wide ? npy_bytes(buf, "<f8", "(3, 2)", f64, sizeof f64)
+                                      : npy_bytes(buf, "<f4", "(3, 2)", f32, sizeof f32));
+        expect_ok(annb_embeddings_read_with(&e, path, &with_ids, &err), &err);
+        assert_int_equal(e.count, 3);
+        expect_vector(&e, 0, 30, (const double[]){0.5, 0.25});
+        expect_vector(&e, 2, 20, (const double[]){-3, 4});
+        annb_embeddings_release(&e);
+        expect_ok(annb_embeddings_read_with(&e, path, &rows, &err), &err);
+        expect_vector(&e, 1, 1, (const double[]){1, 2});
+        annb_embeddings_release(&e);
+    }
+    /* no IDs: refused, naming both ways */
+    assert_int_equal(annb_embeddings_read(&e, path, &err), ANNB_E_INVALID);
+    assert_non_null(strstr(err.message, "v.npy: a .npy matrix holds no IDs: give them as a second "
+                                        ".npy of int64 (--ids FILE.npy) or take the row numbers 0..2 "
+                                        "(--ids-from-rows)"));
+    /* damage, each with the byte offset */
+    static const struct {
+        const char *descr, *shape;
+        size_t cut; /* data bytes left out */
+        const char *message;
+    } bad[] = {
+        {"<f4", "(3, 2)", 4, "v.npy: byte 148: expected 3 rows of 2 values (the shape), found the end "
+                             "of the file in row 2 (a truncated file?)"},
+        {">f4", "(3, 2)", 0, "v.npy: byte 20: expected the dtype '<f4', '<f8' (vectors) or '<i8', "
+                             "'<i4' (IDs), found '>f4'"},
+        {"<f4", "(6,)", 0, "v.npy: byte 0: expected a 2-D matrix of float32 or float64 (rows, "
+                           "dimension), found floats of 1 dimension"},
+        {"<f4", "(2, 2)", 0, "v.npy: byte 144: expected the end of the file after the values the "
+                             "shape declares, found more bytes"},
+        {"<f4", "(3, x)", 0, "v.npy: byte 60: expected a shape (rows,) or (rows, dimension), found (3, x)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tu_write_file(path, buf, npy_bytes(buf, bad[i].descr, bad[i].shape, f32, sizeof f32) - bad[i].cut);
+        int rc = annb_embeddings_read_with(&e, path, &rows, &err);
+        if (rc != ANNB_E_INPUT || !strstr(err.message, bad[i].message))
+            fail_msg("case %zu: got %d \"%s\", want \"%s\"", i, rc, err.message, bad[i].message);
+    }
+    float nan_row[6] = {0.5f, 0.25f, 1, NAN, -3, 4};
+    tu_write_file(path, buf, npy_bytes(buf, "<f4", "(3, 2)", nan_row, sizeof nan_row));
+    assert_int_equal(annb_embeddings_read_with(&e, path, &rows, &err), ANNB_E_INPUT);
+    assert_non_null(strstr(err.message, "v.npy: byte 140: expected a finite float32 as value 1 of row 1, found nan"));
+    const double big[6] = {0.5, 0.25, 1, 1e39, -3, 4};
+    tu_write_file(path, buf, npy_bytes(buf, "<f8", "(3, 2)", big, sizeof big));
+    assert_int_equal(annb_embeddings_read_with(&e, path, &rows, &err), ANNB_E_INPUT);
+    assert_non_null(strstr(err.message, "expected a finite float32 as value 1 of row 1, found 1e+39"));
+    /* the IDs file: its count, its repeats */
+    tu_write_file(path, buf, npy_bytes(buf, "<f4", "(3, 2)", f32, sizeof f32));
+    const int64_t twice[3] = {5, 6, 5};
+    tu_write_file(ids_path, buf, npy_bytes(buf, "<i8", "(3,)", twice, sizeof twice));
+    assert_int_equal(annb_embeddings_read_with(&e, path, &with_ids, &err), ANNB_E_INPUT);
+    assert_non_null(strstr(err.message, "ids.npy: element 2: expected unique IDs, found ID 5 again (first as element 0)"));
+    tu_write_file(ids_path, buf, npy_bytes(buf, "<i8", "(2,)", twice, 16));
+    assert_int_equal(annb_embeddings_read_with(&e, path, &with_ids, &err), ANNB_E_INPUT);
+    assert_non_null(strstr(err.message, "ids.npy: byte 0: expected 3 IDs (the rows of the vectors), found 2"));
+    /* --ids with a text file */
+    put(path, state, "t.csv", "id,features\n1,\"[1]\"\n", 0);
+    assert_int_equal(annb_embeddings_read_with(&e, path, &with_ids, &err), ANNB_E_INVALID);
+}
+
 /* annb_build_opts keeps its struct_size promise: a caller compiled against
  * the first version (struct_size up to expect_sha256) gets the defaults for
  * the fields added since, whatever lies past its struct; a smaller one is
@@ -1105,6 +1305,9 @@ int main(void)
         cmocka_unit_test(test_real_layouts),
         cmocka_unit_test(test_columns),
         cmocka_unit_test(test_build_opts_size),
+        cmocka_unit_test(test_jsonl),
+        cmocka_unit_test(test_word2vec),
+        cmocka_unit_test(test_npy),
         cmocka_unit_test(test_decimal_comma_locale),
         cmocka_unit_test(test_large_spark_file),
         cmocka_unit_test(test_error_position_after_first_block),
