@@ -218,11 +218,16 @@ typedef struct annb_build_opts {
     const char *ids_path;
     const char *user_ids_path;
     int ids_from_rows;
+    /* Metric cosine: vectors of zeros (no direction) make the build fail
+     * with their count and first IDs (ANNB_E_INPUT); with drop_zero set
+     * they are left out instead and counted (annb_build_report.
+     * items_dropped_zero, users_dropped_zero). Other metrics keep them. */
+    int drop_zero;
 } annb_build_opts;
 
 #define ANNB_BUILD_OPTS_INIT \
     { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, \
-      NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
+      NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0 }
 
 /* The struct_size of the first annb_build_opts (0.1, up to expect_sha256):
  * annb_build accepts any struct_size from this one up, and gives the
@@ -296,6 +301,9 @@ typedef struct annb_build_report {
     /* index "auto": the indexes tried before the one built and why they
      * were passed over, e.g. "IVF1024,PQ32np: recall@10 0.81 < 0.95"; "". */
     char auto_note[512];
+    /* Added in 0.2. Metric cosine with opts.drop_zero: vectors of zeros
+     * left out of the items (of this shard) and of the users. */
+    uint64_t items_dropped_zero, users_dropped_zero;
 } annb_build_report;
 
 /*

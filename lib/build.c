@@ -3,6 +3,7 @@
 #include "annb.h"
 #include "annb_format.h"
 #include "build.h"
+#include "csvread.h"
 #include "index_build.h"
 #include "ingest.h"
 #include "provenance.h"
@@ -405,9 +406,53 @@ static void keep_shard(sorted_rows *r, uint32_t index, uint32_t count, uint64_t 
 /* Reads an embeddings file into rows sorted by ID, with the digest of all
  * of them (before sharding and normalising: what the file holds), then
  * keeps a shard's rows and normalises them for cosine. */
+/* Cosine: a vector of zeros has no direction. Such rows (a training bug,
+ * or items never trained) would score 0 against everything and come back
+ * as neighbours of nothing in particular: refused with their count and
+ * first IDs, or left out with drop (their count in *dropped). */
+static int zero_rows(sorted_rows *r, const char *path, int drop, uint64_t *dropped,
+                     annb_error *err)
+{
+    uint64_t zeros = 0, kept = 0;
+    char ids[160] = "";
+    size_t len = 0;
+    for (uint64_t i = 0; i < r->n; i++) {
+        const float *v = r->vecs + i * r->d;
+        uint32_t j = 0;
+        while (j < r->d && v[j] == 0) j++;
+        if (j < r->d) {
+            if (kept != i) {
+                r->ids[kept] = r->ids[i];
+                memmove(r->vecs + kept * r->d, v, r->d * sizeof *v);
+            }
+            kept++;
+            continue;
+        }
+        if (zeros++ < 5 && len < sizeof ids)
+            len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%lld", zeros > 1 ? ", " : "",
+                                    (long long)r->ids[i]);
+    }
+    if (zeros == 0) return ANNB_OK;
+    const char *name = annb_input_name(path);
+    if (!drop || kept == 0) {
+        /* rows were moved above: the caller fails and frees them */
+        return annb_error_set(err, ANNB_E_INPUT, "%s: %llu %svector%s of zeros (ID%s %s%s): cosine "
+                              "similarity is undefined for %s; leave %s out with --drop-zero%s",
+                              name, (unsigned long long)zeros, kept == 0 ? "(all) " : "",
+                              zeros == 1 ? "" : "s", zeros == 1 ? "" : "s", ids,
+                              zeros > 5 ? ", ..." : "", zeros == 1 ? "it" : "them",
+                              zeros == 1 ? "it" : "them",
+                              kept == 0 ? " (which leaves nothing here)" : " or fix the training "
+                                                                           "output");
+    }
+    r->n = kept;
+    if (dropped) *dropped = zeros;
+    return ANNB_OK;
+}
+
 static int read_sorted(sorted_rows *out, char digest[ANNB_SHA256_HEX], const char *path,
                        const annb_build_opts *o, const annb_read_opts *ro, uint64_t *other_shards,
-                       annb_error *err)
+                       uint64_t *dropped, annb_error *err)
 {
     annb_embeddings e = {0};
     int rc = annb_embeddings_read_with(&e, path, ro, err);
@@ -422,7 +467,11 @@ static int read_sorted(sorted_rows *out, char digest[ANNB_SHA256_HEX], const cha
             return annb_error_set(err, ANNB_E_INPUT, "%s: no item falls in shard %u/%u", path,
                                   o->shard_index, o->shard_count);
     }
-    if (o->metric == ANNB_METRIC_COSINE) normalize_rows(out->vecs, out->n, out->d);
+    if (o->metric == ANNB_METRIC_COSINE) {
+        int rc2 = zero_rows(out, path, o->drop_zero, dropped, err);
+        if (rc2) return rc2;
+        normalize_rows(out->vecs, out->n, out->d);
+    }
     return ANNB_OK;
 }
 
@@ -500,7 +549,8 @@ static int read_tune_vectors(bundle_parts *p, const annb_build_opts *o, annb_err
     annb_read_opts ro = user_read_opts(o);
     ro.ids_path = NULL; /* questions: their IDs do not matter */
     ro.ids_from_rows = 1;
-    int rc = read_sorted(&p->tune_vectors, p->tune_digest, o->tune_vectors_path, o, &ro, NULL, err);
+    int rc = read_sorted(&p->tune_vectors, p->tune_digest, o->tune_vectors_path, o, &ro, NULL,
+                         NULL, err);
     if (rc == ANNB_OK && p->tune_vectors.d != p->items.d)
         rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: query vectors have %u values, the items %u",
                             o->tune_vectors_path, p->tune_vectors.d, p->items.d);
@@ -640,10 +690,10 @@ int annb_build_written(annb_build_report *report, const char *items_path,
 
     annb_read_opts item_ro = item_read_opts(opts), user_ro = user_read_opts(opts);
     if ((rc = read_sorted(&p.items, p.items_digest, items_path, opts, &item_ro,
-                          &rep.items_in_other_shards, err)))
+                          &rep.items_in_other_shards, &rep.items_dropped_zero, err)))
         goto out;
-    if (opts->users_path &&
-        (rc = read_sorted(&p.users, p.users_digest, opts->users_path, opts, &user_ro, NULL, err)))
+    if (opts->users_path && (rc = read_sorted(&p.users, p.users_digest, opts->users_path, opts,
+                                              &user_ro, NULL, &rep.users_dropped_zero, err)))
         goto out;
     if (p.users.n && p.users.d != p.items.d) {
         rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: user vectors have %u values, the items %u",

@@ -33,6 +33,8 @@ static void usage(FILE *out)
             "                        input; written unnamed, fsynced, then put in place\n"
             "                        (never stdout: '-o -' is refused)\n"
             "  -m, --metric M        ip (default), cosine or l2\n"
+            "      --drop-zero       cosine: leave vectors of zeros out (counted on stderr)\n"
+            "                        instead of refusing the input\n"
             "  -i, --index S         flat (default, exact), auto (by size and --max-memory),\n"
             "                        ivf, hnsw, ivfpq, or a Faiss factory string such as\n"
             "                        'IVF1024,Flat' or 'HNSW32'\n"
@@ -132,6 +134,22 @@ static const char *input_name(const char *path)
     return strcmp(path, "-") == 0 ? "stdin" : path;
 }
 
+/* A catalog that knows fewer than half of the items is most likely the
+ * wrong one (another MovieLens version, another ID space): said even with
+ * -q, since the bundle is built anyway. */
+static void warn_catalog(const char *catalog, const annb_build_report *rep)
+{
+    if (!catalog || rep->items == 0) return;
+    uint64_t matched = rep->items - rep->items_without_catalog;
+    if (matched * 2 >= rep->items) return;
+    cli_warn(prog, "warning: catalog %s has titles for only %llu of the %llu items (%.0f%%; it "
+             "lists %llu entries): is it the catalog of these embeddings (the same dataset and "
+             "version, the same IDs)?",
+             input_name(catalog), (unsigned long long)matched, (unsigned long long)rep->items,
+             100.0 * (double)matched / (double)rep->items,
+             (unsigned long long)rep->catalog_entries);
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -209,6 +227,7 @@ int main(int argc, char **argv)
         {"ids", required_argument, NULL, 'd'},
         {"user-ids", required_argument, NULL, 'U'},
         {"ids-from-rows", no_argument, NULL, 'r'},
+        {"drop-zero", no_argument, NULL, 'z'},
         {NULL, 0, NULL, 0},
     };
     annb_build_opts opts = ANNB_BUILD_OPTS_INIT;
@@ -281,6 +300,7 @@ int main(int argc, char **argv)
         case 'd': opts.ids_path = optarg; break;
         case 'U': opts.user_ids_path = optarg; break;
         case 'r': opts.ids_from_rows = 1; break;
+        case 'z': opts.drop_zero = 1; break;
         case 'Q': {
             int64_t v;
             if (cli_parse_i64(optarg, &v) || v < 1 || v > 100000) {
@@ -321,6 +341,7 @@ int main(int argc, char **argv)
     if (rc) return cli_fail(prog, rc, &err);
     if (rep.recall.measured && strcmp(rep.recall.questions, "items") == 0)
         cli_warn(prog, CLI_ITEM_RECALL_WARNING);
+    warn_catalog(catalog, &rep);
     if (!quiet) {
         cli_warn(prog, "%llu vectors of dimension %u from %s, metric %s, index %s",
                  (unsigned long long)rep.items, rep.dimension, input_name(items),
@@ -335,6 +356,14 @@ int main(int argc, char **argv)
         if (opts.users_path)
             cli_warn(prog, "%llu user vectors from %s", (unsigned long long)rep.users,
                      input_name(opts.users_path));
+        if (rep.items_dropped_zero)
+            cli_warn(prog, "left out %llu item vector%s of zeros (--drop-zero)",
+                     (unsigned long long)rep.items_dropped_zero,
+                     rep.items_dropped_zero == 1 ? "" : "s");
+        if (rep.users_dropped_zero)
+            cli_warn(prog, "left out %llu user vector%s of zeros (--drop-zero)",
+                     (unsigned long long)rep.users_dropped_zero,
+                     rep.users_dropped_zero == 1 ? "" : "s");
         if (opts.interactions_path)
             cli_warn(prog, "interactions %s: %llu stored, %llu skipped (user or item not in the "
                      "bundle)", input_name(opts.interactions_path), (unsigned long long)rep.interactions,

@@ -262,6 +262,43 @@ run "$BUILD" "$W/five.csv" --ids "$W/five_ids.npy" -o "$W/x.annb"
 expect_usage_error ann-build
 expect_stderr_contains "are for a .npy matrix, and this is no .npy file"
 
+# ---- warnings that save a day ----
+
+# vectors of zeros under cosine: refused with the count and the first IDs
+printf 'id,features\n1,"[0,0]"\n2,"[1,0]"\n3,"[0,1]"\n4,"[0,0]"\n5,"[0.5,0.5]"\n' >"$W/zeros.csv"
+rm -f "$W/x.annb"
+run "$BUILD" "$W/zeros.csv" -o "$W/x.annb" --metric cosine
+expect_failure ann-build 1 'zeros.csv: 2 vectors of zeros \(IDs 1, 4\): cosine similarity is undefined for them; leave them out with --drop-zero'
+expect_true "no bundle when zero vectors are refused" test ! -e "$W/x.annb"
+awk 'BEGIN { print "id,features"; for (i = 1; i <= 9; i++) print i ",\"[0,0]\""; print "10,\"[1,2]\"" }' >"$W/many0.csv"
+run "$BUILD" "$W/many0.csv" -o "$W/x.annb" --metric cosine
+expect_failure ann-build 1 'many0.csv: 9 vectors of zeros \(IDs 1, 2, 3, 4, 5, \.\.\.\)'
+run "$BUILD" "$W/zeros.csv" -o "$W/z.annb" --metric cosine --drop-zero
+expect_status 0
+expect_stderr_contains "3 vectors of dimension 2"
+expect_stderr_contains "left out 2 item vectors of zeros (--drop-zero)"
+run "$QUERY" "$W/z.annb" --item 2 -k 5 --format tsv
+expect_status 0
+expect_true "dropped zero vectors are not answered" test "$(grep -cE '^[0-9]+	(1|4)	' "$TMP/stdout")" -eq 0
+run "$QUERY" "$W/z.annb" --item 1
+expect_status 4
+# the users too, named as theirs
+printf 'userId,features\n7,"[0,0]"\n8,"[1,1]"\n' >"$W/u0.csv"
+run "$BUILD" "$W/five.csv" -o "$W/x.annb" --metric cosine --users "$W/u0.csv" --user-vector-column features
+expect_failure ann-build 1 'u0.csv: 1 vector of zeros \(ID 7\): cosine similarity is undefined for it'
+# other metrics keep them (a zero vector is a valid point for ip and l2)
+run "$BUILD" "$W/zeros.csv" -o "$W/x.annb" --metric ip
+expect_status 0
+expect_stderr_contains "5 vectors of dimension 2"
+
+# a catalog that knows fewer than half of the items: the wrong one?
+run "$BUILD" "$ING/item2vec.csv" "$CLI/movies.dat" -o "$W/x.annb" -q
+expect_status 0
+expect_stderr_contains "warning: catalog $CLI/movies.dat has titles for only 0 of the 5 items (0%; it lists 11 entries): is it the catalog of these embeddings"
+run "$BUILD" "$CLI/items.csv" "$CLI/movies.dat" -o "$W/x.annb"
+expect_status 0
+expect_true "no warning for the right catalog" test "$(grep -c 'warning: catalog' "$TMP/stderr")" -eq 0
+
 # --help documents the options
 run "$BUILD" --help
 expect_stdout_contains "--id-column"
@@ -269,5 +306,6 @@ expect_stdout_contains "--vector-column"
 expect_stdout_contains "--user-id-column"
 expect_stdout_contains "--ids FILE.npy"
 expect_stdout_contains "--ids-from-rows"
+expect_stdout_contains "--drop-zero"
 
 finish
