@@ -120,6 +120,20 @@ ANNB_API int annb_metric_parse(annb_metric *out, const char *name);
 /* ------------------------------------------------------------------------ */
 /* Building a bundle (offline)                                               */
 /* ------------------------------------------------------------------------ */
+/* Progress of reading an input, for a tool's progress line. Filled by the
+ * library, valid during the call only. */
+typedef struct annb_progress {
+    const char *phase; /* what is read: "items", "users", "tune vectors", "interactions" */
+    const char *path;  /* the file as the caller named it ("-": stdin) */
+    uint64_t done;     /* bytes of the file consumed so far (compressed bytes of a compressed file) */
+    uint64_t total;    /* the file's size in bytes; 0: unknown (stdin, a pipe) */
+    int finished;      /* 1 on the last call for this file (its end was read) */
+} annb_progress;
+
+/* Called on the caller's thread about once per MiB read, and once with
+ * finished set; it must not call back into the library for this build. */
+typedef void (*annb_progress_fn)(void *ctx, const annb_progress *p);
+
 typedef struct annb_build_opts {
     size_t struct_size;       /* sizeof(annb_build_opts), set by the initialiser */
     annb_metric metric;       /* default ANNB_METRIC_IP */
@@ -223,11 +237,15 @@ typedef struct annb_build_opts {
      * they are left out instead and counted (annb_build_report.
      * items_dropped_zero, users_dropped_zero). Other metrics keep them. */
     int drop_zero;
+    /* Progress of reading the embeddings and interactions (NULL: none),
+     * called with progress_ctx. */
+    annb_progress_fn progress;
+    void *progress_ctx;
 } annb_build_opts;
 
 #define ANNB_BUILD_OPTS_INIT \
     { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, \
-      NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0 }
+      NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL }
 
 /* The struct_size of the first annb_build_opts (0.1, up to expect_sha256):
  * annb_build accepts any struct_size from this one up, and gives the

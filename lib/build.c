@@ -479,7 +479,8 @@ static int read_sorted(sorted_rows *out, char digest[ANNB_SHA256_HEX], const cha
 static int read_seen(bundle_parts *p, const char *path, annb_build_report *rep, annb_error *err)
 {
     annb_interactions x;
-    int rc = annb_interactions_read(&x, path, err);
+    int rc = annb_interactions_read_watched(&x, path, p->opts->progress, p->opts->progress_ctx,
+                                            err);
     if (rc) return rc;
     annb_digest_interactions(p->seen_digest, &x);
     uint64_t m = p->users.n;
@@ -529,7 +530,9 @@ static int make_provenance(bundle_parts *p, const annb_build_opts *o, annb_error
 static annb_read_opts item_read_opts(const annb_build_opts *o)
 {
     annb_read_opts ro = {.id_column = o->id_column, .vector_column = o->vector_column,
-                         .ids_path = o->ids_path, .ids_from_rows = o->ids_from_rows};
+                         .ids_path = o->ids_path, .ids_from_rows = o->ids_from_rows,
+                         .progress = o->progress, .progress_ctx = o->progress_ctx,
+                         .phase = "items"};
     return ro;
 }
 
@@ -539,6 +542,7 @@ static annb_read_opts user_read_opts(const annb_build_opts *o)
     if (o->user_id_column) ro.id_column = o->user_id_column;
     if (o->user_vector_column) ro.vector_column = o->user_vector_column;
     ro.ids_path = o->user_ids_path;
+    ro.phase = "users";
     return ro;
 }
 
@@ -549,6 +553,7 @@ static int read_tune_vectors(bundle_parts *p, const annb_build_opts *o, annb_err
     annb_read_opts ro = user_read_opts(o);
     ro.ids_path = NULL; /* questions: their IDs do not matter */
     ro.ids_from_rows = 1;
+    ro.phase = "tune vectors";
     int rc = read_sorted(&p->tune_vectors, p->tune_digest, o->tune_vectors_path, o, &ro, NULL,
                          NULL, err);
     if (rc == ANNB_OK && p->tune_vectors.d != p->items.d)

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -242,7 +243,46 @@ static int inflate_block(annb_source *s, annb_error *err)
     return ANNB_OK;
 }
 
+/* Bytes of the file consumed so far. */
+static uint64_t consumed(const annb_source *s)
+{
+    return s->codec == ANNB_CODEC_NONE ? s->base + s->len : s->raw_offset + s->raw_pos;
+}
+
+static void report(annb_source *s)
+{
+    if (!s->progress || s->info.finished) return;
+    s->info.done = consumed(s);
+    s->info.finished = s->len == 0;
+    s->progress(s->progress_ctx, &s->info);
+}
+
+void annb_source_watch(annb_source *s, annb_progress_fn fn, void *ctx, const char *phase,
+                       const char *path)
+{
+    struct stat st;
+    s->progress = fn;
+    s->progress_ctx = ctx;
+    memset(&s->info, 0, sizeof s->info);
+    s->info.phase = phase;
+    s->info.path = path;
+    if (s->file && fstat(fileno(s->file), &st) == 0 && S_ISREG(st.st_mode) && !s->is_stdin)
+        s->info.total = (uint64_t)st.st_size;
+    else if (s->file && s->is_stdin && fstat(fileno(s->file), &st) == 0 && S_ISREG(st.st_mode))
+        s->info.total = (uint64_t)st.st_size; /* stdin redirected from a file */
+    report(s);
+}
+
+static int fill_block(annb_source *s, annb_error *err);
+
 int annb_source_fill(annb_source *s, annb_error *err)
+{
+    int rc = fill_block(s, err);
+    if (rc == ANNB_OK) report(s);
+    return rc;
+}
+
+static int fill_block(annb_source *s, annb_error *err)
 {
     s->base += s->len;
     s->pos = 0;

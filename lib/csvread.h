@@ -42,6 +42,10 @@ typedef struct annb_source {
     void *z;              /* z_stream (gzip) */
     void *zd;             /* ZSTD_DStream */
     int frame_open;       /* a gzip member or zstd frame is not finished */
+    /* annb_source_watch */
+    annb_progress_fn progress;
+    void *progress_ctx;
+    annb_progress info;
     unsigned char *block; /* ANNB_SOURCE_BLOCK bytes */
     size_t len;           /* bytes in block; 0 once the end of the file is reached */
     size_t pos;           /* next byte not yet consumed */
@@ -61,6 +65,10 @@ const char *annb_input_name(const char *path);
 /* Opens path ("-": stdin) and reads the first block, skipping a BOM.
  * ANNB_E_IO / ANNB_E_NOMEM, ANNB_E_INPUT (a broken compressed stream). */
 int annb_source_open(annb_source *s, const char *path, annb_error *err);
+/* Reports progress from now on: fn(ctx, info) after each block read and
+ * once at the end of the file (finished). phase and path are borrowed. */
+void annb_source_watch(annb_source *s, annb_progress_fn fn, void *ctx, const char *phase,
+                       const char *path);
 /* Reads the next block (s->len == 0 at end of file). ANNB_E_IO on a read
  * error, ANNB_E_INPUT on a damaged or truncated compressed stream. */
 int annb_source_fill(annb_source *s, annb_error *err);

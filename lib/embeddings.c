@@ -1027,6 +1027,9 @@ static int read_embeddings(annb_embeddings *out, const char *path, const annb_re
     int rc = annb_source_open(&src, path, err);
     if (rc) return rc;
     emb_reader r = {.path = annb_input_name(path), .out = out, .opts = opts ? opts : &defaults};
+    if (r.opts->progress)
+        annb_source_watch(&src, r.opts->progress, r.opts->progress_ctx,
+                          r.opts->phase ? r.opts->phase : "embeddings", path);
     r.delim = annb_source_first_line_has(&src, "\t") ? '\t' : ',';
     /* cJSON puts the first byte of the locale's decimal point in place of
      * '.': with a longer one it refuses fractions, and so must the shortcut. */

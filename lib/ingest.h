@@ -54,6 +54,10 @@ typedef struct annb_read_opts {
      * input is refused (ANNB_E_INVALID). Ignored by the text forms. */
     const char *ids_path;
     int ids_from_rows;
+    /* Progress of reading the file (NULL: none), reported as phase. */
+    annb_progress_fn progress;
+    void *progress_ctx;
+    const char *phase;
 } annb_read_opts;
 
 /*
@@ -144,6 +148,9 @@ typedef struct annb_interactions {
  * first field is not an integer is a header). Errors name file:line:col.
  */
 int annb_interactions_read(annb_interactions *out, const char *path, annb_error *err);
+/* The same, reporting progress to fn (NULL: none) as phase "interactions". */
+int annb_interactions_read_watched(annb_interactions *out, const char *path, annb_progress_fn fn,
+                                   void *ctx, annb_error *err);
 void annb_interactions_release(annb_interactions *x);
 /* The range [*first, *first + *count) of user's pairs (binary search). */
 void annb_interactions_of(const annb_interactions *x, int64_t user, uint64_t *first,

@@ -123,6 +123,12 @@ static int sort_unique(annb_interactions *x, const char *path, annb_error *err)
 
 int annb_interactions_read(annb_interactions *out, const char *path, annb_error *err)
 {
+    return annb_interactions_read_watched(out, path, NULL, NULL, err);
+}
+
+int annb_interactions_read_watched(annb_interactions *out, const char *path, annb_progress_fn fn,
+                                   void *ctx, annb_error *err)
+{
     if (!out || !path)
         return annb_error_set(err, ANNB_E_INVALID, "annb_interactions_read: NULL argument");
     memset(out, 0, sizeof *out);
@@ -130,6 +136,7 @@ int annb_interactions_read(annb_interactions *out, const char *path, annb_error 
     annb_source src;
     int rc = annb_source_open(&src, path, err);
     if (rc) return rc;
+    if (fn) annb_source_watch(&src, fn, ctx, "interactions", path);
     if (annb_source_first_line_has(&src, "::")) {
         annb_line ln;
         while ((rc = annb_source_getline(&src, &ln, err)) == 1)

@@ -81,7 +81,13 @@ static void usage(FILE *out)
             "                        that must match a published bundle; hashed as written,\n"
             "                        before it is named): otherwise exit 1\n"
             "                        and leave BUNDLE as it was\n"
-            "  -q, --quiet           no summary on stderr\n"
+            "  -q, --quiet           no summary and no progress on stderr (errors and\n"
+            "                        warnings only)\n"
+            "  -v, --verbose         also a progress line per input read, as --progress\n"
+            "      --progress        progress of reading the inputs as plain lines on stderr\n"
+            "                        (about one a second, and one per input when read); when\n"
+            "                        stderr is a terminal, a live line with rate and ETA is\n"
+            "                        shown anyway\n"
             "  -h, --help            this help\n"
             "  -V, --version         library, format, Faiss and zstd versions\n"
             "\n"
@@ -126,6 +132,64 @@ static void install_cleanup(void)
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);
     }
+}
+
+/* The progress of reading: a live line (carriage return, rewritten at
+ * most five times a second, after the first half second of a file) when
+ * stderr is a terminal; plain lines, about one a second and one when a
+ * file is read, with --progress. */
+typedef struct progress_line {
+    int tty, plain;
+    int open;              /* a live line is on the terminal, not ended */
+    const char *path;      /* the file being read */
+    double start, last;    /* when it started, when the last line was shown */
+} progress_line;
+
+static double now(void);
+
+static void megabytes(char *out, size_t size, uint64_t bytes)
+{
+    snprintf(out, size, "%.1f MB", (double)bytes / 1e6);
+}
+
+static void on_progress(void *ctx, const annb_progress *p)
+{
+    progress_line *pl = ctx;
+    double t = now();
+    if (pl->path != p->path) {
+        pl->path = p->path;
+        pl->start = pl->last = t;
+    }
+    double elapsed = t - pl->start;
+    int live = pl->tty && !pl->plain;
+    if (!p->finished && (t - pl->last < (live ? 0.2 : 1.0) || (live && elapsed < 0.5))) return;
+    if (p->finished && live && !pl->open) return; /* read too fast to need a line */
+    pl->last = t;
+    char done[32], total[32], line[256];
+    megabytes(done, sizeof done, p->done);
+    double rate = elapsed > 0 ? (double)p->done / elapsed / 1e6 : 0;
+    const char *name = strcmp(p->path, "-") == 0 ? "stdin" : p->path;
+    if (p->finished) {
+        snprintf(line, sizeof line, "read %s from %s: %s in %.1f s (%.1f MB/s)", p->phase, name, done,
+                 elapsed, rate);
+    } else if (p->total) {
+        megabytes(total, sizeof total, p->total);
+        double left = rate > 0 ? (double)(p->total - (p->done < p->total ? p->done : p->total)) /
+                                     1e6 / rate
+                               : 0;
+        snprintf(line, sizeof line, "reading %s from %s: %s of %s (%.0f%%), %.1f MB/s, ETA %.0f s",
+                 p->phase, name, done, total, 100.0 * (double)p->done / (double)p->total, rate,
+                 left);
+    } else {
+        snprintf(line, sizeof line, "reading %s from %s: %s, %.1f MB/s", p->phase, name, done, rate);
+    }
+    if (live) {
+        fprintf(stderr, "\r%s: %s\033[K%s", prog, line, p->finished ? "\n" : "");
+        pl->open = !p->finished;
+    } else {
+        fprintf(stderr, "%s: %s\n", prog, line);
+    }
+    fflush(stderr);
 }
 
 /* "-" is stdin, as the library reads it. */
@@ -228,16 +292,18 @@ int main(int argc, char **argv)
         {"user-ids", required_argument, NULL, 'U'},
         {"ids-from-rows", no_argument, NULL, 'r'},
         {"drop-zero", no_argument, NULL, 'z'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"progress", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     annb_build_opts opts = ANNB_BUILD_OPTS_INIT;
     const char *output = NULL;
     char expect[65] = "";
     uint32_t recall_ks[ANNB_RECALL_MAX_K];
-    int quiet = 0, c;
+    int quiet = 0, verbose = 0, plain_progress = 0, c;
     int64_t threads;
     opterr = 0; /* cli_bad_option reports */
-    while ((c = getopt_long(argc, argv, "o:m:i:t:u:qhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:m:i:t:u:qvhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
         case 'm':
@@ -301,6 +367,8 @@ int main(int argc, char **argv)
         case 'U': opts.user_ids_path = optarg; break;
         case 'r': opts.ids_from_rows = 1; break;
         case 'z': opts.drop_zero = 1; break;
+        case 'v': verbose = 1; break;
+        case 'P': plain_progress = 1; break;
         case 'Q': {
             int64_t v;
             if (cli_parse_i64(optarg, &v) || v < 1 || v > 100000) {
@@ -337,7 +405,13 @@ int main(int argc, char **argv)
     double t0 = now();
     if (*expect) opts.expect_sha256 = expect;
     install_cleanup();
+    progress_line pl = {.tty = isatty(STDERR_FILENO), .plain = plain_progress || verbose};
+    if (!quiet && (pl.tty || pl.plain)) {
+        opts.progress = on_progress;
+        opts.progress_ctx = &pl;
+    }
     int rc = annb_build(&rep, items, catalog, output, &opts, &err);
+    if (pl.open) fputc('\n', stderr); /* a live line cut short by a failure */
     if (rc) return cli_fail(prog, rc, &err);
     if (rep.recall.measured && strcmp(rep.recall.questions, "items") == 0)
         cli_warn(prog, CLI_ITEM_RECALL_WARNING);
