@@ -91,6 +91,8 @@ static void usage(FILE *out)
             "      --trust-faiss      let Faiss read a Faiss index type annb's checker does not\n"
             "                         know (only for bundles from a trusted source)\n"
             "  -v, --verbose          batches and --serve-stdin: throughput on stderr\n"
+            "  -q, --quiet            no notes on stderr (such as \"only 3 of 10 results\"):\n"
+            "                         errors and warnings only\n"
             "  -h, --help             this help\n"
             "  -V, --version          library, format, Faiss and zstd versions\n"
             "\n"
@@ -130,6 +132,7 @@ typedef struct options {
     const char *key_prefix;
     int64_t ttl;
     int verbose;
+    int quiet;                /* -q: no notes on stderr */
     uint64_t max_request;     /* --max-request-bytes (0: not given) */
     char **paths;             /* the bundles */
     size_t npaths;
@@ -203,6 +206,7 @@ static int parse_args(options *o, int argc, char **argv)
         {"genre", required_argument, NULL, 'g'},        {"key-prefix", required_argument, NULL, 'P'},
         {"ttl", required_argument, NULL, 'T'},          {"format", required_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'},            {"help", no_argument, NULL, 'h'},
+        {"quiet", no_argument, NULL, 'q'},
         {"version", no_argument, NULL, 'V'},            {"nprobe", required_argument, NULL, 'N'},
         {"ef-search", required_argument, NULL, 'E'},    {"verify", no_argument, NULL, 'C'},
         {"threads", required_argument, NULL, 't'},
@@ -217,7 +221,7 @@ static int parse_args(options *o, int argc, char **argv)
     };
     int c, rc;
     opterr = 0; /* cli_bad_option reports */
-    while ((c = getopt_long(argc, argv, "k:f:vhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:f:vqhV", longopts, NULL)) != -1) {
         size_t i = 0;
         while (i < sizeof modes / sizeof *modes && modes[i].opt != c) i++;
         if (i < sizeof modes / sizeof *modes) {
@@ -287,6 +291,7 @@ static int parse_args(options *o, int argc, char **argv)
             break;
         }
         case 'v': o->verbose = 1; break;
+        case 'q': o->quiet = 1; break;
         case 'C': o->verify_all = 1; break;
         case 'R': o->trust_faiss = 1; break;
         case 't':
@@ -320,6 +325,7 @@ static const char *check_combination(options *o)
     if (o->npaths == 0) return "expected at least one BUNDLE";
     for (size_t i = 0; i < o->npaths; i++)
         if (strcmp(o->paths[i], "-") == 0) return CLI_BUNDLE_NOT_STDIN;
+    if (o->quiet && o->verbose) return "-q and -v go one at a time";
     if (o->modes_given != 1)
         return "expected exactly one of --user-vec, --item, --vec, --user, --similar-users, "
                "--users-for-item, --batch, --batch-users, --all-users, --serve-stdin";
@@ -646,7 +652,7 @@ static void print_results(const ctx *c, const char *question, annb_space space,
         for (; shown < k && hits[shown].id != ANNB_ID_NONE; shown++)
             print_hit(c, fmt, space, shown + 1, &hits[shown]);
     }
-    if (shown < k)
+    if (shown < k && !c->o->quiet)
         cli_warn(prog, "only %zu of %zu results: %s", shown, k,
                  space == ANNB_SPACE_USERS ? "the bundle has fewer users"
                  : c->o->nexclude || c->ngenres || c->o->exclude_seen

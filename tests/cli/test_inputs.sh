@@ -326,6 +326,41 @@ if command -v script >/dev/null; then
     expect_true "the live line ends with the total" grep -q $'\rann-build: read items from stdin: [0-9.]* MB in' "$TMP/stdout"
 fi
 
+# -q and -v on ann-query and ann-inspect
+run "$QUERY" "$W/z.annb" --item 2 -k 10 --format tsv
+expect_stderr_contains "only 2 of 10 results"
+run "$QUERY" "$W/z.annb" --item 2 -k 10 --format tsv -q
+expect_status 0
+expect_stderr_empty
+expect_stdout_matches '^1	'
+run "$QUERY" "$W/z.annb" --item 2 -q -v
+expect_usage_error ann-query
+run "$QUERY" "$W/plain.annb" --batch "$W/q.csv" -k 3 --format tsv -v
+expect_stderr_matches '^ann-query: 2 queries read in'
+run "$INSPECT" -q --verify "$W/plain.annb"
+expect_status 0
+expect_stdout_empty
+expect_stderr_empty
+cp "$W/plain.annb" "$W/flipped.annb"
+printf 'X' | dd of="$W/flipped.annb" bs=1 seek=$(( $(stat -c %s "$W/flipped.annb") - 10 )) conv=notrunc 2>/dev/null
+run "$INSPECT" -q --verify "$W/flipped.annb"
+expect_failure ann-inspect 1
+expect_stdout_empty
+run "$INSPECT" -q "$W/missing.annb"
+expect_failure ann-inspect 3
+run "$INSPECT" -q --json "$W/plain.annb"
+expect_usage_error ann-inspect
+run "$INSPECT" -v --verify "$W/plain.annb"
+expect_status 0
+expect_stdout_contains "verify      ok"
+expect_stderr_matches '^ann-inspect: opened .*plain.annb \([0-9]+ bytes\) in [0-9.]+ ms$'
+expect_stderr_matches '^ann-inspect: verified in [0-9.]+ ms$'
+run "$INSPECT" --help
+expect_stdout_contains "-q, --quiet"
+expect_stdout_contains "-v, --verbose"
+run "$QUERY" --help
+expect_stdout_contains "-q, --quiet"
+
 # --help documents the options
 run "$BUILD" --help
 expect_stdout_contains "--id-column"
