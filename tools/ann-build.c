@@ -5,7 +5,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +83,9 @@ static void usage(FILE *out)
             "                        that must match a published bundle; hashed as written,\n"
             "                        before it is named): otherwise exit 1\n"
             "                        and leave BUNDLE as it was\n"
-            "  -q, --quiet           no summary and no progress on stderr (errors and\n"
-            "                        warnings only)\n"
+            "  -q, --quiet           no summary, no progress and none of Faiss's own messages\n"
+            "                        on stderr (errors and warnings only; otherwise Faiss's\n"
+            "                        lines are shown as 'ann-build: faiss: ...')\n"
             "  -v, --verbose         also a progress line per input read, as --progress\n"
             "      --progress        progress of reading the inputs as plain lines on stderr\n"
             "                        (about one a second, and one per input when read); when\n"
@@ -139,6 +142,7 @@ static void install_cleanup(void)
  * stderr is a terminal; plain lines, about one a second and one when a
  * file is read, with --progress. */
 typedef struct progress_line {
+    int fd;                /* where the lines go: the real stderr */
     int tty, plain;
     int open;              /* a live line is on the terminal, not ended */
     const char *path;      /* the file being read */
@@ -184,12 +188,87 @@ static void on_progress(void *ctx, const annb_progress *p)
         snprintf(line, sizeof line, "reading %s from %s: %s, %.1f MB/s", p->phase, name, done, rate);
     }
     if (live) {
-        fprintf(stderr, "\r%s: %s\033[K%s", prog, line, p->finished ? "\n" : "");
+        dprintf(pl->fd, "\r%s: %s\033[K%s", prog, line, p->finished ? "\n" : "");
         pl->open = !p->finished;
     } else {
-        fprintf(stderr, "%s: %s\n", prog, line);
+        dprintf(pl->fd, "%s: %s\n", prog, line);
     }
+}
+
+/* Faiss writes some warnings itself, on stderr ("WARNING clustering 1000
+ * points to 256 centroids: ..."). While the library builds, fd 2 is a pipe
+ * whose lines a thread writes to the real stderr as "ann-build: faiss:
+ * ...", or drops with -q. */
+typedef struct faiss_relay {
+    int saved; /* the real stderr; -1: not relaying */
+    int read_end;
+    int quiet;
+    pthread_t thread;
+} faiss_relay;
+
+static void *relay_lines(void *arg)
+{
+    faiss_relay *r = arg;
+    FILE *in = fdopen(r->read_end, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    if (!in) {
+        close(r->read_end);
+        return NULL;
+    }
+    while ((n = getline(&line, &cap, in)) > 0) {
+        if (r->quiet) continue;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+        for (ssize_t i = 0; i < n; i++) /* no control bytes to the terminal */
+            if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) line[i] = '?';
+        dprintf(r->saved, "%s: faiss: %.*s\n", prog, (int)n, line);
+    }
+    free(line);
+    fclose(in);
+    return NULL;
+}
+
+static void relay_start(faiss_relay *r, int quiet)
+{
+    int fds[2];
+    r->saved = -1;
+    r->quiet = quiet;
     fflush(stderr);
+    if (pipe(fds) != 0) return;
+    int saved = dup(STDERR_FILENO);
+    if (saved < 0 || dup2(fds[1], STDERR_FILENO) < 0) {
+        if (saved >= 0) close(saved);
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    close(fds[1]);
+    fcntl(saved, F_SETFD, FD_CLOEXEC);
+    r->read_end = fds[0];
+    r->saved = saved;
+    /* the thread takes no signals: the cleanup handler runs on the main one */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int failed = pthread_create(&r->thread, NULL, relay_lines, r) != 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (failed) { /* give stderr back */
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        close(fds[0]);
+        r->saved = -1;
+    }
+}
+
+static void relay_stop(faiss_relay *r)
+{
+    if (r->saved < 0) return;
+    fflush(stderr);
+    dup2(r->saved, STDERR_FILENO); /* the pipe's last writer goes: the thread sees its end */
+    pthread_join(r->thread, NULL);
+    close(r->saved);
+    r->saved = -1;
 }
 
 /* "-" is stdin, as the library reads it. */
@@ -406,12 +485,16 @@ int main(int argc, char **argv)
     if (*expect) opts.expect_sha256 = expect;
     install_cleanup();
     progress_line pl = {.tty = isatty(STDERR_FILENO), .plain = plain_progress || verbose};
+    faiss_relay relay;
+    relay_start(&relay, quiet);
+    pl.fd = relay.saved >= 0 ? relay.saved : STDERR_FILENO;
     if (!quiet && (pl.tty || pl.plain)) {
         opts.progress = on_progress;
         opts.progress_ctx = &pl;
     }
     int rc = annb_build(&rep, items, catalog, output, &opts, &err);
-    if (pl.open) fputc('\n', stderr); /* a live line cut short by a failure */
+    if (pl.open) dprintf(pl.fd, "\n"); /* a live line cut short by a failure */
+    relay_stop(&relay);
     if (rc) return cli_fail(prog, rc, &err);
     if (rep.recall.measured && strcmp(rep.recall.questions, "items") == 0)
         cli_warn(prog, CLI_ITEM_RECALL_WARNING);

@@ -326,6 +326,16 @@ if command -v script >/dev/null; then
     expect_true "the live line ends with the total" grep -q $'\rann-build: read items from stdin: [0-9.]* MB in' "$TMP/stdout"
 fi
 
+# Faiss's own stderr lines: shown with the prefix, or dropped with -q
+gen_vectors 1000 8 5 1 0 >"$W/k1000.csv"
+run "$BUILD" "$W/k1000.csv" -o "$W/pq.annb" --index IVF64,PQ4 --allow-low-recall --recall-k 10 --tune-queries 50
+expect_status 0
+expect_stderr_matches '^ann-build: faiss: WARNING clustering 1000 points to [0-9]+ centroids'
+expect_true "no unprefixed Faiss line" test "$(grep -c '^WARNING' "$TMP/stderr")" -eq 0
+run "$BUILD" "$W/k1000.csv" -o "$W/pq.annb" --index IVF64,PQ4 --allow-low-recall --recall-k 10 --tune-queries 50 -q
+expect_status 0
+expect_true "-q drops Faiss's lines" test "$(grep -c 'WARNING clustering' "$TMP/stderr")" -eq 0
+
 # -q and -v on ann-query and ann-inspect
 run "$QUERY" "$W/z.annb" --item 2 -k 10 --format tsv
 expect_stderr_contains "only 2 of 10 results"
