@@ -779,7 +779,9 @@ ANNB_API int annb_vector_from_csv(float *out, size_t dimension, const char *path
 
 /*
  * annb_vectors_from_csv - every vector of an embeddings file (any form
- * annb_build accepts), in file order: e.g. a batch of query vectors.
+ * annb_build accepts; "-" is stdin; gzip and zstd are decompressed; a numpy
+ * .npy matrix has its rows numbered 0..n-1 as IDs), in file order: e.g. a
+ * batch of query vectors.
  *  ids      out: a malloc'd array of *count IDs (free with annb_free).
  *  vectors  out: a malloc'd array of *count * dimension floats, row i
  *           belonging to ids[i] (free with annb_free).

@@ -241,6 +241,10 @@ run "$BUILD" "$W/five.npy" --ids "$W/five_rows.npy" -o "$W/rows2.annb" --metric 
 expect_true "--ids-from-rows numbers the rows from 0" cmp -s "$W/rows.annb" "$W/rows2.annb"
 run "$QUERY" "$W/rows.annb" --item 0 -k 1 --format tsv
 expect_stdout_matches '^1	3	0\.6957'
+# ann-query: a .npy batch of query vectors, its rows numbered from 0
+run "$QUERY" "$W/five.annb" --batch "$W/five.npy" -k 1 --format tsv
+expect_status 0
+expect_stdout_matches '^4	1	2355	'
 # users as .npy, with their own IDs
 run "$BUILD" "$W/five.csv" -o "$W/u.annb" --users "$W/five.npy" --user-ids "$W/five_ids.npy"
 expect_status 0
