@@ -65,7 +65,8 @@ static void usage(FILE *out)
             "                        array or numbers separated by commas or spaces (default:\n"
             "                        the one named features, vector, embedding or *_embedding;\n"
             "                        none: the wide form, every other column one value)\n"
-            "      --user-id-column C, --user-vector-column C\n"
+            "      --user-id-column C\n"
+            "      --user-vector-column C\n"
             "                        the same for --users and --tune-vectors (default: the\n"
             "                        items' options, else detected)\n"
             "      --ids FILE.npy    ITEMS is a numpy .npy matrix (float32/float64, C order):\n"
@@ -153,7 +154,8 @@ static double now(void);
 
 static void megabytes(char *out, size_t size, uint64_t bytes)
 {
-    snprintf(out, size, "%.1f MB", (double)bytes / 1e6);
+    if (bytes < 1000000) snprintf(out, size, "%.1f kB", (double)bytes / 1e3);
+    else snprintf(out, size, "%.1f MB", (double)bytes / 1e6);
 }
 
 static void on_progress(void *ctx, const annb_progress *p)
