@@ -9,7 +9,7 @@ EXAMPLE    := $(BUILD)/example
 
 DEB_PACKAGES := build-essential cmake pkg-config libfaiss-dev libopenblas-dev libzstd-dev zlib1g-dev \
                 libcsv-dev libcjson-dev libxxhash-dev libcmocka-dev valgrind \
-                redis-server redis-tools
+                redis-server redis-tools man-db
 
 .PHONY: all deps build test sanitize demo clean
 
@@ -54,7 +54,7 @@ demo: build
 	$(BUILD)/ann-query $(EXAMPLE)/ml1m-users.annb --similar-users 10 -k 5
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_DEB)
 
 # libFuzzer harnesses (tests/fuzz/README.md), clang + ASan + UBSan, each run
 # for FUZZ_SECONDS on a copy of its checked-in corpus (new inputs and crash
@@ -118,3 +118,45 @@ fuzz: deps
 bench: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES='python3-faiss python3-pandas'
 	BUILD=$(BUILD) tests/bench/run.sh
+
+# The Debian package: `make deb` builds it (a build configured for /usr, so
+# the library goes to the multiarch libdir), `make deb-check` installs it with
+# dpkg -i, runs the installed tools, their man page and a program built with
+# pkg-config against it, and removes it again (also when a step fails). CI
+# runs it after `make test`. Root or sudo; refuses to run when a package
+# named annb is already installed, which it would otherwise remove.
+# dpkg-dev (dpkg-shlibdeps) and file are what `cpack -G DEB` uses to work out
+# the package's Depends.
+BUILD_DEB ?= build-deb
+DEB_CHECK_PACKAGES := dpkg-dev file man-db
+.PHONY: deb deb-check
+deb: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES='$(DEB_CHECK_PACKAGES)'
+	cmake -S . -B $(BUILD_DEB) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+	  -DANNB_BUILD_TESTS=OFF
+	env -u MAKEFLAGS -u MFLAGS cmake --build $(BUILD_DEB) -j $(JOBS)
+	rm -f $(BUILD_DEB)/annb_*.deb
+	cd $(BUILD_DEB) && cpack -G DEB
+	dpkg-deb --info $(BUILD_DEB)/annb_*.deb
+
+deb-check: deb
+	@set -e; deb=$$(ls $(BUILD_DEB)/annb_*.deb); w=$(BUILD_DEB)/deb-check; \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	if dpkg-query -W -f='$${Status}' annb 2>/dev/null | grep -q ' installed$$'; then \
+	  echo "deb-check: a package annb is installed already; remove it first" >&2; exit 1; fi; \
+	trap '$$SUDO dpkg --purge annb >/dev/null 2>&1 || true' EXIT; \
+	rm -rf $$w; mkdir -p $$w; \
+	echo "+ dpkg -i $$deb"; \
+	$$SUDO dpkg -i --path-include='/usr/share/man/*' --path-include='/usr/share/doc/annb/*' "$$deb"; \
+	echo "+ ann-query --version"; /usr/bin/ann-query --version; \
+	echo "+ man ann-query | head"; man ann-query >$$w/man.txt; head $$w/man.txt; \
+	grep -q '^NAME' $$w/man.txt; \
+	echo "+ ann-build, ann-query --item and a pkg-config program, all from the package"; \
+	/usr/bin/ann-build tests/data/cli/items.csv tests/data/cli/movies.dat -o $$w/cli.annb; \
+	/usr/bin/ann-query $$w/cli.annb --item 2571 -k 5; \
+	cc -o $$w/search examples/search_example.c $$(pkg-config --cflags --libs annb); \
+	$$w/search $$w/cli.annb 2571 5 >$$w/search.txt; \
+	cmp tests/install/expected-search.txt $$w/search.txt; \
+	echo "+ dpkg --purge annb"; $$SUDO dpkg --purge annb; trap - EXIT; \
+	if [ -e /usr/bin/ann-query ]; then echo "deb-check: /usr/bin/ann-query left behind" >&2; exit 1; fi; \
+	echo "deb-check: ok"

@@ -116,4 +116,51 @@ done
 RC LRANGE "${current}100" 0 -1 >"$W/stored"
 check "user 100: seen items are not stored" test -z "$(grep -xE '4|16|28|40|52' "$W/stored")"
 
+# ---------------------------------------------------------------- docs/redis.md's recipe, as written
+# The fenced blocks after each `<!-- recipe: switch-over` marker, in order,
+# run by bash with ann-query and redis-cli pointed at this build and this
+# server, in a directory where new.annb is the bundle: once as written (with
+# --ttl) and once with its --ttl removed. Either way annb:current must name
+# the bundle's default prefix (an empty pointer was the bug when --ttl made
+# the sed match nothing), and the lists under it be the load's.
+awk '/<!-- recipe: switch-over/ { want = 1; next }
+     want && /^ *```sh$/ { inblock = 1; next }
+     inblock && /^ *```$/ { inblock = 0; want = 0; next }
+     inblock { sub(/^   /, ""); print }' "$HERE/../../docs/redis.md" >"$W/recipe.sh"
+check "docs/redis.md: the recipe loads with --ttl and sets annb:current" \
+    test "$(grep -c -e '--ttl 172800' -e 'SET annb:current' "$W/recipe.sh")" -eq 2
+sed 's/ --ttl 172800//' "$W/recipe.sh" >"$W/recipe-nottl.sh"
+check "the recipe without --ttl differs" test -z "$(grep -e '--ttl' "$W/recipe-nottl.sh")"
+bundle_prefix=$("$QUERY" "$B" --all-users -k 1 --format resp 2>&1 >/dev/null |
+    sed -n 's/^ann-query: keys \(annb:[0-9a-f]\{16\}:user:\)<user>$/\1/p')
+check "the bundle's default prefix (got '$bundle_prefix')" test -n "$bundle_prefix"
+for variant in recipe recipe-nottl; do
+    R=$W/$variant
+    mkdir -p "$R"
+    ln -s "$B" "$R/new.annb"
+    RC DEL annb:current >/dev/null
+    (
+        cd "$R" &&
+            printf '%s\n' "ann-query() { \"$QUERY\" \"\$@\"; }" \
+                "redis-cli() { command redis-cli -h 127.0.0.1 -p $PORT \"\$@\"; }" |
+            cat - "$W/$variant.sh" >run.sh && bash run.sh
+    ) >"$W/$variant.out" 2>&1
+    status=$?
+    check "$variant.sh exits 0 (got $status: $(head -c 500 "$W/$variant.out"))" test $status -eq 0
+    current=$(RC GET annb:current)
+    check "$variant: annb:current is the new prefix (got '$current')" test "$current" = "$bundle_prefix"
+    check "$variant: pipe.log has no errors" grep -q "^errors: 0, replies: " "$R/pipe.log"
+    for user in 10 100 3000; do
+        "$QUERY" "$B" --user $user -k $K --exclude-seen --format tsv | awk -F '\t' 'NR > 1 { print $2 }' >"$W/expected"
+        RC LRANGE "$current$user" 0 -1 >"$W/stored"
+        check "$variant: user $user: the list under annb:current = --user --exclude-seen" cmp -s "$W/expected" "$W/stored"
+        ttl=$(RC TTL "$current$user")
+        if [ $variant = recipe ]; then
+            check "$variant: user $user: TTL set (got $ttl)" test "$ttl" -gt 0 -a "$ttl" -le 172800
+        else
+            check "$variant: user $user: no TTL (got $ttl)" test "$ttl" -eq -1
+        fi
+    done
+done
+
 finish

@@ -213,8 +213,10 @@ static void test_index_choose(void **state)
     assert_string_equal(s, "IVF256,PQ32np");
     annb_index_choose(s, sizeof s, "ivf", 100, 8, 0); /* at least 39 items per list */
     assert_string_equal(s, "IVF2,Flat");
-    annb_index_choose(s, sizeof s, "hnsw", 100, 8, 0);
-    assert_string_equal(s, "HNSW32");
+    annb_index_choose(s, sizeof s, "hnsw", 100, 8, 0); /* annb's own graph */
+    assert_string_equal(s, "Graph32,SQ8");
+    annb_index_choose(s, sizeof s, "Graph", 100, 8, 0);
+    assert_string_equal(s, "Graph32,SQ8");
     annb_index_choose(s, sizeof s, "ivfpq", 5000, 10, 0);
     assert_string_equal(s, "IVF64,PQ5np");
     annb_index_choose(s, sizeof s, "IVF7,SQ8", 5000, 10, 0);
