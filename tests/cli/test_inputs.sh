@@ -308,11 +308,11 @@ expect_true "no warning for the right catalog" test "$(grep -c 'warning: catalog
 printf '1,1\n3,2\n' >"$W/seen.csv"
 run "$BUILD" "$W/big.csv" -o "$W/x.annb" --users "$W/users.csv" --interactions "$W/seen.csv" --progress
 expect_status 0
-expect_stderr_matches "^ann-build: read items from $W/big.csv: [0-9.]+ MB in [0-9.]+ s \([0-9.]+ MB/s\)$"
+expect_stderr_matches "^ann-build: read items from $W/big.csv: [0-9.]+ [kM]B in [0-9.]+ s \([0-9.]+ MB/s\)$"
 expect_stderr_matches "^ann-build: read users from $W/users.csv: "
 expect_stderr_matches "^ann-build: read interactions from $W/seen.csv: "
 run "$BUILD" "$W/big.csv.gz" -o "$W/x.annb" -v
-expect_stderr_matches "^ann-build: read items from $W/big.csv.gz: [0-9.]+ MB in"
+expect_stderr_matches "^ann-build: read items from $W/big.csv.gz: [0-9.]+ [kM]B in"
 # -q: nothing but errors and warnings, --progress or not
 run "$BUILD" "$W/big.csv" -o "$W/x.annb" -q --progress
 expect_status 0
@@ -327,7 +327,7 @@ if command -v script >/dev/null; then
     run script -qec "bash -c '(head -c 1500000 \"$W/big.csv\"; sleep 1.2; tail -c +1500001 \"$W/big.csv\") | \"$BUILD\" - -o \"$W/x.annb\"'" /dev/null
     expect_status 0
     expect_true "a live progress line on a terminal" grep -q $'\rann-build: reading items from stdin: [0-9.]* MB, [0-9.]* MB/s' "$TMP/stdout"
-    expect_true "the live line ends with the total" grep -q $'\rann-build: read items from stdin: [0-9.]* MB in' "$TMP/stdout"
+    expect_true "the live line ends with the total" grep -q $'\rann-build: read items from stdin: [0-9.]* [kM]B in' "$TMP/stdout"
 fi
 
 # Faiss's own stderr lines: shown with the prefix, or dropped with -q
