@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 EXAMPLE    := $(BUILD)/example
 
-DEB_PACKAGES := build-essential cmake pkg-config libfaiss-dev libopenblas-dev libzstd-dev \
+DEB_PACKAGES := build-essential cmake pkg-config libfaiss-dev libopenblas-dev libzstd-dev zlib1g-dev \
                 libcsv-dev libcjson-dev libxxhash-dev libcmocka-dev valgrind \
                 redis-server redis-tools man-db
 

@@ -120,6 +120,20 @@ ANNB_API int annb_metric_parse(annb_metric *out, const char *name);
 /* ------------------------------------------------------------------------ */
 /* Building a bundle (offline)                                               */
 /* ------------------------------------------------------------------------ */
+/* Progress of reading an input, for a tool's progress line. Filled by the
+ * library, valid during the call only. */
+typedef struct annb_progress {
+    const char *phase; /* what is read: "items", "users", "tune vectors", "interactions" */
+    const char *path;  /* the file as the caller named it ("-": stdin) */
+    uint64_t done;     /* bytes of the file consumed so far (compressed bytes of a compressed file) */
+    uint64_t total;    /* the file's size in bytes; 0: unknown (stdin, a pipe) */
+    int finished;      /* 1 on the last call for this file (its end was read) */
+} annb_progress;
+
+/* Called on the caller's thread about once per MiB read, and once with
+ * finished set; it must not call back into the library for this build. */
+typedef void (*annb_progress_fn)(void *ctx, const annb_progress *p);
+
 typedef struct annb_build_opts {
     size_t struct_size;       /* sizeof(annb_build_opts), set by the initialiser */
     annb_metric metric;       /* default ANNB_METRIC_IP */
@@ -196,11 +210,53 @@ typedef struct annb_build_opts {
      * ANNB_E_CHECKSUM (the message gives both hashes), no file is left and
      * output_path is untouched. */
     const char *expect_sha256;
+    /* ---- added in 0.2; a struct_size that ends above gets their defaults ---- */
+    /* The columns of the embeddings CSV/TSV files, each a header name (any
+     * case) or a 1-based column number; NULL: detected from the header
+     * (ID: the one column named id, word, item_id, movie_id, user_id,
+     * itemId, movieId or userId; vector: the one named features, vector,
+     * embedding or NAME_embedding, else the wide form). id_column and
+     * vector_column apply to the items; user_id_column and
+     * user_vector_column to the users and the tune vectors, which take the
+     * items' when those are NULL. The vector field holds a JSON array or
+     * numbers separated by commas or blanks. */
+    const char *id_column;
+    const char *vector_column;
+    const char *user_id_column;
+    const char *user_vector_column;
+    /* numpy .npy matrices (float32 or float64, C order, rows x dimension)
+     * hold no IDs: ids_path is a .npy of int64 (or int32), one ID per row of
+     * the items; user_ids_path the same for the users. With ids_from_rows
+     * set, a .npy given no IDs file takes its row numbers 0..n-1 as IDs
+     * (this holds for the tune vectors too). Without either, a .npy input is
+     * refused (ANNB_E_INVALID). */
+    const char *ids_path;
+    const char *user_ids_path;
+    int ids_from_rows;
+    /* Metric cosine: vectors of zeros (no direction) make the build fail
+     * with their count and first IDs (ANNB_E_INPUT); with drop_zero set
+     * they are left out instead and counted (annb_build_report.
+     * items_dropped_zero, users_dropped_zero). Other metrics keep them. */
+    int drop_zero;
+    /* Progress of reading the embeddings and interactions (NULL: none),
+     * called with progress_ctx. */
+    annb_progress_fn progress;
+    void *progress_ctx;
 } annb_build_opts;
 
 #define ANNB_BUILD_OPTS_INIT \
     { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, \
-      NULL, 0, NULL }
+      NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL }
+
+/* The struct_size of the first annb_build_opts (0.1, up to expect_sha256):
+ * annb_build accepts any struct_size from this one up, and gives the
+ * fields past the caller's struct_size their defaults. */
+#define ANNB_BUILD_OPTS_SIZE_0_1 \
+    (offsetof(annb_build_opts, expect_sha256) + sizeof(const char *))
+
+/* Sets *opts to ANNB_BUILD_OPTS_INIT (for callers that cannot use the macro,
+ * e.g. bindings). */
+ANNB_API void annb_build_opts_init(annb_build_opts *opts);
 
 /* Most k values a bundle measures recall for (annb_recall_count). */
 #define ANNB_RECALL_MAX_K 16
@@ -269,6 +325,9 @@ typedef struct annb_build_report {
     /* index "auto": the indexes tried before the one built and why they
      * were passed over, e.g. "IVF1024,PQ32np: recall@10 0.81 < 0.95"; "". */
     char auto_note[512];
+    /* Added in 0.2. Metric cosine with opts.drop_zero: vectors of zeros
+     * left out of the items (of this shard) and of the users. */
+    uint64_t items_dropped_zero, users_dropped_zero;
 } annb_build_report;
 
 /*
@@ -726,7 +785,9 @@ ANNB_API int annb_vector_from_csv(float *out, size_t dimension, const char *path
 
 /*
  * annb_vectors_from_csv - every vector of an embeddings file (any form
- * annb_build accepts), in file order: e.g. a batch of query vectors.
+ * annb_build accepts; "-" is stdin; gzip and zstd are decompressed; a numpy
+ * .npy matrix has its rows numbered 0..n-1 as IDs), in file order: e.g. a
+ * batch of query vectors.
  *  ids      out: a malloc'd array of *count IDs (free with annb_free).
  *  vectors  out: a malloc'd array of *count * dimension floats, row i
  *           belonging to ids[i] (free with annb_free).

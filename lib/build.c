@@ -3,6 +3,7 @@
 #include "annb.h"
 #include "annb_format.h"
 #include "build.h"
+#include "csvread.h"
 #include "index_build.h"
 #include "ingest.h"
 #include "provenance.h"
@@ -232,6 +233,11 @@ static size_t build_inputs(const char *out[BUILD_INPUTS_MAX], const char *items_
     out[n++] = o->users_path;
     out[n++] = o->interactions_path;
     out[n++] = o->tune_vectors_path;
+    out[n++] = o->ids_path;
+    out[n++] = o->user_ids_path;
+    /* "-" is stdin: the output must not be the file stdin reads either */
+    for (size_t i = 0; i < n; i++)
+        if (out[i] && strcmp(out[i], "-") == 0) out[i] = "/dev/stdin";
     return n;
 }
 
@@ -245,6 +251,25 @@ static int check_output(const char *output_path, const char *items_path,
     annbf_error fe = {0};
     int rc = annbf_output_check(output_path, inputs, n, &fe);
     return rc ? annb_error_set(err, rc, "%s: %s", output_path, fe.message) : ANNB_OK;
+}
+
+/* "-" (stdin) can be one input only. */
+static int stdin_once(const char *items_path, const char *catalog_path, const annb_build_opts *o,
+                      annb_error *err)
+{
+    const char *const names[] = {"the items", "the catalog", "the users", "the interactions",
+                                 "the tune vectors", "the item IDs", "the user IDs"};
+    const char *paths[] = {items_path, catalog_path, o->users_path, o->interactions_path,
+                           o->tune_vectors_path, o->ids_path, o->user_ids_path};
+    int first = -1;
+    for (int i = 0; i < 7; i++) {
+        if (!paths[i] || strcmp(paths[i], "-") != 0) continue;
+        if (first >= 0)
+            return annb_error_set(err, ANNB_E_INVALID, "-: stdin can be read once: %s and %s "
+                                  "both name it", names[first], names[i]);
+        first = i;
+    }
+    return ANNB_OK;
 }
 
 /* opts.expect_sha256: 64 hex digits, either case. */
@@ -401,11 +426,56 @@ static void keep_shard(sorted_rows *r, uint32_t index, uint32_t count, uint64_t 
 /* Reads an embeddings file into rows sorted by ID, with the digest of all
  * of them (before sharding and normalising: what the file holds), then
  * keeps a shard's rows and normalises them for cosine. */
+/* Cosine: a vector of zeros has no direction. Such rows (a training bug,
+ * or items never trained) would score 0 against everything and come back
+ * as neighbours of nothing in particular: refused with their count and
+ * first IDs, or left out with drop (their count in *dropped). */
+static int zero_rows(sorted_rows *r, const char *path, int drop, uint64_t *dropped,
+                     annb_error *err)
+{
+    uint64_t zeros = 0, kept = 0;
+    char ids[160] = "";
+    size_t len = 0;
+    for (uint64_t i = 0; i < r->n; i++) {
+        const float *v = r->vecs + i * r->d;
+        uint32_t j = 0;
+        while (j < r->d && v[j] == 0) j++;
+        if (j < r->d) {
+            if (kept != i) {
+                r->ids[kept] = r->ids[i];
+                memmove(r->vecs + kept * r->d, v, r->d * sizeof *v);
+            }
+            kept++;
+            continue;
+        }
+        if (zeros++ < 5 && len < sizeof ids)
+            len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%lld", zeros > 1 ? ", " : "",
+                                    (long long)r->ids[i]);
+    }
+    if (zeros == 0) return ANNB_OK;
+    const char *name = annb_input_name(path);
+    if (!drop || kept == 0) {
+        /* rows were moved above: the caller fails and frees them */
+        return annb_error_set(err, ANNB_E_INPUT, "%s: %llu %svector%s of zeros (ID%s %s%s): cosine "
+                              "similarity is undefined for %s; leave %s out with --drop-zero%s",
+                              name, (unsigned long long)zeros, kept == 0 ? "(all) " : "",
+                              zeros == 1 ? "" : "s", zeros == 1 ? "" : "s", ids,
+                              zeros > 5 ? ", ..." : "", zeros == 1 ? "it" : "them",
+                              zeros == 1 ? "it" : "them",
+                              kept == 0 ? " (which leaves nothing here)" : " or fix the training "
+                                                                           "output");
+    }
+    r->n = kept;
+    if (dropped) *dropped = zeros;
+    return ANNB_OK;
+}
+
 static int read_sorted(sorted_rows *out, char digest[ANNB_SHA256_HEX], const char *path,
-                       const annb_build_opts *o, uint64_t *other_shards, annb_error *err)
+                       const annb_build_opts *o, const annb_read_opts *ro, uint64_t *other_shards,
+                       uint64_t *dropped, annb_error *err)
 {
     annb_embeddings e = {0};
-    int rc = annb_embeddings_read(&e, path, err);
+    int rc = annb_embeddings_read_with(&e, path, ro, err);
     if (rc == ANNB_OK) rc = annb_embeddings_check_scores(&e, path, err);
     if (rc == ANNB_OK) rc = sort_rows(out, &e, err);
     annb_embeddings_release(&e);
@@ -417,7 +487,11 @@ static int read_sorted(sorted_rows *out, char digest[ANNB_SHA256_HEX], const cha
             return annb_error_set(err, ANNB_E_INPUT, "%s: no item falls in shard %u/%u", path,
                                   o->shard_index, o->shard_count);
     }
-    if (o->metric == ANNB_METRIC_COSINE) normalize_rows(out->vecs, out->n, out->d);
+    if (o->metric == ANNB_METRIC_COSINE) {
+        int rc2 = zero_rows(out, path, o->drop_zero, dropped, err);
+        if (rc2) return rc2;
+        normalize_rows(out->vecs, out->n, out->d);
+    }
     return ANNB_OK;
 }
 
@@ -425,7 +499,8 @@ static int read_sorted(sorted_rows *out, char digest[ANNB_SHA256_HEX], const cha
 static int read_seen(bundle_parts *p, const char *path, annb_build_report *rep, annb_error *err)
 {
     annb_interactions x;
-    int rc = annb_interactions_read(&x, path, err);
+    int rc = annb_interactions_read_watched(&x, path, p->opts->progress, p->opts->progress_ctx,
+                                            err);
     if (rc) return rc;
     annb_digest_interactions(p->seen_digest, &x);
     uint64_t m = p->users.n;
@@ -472,11 +547,36 @@ static int make_provenance(bundle_parts *p, const annb_build_opts *o, annb_error
     return annb_provenance_make(&p->provenance, &p->provenance_size, &in, err);
 }
 
+/* How the items, and the users and tune vectors, are read. */
+static annb_read_opts item_read_opts(const annb_build_opts *o)
+{
+    annb_read_opts ro = {.id_column = o->id_column, .vector_column = o->vector_column,
+                         .ids_path = o->ids_path, .ids_from_rows = o->ids_from_rows,
+                         .progress = o->progress, .progress_ctx = o->progress_ctx,
+                         .phase = "items"};
+    return ro;
+}
+
+static annb_read_opts user_read_opts(const annb_build_opts *o)
+{
+    annb_read_opts ro = item_read_opts(o);
+    if (o->user_id_column) ro.id_column = o->user_id_column;
+    if (o->user_vector_column) ro.vector_column = o->user_vector_column;
+    ro.ids_path = o->user_ids_path;
+    ro.phase = "users";
+    return ro;
+}
+
 /* --tune-vectors: the questions recall is measured on, normalised like the
  * stored vectors. */
 static int read_tune_vectors(bundle_parts *p, const annb_build_opts *o, annb_error *err)
 {
-    int rc = read_sorted(&p->tune_vectors, p->tune_digest, o->tune_vectors_path, o, NULL, err);
+    annb_read_opts ro = user_read_opts(o);
+    ro.ids_path = NULL; /* questions: their IDs do not matter */
+    ro.ids_from_rows = 1;
+    ro.phase = "tune vectors";
+    int rc = read_sorted(&p->tune_vectors, p->tune_digest, o->tune_vectors_path, o, &ro, NULL,
+                         NULL, err);
     if (rc == ANNB_OK && p->tune_vectors.d != p->items.d)
         rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: query vectors have %u values, the items %u",
                             o->tune_vectors_path, p->tune_vectors.d, p->items.d);
@@ -569,6 +669,12 @@ int annb_build(annb_build_report *report, const char *items_path, const char *ca
     return annb_build_written(report, items_path, catalog_path, output_path, opts, 0, err);
 }
 
+void annb_build_opts_init(annb_build_opts *opts)
+{
+    static const annb_build_opts init = ANNB_BUILD_OPTS_INIT;
+    if (opts) *opts = init;
+}
+
 int annb_build_written(annb_build_report *report, const char *items_path,
                        const char *catalog_path, const char *output_path,
                        const annb_build_opts *opts, int named_temp, annb_error *err)
@@ -582,9 +688,14 @@ int annb_build_written(annb_build_report *report, const char *items_path,
     if (report) memset(report, 0, sizeof *report);
     if (!items_path || !output_path)
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: items and output paths are required");
-    if (!opts) opts = &defaults;
-    if (opts->struct_size < sizeof(annb_build_opts))
-        return annb_error_set(err, ANNB_E_INVALID, "annb_build: opts.struct_size too small");
+    if (opts) { /* fields past the caller's struct_size keep their defaults */
+        if (opts->struct_size < ANNB_BUILD_OPTS_SIZE_0_1)
+            return annb_error_set(err, ANNB_E_INVALID, "annb_build: opts.struct_size too small");
+        memcpy(&defaults, opts,
+               opts->struct_size < sizeof defaults ? opts->struct_size : sizeof defaults);
+        defaults.struct_size = sizeof defaults;
+    }
+    opts = &defaults;
     if (!annb_metric_name(opts->metric))
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: unknown metric %d", (int)opts->metric);
     if (opts->interactions_path && !opts->users_path)
@@ -592,9 +703,20 @@ int annb_build_written(annb_build_report *report, const char *items_path,
     if (opts->shard_count > 1 && opts->shard_index >= opts->shard_count)
         return annb_error_set(err, ANNB_E_INVALID, "shard %u/%u: the index must be below the count",
                               opts->shard_index, opts->shard_count);
+    const char *const columns[] = {opts->id_column, opts->vector_column, opts->user_id_column,
+                                   opts->user_vector_column};
+    for (size_t i = 0; i < sizeof columns / sizeof columns[0]; i++)
+        if (columns[i] && !*columns[i])
+            return annb_error_set(err, ANNB_E_INVALID, "annb_build: a column option is empty "
+                                  "(expected a header name or a 1-based column number)");
     if (opts->expect_sha256 && !expect_ok(opts->expect_sha256))
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: expect_sha256 must be 64 hex "
                               "digits");
+    if (strcmp(output_path, "-") == 0)
+        return annb_error_set(err, ANNB_E_INVALID, "-: a bundle is written to a regular file "
+                              "(it is checksummed, memory-mapped and replaced atomically), not "
+                              "to stdout: give a file name, then copy or stream that file");
+    if ((rc = stdin_once(items_path, catalog_path, opts, err))) return rc;
     if ((rc = check_output(output_path, items_path, catalog_path, opts, err))) return rc;
     p.opts = opts;
     p.input_count = build_inputs(p.inputs, items_path, catalog_path, opts);
@@ -604,11 +726,12 @@ int annb_build_written(annb_build_report *report, const char *items_path,
     int caller_threads = omp_get_max_threads();
     if (opts->threads > 0) omp_set_num_threads(opts->threads);
 
-    if ((rc = read_sorted(&p.items, p.items_digest, items_path, opts, &rep.items_in_other_shards,
-                          err)))
+    annb_read_opts item_ro = item_read_opts(opts), user_ro = user_read_opts(opts);
+    if ((rc = read_sorted(&p.items, p.items_digest, items_path, opts, &item_ro,
+                          &rep.items_in_other_shards, &rep.items_dropped_zero, err)))
         goto out;
-    if (opts->users_path &&
-        (rc = read_sorted(&p.users, p.users_digest, opts->users_path, opts, NULL, err)))
+    if (opts->users_path && (rc = read_sorted(&p.users, p.users_digest, opts->users_path, opts,
+                                              &user_ro, NULL, &rep.users_dropped_zero, err)))
         goto out;
     if (p.users.n && p.users.d != p.items.d) {
         rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: user vectors have %u values, the items %u",

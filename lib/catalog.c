@@ -374,7 +374,7 @@ int annb_catalog_read(annb_catalog *out, const char *path, annb_error *err)
     memset(out, 0, sizeof *out);
     cat_reader *r = calloc(1, sizeof *r);
     if (!r) return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", path);
-    r->path = path;
+    r->path = annb_input_name(path);
     r->out = out;
     annb_source src;
     int rc = annb_source_open(&src, path, err);

@@ -8,6 +8,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+#include <zstd.h>
 
 /* ------------------------------------------------------------------------ */
 /* Messages and small values                                                 */
@@ -147,28 +150,205 @@ int annb_ids_check_unique(const char *path, const int64_t *ids, const uint64_t *
 /* Block source and lines                                                    */
 /* ------------------------------------------------------------------------ */
 
+const char *annb_input_name(const char *path)
+{
+    return path && strcmp(path, "-") == 0 ? "<stdin>" : path;
+}
+
+#define RAW_BLOCK (256u << 10)
+
+/* More compressed bytes into s->raw (kept: raw[raw_pos..raw_len)). */
+static int raw_refill(annb_source *s, annb_error *err)
+{
+    if (s->raw_pos > 0) {
+        memmove(s->raw, s->raw + s->raw_pos, s->raw_len - s->raw_pos);
+        s->raw_offset += s->raw_pos;
+        s->raw_len -= s->raw_pos;
+        s->raw_pos = 0;
+    }
+    if (s->raw_eof || s->raw_len == RAW_BLOCK) return ANNB_OK;
+    size_t n = fread(s->raw + s->raw_len, 1, RAW_BLOCK - s->raw_len, s->file);
+    s->raw_len += n;
+    if (n == 0 || n < RAW_BLOCK - (s->raw_len - n)) {
+        if (ferror(s->file))
+            return annb_error_set(err, ANNB_E_IO, "%s: read error near byte %" PRIu64 ": %s",
+                                  s->path, s->raw_offset + s->raw_len, strerror(errno));
+        if (feof(s->file)) s->raw_eof = 1;
+    }
+    return ANNB_OK;
+}
+
+static int stream_error(annb_source *s, const char *codec, const char *what, annb_error *err)
+{
+    return annb_error_set(err, ANNB_E_INPUT, "%s: byte %" PRIu64 " of the %s stream: %s", s->path,
+                          s->raw_offset + s->raw_pos, codec, what);
+}
+
+static int truncated(annb_source *s, const char *codec, annb_error *err)
+{
+    return annb_error_set(err, ANNB_E_INPUT, "%s: byte %" PRIu64 ": expected more %s data, found "
+                          "the end of the file (a truncated file?)",
+                          s->path, s->raw_offset + s->raw_len, codec);
+}
+
+/* Decompresses into block until it is full or the input ends. After the
+ * end of a gzip member or zstd frame, more input must be another one. */
+static int inflate_block(annb_source *s, annb_error *err)
+{
+    const char *codec = s->codec == ANNB_CODEC_GZIP ? "gzip" : "zstd";
+    int rc;
+    while (s->len < ANNB_SOURCE_BLOCK) {
+        if (s->raw_pos == s->raw_len && (rc = raw_refill(s, err))) return rc;
+        if (s->raw_pos == s->raw_len) { /* end of the file */
+            if (s->frame_open) return truncated(s, codec, err);
+            break;
+        }
+        if (!s->frame_open) { /* a next member or frame must start here */
+            if ((rc = raw_refill(s, err))) return rc;
+            const unsigned char *p = s->raw + s->raw_pos;
+            size_t have = s->raw_len - s->raw_pos;
+            int ok = s->codec == ANNB_CODEC_GZIP
+                         ? have >= 2 && p[0] == 0x1f && p[1] == 0x8b
+                         : have >= 4 && memcmp(p, "\x28\xb5\x2f\xfd", 4) == 0;
+            if (!ok) return stream_error(s, codec, "expected another compressed member or the "
+                                         "end of the file, found other bytes", err);
+            if (s->codec == ANNB_CODEC_GZIP && inflateReset(s->z) != Z_OK)
+                return stream_error(s, codec, "cannot restart the decompressor", err);
+            s->frame_open = 1;
+        }
+        if (s->codec == ANNB_CODEC_GZIP) {
+            z_stream *z = s->z;
+            z->next_in = s->raw + s->raw_pos;
+            z->avail_in = (uInt)(s->raw_len - s->raw_pos);
+            z->next_out = s->block + s->len;
+            z->avail_out = (uInt)(ANNB_SOURCE_BLOCK - s->len);
+            int zr = inflate(z, Z_NO_FLUSH);
+            s->raw_pos = s->raw_len - z->avail_in;
+            s->len = ANNB_SOURCE_BLOCK - z->avail_out;
+            if (zr == Z_STREAM_END) s->frame_open = 0;
+            else if (zr == Z_MEM_ERROR)
+                return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", s->path);
+            else if (zr != Z_OK && zr != Z_BUF_ERROR)
+                return stream_error(s, codec, z->msg ? z->msg : "corrupt data", err);
+        } else {
+            ZSTD_inBuffer in = {s->raw, s->raw_len, s->raw_pos};
+            ZSTD_outBuffer out = {s->block, ANNB_SOURCE_BLOCK, s->len};
+            size_t zr = ZSTD_decompressStream(s->zd, &out, &in);
+            if (ZSTD_isError(zr)) return stream_error(s, codec, ZSTD_getErrorName(zr), err);
+            s->raw_pos = in.pos;
+            s->len = out.pos;
+            if (zr == 0) s->frame_open = 0;
+        }
+    }
+    return ANNB_OK;
+}
+
+/* Bytes of the file consumed so far. */
+static uint64_t consumed(const annb_source *s)
+{
+    return s->codec == ANNB_CODEC_NONE ? s->base + s->len : s->raw_offset + s->raw_pos;
+}
+
+static void report(annb_source *s)
+{
+    if (!s->progress || s->info.finished) return;
+    s->info.done = consumed(s);
+    s->info.finished = s->len == 0;
+    s->progress(s->progress_ctx, &s->info);
+}
+
+void annb_source_watch(annb_source *s, annb_progress_fn fn, void *ctx, const char *phase,
+                       const char *path)
+{
+    struct stat st;
+    s->progress = fn;
+    s->progress_ctx = ctx;
+    memset(&s->info, 0, sizeof s->info);
+    s->info.phase = phase;
+    s->info.path = path;
+    if (s->file && fstat(fileno(s->file), &st) == 0 && S_ISREG(st.st_mode) && !s->is_stdin)
+        s->info.total = (uint64_t)st.st_size;
+    else if (s->file && s->is_stdin && fstat(fileno(s->file), &st) == 0 && S_ISREG(st.st_mode))
+        s->info.total = (uint64_t)st.st_size; /* stdin redirected from a file */
+    report(s);
+}
+
+static int fill_block(annb_source *s, annb_error *err);
+
 int annb_source_fill(annb_source *s, annb_error *err)
+{
+    int rc = fill_block(s, err);
+    if (rc == ANNB_OK) report(s);
+    return rc;
+}
+
+static int fill_block(annb_source *s, annb_error *err)
 {
     s->base += s->len;
     s->pos = 0;
-    s->len = fread(s->block, 1, ANNB_SOURCE_BLOCK, s->file);
+    s->len = 0;
+    if (s->codec != ANNB_CODEC_NONE) return inflate_block(s, err);
+    /* the bytes read to tell the codec go first */
+    if (s->raw_pos < s->raw_len) {
+        s->len = s->raw_len - s->raw_pos;
+        memcpy(s->block, s->raw + s->raw_pos, s->len);
+        s->raw_pos = s->raw_len;
+    }
+    if (s->raw_eof) return ANNB_OK;
+    size_t n = fread(s->block + s->len, 1, ANNB_SOURCE_BLOCK - s->len, s->file);
+    s->len += n;
     if (s->len < ANNB_SOURCE_BLOCK && ferror(s->file))
         return annb_error_set(err, ANNB_E_IO, "%s: read error near byte %" PRIu64 ": %s", s->path,
                               s->base + s->len, strerror(errno));
     return ANNB_OK;
 }
 
+/* Reads the first bytes and sets up the decompressor they call for. */
+static int detect_codec(annb_source *s, annb_error *err)
+{
+    int rc = raw_refill(s, err);
+    if (rc) return rc;
+    const unsigned char *p = s->raw;
+    if (s->raw_len >= 2 && p[0] == 0x1f && p[1] == 0x8b) {
+        z_stream *z = calloc(1, sizeof *z);
+        if (!z) return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", s->path);
+        s->z = z;
+        if (inflateInit2(z, 16 + MAX_WBITS) != Z_OK) /* 16: gzip header and trailer */
+            return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", s->path);
+        s->codec = ANNB_CODEC_GZIP;
+        s->frame_open = 1;
+    } else if (s->raw_len >= 4 && memcmp(p, "\x28\xb5\x2f\xfd", 4) == 0) {
+        if (!(s->zd = ZSTD_createDStream()))
+            return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", s->path);
+        /* a window as large as the zstd CLI accepts by default (128 MiB) */
+        ZSTD_DCtx_setParameter(s->zd, ZSTD_d_windowLogMax, 27);
+        s->codec = ANNB_CODEC_ZSTD;
+        s->frame_open = 1;
+    }
+    return ANNB_OK;
+}
+
 int annb_source_open(annb_source *s, const char *path, annb_error *err)
 {
     memset(s, 0, sizeof *s);
-    s->path = path;
-    s->file = fopen(path, "rb");
+    s->path = annb_input_name(path);
+    if (strcmp(path, "-") == 0) {
+        s->file = stdin;
+        s->is_stdin = 1;
+    } else {
+        s->file = fopen(path, "rb");
+    }
     if (!s->file) /* ENOMEM: stdio could not allocate the FILE */
         return annb_error_set(err, errno == ENOMEM ? ANNB_E_NOMEM : ANNB_E_IO, "%s: cannot open: %s",
                               path, strerror(errno));
     s->block = malloc(ANNB_SOURCE_BLOCK);
-    int rc = s->block ? annb_source_fill(s, err)
-                      : annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", path);
+    s->raw = malloc(RAW_BLOCK);
+    int rc = s->block && s->raw ? detect_codec(s, err)
+                                : annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", s->path);
+    if (rc == ANNB_OK) {
+        s->len = 0; /* nothing before the first block */
+        rc = annb_source_fill(s, err);
+    }
     if (rc) {
         annb_source_close(s);
         return rc;
@@ -179,8 +359,12 @@ int annb_source_open(annb_source *s, const char *path, annb_error *err)
 
 void annb_source_close(annb_source *s)
 {
-    if (s->file) fclose(s->file);
+    if (s->file && !s->is_stdin) fclose(s->file);
+    if (s->z) inflateEnd(s->z);
+    free(s->z);
+    ZSTD_freeDStream(s->zd);
     free(s->block);
+    free(s->raw);
     free(s->carry);
     memset(s, 0, sizeof *s);
 }

@@ -2,7 +2,12 @@
  * csvread.h - streamed text input shared by the ingest readers (internal).
  *
  * annb_source reads a file in 1 MiB blocks (memory does not grow with the
- * file) and skips a UTF-8 byte order mark. Two readers sit on it:
+ * file) and skips a UTF-8 byte order mark. The path "-" is standard input.
+ * A gzip or zstd stream, told by its magic bytes (1f 8b, 28 b5 2f fd), is
+ * decompressed as it is read (concatenated members and frames included);
+ * lines, columns and byte offsets then count the decompressed text, and a
+ * damaged or truncated stream is ANNB_E_INPUT naming the compressed byte
+ * offset. Two readers sit on it:
  *  - annb_csv_read: libcsv in strict mode, with the 1-based physical line
  *    and byte column of every field, for the embeddings and movies.csv;
  *  - annb_source_getline: physical lines, for `::`-separated MovieLens files.
@@ -26,8 +31,21 @@
 
 /* A file read block by block. Fields are read-only for the readers. */
 typedef struct annb_source {
-    const char *path;     /* for messages; borrowed */
+    const char *path;     /* for messages (annb_input_name); borrowed */
     FILE *file;
+    int is_stdin;         /* file is stdin: not closed */
+    int codec;            /* ANNB_CODEC_* */
+    unsigned char *raw;   /* compressed (or sniffed) bytes not yet used */
+    size_t raw_len, raw_pos;
+    int raw_eof;
+    uint64_t raw_offset;  /* file offset of raw[0] */
+    void *z;              /* z_stream (gzip) */
+    void *zd;             /* ZSTD_DStream */
+    int frame_open;       /* a gzip member or zstd frame is not finished */
+    /* annb_source_watch */
+    annb_progress_fn progress;
+    void *progress_ctx;
+    annb_progress info;
     unsigned char *block; /* ANNB_SOURCE_BLOCK bytes */
     size_t len;           /* bytes in block; 0 once the end of the file is reached */
     size_t pos;           /* next byte not yet consumed */
@@ -39,9 +57,20 @@ typedef struct annb_source {
     int after_cr;         /* the last line ended with CR: skip a following LF */
 } annb_source;
 
-/* Opens path and reads the first block, skipping a BOM. ANNB_E_IO / ANNB_E_NOMEM. */
+enum { ANNB_CODEC_NONE = 0, ANNB_CODEC_GZIP = 1, ANNB_CODEC_ZSTD = 2 };
+
+/* The name of an input in messages: "<stdin>" for "-", else path. */
+const char *annb_input_name(const char *path);
+
+/* Opens path ("-": stdin) and reads the first block, skipping a BOM.
+ * ANNB_E_IO / ANNB_E_NOMEM, ANNB_E_INPUT (a broken compressed stream). */
 int annb_source_open(annb_source *s, const char *path, annb_error *err);
-/* Reads the next block (s->len == 0 at end of file). ANNB_E_IO on a read error. */
+/* Reports progress from now on: fn(ctx, info) after each block read and
+ * once at the end of the file (finished). phase and path are borrowed. */
+void annb_source_watch(annb_source *s, annb_progress_fn fn, void *ctx, const char *phase,
+                       const char *path);
+/* Reads the next block (s->len == 0 at end of file). ANNB_E_IO on a read
+ * error, ANNB_E_INPUT on a damaged or truncated compressed stream. */
 int annb_source_fill(annb_source *s, annb_error *err);
 void annb_source_close(annb_source *s);
 /* Whether the first line (as far as the first block holds it) contains

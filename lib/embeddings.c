@@ -21,6 +21,7 @@
  */
 #include "csvread.h"
 #include "ingest.h"
+#include "npy.h"
 #include "numparse.h"
 
 #include <cjson/cJSON.h>
@@ -34,22 +35,44 @@
 typedef struct emb_reader {
     const char *path;
     annb_embeddings *out;
+    const annb_read_opts *opts; /* never NULL */
     uint64_t cap;      /* rows the arrays can hold */
     uint64_t *lines;   /* line of each row, for the duplicate message */
-    int spark;         /* `id,features` */
-    uint32_t fields;   /* fields per row: 2 (Spark) or dimension + 1 */
+    int spark;         /* one vector column (JSON array or separated numbers) */
+    uint32_t fields;   /* fields per row */
+    uint32_t id_col;   /* 0-based column of the ID */
+    uint32_t vec_col;  /* 0-based column of the vector (spark) */
     uint64_t dim_line; /* the row that fixed the dimension (Spark) */
     unsigned char delim;
     int fast;          /* spark_fast_row may take rows (the locale allows it) */
+    /* the header, kept until the columns are decided */
+    char **names;
+    uint64_t *name_cols;
+    uint64_t header_line;
+    uint32_t name_count, name_cap;
+    char vec_name[64]; /* the vector column's name, for messages */
 } emb_reader;
 
+/* Header names that mean "the ID" (any case). */
 static int is_id_name(const char *s, size_t len)
 {
-    static const char *const names[] = {"id",      "userid",  "itemid",   "movieid",
-                                        "user_id", "item_id", "movie_id"};
+    static const char *const names[] = {"id",      "userid",  "itemid",   "movieid", "user_id",
+                                        "item_id", "movie_id", "word"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (annb_ascii_ieq(s, len, names[i])) return 1;
     return 0;
+}
+
+/* Header names that mean "the whole vector in one field" (any case):
+ * features, vector, embedding and NAME_embedding. */
+static int is_vector_name(const char *s, size_t len)
+{
+    static const char suffix[] = "_embedding";
+    const size_t n = sizeof suffix - 1;
+    if (annb_ascii_ieq(s, len, "features") || annb_ascii_ieq(s, len, "vector") ||
+        annb_ascii_ieq(s, len, "embedding"))
+        return 1;
+    return len > n && annb_ascii_ieq(s + len - n, n, suffix);
 }
 
 static int nomem(const emb_reader *r, annb_error *err)
@@ -91,33 +114,175 @@ static int set_dimension(emb_reader *r, uint32_t d, annb_error *err)
 
 static const char *form_text(const emb_reader *r, char buf[64])
 {
-    if (r->spark) return "id and a features array";
+    if (r->spark && r->fields == 2 && r->id_col == 0) return "id and a features array";
+    if (r->spark) {
+        snprintf(buf, 64, "an ID in column %" PRIu32 " and a vector in column %" PRIu32,
+                 r->id_col + 1, r->vec_col + 1);
+        return buf;
+    }
     snprintf(buf, 64, "id and %" PRIu32 " value%s", r->fields - 1, r->fields == 2 ? "" : "s");
     return buf;
 }
 
 /* ---- header ---- */
 
+static void free_names(emb_reader *r)
+{
+    for (uint32_t i = 0; i < r->name_count; i++) free(r->names[i]);
+    free(r->names);
+    free(r->name_cols);
+    r->names = NULL;
+    r->name_cols = NULL;
+    r->name_count = r->name_cap = 0;
+}
+
+/* Keeps each header name: the columns are decided on the whole header. */
 static int header_field(emb_reader *r, const annb_csv_field *f, annb_error *err)
 {
-    char ex[ANNB_EXCERPT_SIZE];
-    if (f->index == 0) {
-        if (is_id_name(f->data, f->len)) return ANNB_OK;
-        return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, f->col,
-                                "expected a header whose first column is id (or userId, itemId, "
-                                "movieId), found %s",
-                                annb_excerpt(ex, f->data, f->len));
-    }
     if (f->index > ANNB_MAX_DIMENSION)
         return annb_input_error(err, ANNB_E_LIMIT, r->path, f->line, f->col,
                                 "expected at most %u value columns, found more", ANNB_MAX_DIMENSION);
-    if (annb_ascii_ieq(f->data, f->len, "features")) {
-        if (f->index != 1)
-            return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, f->col,
-                                    "expected features only as the second column, found it as "
-                                    "column %" PRIu32,
-                                    f->index + 1);
+    if (r->name_count == r->name_cap) {
+        uint32_t cap = r->name_cap ? 2 * r->name_cap : 16;
+        void *p = realloc(r->names, cap * sizeof *r->names);
+        if (!p) return nomem(r, err);
+        r->names = p;
+        if (!(p = realloc(r->name_cols, cap * sizeof *r->name_cols))) return nomem(r, err);
+        r->name_cols = p;
+        r->name_cap = cap;
+    }
+    char *name = malloc(f->len + 1);
+    if (!name) return nomem(r, err);
+    memcpy(name, f->data, f->len + 1);
+    r->names[r->name_count] = name;
+    r->name_cols[r->name_count++] = f->col;
+    r->header_line = f->line;
+    return ANNB_OK;
+}
+
+/* Copies s into out (size > 4) with bytes a terminal must not see as '?',
+ * cut with "..." when it does not fit. */
+static void printable(char *out, size_t size, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 4 < size; s++)
+        out[o++] = (unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f ? *s : '?';
+    if (*s) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+/* The header as it was written (names joined by the delimiter), for
+ * messages. */
+static const char *header_text(const emb_reader *r, char *out, size_t size)
+{
+    char joined[256];
+    size_t o = 0;
+    for (uint32_t i = 0; i < r->name_count && o + 1 < sizeof joined; i++) {
+        if (i) joined[o++] = r->delim == '\t' ? ',' : (char)r->delim;
+        size_t n = strlen(r->names[i]);
+        if (n > sizeof joined - 1 - o) n = sizeof joined - 1 - o;
+        memcpy(joined + o, r->names[i], n);
+        o += n;
+    }
+    joined[o] = '\0';
+    printable(out, size, joined);
+    return out;
+}
+
+/* A column given as a name (any case) or a 1-based number; UINT32_MAX if
+ * the header has none such. */
+static uint32_t column_of(const emb_reader *r, const char *spec)
+{
+    size_t n = strlen(spec), i = 0;
+    while (i < n && spec[i] >= '0' && spec[i] <= '9') i++;
+    if (n > 0 && i == n && n < 10) {
+        unsigned long v = strtoul(spec, NULL, 10);
+        return v >= 1 && v <= r->name_count ? (uint32_t)(v - 1) : UINT32_MAX;
+    }
+    for (uint32_t c = 0; c < r->name_count; c++)
+        if (annb_ascii_ieq(r->names[c], strlen(r->names[c]), spec)) return c;
+    return UINT32_MAX;
+}
+
+/* The one column whose name is_name accepts: its index, UINT32_MAX if none,
+ * UINT32_MAX - 1 if several (then *first and *second name two). */
+static uint32_t detect(const emb_reader *r, int (*is_name)(const char *, size_t), uint32_t skip,
+                       uint32_t *first, uint32_t *second)
+{
+    uint32_t found = UINT32_MAX;
+    for (uint32_t c = 0; c < r->name_count; c++) {
+        if (c == skip || !is_name(r->names[c], strlen(r->names[c]))) continue;
+        if (found != UINT32_MAX) {
+            *first = found;
+            *second = c;
+            return UINT32_MAX - 1;
+        }
+        found = c;
+    }
+    return found;
+}
+
+static int column_error(emb_reader *r, const char *option, const char *spec, annb_error *err)
+{
+    char head[128], s[64];
+    printable(s, sizeof s, spec);
+    return annb_input_error(err, ANNB_E_INPUT, r->path, r->header_line, 1,
+                            "expected a column %s (%s %s), found header %s", s, option, s,
+                            header_text(r, head, sizeof head));
+}
+
+/* Which column is the ID and which the vector: as the options say, else
+ * by the names of the header (is_id_name, is_vector_name) when that is
+ * unambiguous. No vector column: the wide form, every other column a value. */
+static int decide_columns(emb_reader *r, annb_error *err)
+{
+    const annb_read_opts *o = r->opts;
+    char head[128], a[64], b[64];
+    uint32_t x = 0, y = 0, id, vec = UINT32_MAX;
+    if (o->id_column) {
+        if ((id = column_of(r, o->id_column)) == UINT32_MAX)
+            return column_error(r, "--id-column", o->id_column, err);
+    } else if ((id = detect(r, is_id_name, UINT32_MAX, &x, &y)) == UINT32_MAX - 1) {
+        printable(a, sizeof a, r->names[x]);
+        printable(b, sizeof b, r->names[y]);
+        return annb_input_error(err, ANNB_E_INPUT, r->path, r->header_line, r->name_cols[y],
+                                "expected one ID column, found header %s with two (%s and %s): "
+                                "pass --id-column %s or --id-column %s",
+                                header_text(r, head, sizeof head), a, b, a, b);
+    } else if (id == UINT32_MAX) {
+        printable(a, sizeof a, r->names[0]);
+        if (r->name_count == 2) printable(b, sizeof b, r->names[1]);
+        return annb_input_error(err, ANNB_E_INPUT, r->path, r->header_line, 1,
+                                "expected a header naming the ID column (id, word, item_id, "
+                                "movie_id, user_id, itemId, movieId, userId), found header %s: "
+                                "pass --id-column %s%s%s",
+                                header_text(r, head, sizeof head), r->name_count ? a : "NAME",
+                                r->name_count == 2 ? " --vector-column " : "",
+                                r->name_count == 2 ? b : "");
+    }
+    if (o->vector_column) {
+        if ((vec = column_of(r, o->vector_column)) == UINT32_MAX)
+            return column_error(r, "--vector-column", o->vector_column, err);
+        if (vec == id)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, r->header_line, r->name_cols[id],
+                                    "expected the vector in another column than the ID, found "
+                                    "both in column %" PRIu32, id + 1);
+    } else if ((vec = detect(r, is_vector_name, id, &x, &y)) == UINT32_MAX - 1) {
+        printable(a, sizeof a, r->names[x]);
+        printable(b, sizeof b, r->names[y]);
+        return annb_input_error(err, ANNB_E_INPUT, r->path, r->header_line, r->name_cols[y],
+                                "expected one vector column, found header %s with two (%s and "
+                                "%s): pass --vector-column %s or --vector-column %s",
+                                header_text(r, head, sizeof head), a, b, a, b);
+    }
+    r->id_col = id;
+    if (vec != UINT32_MAX) {
         r->spark = 1;
+        r->vec_col = vec;
+        printable(r->vec_name, sizeof r->vec_name, r->names[vec]);
     }
     return ANNB_OK;
 }
@@ -128,13 +293,11 @@ static int header_row(emb_reader *r, const annb_csv_row *row, annb_error *err)
         return annb_input_error(err, ANNB_E_INPUT, r->path, row->end_line, row->end_col,
                                 "expected a features column or value columns after id, found "
                                 "the end of the header");
-    if (r->spark && row->fields != 2)
-        return annb_input_error(err, ANNB_E_INPUT, r->path, row->end_line, row->end_col,
-                                "expected features to be the only column after id, found %" PRIu32
-                                " columns",
-                                row->fields);
+    int rc = decide_columns(r, err);
+    if (rc) return rc;
     r->fields = row->fields;
     if (!r->spark) r->out->dimension = row->fields - 1;
+    free_names(r);
     return ANNB_OK;
 }
 
@@ -181,8 +344,8 @@ static int element_error(emb_reader *r, const annb_csv_field *f, size_t k, const
     json_element_span(f->data, f->len, k, &off, &n);
     return annb_input_error(err, ANNB_E_INPUT, r->path, f->line,
                             f->col + (uint64_t)f->quoted + off,
-                            "expected %s as element %zu of the features array, found %s", what,
-                            k + 1, annb_excerpt(ex, f->data + off, n));
+                            "expected %s as element %zu of the %s array, found %s", what,
+                            k + 1, r->vec_name, annb_excerpt(ex, f->data + off, n));
 }
 
 /* Decides the dimension on the first row; the row's vector slot after that. */
@@ -204,16 +367,16 @@ static int features_checked(emb_reader *r, const annb_csv_field *f, const cJSON 
     if (e->dimension == 0) {
         if ((unsigned)n > ANNB_MAX_DIMENSION)
             return annb_input_error(err, ANNB_E_LIMIT, r->path, f->line, col,
-                                    "expected at most %u numbers in the features array, found %d",
-                                    ANNB_MAX_DIMENSION, n);
+                                    "expected at most %u numbers in the %s array, found %d",
+                                    ANNB_MAX_DIMENSION, r->vec_name, n);
         r->dim_line = f->line;
         return set_dimension(r, (uint32_t)n, err);
     }
     if ((unsigned)n != e->dimension)
         return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, col,
-                                "expected %" PRIu32 " numbers in the features array (the dimension "
+                                "expected %" PRIu32 " numbers in the %s array (the dimension "
                                 "of line %" PRIu64 "), found %d",
-                                e->dimension, r->dim_line, n);
+                                e->dimension, r->vec_name, r->dim_line, n);
     return ANNB_OK;
 }
 
@@ -284,6 +447,101 @@ static int parse_features(emb_reader *r, const annb_csv_field *f, annb_error *er
     return rc;
 }
 
+/* ---- a vector as numbers separated by commas or blanks ---- */
+
+static int is_blank_byte(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* The next number of "0.1, 0.2 0.3" from *pos on: its offset and length;
+ * returns 0 at the end, -1 where a number was expected and a comma found
+ * (*pos then at that comma). One comma at most between two numbers. */
+static int next_separated(const char *s, size_t len, size_t *pos, size_t *off, size_t *n)
+{
+    size_t i = *pos;
+    while (i < len && is_blank_byte(s[i])) i++;
+    if (*pos > 0 && i < len && s[i] == ',') { /* the separator after the previous number */
+        size_t comma = i++;
+        while (i < len && is_blank_byte(s[i])) i++;
+        if (i == len || s[i] == ',') {
+            *pos = i == len ? comma : i;
+            return -1;
+        }
+    } else if (i < len && s[i] == ',') {
+        *pos = i;
+        return -1;
+    }
+    if (i == len) {
+        *pos = i;
+        return 0;
+    }
+    size_t start = i;
+    while (i < len && !is_blank_byte(s[i]) && s[i] != ',') i++;
+    *off = start;
+    *n = i - start;
+    *pos = i;
+    return 1;
+}
+
+/* A vector field that is not a JSON array: "0.1,0.2,..." (the two-tower
+ * form, quoted in a CSV) or "0.1 0.2 ...". Counted first, so that the
+ * dimension is checked before a value is stored. */
+static int parse_separated(emb_reader *r, const annb_csv_field *f, annb_error *err)
+{
+    char ex[ANNB_EXCERPT_SIZE];
+    annb_embeddings *e = r->out;
+    uint64_t col = f->col + (uint64_t)f->quoted;
+    size_t pos = 0, off = 0, n = 0;
+    uint64_t count = 0;
+    int got;
+    while ((got = next_separated(f->data, f->len, &pos, &off, &n)) == 1) count++;
+    if (got < 0)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, col + pos,
+                                "expected a number as value %" PRIu64 " of the %s vector, found "
+                                "%s",
+                                count + 1, r->vec_name,
+                                annb_excerpt(ex, f->data + pos, f->len - pos));
+    if (count == 0)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, col,
+                                "expected a vector (a JSON array, or numbers separated by commas "
+                                "or spaces), found %s",
+                                f->len ? "only blanks" : "an empty field");
+    if (e->dimension == 0) {
+        if (count > ANNB_MAX_DIMENSION)
+            return annb_input_error(err, ANNB_E_LIMIT, r->path, f->line, col,
+                                    "expected at most %u numbers in the %s vector, found %" PRIu64,
+                                    ANNB_MAX_DIMENSION, r->vec_name, count);
+        r->dim_line = f->line;
+        int rc = set_dimension(r, (uint32_t)count, err);
+        if (rc) return rc;
+    } else if (count != e->dimension) {
+        return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, col,
+                                "expected %" PRIu32 " numbers in the %s vector (the dimension of "
+                                "line %" PRIu64 "), found %" PRIu64,
+                                e->dimension, r->vec_name, r->dim_line, count);
+    }
+    float *v = e->vectors + e->count * e->dimension;
+    pos = 0;
+    for (uint32_t k = 0; next_separated(f->data, f->len, &pos, &off, &n) == 1; k++) {
+        int bad = annb_float_parse(&v[k], f->data + off, n);
+        if (bad)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, col + off,
+                                    "expected %s as value %" PRIu32 " of the %s vector, found %s",
+                                    bad == ANNB_FLOAT_RANGE ? "a finite float32" : "a number",
+                                    k + 1, r->vec_name, annb_excerpt(ex, f->data + off, n));
+    }
+    return ANNB_OK;
+}
+
+/* Separated numbers when the field starts (after blanks) like a number,
+ * else a JSON array (which says what is wrong with anything else). */
+static int parse_vector(emb_reader *r, const annb_csv_field *f, annb_error *err)
+{
+    size_t i = 0;
+    while (i < f->len && is_blank_byte(f->data[i])) i++;
+    if (i < f->len && (is_number_byte(f->data[i]) || f->data[i] == ','))
+        return parse_separated(r, f, err);
+    return parse_features(r, f, err);
+}
+
 /* ---- the shortcut for usual Spark rows ---- */
 
 static const char *skip_spaces(const char *p, const char *end)
@@ -309,7 +567,9 @@ static size_t spark_fast_row(void *ctx, const char *p, size_t n, uint64_t line)
     annb_embeddings *e = r->out;
     const char *q = p, *end = p + n;
     int64_t id;
-    if (!r->fast || !r->spark || e->dimension == 0 || e->count >= ANNB_MAX_ROWS) return 0;
+    if (!r->fast || !r->spark || r->fields != 2 || r->id_col != 0 || e->dimension == 0 ||
+        e->count >= ANNB_MAX_ROWS)
+        return 0;
     while (q < end && q - p <= 20 && ((*q >= '0' && *q <= '9') || *q == '-' || *q == '+')) q++;
     if (q == end || *q != r->delim || annb_id_parse(&id, p, (size_t)(q - p))) return 0;
     int quoted = ++q < end && *q == '"';
@@ -339,6 +599,15 @@ static size_t spark_fast_row(void *ctx, const char *p, size_t n, uint64_t line)
 
 /* ---- rows ---- */
 
+/* What an ID field that is no integer says: string IDs are refused. */
+static const char *string_id_hint(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_')
+            return " (string IDs are not supported yet: IDs must be integers)";
+    return "";
+}
+
 static int data_field(emb_reader *r, const annb_csv_field *f, annb_error *err)
 {
     char ex[ANNB_EXCERPT_SIZE], form[64];
@@ -353,22 +622,31 @@ static int data_field(emb_reader *r, const annb_csv_field *f, annb_error *err)
                                     "expected at most %llu rows, found more", ANNB_MAX_ROWS);
         int rc = reserve_row(r, err);
         if (rc) return rc;
+    }
+    if (f->index == r->id_col) {
         const char *why = annb_id_parse(&e->ids[e->count], f->data, f->len);
         if (why)
-            return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, f->col, "%s, found %s",
-                                    why, annb_excerpt(ex, f->data, f->len));
+            return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, f->col, "%s, found %s%s",
+                                    why, annb_excerpt(ex, f->data, f->len),
+                                    string_id_hint(f->data, f->len));
         r->lines[e->count] = f->line;
         return ANNB_OK;
     }
-    if (r->spark) return parse_features(r, f, err);
-    float *v = e->vectors + e->count * e->dimension + (f->index - 1);
+    if (r->spark) return f->index == r->vec_col ? parse_vector(r, f, err) : ANNB_OK;
+    uint32_t value = f->index - (f->index > r->id_col); /* 0-based */
+    float *v = e->vectors + e->count * e->dimension + value;
     /* strtod's decimal grammar: no "nan", "inf", hex or blanks */
     int bad = annb_float_parse(v, f->data, f->len);
     if (bad)
         return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, f->col,
-                                "expected %s as value %" PRIu32 " of the row, found %s",
-                                bad == ANNB_FLOAT_SYNTAX ? "a number" : "a finite float32", f->index,
-                                annb_excerpt(ex, f->data, f->len));
+                                "expected %s as value %" PRIu32 " of the row, found %s%s",
+                                bad == ANNB_FLOAT_SYNTAX ? "a number" : "a finite float32", value + 1,
+                                annb_excerpt(ex, f->data, f->len),
+                                r->fields == 2 && bad == ANNB_FLOAT_SYNTAX &&
+                                        strpbrk(f->data, ", [")
+                                    ? " (a vector in one field? name its column with "
+                                      "--vector-column)"
+                                    : "");
     return ANNB_OK;
 }
 
@@ -388,6 +666,325 @@ static int emb_row(void *ctx, const annb_csv_row *row, annb_error *err)
                                 "expected %" PRIu32 " fields (%s), found %" PRIu32, r->fields,
                                 form_text(r, form), row->fields);
     r->out->count++;
+    return ANNB_OK;
+}
+
+/* ---- JSON lines: {"id": 10, "vector": [0.5, 0.25]} per line ---- */
+
+static int is_blank_text(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t') return 0;
+    return 1;
+}
+
+static size_t skip_ws(const char *s, size_t n, size_t i)
+{
+    while (i < n && is_blank_byte(s[i])) i++;
+    return i;
+}
+
+/* Whether a key names the column spec asks for (any case), or, without
+ * one, a name is_name accepts. */
+static int key_matches(const char *key, const char *spec, int (*is_name)(const char *, size_t))
+{
+    return spec ? annb_ascii_ieq(key, strlen(key), spec) : is_name(key, strlen(key));
+}
+
+typedef struct json_span {
+    size_t at, len; /* offset in the line, length; len 0: absent */
+    char key[64];   /* the key, printable, for messages */
+} json_span;
+
+static int jsonl_error(emb_reader *r, uint64_t line, size_t at, const char *s, size_t n,
+                       const char *what, annb_error *err)
+{
+    char ex[ANNB_EXCERPT_SIZE];
+    return annb_input_error(err, ANNB_E_INPUT, r->path, line, at + 1, "expected %s, found %s", what,
+                            at < n ? annb_excerpt(ex, s + at, n - at) : "the end of the line");
+}
+
+/* Keeps the span of a value whose key is an ID or vector candidate; two
+ * candidates for one role are ambiguous. */
+static int jsonl_keep(emb_reader *r, uint64_t line, json_span *slot, const char *key,
+                      size_t key_at, size_t at, size_t len, const char *option, annb_error *err)
+{
+    char k[64];
+    printable(k, sizeof k, key);
+    if (slot->len)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, line, key_at + 1,
+                                "expected one %s key, found \"%s\" and \"%s\": pass %s %s or "
+                                "%s %s",
+                                strcmp(option, "--id-column") == 0 ? "ID" : "vector", slot->key, k,
+                                option, slot->key, option, k);
+    slot->at = at;
+    slot->len = len;
+    memcpy(slot->key, k, sizeof k);
+    return ANNB_OK;
+}
+
+/* One object: the ID and vector values located, every other value skipped
+ * (but checked as JSON). s is NUL-terminated at n. */
+static int jsonl_object(emb_reader *r, char *s, size_t n, uint64_t line, annb_error *err)
+{
+    const annb_read_opts *o = r->opts;
+    json_span id = {0}, vec = {0};
+    const char *end;
+    size_t i = skip_ws(s, n, 0);
+    if (i >= n || s[i] != '{')
+        return jsonl_error(r, line, i, s, n,
+                           "a JSON object such as {\"id\": 1, \"vector\": [0.5, 0.25]}", err);
+    i = skip_ws(s, n, i + 1);
+    if (i < n && s[i] == '}') i++;
+    else
+        for (;;) {
+            if (i >= n || s[i] != '"') return jsonl_error(r, line, i, s, n, "a key in quotes", err);
+            cJSON *k = cJSON_ParseWithLengthOpts(s + i, n - i, &end, 0);
+            if (!k || !cJSON_IsString(k)) {
+                cJSON_Delete(k);
+                return jsonl_error(r, line, i, s, n, "a key in quotes", err);
+            }
+            size_t key_at = i;
+            i = skip_ws(s, n, (size_t)(end - s));
+            if (i >= n || s[i] != ':') {
+                cJSON_Delete(k);
+                return jsonl_error(r, line, i, s, n, "':' after the key", err);
+            }
+            i = skip_ws(s, n, i + 1);
+            cJSON *v = cJSON_ParseWithLengthOpts(s + i, n - i, &end, 0);
+            if (!v) {
+                size_t at = end && end >= s && end <= s + n ? (size_t)(end - s) : i;
+                cJSON_Delete(k);
+                return jsonl_error(r, line, at, s, n, "a JSON value", err);
+            }
+            cJSON_Delete(v);
+            size_t vlen = (size_t)(end - s) - i;
+            int rc = ANNB_OK;
+            if (key_matches(k->valuestring, o->id_column, is_id_name))
+                rc = jsonl_keep(r, line, &id, k->valuestring, key_at, i, vlen, "--id-column", err);
+            else if (key_matches(k->valuestring, o->vector_column, is_vector_name))
+                rc = jsonl_keep(r, line, &vec, k->valuestring, key_at, i, vlen, "--vector-column",
+                                err);
+            cJSON_Delete(k);
+            if (rc) return rc;
+            i = skip_ws(s, n, i + vlen);
+            if (i < n && s[i] == ',') {
+                i = skip_ws(s, n, i + 1);
+                continue;
+            }
+            if (i < n && s[i] == '}') {
+                i++;
+                break;
+            }
+            return jsonl_error(r, line, i, s, n, "',' or '}' after a value", err);
+        }
+    i = skip_ws(s, n, i);
+    if (i < n) return jsonl_error(r, line, i, s, n, "the end of the line after the object", err);
+    if (!id.len)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, line, 1,
+                                "expected %s%s%s, found none in the object%s",
+                                o->id_column ? "the key " : "an ID key (id, word, item_id, movie_id, "
+                                                            "user_id, itemId, movieId, userId)",
+                                o->id_column ? o->id_column : "",
+                                o->id_column ? " (--id-column)" : "",
+                                o->id_column ? "" : ": pass --id-column KEY");
+    if (!vec.len)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, line, 1,
+                                "expected %s%s%s, found none in the object%s",
+                                o->vector_column ? "the key " : "a vector key (features, vector, "
+                                                                "embedding, NAME_embedding)",
+                                o->vector_column ? o->vector_column : "",
+                                o->vector_column ? " (--vector-column)" : "",
+                                o->vector_column ? "" : ": pass --vector-column KEY");
+    annb_embeddings *e = r->out;
+    if (e->count >= ANNB_MAX_ROWS)
+        return annb_input_error(err, ANNB_E_LIMIT, r->path, line, 1,
+                                "expected at most %llu rows, found more", ANNB_MAX_ROWS);
+    int rc = reserve_row(r, err);
+    if (rc) return rc;
+    /* the ID: a JSON integer (its text, so any int64 is exact) or a string of one */
+    char ex[ANNB_EXCERPT_SIZE];
+    const char *text = s + id.at;
+    size_t tlen = id.len;
+    cJSON *str = NULL;
+    if (*text == '"') {
+        s[id.at + id.len] = '\0'; /* the value is a complete JSON string */
+        str = cJSON_Parse(text);
+        text = str && cJSON_IsString(str) ? str->valuestring : "";
+        tlen = strlen(text);
+    }
+    const char *why = annb_id_parse(&e->ids[e->count], text, tlen);
+    if (why) {
+        rc = annb_input_error(err, ANNB_E_INPUT, r->path, line, id.at + 1, "%s, found %s%s", why,
+                              annb_excerpt(ex, s + id.at, id.len), string_id_hint(text, tlen));
+        cJSON_Delete(str);
+        return rc;
+    }
+    cJSON_Delete(str);
+    /* the vector, checked and converted as a CSV field holding it */
+    memcpy(r->vec_name, vec.key, sizeof r->vec_name);
+    s[vec.at + vec.len] = '\0';
+    annb_csv_field f = {s + vec.at, vec.len, line, vec.at + 1, e->count + 1, 1, 0};
+    if ((rc = parse_features(r, &f, err))) return rc;
+    r->lines[e->count] = line;
+    e->count++;
+    return ANNB_OK;
+}
+
+static int read_jsonl(emb_reader *r, annb_source *src, annb_error *err)
+{
+    annb_line ln;
+    char *buf = NULL;
+    size_t cap = 0;
+    uint64_t blank = 0;
+    int rc;
+    while ((rc = annb_source_getline(src, &ln, err)) == 1) {
+        if (is_blank_text(ln.data, ln.len)) {
+            if (!blank) blank = ln.number;
+            continue;
+        }
+        if (blank) {
+            rc = annb_input_error(err, ANNB_E_INPUT, r->path, blank, 1,
+                                  "expected a row, found a blank line (blank lines are allowed "
+                                  "only at the end of the file)");
+            break;
+        }
+        if (ln.len + 1 > cap) {
+            void *p = realloc(buf, ln.len + 1);
+            if (!p) {
+                rc = nomem(r, err);
+                break;
+            }
+            buf = p;
+            cap = ln.len + 1;
+        }
+        memcpy(buf, ln.data, ln.len);
+        buf[ln.len] = '\0';
+        if ((rc = jsonl_object(r, buf, ln.len, ln.number, err))) break;
+    }
+    free(buf);
+    return rc;
+}
+
+/* ---- word2vec text (.vec): "count dimension", then "word v1 ... vd" ---- */
+
+/* Reads an unsigned decimal of at most 10 digits at s[*i]; -1 if none. */
+static int64_t small_number(const char *s, size_t n, size_t *i)
+{
+    size_t j = *i;
+    int64_t v = 0;
+    while (j < n && j - *i < 11 && s[j] >= '0' && s[j] <= '9') v = v * 10 + (s[j++] - '0');
+    if (j == *i || j - *i > 10) return -1;
+    *i = j;
+    return v;
+}
+
+/* Whether the first line is "count dimension" (two numbers and blanks). */
+static int first_line_is_counts(const annb_source *src)
+{
+    const char *s = (const char *)src->block + src->pos;
+    size_t n = 0, i = 0;
+    while (src->pos + n < src->len && s[n] != '\n' && s[n] != '\r') n++;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    if (small_number(s, n, &i) < 0 || i == n || (s[i] != ' ' && s[i] != '\t')) return 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    if (small_number(s, n, &i) < 0) return 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    return i == n;
+}
+
+static int w2v_row(emb_reader *r, const annb_line *ln, annb_error *err)
+{
+    char ex[ANNB_EXCERPT_SIZE];
+    annb_embeddings *e = r->out;
+    const char *s = ln->data;
+    size_t n = ln->len, i = 0, start;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--; /* gensim ends rows with a blank */
+    while (i < n && s[i] != ' ' && s[i] != '\t') i++;
+    if (e->count >= ANNB_MAX_ROWS)
+        return annb_input_error(err, ANNB_E_LIMIT, r->path, ln->number, 1,
+                                "expected at most %llu rows, found more", ANNB_MAX_ROWS);
+    int rc = reserve_row(r, err);
+    if (rc) return rc;
+    const char *why = annb_id_parse(&e->ids[e->count], s, i);
+    if (why)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, ln->number, 1,
+                                "%s as the word, found %s%s", why, annb_excerpt(ex, s, i),
+                                string_id_hint(s, i));
+    float *v = e->vectors + e->count * e->dimension;
+    uint32_t k = 0;
+    for (;;) {
+        while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+        if (i == n) break;
+        start = i;
+        while (i < n && s[i] != ' ' && s[i] != '\t') i++;
+        if (k == e->dimension)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, ln->number, start + 1,
+                                    "expected %" PRIu32 " values after the word (the dimension on "
+                                    "line 1), found more: %s",
+                                    e->dimension, annb_excerpt(ex, s + start, n - start));
+        int bad = annb_float_parse(&v[k], s + start, i - start);
+        if (bad)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, ln->number, start + 1,
+                                    "expected %s as value %" PRIu32 " after the word, found %s",
+                                    bad == ANNB_FLOAT_RANGE ? "a finite float32" : "a number", k + 1,
+                                    annb_excerpt(ex, s + start, i - start));
+        k++;
+    }
+    if (k != e->dimension)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, ln->number, n + 1,
+                                "expected %" PRIu32 " values after the word (the dimension on line "
+                                "1), found %" PRIu32,
+                                e->dimension, k);
+    r->lines[e->count] = ln->number;
+    e->count++;
+    return ANNB_OK;
+}
+
+static int read_word2vec(emb_reader *r, annb_source *src, annb_error *err)
+{
+    annb_line ln;
+    int rc = annb_source_getline(src, &ln, err);
+    if (rc != 1) return rc ? rc : annb_input_error(err, ANNB_E_INPUT, r->path, 1, 1, "expected a line");
+    size_t i = 0;
+    while (i < ln.len && (ln.data[i] == ' ' || ln.data[i] == '\t')) i++;
+    int64_t count = small_number(ln.data, ln.len, &i);
+    while (i < ln.len && (ln.data[i] == ' ' || ln.data[i] == '\t')) i++;
+    size_t dim_at = i;
+    int64_t dim = small_number(ln.data, ln.len, &i);
+    if (count < 1 || (uint64_t)count > ANNB_MAX_ROWS)
+        return annb_input_error(err, ANNB_E_LIMIT, r->path, 1, 1,
+                                "expected a row count from 1 to %llu, found %" PRId64,
+                                ANNB_MAX_ROWS, count);
+    if (dim < 1 || dim > ANNB_MAX_DIMENSION)
+        return annb_input_error(err, ANNB_E_LIMIT, r->path, 1, dim_at + 1,
+                                "expected a dimension from 1 to %u, found %" PRId64,
+                                ANNB_MAX_DIMENSION, dim);
+    if ((rc = set_dimension(r, (uint32_t)dim, err))) return rc;
+    snprintf(r->vec_name, sizeof r->vec_name, "word2vec");
+    uint64_t blank = 0, last = 1;
+    while ((rc = annb_source_getline(src, &ln, err)) == 1) {
+        last = ln.number;
+        if (is_blank_text(ln.data, ln.len)) {
+            if (!blank) blank = ln.number;
+            continue;
+        }
+        if (blank)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, blank, 1,
+                                    "expected a row, found a blank line (blank lines are allowed "
+                                    "only at the end of the file)");
+        if (r->out->count == (uint64_t)count)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, ln.number, 1,
+                                    "expected %" PRId64 " rows (the count on line 1), found more",
+                                    count);
+        if ((rc = w2v_row(r, &ln, err))) return rc;
+    }
+    if (rc) return rc;
+    if (r->out->count != (uint64_t)count)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, last + 1, 1,
+                                "expected %" PRId64 " rows (the count on line 1), found %" PRIu64
+                                " (a truncated file?)",
+                                count, r->out->count);
     return ANNB_OK;
 }
 
@@ -420,23 +1017,48 @@ int annb_embeddings_check_scores(const annb_embeddings *e, const char *path, ann
                             ANNB_MAX_SQUARED_NORM, sq, (long long)e->ids[i]);
 }
 
-static int read_embeddings(annb_embeddings *out, const char *path, int fast, annb_error *err)
+static int read_embeddings(annb_embeddings *out, const char *path, const annb_read_opts *opts,
+                           int fast, annb_error *err)
 {
+    static const annb_read_opts defaults = {0};
     if (!out || !path) return annb_error_set(err, ANNB_E_INVALID, "annb_embeddings_read: NULL argument");
     memset(out, 0, sizeof *out);
     annb_source src;
     int rc = annb_source_open(&src, path, err);
     if (rc) return rc;
-    emb_reader r = {.path = path, .out = out};
+    emb_reader r = {.path = annb_input_name(path), .out = out, .opts = opts ? opts : &defaults};
+    if (r.opts->progress)
+        annb_source_watch(&src, r.opts->progress, r.opts->progress_ctx,
+                          r.opts->phase ? r.opts->phase : "embeddings", path);
     r.delim = annb_source_first_line_has(&src, "\t") ? '\t' : ',';
     /* cJSON puts the first byte of the locale's decimal point in place of
      * '.': with a longer one it refuses fractions, and so must the shortcut. */
     const char *point = localeconv()->decimal_point;
     r.fast = point && strlen(point) == 1;
-    const annb_csv_handler h = {emb_field, emb_row, &r, "id,features or id,f0,..."};
-    rc = annb_csv_read_fast(&src, r.delim, &h, fast ? spark_fast_row : NULL, err);
+    size_t first = src.pos;
+    while (first < src.len && is_blank_byte((char)src.block[first])) first++;
+    if (src.len - src.pos >= 6 && memcmp(src.block + src.pos, "\x93NUMPY", 6) == 0) {
+        rc = annb_npy_read(out, &src, r.opts, err);
+        annb_source_close(&src);
+        return rc; /* complete: IDs checked, arrays trimmed */
+    } else if (r.opts->ids_path) {
+        rc = annb_error_set(err, ANNB_E_INVALID, "%s: IDs from a separate file (%s) are for a "
+                            ".npy matrix, and this is no .npy file", r.path,
+                            annb_input_name(r.opts->ids_path));
+    } else if (first < src.len && src.block[first] == '{') {
+        rc = read_jsonl(&r, &src, err);
+    } else if (first_line_is_counts(&src)) {
+        rc = read_word2vec(&r, &src, err);
+    } else {
+        const annb_csv_handler h = {emb_field, emb_row, &r, "id,features or id,f0,..."};
+        rc = annb_csv_read_fast(&src, r.delim, &h, fast ? spark_fast_row : NULL, err);
+    }
+    if (rc == ANNB_OK && out->count == 0)
+        rc = annb_input_error(err, ANNB_E_INPUT, r.path, 1, 1, "expected at least one row, found "
+                              "an empty file");
     annb_source_close(&src);
-    if (rc == ANNB_OK) rc = annb_ids_check_unique(path, out->ids, r.lines, out->count, err);
+    free_names(&r);
+    if (rc == ANNB_OK) rc = annb_ids_check_unique(r.path, out->ids, r.lines, out->count, err);
     if (rc == ANNB_OK) find_overflow(out, r.lines);
     free(r.lines);
     if (rc) {
@@ -453,12 +1075,18 @@ static int read_embeddings(annb_embeddings *out, const char *path, int fast, ann
 
 int annb_embeddings_read(annb_embeddings *out, const char *path, annb_error *err)
 {
-    return read_embeddings(out, path, 1, err);
+    return read_embeddings(out, path, NULL, 1, err);
+}
+
+int annb_embeddings_read_with(annb_embeddings *out, const char *path, const annb_read_opts *opts,
+                              annb_error *err)
+{
+    return read_embeddings(out, path, opts, 1, err);
 }
 
 int annb_embeddings_read_general(annb_embeddings *out, const char *path, annb_error *err)
 {
-    return read_embeddings(out, path, 0, err);
+    return read_embeddings(out, path, NULL, 0, err);
 }
 
 void annb_embeddings_release(annb_embeddings *e)

@@ -43,14 +43,46 @@ typedef struct annb_embeddings {
  * for inputs of a build, whose stored scores must be numbers. */
 int annb_embeddings_check_scores(const annb_embeddings *e, const char *path, annb_error *err);
 
+/* How to read an embeddings file; zeroed: everything detected. */
+typedef struct annb_read_opts {
+    /* The ID and the vector columns of a CSV/TSV, each a header name (any
+     * case) or a 1-based column number; NULL: detected from the header. */
+    const char *id_column;
+    const char *vector_column;
+    /* A .npy matrix: its IDs from this .npy of int64 (or int32), one per
+     * row; or, with ids_from_rows, the row numbers 0..n-1. Neither: a .npy
+     * input is refused (ANNB_E_INVALID). Ignored by the text forms. */
+    const char *ids_path;
+    int ids_from_rows;
+    /* Progress of reading the file (NULL: none), reported as phase. */
+    annb_progress_fn progress;
+    void *progress_ctx;
+    const char *phase;
+} annb_read_opts;
+
 /*
- * Reads an embeddings file. The header decides the form:
- *  - `id,features` (Spark): features is a JSON array of numbers in one
- *    (normally quoted) field, as cJSON accepts it;
- *  - `id,f0,...,f{d-1}` (wide): one number per column;
- * the delimiter is a tab if the header line has a tab, else a comma. The
- * header's first column must be named id (any case, also "userId", "itemId",
- * "movieId"). libcsv runs in strict mode; the file is streamed, memory is
+ * Reads an embeddings file ("-": stdin; gzip or zstd decompressed, see
+ * csvread.h). The first bytes decide the form: the .npy magic (npy.h); a
+ * '{' (JSON lines: one object per line with an ID key and a vector key,
+ * chosen by the same names as the CSV columns below or by
+ * annb_read_opts, other keys ignored; the ID a JSON integer or a string of
+ * one, the vector a JSON array); a first line of two numbers (word2vec
+ * text: "count dimension", then "word v1 ... vd" rows separated by blanks,
+ * the word an integer ID, exactly count rows); else CSV/TSV, whose header
+ * decides the form:
+ *  - one vector column (`id,features`, Spark; `word,vector`, item2vec;
+ *    `movie_id,movie_embedding`, two-tower): the vector is a JSON array of
+ *    numbers, as cJSON accepts it, or numbers separated by commas or blanks,
+ *    in one (normally quoted) field; other columns are ignored;
+ *  - no vector column, `id,f0,...,f{d-1}` (wide): every column but the ID
+ *    holds one number;
+ * the delimiter is a tab if the header line has a tab, else a comma. The ID
+ * column is the one named id, word, item_id, movie_id, user_id, itemId,
+ * movieId or userId (any case), the vector column the one named features,
+ * vector, embedding or NAME_embedding, when exactly one column has such a
+ * name; annb_read_opts names them otherwise, and a header without an ID
+ * column or with two candidates is refused with the option that resolves
+ * it in the message. libcsv runs in strict mode; the file is streamed, memory is
  * proportional to the vectors. Rejects (ANNB_E_INPUT, file:line:col): empty
  * file, header without id column, malformed quoting, a row with the wrong
  * number of fields, non-integer or out-of-range or reserved (INT64_MIN) ID,
@@ -63,6 +95,9 @@ int annb_embeddings_check_scores(const annb_embeddings *e, const char *path, ann
  * whatever the locale.
  */
 int annb_embeddings_read(annb_embeddings *out, const char *path, annb_error *err);
+/* The same with options (NULL: as annb_embeddings_read). */
+int annb_embeddings_read_with(annb_embeddings *out, const char *path, const annb_read_opts *opts,
+                              annb_error *err);
 /* The same without the shortcut for usual Spark rows (embeddings.c): every
  * row through libcsv and cJSON. Same result, same error, on every input;
  * for the tests and the fuzzer that check exactly that. */
@@ -113,6 +148,9 @@ typedef struct annb_interactions {
  * first field is not an integer is a header). Errors name file:line:col.
  */
 int annb_interactions_read(annb_interactions *out, const char *path, annb_error *err);
+/* The same, reporting progress to fn (NULL: none) as phase "interactions". */
+int annb_interactions_read_watched(annb_interactions *out, const char *path, annb_progress_fn fn,
+                                   void *ctx, annb_error *err);
 void annb_interactions_release(annb_interactions *x);
 /* The range [*first, *first + *count) of user's pairs (binary search). */
 void annb_interactions_of(const annb_interactions *x, int64_t user, uint64_t *first,

@@ -123,13 +123,20 @@ static int sort_unique(annb_interactions *x, const char *path, annb_error *err)
 
 int annb_interactions_read(annb_interactions *out, const char *path, annb_error *err)
 {
+    return annb_interactions_read_watched(out, path, NULL, NULL, err);
+}
+
+int annb_interactions_read_watched(annb_interactions *out, const char *path, annb_progress_fn fn,
+                                   void *ctx, annb_error *err)
+{
     if (!out || !path)
         return annb_error_set(err, ANNB_E_INVALID, "annb_interactions_read: NULL argument");
     memset(out, 0, sizeof *out);
-    pair_reader r = {.path = path, .out = out};
+    pair_reader r = {.path = annb_input_name(path), .out = out};
     annb_source src;
     int rc = annb_source_open(&src, path, err);
     if (rc) return rc;
+    if (fn) annb_source_watch(&src, fn, ctx, "interactions", path);
     if (annb_source_first_line_has(&src, "::")) {
         annb_line ln;
         while ((rc = annb_source_getline(&src, &ln, err)) == 1)
@@ -139,7 +146,7 @@ int annb_interactions_read(annb_interactions *out, const char *path, annb_error 
         rc = annb_csv_read(&src, ',', &h, err);
     }
     annb_source_close(&src);
-    if (rc == ANNB_OK) rc = sort_unique(out, path, err);
+    if (rc == ANNB_OK) rc = sort_unique(out, r.path, err);
     if (rc) annb_interactions_release(out);
     return rc;
 }

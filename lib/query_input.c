@@ -79,7 +79,9 @@ int annb_vector_parse(float *out, size_t dimension, const char *text, annb_error
 /* An embeddings file whose vectors have `dimension` components. */
 static int read_queries(annb_embeddings *e, size_t dimension, const char *path, annb_error *err)
 {
-    int rc = annb_embeddings_read(e, path, err);
+    /* a .npy of query vectors: its rows are numbered 0..n-1 as IDs */
+    const annb_read_opts rows = {.ids_from_rows = 1};
+    int rc = annb_embeddings_read_with(e, path, &rows, err);
     if (rc == ANNB_OK && e->dimension != dimension) {
         rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: vectors have %u values, the bundle's "
                             "dimension is %zu", path, e->dimension, dimension);

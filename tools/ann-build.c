@@ -5,7 +5,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +22,21 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: ann-build ITEMS.csv [CATALOG] -o BUNDLE [options]\n"
             "\n"
-            "Reads item embeddings (Spark `id,features` CSV with a JSON array per row, the wide\n"
-            "form `id,f0,f1,...`, or the same as TSV) and an optional MovieLens catalog\n"
-            "(movies.dat latin-1 or movies.csv UTF-8), and writes one checksummed bundle.\n"
+            "Reads item embeddings (Spark `id,features` CSV with a JSON array per row, item2vec\n"
+            "`word,vector`, two-tower `movie_id,movie_embedding` with \"0.1,0.2,...\" in a\n"
+            "quoted field, the wide form `id,f0,f1,...`, or the same as TSV; JSON lines\n"
+            "{\"id\": 1, \"vector\": [...]}; word2vec text (.vec); numpy .npy) and an optional\n"
+            "MovieLens catalog (movies.dat latin-1 or movies.csv UTF-8), and writes one\n"
+            "checksummed bundle.\n"
+            "Any input file may be '-' (stdin, for one of them) and may be gzip- or\n"
+            "zstd-compressed (told by its first bytes, read as a stream).\n"
             "\n"
             "  -o, --output BUNDLE   bundle to write: a new path or a regular file that is no\n"
             "                        input; written unnamed, fsynced, then put in place\n"
+            "                        (never stdout: '-o -' is refused)\n"
             "  -m, --metric M        ip (default), cosine or l2\n"
+            "      --drop-zero       cosine: leave vectors of zeros out (counted on stderr)\n"
+            "                        instead of refusing the input\n"
             "  -i, --index S         flat (default, exact), auto (by size and --max-memory),\n"
             "                        ivf, graph (annb's graph; also hnsw), ivfpq, or a Faiss\n"
             "                        factory string such as 'IVF1024,Flat' or 'HNSW32'\n"
@@ -49,6 +59,22 @@ static void usage(FILE *out)
             "      --mips-reduction  HNSW with --metric ip: search as L2 over one extra\n"
             "                        dimension instead of inner product directly (usually\n"
             "                        worse: the recall measured at build tells)\n"
+            "      --id-column C     the ID column of ITEMS: a header name or a 1-based number\n"
+            "                        (default: the one column named id, word, item_id,\n"
+            "                        movie_id, user_id, itemId, movieId or userId)\n"
+            "      --vector-column C the column holding the whole vector of ITEMS, as a JSON\n"
+            "                        array or numbers separated by commas or spaces (default:\n"
+            "                        the one named features, vector, embedding or *_embedding;\n"
+            "                        none: the wide form, every other column one value)\n"
+            "      --user-id-column C\n"
+            "      --user-vector-column C\n"
+            "                        the same for --users and --tune-vectors (default: the\n"
+            "                        items' options, else detected)\n"
+            "      --ids FILE.npy    ITEMS is a numpy .npy matrix (float32/float64, C order):\n"
+            "                        its IDs, a .npy of int64 with one per row\n"
+            "      --user-ids FILE.npy  the same for --users\n"
+            "      --ids-from-rows   a .npy without an IDs file takes its row numbers 0..n-1\n"
+            "                        as IDs (only when asked: they rarely are the real IDs)\n"
             "  -u, --users FILE      also store the users' vectors (same forms as ITEMS)\n"
             "      --interactions F  also store who has seen what (ratings.dat, ratings.csv or\n"
             "                        a user,item CSV), for ann-query --exclude-seen; needs --users\n"
@@ -59,7 +85,14 @@ static void usage(FILE *out)
             "                        that must match a published bundle; hashed as written,\n"
             "                        before it is named): otherwise exit 1\n"
             "                        and leave BUNDLE as it was\n"
-            "  -q, --quiet           no summary on stderr\n"
+            "  -q, --quiet           no summary, no progress and none of Faiss's own messages\n"
+            "                        on stderr (errors and warnings only; otherwise Faiss's\n"
+            "                        lines are shown as 'ann-build: faiss: ...')\n"
+            "  -v, --verbose         also a progress line per input read, as --progress\n"
+            "      --progress        progress of reading the inputs as plain lines on stderr\n"
+            "                        (about one a second, and one per input when read); when\n"
+            "                        stderr is a terminal, a live line with rate and ETA is\n"
+            "                        shown anyway\n"
             "  -h, --help            this help\n"
             "  -V, --version         library, format, Faiss and zstd versions\n"
             "\n"
@@ -104,6 +137,163 @@ static void install_cleanup(void)
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);
     }
+}
+
+/* The progress of reading: a live line (carriage return, rewritten at
+ * most five times a second, after the first half second of a file) when
+ * stderr is a terminal; plain lines, about one a second and one when a
+ * file is read, with --progress. */
+typedef struct progress_line {
+    int fd;                /* where the lines go: the real stderr */
+    int tty, plain;
+    int open;              /* a live line is on the terminal, not ended */
+    const char *path;      /* the file being read */
+    double start, last;    /* when it started, when the last line was shown */
+} progress_line;
+
+static double now(void);
+
+static void megabytes(char *out, size_t size, uint64_t bytes)
+{
+    if (bytes < 1000000) snprintf(out, size, "%.1f kB", (double)bytes / 1e3);
+    else snprintf(out, size, "%.1f MB", (double)bytes / 1e6);
+}
+
+static void on_progress(void *ctx, const annb_progress *p)
+{
+    progress_line *pl = ctx;
+    double t = now();
+    if (pl->path != p->path) {
+        pl->path = p->path;
+        pl->start = pl->last = t;
+    }
+    double elapsed = t - pl->start;
+    int live = pl->tty && !pl->plain;
+    if (!p->finished && (t - pl->last < (live ? 0.2 : 1.0) || (live && elapsed < 0.5))) return;
+    if (p->finished && live && !pl->open) return; /* read too fast to need a line */
+    pl->last = t;
+    char done[32], total[32], line[256];
+    megabytes(done, sizeof done, p->done);
+    double rate = elapsed > 0 ? (double)p->done / elapsed / 1e6 : 0;
+    const char *name = strcmp(p->path, "-") == 0 ? "stdin" : p->path;
+    if (p->finished) {
+        snprintf(line, sizeof line, "read %s from %s: %s in %.1f s (%.1f MB/s)", p->phase, name, done,
+                 elapsed, rate);
+    } else if (p->total) {
+        megabytes(total, sizeof total, p->total);
+        double left = rate > 0 ? (double)(p->total - (p->done < p->total ? p->done : p->total)) /
+                                     1e6 / rate
+                               : 0;
+        snprintf(line, sizeof line, "reading %s from %s: %s of %s (%.0f%%), %.1f MB/s, ETA %.0f s",
+                 p->phase, name, done, total, 100.0 * (double)p->done / (double)p->total, rate,
+                 left);
+    } else {
+        snprintf(line, sizeof line, "reading %s from %s: %s, %.1f MB/s", p->phase, name, done, rate);
+    }
+    if (live) {
+        dprintf(pl->fd, "\r%s: %s\033[K%s", prog, line, p->finished ? "\n" : "");
+        pl->open = !p->finished;
+    } else {
+        dprintf(pl->fd, "%s: %s\n", prog, line);
+    }
+}
+
+/* Faiss writes some warnings itself, on stderr ("WARNING clustering 1000
+ * points to 256 centroids: ..."). While the library builds, fd 2 is a pipe
+ * whose lines a thread writes to the real stderr as "ann-build: faiss:
+ * ...", or drops with -q. */
+typedef struct faiss_relay {
+    int saved; /* the real stderr; -1: not relaying */
+    int read_end;
+    int quiet;
+    pthread_t thread;
+} faiss_relay;
+
+static void *relay_lines(void *arg)
+{
+    faiss_relay *r = arg;
+    FILE *in = fdopen(r->read_end, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    if (!in) {
+        close(r->read_end);
+        return NULL;
+    }
+    while ((n = getline(&line, &cap, in)) > 0) {
+        if (r->quiet) continue;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+        for (ssize_t i = 0; i < n; i++) /* no control bytes to the terminal */
+            if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) line[i] = '?';
+        dprintf(r->saved, "%s: faiss: %.*s\n", prog, (int)n, line);
+    }
+    free(line);
+    fclose(in);
+    return NULL;
+}
+
+static void relay_start(faiss_relay *r, int quiet)
+{
+    int fds[2];
+    r->saved = -1;
+    r->quiet = quiet;
+    fflush(stderr);
+    if (pipe(fds) != 0) return;
+    int saved = dup(STDERR_FILENO);
+    if (saved < 0 || dup2(fds[1], STDERR_FILENO) < 0) {
+        if (saved >= 0) close(saved);
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    close(fds[1]);
+    fcntl(saved, F_SETFD, FD_CLOEXEC);
+    r->read_end = fds[0];
+    r->saved = saved;
+    /* the thread takes no signals: the cleanup handler runs on the main one */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int failed = pthread_create(&r->thread, NULL, relay_lines, r) != 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (failed) { /* give stderr back */
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        close(fds[0]);
+        r->saved = -1;
+    }
+}
+
+static void relay_stop(faiss_relay *r)
+{
+    if (r->saved < 0) return;
+    fflush(stderr);
+    dup2(r->saved, STDERR_FILENO); /* the pipe's last writer goes: the thread sees its end */
+    pthread_join(r->thread, NULL);
+    close(r->saved);
+    r->saved = -1;
+}
+
+/* "-" is stdin, as the library reads it. */
+static const char *input_name(const char *path)
+{
+    return strcmp(path, "-") == 0 ? "stdin" : path;
+}
+
+/* A catalog that knows fewer than half of the items is most likely the
+ * wrong one (another MovieLens version, another ID space): said even with
+ * -q, since the bundle is built anyway. */
+static void warn_catalog(const char *catalog, const annb_build_report *rep)
+{
+    if (!catalog || rep->items == 0) return;
+    uint64_t matched = rep->items - rep->items_without_catalog;
+    if (matched * 2 >= rep->items) return;
+    cli_warn(prog, "warning: catalog %s has titles for only %llu of the %llu items (%.0f%%; it "
+             "lists %llu entries): is it the catalog of these embeddings (the same dataset and "
+             "version, the same IDs)?",
+             input_name(catalog), (unsigned long long)matched, (unsigned long long)rep->items,
+             100.0 * (double)matched / (double)rep->items,
+             (unsigned long long)rep->catalog_entries);
 }
 
 static double now(void)
@@ -176,16 +366,26 @@ int main(int argc, char **argv)
         {"mips-reduction", no_argument, NULL, 'N'},
         {"tune-vectors", required_argument, NULL, 'T'},
         {"allow-low-recall", no_argument, NULL, 'L'},
+        {"id-column", required_argument, NULL, 'I'},
+        {"vector-column", required_argument, NULL, 'C'},
+        {"user-id-column", required_argument, NULL, 'J'},
+        {"user-vector-column", required_argument, NULL, 'D'},
+        {"ids", required_argument, NULL, 'd'},
+        {"user-ids", required_argument, NULL, 'U'},
+        {"ids-from-rows", no_argument, NULL, 'r'},
+        {"drop-zero", no_argument, NULL, 'z'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"progress", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     annb_build_opts opts = ANNB_BUILD_OPTS_INIT;
     const char *output = NULL;
     char expect[65] = "";
     uint32_t recall_ks[ANNB_RECALL_MAX_K];
-    int quiet = 0, c;
+    int quiet = 0, verbose = 0, plain_progress = 0, c;
     int64_t threads;
     opterr = 0; /* cli_bad_option reports */
-    while ((c = getopt_long(argc, argv, "o:m:i:t:u:qhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:m:i:t:u:qvhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
         case 'm':
@@ -241,6 +441,16 @@ int main(int argc, char **argv)
             break;
         case 'T': opts.tune_vectors_path = optarg; break;
         case 'L': opts.allow_low_recall = 1; break;
+        case 'I': opts.id_column = optarg; break;
+        case 'C': opts.vector_column = optarg; break;
+        case 'J': opts.user_id_column = optarg; break;
+        case 'D': opts.user_vector_column = optarg; break;
+        case 'd': opts.ids_path = optarg; break;
+        case 'U': opts.user_ids_path = optarg; break;
+        case 'r': opts.ids_from_rows = 1; break;
+        case 'z': opts.drop_zero = 1; break;
+        case 'v': verbose = 1; break;
+        case 'P': plain_progress = 1; break;
         case 'Q': {
             int64_t v;
             if (cli_parse_i64(optarg, &v) || v < 1 || v > 100000) {
@@ -277,13 +487,24 @@ int main(int argc, char **argv)
     double t0 = now();
     if (*expect) opts.expect_sha256 = expect;
     install_cleanup();
+    progress_line pl = {.tty = isatty(STDERR_FILENO), .plain = plain_progress || verbose};
+    faiss_relay relay;
+    relay_start(&relay, quiet);
+    pl.fd = relay.saved >= 0 ? relay.saved : STDERR_FILENO;
+    if (!quiet && (pl.tty || pl.plain)) {
+        opts.progress = on_progress;
+        opts.progress_ctx = &pl;
+    }
     int rc = annb_build(&rep, items, catalog, output, &opts, &err);
+    if (pl.open) dprintf(pl.fd, "\n"); /* a live line cut short by a failure */
+    relay_stop(&relay);
     if (rc) return cli_fail(prog, rc, &err);
     if (rep.recall.measured && strcmp(rep.recall.questions, "items") == 0)
         cli_warn(prog, CLI_ITEM_RECALL_WARNING);
+    warn_catalog(catalog, &rep);
     if (!quiet) {
         cli_warn(prog, "%llu vectors of dimension %u from %s, metric %s, index %s",
-                 (unsigned long long)rep.items, rep.dimension, items,
+                 (unsigned long long)rep.items, rep.dimension, input_name(items),
                  annb_metric_name(opts.metric), rep.index);
         if (*rep.auto_note)
             cli_warn(prog, "auto: passed over %s", rep.auto_note);
@@ -294,15 +515,23 @@ int main(int argc, char **argv)
                      (unsigned long long)rep.items_in_other_shards);
         if (opts.users_path)
             cli_warn(prog, "%llu user vectors from %s", (unsigned long long)rep.users,
-                     opts.users_path);
+                     input_name(opts.users_path));
+        if (rep.items_dropped_zero)
+            cli_warn(prog, "left out %llu item vector%s of zeros (--drop-zero)",
+                     (unsigned long long)rep.items_dropped_zero,
+                     rep.items_dropped_zero == 1 ? "" : "s");
+        if (rep.users_dropped_zero)
+            cli_warn(prog, "left out %llu user vector%s of zeros (--drop-zero)",
+                     (unsigned long long)rep.users_dropped_zero,
+                     rep.users_dropped_zero == 1 ? "" : "s");
         if (opts.interactions_path)
             cli_warn(prog, "interactions %s: %llu stored, %llu skipped (user or item not in the "
-                     "bundle)", opts.interactions_path, (unsigned long long)rep.interactions,
+                     "bundle)", input_name(opts.interactions_path), (unsigned long long)rep.interactions,
                      (unsigned long long)rep.interactions_skipped);
         if (catalog)
             cli_warn(prog, "catalog %s: %llu entries; %llu items without a catalog entry, "
                      "%llu catalog entries without a vector",
-                     catalog, (unsigned long long)rep.catalog_entries,
+                     input_name(catalog), (unsigned long long)rep.catalog_entries,
                      (unsigned long long)rep.items_without_catalog,
                      (unsigned long long)rep.catalog_without_item);
         if (rep.single_threaded && opts.threads != 1)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const prog = "ann-inspect";
 
@@ -37,6 +38,9 @@ static void usage(FILE *out)
             "  --target-recall R  the target to check (default: the bundle's own)\n"
             "  --sha256        print `HEX  FILE`, the SHA-256 of the whole file, exactly as\n"
             "                  sha256sum does, and nothing else\n"
+            "  -q, --quiet     print nothing on stdout: the exit status tells whether the\n"
+            "                  bundle opens (and, with --verify, verifies); errors on stderr\n"
+            "  -v, --verbose   also how long opening and --verify took, on stderr\n"
             "  -h, --help      this help\n"
             "  -V, --version   library, format, Faiss and zstd versions\n"
             "\n"
@@ -297,22 +301,43 @@ static int audit(const char *path, const char *file, uint32_t k, double target, 
     return a.stored_recall >= a.target ? EXIT_OK : EXIT_RECALL;
 }
 
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* -q: open (and verify), print nothing but errors. */
+static int check(const char *path, int verify, unsigned flags)
+{
+    annb_error err = {0};
+    annb_bundle *b = NULL;
+    annb_open_opts oo = ANNB_OPEN_OPTS_INIT;
+    oo.flags = flags;
+    int rc = annb_open(&b, path, &oo, &err);
+    if (rc == ANNB_OK && verify) rc = annb_verify(b, &err);
+    annb_close(b);
+    return rc ? cli_fail(prog, rc, &err) : EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"verify", no_argument, NULL, 'v'}, {"json", no_argument, NULL, 'j'},
+        {"verify", no_argument, NULL, 'y'}, {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'},
         {"sha256", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'}, {"recall", required_argument, NULL, 'r'},
         {"target-recall", required_argument, NULL, 'R'}, {"trust-faiss", no_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
-    int verify = 0, json = 0, sha = 0, trust = 0, c;
+    int verify = 0, json = 0, sha = 0, trust = 0, quiet = 0, verbose = 0, c;
     const char *recall_file = NULL;
     int64_t k = 10;
     double target = 0;
     char *end;
     opterr = 0; /* cli_bad_option reports */
-    while ((c = getopt_long(argc, argv, "hVk:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hVk:qv", longopts, NULL)) != -1) {
         switch (c) {
         case 'r': recall_file = optarg; break;
         case 'k':
@@ -329,7 +354,9 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
-        case 'v': verify = 1; break;
+        case 'y': verify = 1; break;
+        case 'q': quiet = 1; break;
+        case 'v': verbose = 1; break;
         case 'j': json = 1; break;
         case 's': sha = 1; break;
         case 'T': trust = 1; break;
@@ -345,6 +372,15 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *path = argv[optind];
+    if (strcmp(path, "-") == 0) {
+        cli_warn(prog, "%s", CLI_BUNDLE_NOT_STDIN);
+        return EXIT_USAGE;
+    }
+    if (quiet && (sha || json || recall_file || verbose)) {
+        cli_warn(prog, "-q goes with a BUNDLE and --verify only");
+        return EXIT_USAGE;
+    }
+    if (quiet) return check(path, verify, trust ? ANNB_OPEN_TRUST_FAISS : 0);
     if (sha) return print_sha256(path);
     if (recall_file && verify) {
         cli_warn(prog, "--recall goes without --verify");
@@ -370,12 +406,18 @@ int main(int argc, char **argv)
     annb_close(b);
 
     b = NULL;
+    double t0 = seconds();
     rc = annb_open(&b, path, &oo, &err);
+    if (rc == ANNB_OK && verbose)
+        cli_warn(prog, "opened %s (%" PRIu64 " bytes) in %.3f ms", path, info.file_size,
+                 (seconds() - t0) * 1e3);
     if (rc == ANNB_OK) {
         if (json) json_content(b);
         else text_content(b);
         if (verify) {
+            t0 = seconds();
             rc = annb_verify(b, &err);
+            if (rc == ANNB_OK && verbose) cli_warn(prog, "verified in %.3f ms", (seconds() - t0) * 1e3);
             if (json) {
                 fputs(",\"verify\":", stdout);
                 if (rc) json_error(rc, &err, "\"ok\":false,");

@@ -64,6 +64,9 @@ static void usage(FILE *out)
             "  --exclude ID,ID,...    leave out these IDs (repeatable)\n"
             "  --genre NAME[,NAME]    only items with one of these genres (repeatable)\n"
             "\n"
+            "An input FILE may be '-' (stdin) and gzip- or zstd-compressed; a BUNDLE is a\n"
+            "regular file, never '-'.\n"
+            "\n"
             "Many questions at once:\n"
             "  --batch FILE           query vectors, an embeddings file (`id,features`), answered\n"
             "                         in one search call\n"
@@ -90,6 +93,8 @@ static void usage(FILE *out)
             "      --trust-faiss      let Faiss read a Faiss index type annb's checker does not\n"
             "                         know (only for bundles from a trusted source)\n"
             "  -v, --verbose          batches and --serve-stdin: throughput on stderr\n"
+            "  -q, --quiet            no notes on stderr (such as \"only 3 of 10 results\"):\n"
+            "                         errors and warnings only\n"
             "  -h, --help             this help\n"
             "  -V, --version          library, format, Faiss and zstd versions\n"
             "\n"
@@ -129,6 +134,7 @@ typedef struct options {
     const char *key_prefix;
     int64_t ttl;
     int verbose;
+    int quiet;                /* -q: no notes on stderr */
     uint64_t max_request;     /* --max-request-bytes (0: not given) */
     char **paths;             /* the bundles */
     size_t npaths;
@@ -202,6 +208,7 @@ static int parse_args(options *o, int argc, char **argv)
         {"genre", required_argument, NULL, 'g'},        {"key-prefix", required_argument, NULL, 'P'},
         {"ttl", required_argument, NULL, 'T'},          {"format", required_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'},            {"help", no_argument, NULL, 'h'},
+        {"quiet", no_argument, NULL, 'q'},
         {"version", no_argument, NULL, 'V'},            {"nprobe", required_argument, NULL, 'N'},
         {"ef-search", required_argument, NULL, 'E'},    {"verify", no_argument, NULL, 'C'},
         {"threads", required_argument, NULL, 't'},
@@ -216,7 +223,7 @@ static int parse_args(options *o, int argc, char **argv)
     };
     int c, rc;
     opterr = 0; /* cli_bad_option reports */
-    while ((c = getopt_long(argc, argv, "k:f:vhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:f:vqhV", longopts, NULL)) != -1) {
         size_t i = 0;
         while (i < sizeof modes / sizeof *modes && modes[i].opt != c) i++;
         if (i < sizeof modes / sizeof *modes) {
@@ -286,6 +293,7 @@ static int parse_args(options *o, int argc, char **argv)
             break;
         }
         case 'v': o->verbose = 1; break;
+        case 'q': o->quiet = 1; break;
         case 'C': o->verify_all = 1; break;
         case 'R': o->trust_faiss = 1; break;
         case 't':
@@ -317,6 +325,9 @@ static const char *check_combination(options *o)
 {
     const mode m = o->mode;
     if (o->npaths == 0) return "expected at least one BUNDLE";
+    for (size_t i = 0; i < o->npaths; i++)
+        if (strcmp(o->paths[i], "-") == 0) return CLI_BUNDLE_NOT_STDIN;
+    if (o->quiet && o->verbose) return "-q and -v go one at a time";
     if (o->modes_given != 1)
         return "expected exactly one of --user-vec, --item, --vec, --user, --similar-users, "
                "--users-for-item, --batch, --batch-users, --all-users, --serve-stdin";
@@ -643,7 +654,7 @@ static void print_results(const ctx *c, const char *question, annb_space space,
         for (; shown < k && hits[shown].id != ANNB_ID_NONE; shown++)
             print_hit(c, fmt, space, shown + 1, &hits[shown]);
     }
-    if (shown < k)
+    if (shown < k && !c->o->quiet)
         cli_warn(prog, "only %zu of %zu results: %s", shown, k,
                  space == ANNB_SPACE_USERS ? "the bundle has fewer users"
                  : c->o->nexclude || c->ngenres || c->o->exclude_seen
@@ -772,8 +783,10 @@ out:
 /* One user ID per line (blank lines are skipped). */
 static int read_user_ids(ctx *c, const char *path, int64_t **ids, size_t *n)
 {
-    FILE *f = fopen(path, "r");
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "r");
     if (!f) return ctx_fail(c, ANNB_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (is_stdin) path = "<stdin>";
     char *line = NULL;
     size_t cap = 0, have = 0, lineno = 0;
     int rc = ANNB_OK;
@@ -796,7 +809,7 @@ static int read_user_ids(ctx *c, const char *path, int64_t **ids, size_t *n)
     if (rc == ANNB_OK && ferror(f)) rc = ctx_fail(c, ANNB_E_IO, "%s: read error", path);
     if (rc == ANNB_OK && *n == 0) rc = ctx_fail(c, ANNB_E_INPUT, "%s: no user IDs", path);
     free(line);
-    fclose(f);
+    if (!is_stdin) fclose(f);
     return rc;
 }
 

@@ -21,6 +21,11 @@ enum {
 /* Maps an ANNB_E_* code to one of the exit codes above. */
 int cli_exit_code(int annb_code);
 
+/* Why "-" is no BUNDLE argument (a usage error). */
+#define CLI_BUNDLE_NOT_STDIN \
+    "a bundle is memory-mapped from a regular file: '-' (stdin) is no BUNDLE; save it to a " \
+    "file first"
+
 /* "PROG: message\n" on stderr. */
 void cli_warn(const char *prog, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -95,7 +95,7 @@ expect_stdout_contains "-L$P/$LIBDIR -lannb"
 check "pkg-config --libs: no private libraries" test -z "$(grep -oE -- '-l(faiss|gomp|zstd)' "$TMP/stdout")"
 run pkg-config --static --libs annb
 expect_status 0
-for lib in faiss gomp stdc++ zstd cjson csv xxhash m dl; do
+for lib in faiss gomp stdc++ zstd z cjson csv xxhash m dl; do
     expect_stdout_contains " -l$lib "
 done
 expect_stdout_contains "-Wl,--undefined=cblas_sgemm"
@@ -148,8 +148,8 @@ complete_words() { # complete_words WORD... : the completions of the last word
 }
 check "completion: ann-query --for -> --format" test "$(complete_words ann-query x.annb --for)" = --format
 check "completion: ann-build -m -> ip cosine l2" test "$(complete_words ann-build x.csv -m '' | tr '\n' ' ')" = "ip cosine l2 "
-check "completion: ann-inspect --ver -> --verify --version" \
-    test "$(complete_words ann-inspect x.annb --ver | tr '\n' ' ')" = "--verify --version "
+check "completion: ann-inspect --ver -> --verbose --verify --version" \
+    test "$(complete_words ann-inspect x.annb --ver | tr '\n' ' ')" = "--verbose --verify --version "
 check "completion: ann-query -f -> table tsv json resp" \
     test "$(complete_words ann-query x.annb -f '' | tr '\n' ' ')" = "table tsv json resp "
 

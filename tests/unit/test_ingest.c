@@ -16,6 +16,7 @@
 #include "testutil.h"
 
 #include <float.h>
+#include <math.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,13 +454,39 @@ static const bad_case bad_embeddings[] = {
      "in.csv:2:1: expected at least one row after the header, found the end of the file"},
     {"header only, no line break", "id,features", 0, ANNB_E_INPUT, "in.csv:1:12: expected at least one row"},
     {"no id column", "key,features\n1,\"[1]\"\n", 0, ANNB_E_INPUT,
-     "in.csv:1:1: expected a header whose first column is id (or userId, itemId, movieId), found \"key\""},
+     "in.csv:1:1: expected a header naming the ID column (id, word, item_id, movie_id, user_id, "
+     "itemId, movieId, userId), found header key,features: pass --id-column key --vector-column "
+     "features"},
     {"data without header", "10,\"[1, 2]\"\n", 0, ANNB_E_INPUT,
-     "in.csv:1:1: expected a header whose first column is id"},
+     "in.csv:1:1: expected a header naming the ID column"},
+    {"two ID columns", "user_id,item_id,vector\n1,2,\"[1]\"\n", 0, ANNB_E_INPUT,
+     "in.csv:1:9: expected one ID column, found header user_id,item_id,vector with two (user_id "
+     "and item_id): pass --id-column user_id or --id-column item_id"},
+    {"two vector columns", "id,user_embedding,item_embedding\n1,2,3\n", 0, ANNB_E_INPUT,
+     "in.csv:1:19: expected one vector column, found header id,user_embedding,item_embedding with "
+     "two (user_embedding and item_embedding): pass --vector-column user_embedding or "
+     "--vector-column item_embedding"},
+    {"string id", "word,vector\nthe,\"[1]\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:1: expected an integer ID (optional sign and decimal digits), found \"the\" (string "
+     "IDs are not supported yet: IDs must be integers)"},
+    {"separated: dimension mismatch", "movie_id,movie_embedding\n1,\"0.5,0.25\"\n2,\"0.5\"\n", 0,
+     ANNB_E_INPUT,
+     "in.csv:3:4: expected 2 numbers in the movie_embedding vector (the dimension of line 2), found 1"},
+    {"separated: not a number", "movie_id,movie_embedding\n1,\"0.5,abc\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:8: expected a number as value 2 of the movie_embedding vector, found \"abc\""},
+    {"separated: overflow", "movie_id,movie_embedding\n1,\"0.5 1e39\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:8: expected a finite float32 as value 2 of the movie_embedding vector, found \"1e39\""},
+    {"separated: two commas", "movie_id,movie_embedding\n1,\"0.5,,1\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:8: expected a number as value 2 of the movie_embedding vector, found \",1\""},
+    {"separated: trailing comma", "movie_id,movie_embedding\n1,\"0.5, \"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:7: expected a number as value 2 of the movie_embedding vector, found \", \""},
+    {"separated: leading comma", "movie_id,movie_embedding\n1,\",0.5\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:4: expected a number as value 1 of the movie_embedding vector, found \",0.5\""},
+    {"wide: a vector in one field", "id,f0\n1,0.5 0.25\n", 0, ANNB_E_INPUT,
+     "in.csv:2:3: expected a number as value 1 of the row, found \"0.5 0.25\" (a vector in one "
+     "field? name its column with --vector-column)"},
     {"only an id column", "id\n1\n", 0, ANNB_E_INPUT,
      "in.csv:1:3: expected a features column or value columns after id"},
-    {"features not second", "id,a,features\n1,2,3\n", 0, ANNB_E_INPUT,
-     "in.csv:1:6: expected features only as the second column"},
     {"non-integer id", "id,features\n1x,\"[1]\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:1: expected an integer ID (optional sign and decimal digits), found \"1x\""},
     {"float id", "id,features\n1.0,\"[1]\"\n", 0, ANNB_E_INPUT, "in.csv:2:1: expected an integer ID"},
@@ -494,8 +521,8 @@ static const bad_case bad_embeddings[] = {
      "in.csv:2:5: expected a number as element 1 of the features array, found \"null\""},
     {"empty array", "id,features\n1,\"[]\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:4: expected a non-empty JSON array of numbers, found \"[]\""},
-    {"not an array", "id,features\n1,5\n", 0, ANNB_E_INPUT,
-     "in.csv:2:3: expected a JSON array of numbers, found \"5\""},
+    {"not an array", "id,features\n1,true\n", 0, ANNB_E_INPUT,
+     "in.csv:2:3: expected a JSON array of numbers, found \"true\""},
     {"unclosed array", "id,features\n1,\"[1, 2\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:9: expected a JSON array of numbers, found the end of the field"},
     {"trailing JSON", "id,features\n1,\"[1] [2]\"\n", 0, ANNB_E_INPUT,
@@ -657,6 +684,349 @@ static void test_fixtures(void **state)
     expect_vector(&e, 0, 7, (const double[]){0.5, -2});
     expect_vector(&e, 1, 3, (const double[]){1e-3, 4.25});
     annb_embeddings_release(&e);
+}
+
+
+/* ------------------------------------------------------------------------ */
+/* Columns: detected from the header, or named                               */
+/* ------------------------------------------------------------------------ */
+
+static int read_with(annb_embeddings *e, annb_error *err, void **state, const char *text,
+                     const char *id_column, const char *vector_column)
+{
+    char path[512];
+    annb_read_opts o = {.id_column = id_column, .vector_column = vector_column};
+    memset(err, 0, sizeof *err);
+    return annb_embeddings_read_with(e, put(path, state, "cols.csv", text, 0), &o, err);
+}
+
+static void expect_error_with(int rc, const annb_error *err, int code, const char *fragment)
+{
+    if (rc != code || !strstr(err->message, fragment))
+        fail_msg("got %d \"%s\", want %d with \"%s\"", rc, err->message, code, fragment);
+}
+
+/* The two layouts real training code writes, as checked-in fixtures. */
+static void test_real_layouts(void **state)
+{
+    (void)state;
+    const char *data = getenv("ANNB_TEST_DATA");
+    if (!data) skip();
+    char path[512];
+    annb_embeddings e;
+    annb_error err = {0};
+
+    /* item2vec (gensim): word,vector with a JSON array */
+    snprintf(path, sizeof path, "%s/ingest/item2vec.csv", data);
+    expect_ok(annb_embeddings_read(&e, path, &err), &err);
+    assert_int_equal(e.count, 5);
+    assert_int_equal(e.dimension, 4);
+    expect_vector(&e, 0, 1193, (const double[]){0.125, -0.5, 0.25, 1.0});
+    expect_vector(&e, 4, 2355, (const double[]){0.25, 0.25, 0.25, -1.0});
+    annb_embeddings_release(&e);
+
+    /* two-tower: movie_id,movie_embedding with "0.1,0.2,..." quoted */
+    snprintf(path, sizeof path, "%s/ingest/two_tower_movies.csv", data);
+    expect_ok(annb_embeddings_read(&e, path, &err), &err);
+    assert_int_equal(e.count, 4);
+    expect_vector(&e, 0, 1, (const double[]){0.0, 0.0, 0.80466634, -0.25});
+    expect_vector(&e, 3, 10, (const double[]){0.125, 0.5, -0.5, 0.25});
+    annb_embeddings_release(&e);
+
+    /* its user tower, one row with blanks for separators */
+    snprintf(path, sizeof path, "%s/ingest/two_tower_users.csv", data);
+    expect_ok(annb_embeddings_read(&e, path, &err), &err);
+    assert_int_equal(e.count, 2);
+    expect_vector(&e, 1, 8, (const double[]){-0.5, 0.25, 0.75, 0.0});
+    annb_embeddings_release(&e);
+}
+
+static void test_columns(void **state)
+{
+    annb_embeddings e;
+    annb_error err;
+
+    /* named, other columns ignored */
+    expect_ok(read_with(&e, &err, state, "sku,count,emb\n5,3,\"[1,2]\"\n6,1,\"3 4\"\n", "sku", "emb"),
+              &err);
+    assert_int_equal(e.count, 2);
+    expect_vector(&e, 0, 5, (const double[]){1, 2});
+    expect_vector(&e, 1, 6, (const double[]){3, 4});
+    annb_embeddings_release(&e);
+
+    /* by number (1-based), the vector before the ID */
+    expect_ok(read_with(&e, &err, state, "a,b,c\n\"0.5,0.25\",x,9\n", "3", "1"), &err);
+    expect_vector(&e, 0, 9, (const double[]){0.5, 0.25});
+    annb_embeddings_release(&e);
+
+    /* wide, the ID detected in the middle */
+    expect_ok(read_with(&e, &err, state, "f0,movieId,f1\n0.5,7,0.25\n", NULL, NULL), &err);
+    assert_int_equal(e.dimension, 2);
+    expect_vector(&e, 0, 7, (const double[]){0.5, 0.25});
+    annb_embeddings_release(&e);
+
+    /* only the ID named: the rest is the wide form */
+    expect_ok(read_with(&e, &err, state, "key,x,y\n3,1,2\n", "key", NULL), &err);
+    expect_vector(&e, 0, 3, (const double[]){1, 2});
+    annb_embeddings_release(&e);
+
+    /* TSV: the commas of a vector need no quotes */
+    expect_ok(read_with(&e, &err, state, "item_id\titem_embedding\n4\t0.5,0.25\n5\t[1, 2]\n", NULL,
+                        NULL),
+              &err);
+    expect_vector(&e, 0, 4, (const double[]){0.5, 0.25});
+    expect_vector(&e, 1, 5, (const double[]){1, 2});
+    annb_embeddings_release(&e);
+
+    /* the header of the issue: detected */
+    expect_ok(read_with(&e, &err, state, "word,vector\n1,\"[1, 2]\"\n", NULL, NULL), &err);
+    annb_embeddings_release(&e);
+
+    /* errors name the option and the header */
+    expect_error_with(read_with(&e, &err, state, "id,features\n1,\"[1]\"\n", "nope", NULL), &err,
+                      ANNB_E_INPUT,
+                      "cols.csv:1:1: expected a column nope (--id-column nope), found header "
+                      "id,features");
+    expect_error_with(read_with(&e, &err, state, "id,features\n1,\"[1]\"\n", NULL, "3"), &err,
+                      ANNB_E_INPUT, "cols.csv:1:1: expected a column 3 (--vector-column 3)");
+    expect_error_with(read_with(&e, &err, state, "id,features\n1,\"[1]\"\n", "id", "ID"), &err,
+                      ANNB_E_INPUT, "cols.csv:1:1: expected the vector in another column than the ID");
+    /* the row is still checked whole */
+    expect_error_with(read_with(&e, &err, state, "sku,count,emb\n5,3\n", "sku", "emb"), &err,
+                      ANNB_E_INPUT, "cols.csv:2:4: expected 3 fields (an ID in column 1 and a vector in column 3), found 2");
+    /* the shortcut and the general way agree on the new shapes */
+    assert_int_equal(expect_both_ways_agree(state, "two-tower",
+                                            "movie_id,movie_embedding\n1,\"0.5,0.25\"\n2,\"[1,2]\"\n", 0),
+                     ANNB_OK);
+    assert_int_equal(expect_both_ways_agree(state, "word,vector", "word,vector\n1,\"[1,2]\"\n2,\"[1,2]\"\n", 0),
+                     ANNB_OK);
+}
+
+
+
+/* ------------------------------------------------------------------------ */
+/* More forms: JSON lines, word2vec text, numpy .npy                         */
+/* ------------------------------------------------------------------------ */
+
+static void expect_read_error(void **state, const char *name, const char *text, size_t size,
+                              int code, const char *fragment)
+{
+    annb_embeddings e;
+    annb_error err;
+    int rc = read_embeddings(&e, &err, state, name, text, size);
+    if (rc != code || !strstr(err.message, fragment))
+        fail_msg("%s: got %d \"%s\", want %d with \"%s\"", text, rc, err.message, code, fragment);
+    assert_null(e.ids);
+    assert_int_equal(e.count, 0);
+}
+
+static void test_jsonl(void **state)
+{
+    annb_embeddings e;
+    annb_error err;
+    const char *good = "{\"id\": 3, \"vector\": [0.5, 0.25]}\n"
+                       "{\"name\": {\"a\": [1]}, \"vector\": [1e-3,-2], \"id\": \"9223372036854775807\"}\r\n"
+                       "  {\"id\":-4,\"vector\":[3,4]}  \n\n";
+    expect_ok(read_embeddings(&e, &err, state, "in.jsonl", good, 0), &err);
+    assert_int_equal(e.count, 3);
+    expect_vector(&e, 0, 3, (const double[]){0.5, 0.25});
+    expect_vector(&e, 1, INT64_MAX, (const double[]){1e-3, -2});
+    expect_vector(&e, 2, -4, (const double[]){3, 4});
+    annb_embeddings_release(&e);
+    /* any key names the options give; two-tower names detected */
+    expect_ok(read_embeddings(&e, &err, state, "in.jsonl",
+                              "{\"movie_id\": 10, \"movie_embedding\": [1, 2]}\n", 0),
+              &err);
+    expect_vector(&e, 0, 10, (const double[]){1, 2});
+    annb_embeddings_release(&e);
+    expect_ok(read_with(&e, &err, state, "{\"sku\": 10, \"emb\": [1, 2], \"vector\": [5]}\n", "sku",
+                        "emb"),
+              &err);
+    expect_vector(&e, 0, 10, (const double[]){1, 2});
+    annb_embeddings_release(&e);
+
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1, x]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:25: expected a JSON value, found \"x]}\"");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1, 1e39]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:25: expected a finite float32 as element 2 of the vector array, "
+                      "found \"1e39\"");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"v\": [1]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:1: expected a vector key (features, vector, embedding, "
+                      "NAME_embedding), found none in the object: pass --vector-column KEY");
+    expect_read_error(state, "in.jsonl", "{\"key\": 1, \"vector\": [1]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:1: expected an ID key (id, word, item_id, movie_id, user_id, "
+                      "itemId, movieId, userId), found none in the object: pass --id-column KEY");
+    expect_read_error(state, "in.jsonl", "{\"user_id\": 1, \"item_id\": 2, \"vector\": [1]}\n", 0,
+                      ANNB_E_INPUT,
+                      "in.jsonl:1:16: expected one ID key, found \"user_id\" and \"item_id\": pass "
+                      "--id-column user_id or --id-column item_id");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1.5, \"vector\": [1]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:8: expected an integer ID (optional sign and decimal digits), "
+                      "found \"1.5\"");
+    expect_read_error(state, "in.jsonl", "{\"id\": \"tt0114709\", \"vector\": [1]}\n", 0,
+                      ANNB_E_INPUT, "string IDs are not supported yet");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]} x\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:26: expected the end of the line after the object, found \"x\"");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]}\n[1]\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:2:1: expected a JSON object such as");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]}\n\n{\"id\": 2, \"vector\": [1]}\n",
+                      0, ANNB_E_INPUT, "in.jsonl:2:1: expected a row, found a blank line");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]}\n{\"id\": 2, \"vector\": [1, 2]}\n",
+                      0, ANNB_E_INPUT,
+                      "in.jsonl:2:21: expected 1 numbers in the vector array (the dimension of line 1), found 2");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]}\n{\"id\": 1, \"vector\": [2]}\n",
+                      0, ANNB_E_INPUT, "in.jsonl:2:1: expected unique IDs, found ID 1 again (first on line 1)");
+    expect_read_error(state, "in.jsonl", "{\"id\": 1 \"vector\": [1]}\n", 0, ANNB_E_INPUT,
+                      "in.jsonl:1:10: expected ',' or '}' after a value");
+}
+
+static void test_word2vec(void **state)
+{
+    annb_embeddings e;
+    annb_error err;
+    expect_ok(read_embeddings(&e, &err, state, "in.vec", "3 2\n1 0.5 0.25 \n20 1 2\n-3\t3 4\n", 0),
+              &err);
+    assert_int_equal(e.count, 3);
+    expect_vector(&e, 0, 1, (const double[]){0.5, 0.25});
+    expect_vector(&e, 2, -3, (const double[]){3, 4});
+    annb_embeddings_release(&e);
+    expect_read_error(state, "in.vec", "2 2\nthe 0.5 0.25\n", 0, ANNB_E_INPUT,
+                      "in.vec:2:1: expected an integer ID (optional sign and decimal digits) as the "
+                      "word, found \"the\" (string IDs are not supported yet: IDs must be integers)");
+    expect_read_error(state, "in.vec", "3 2\n1 0.5 0.25\n2 1 1\n", 0, ANNB_E_INPUT,
+                      "in.vec:4:1: expected 3 rows (the count on line 1), found 2 (a truncated file?)");
+    expect_read_error(state, "in.vec", "1 2\n1 0.5 0.25\n2 1 1\n", 0, ANNB_E_INPUT,
+                      "in.vec:3:1: expected 1 rows (the count on line 1), found more");
+    expect_read_error(state, "in.vec", "1 2\n1 0.5 0.25 7\n", 0, ANNB_E_INPUT,
+                      "in.vec:2:12: expected 2 values after the word (the dimension on line 1), found more: \"7\"");
+    expect_read_error(state, "in.vec", "1 2\n1 0.5\n", 0, ANNB_E_INPUT,
+                      "in.vec:2:6: expected 2 values after the word (the dimension on line 1), found 1");
+    expect_read_error(state, "in.vec", "1 2\n1 0.5 nan\n", 0, ANNB_E_INPUT,
+                      "in.vec:2:7: expected a number as value 2 after the word, found \"nan\"");
+    expect_read_error(state, "in.vec", "1 5000\n", 0, ANNB_E_LIMIT,
+                      "in.vec:1:3: expected a dimension from 1 to 4096, found 5000");
+}
+
+/* A .npy file: version 1.0 header with the dict, padded to 64 bytes. */
+static size_t npy_bytes(unsigned char *out, const char *descr, const char *shape, const void *data,
+                        size_t size)
+{
+    char dict[128];
+    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                     descr, shape);
+    size_t hlen = (size_t)n + 1;
+    while ((10 + hlen) % 64) hlen++;
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (unsigned char)(hlen & 0xff);
+    out[9] = (unsigned char)(hlen >> 8);
+    memset(out + 10, ' ', hlen);
+    memcpy(out + 10, dict, (size_t)n);
+    out[10 + hlen - 1] = '\n';
+    memcpy(out + 10 + hlen, data, size);
+    return 10 + hlen + size;
+}
+
+static void test_npy(void **state)
+{
+    const fixture *fx = *state;
+    unsigned char buf[512];
+    char path[512], ids_path[512];
+    annb_embeddings e;
+    annb_error err = {0};
+    const float f32[6] = {0.5f, 0.25f, 1, 2, -3, 4};
+    const double f64[6] = {0.5, 0.25, 1, 2, -3, 4};
+    const int64_t ids[3] = {30, 10, 20};
+    annb_read_opts rows = {.ids_from_rows = 1}, with_ids = {.ids_path = ids_path};
+
+    tu_path(ids_path, fx->dir, "ids.npy");
+    tu_write_file(ids_path, buf, npy_bytes(buf, "<i8", "(3,)", ids, sizeof ids));
+    for (int wide = 0; wide < 2; wide++) {
+        tu_path(path, fx->dir, "v.npy");
+        tu_write_file(path, buf, wide ? npy_bytes(buf, "<f8", "(3, 2)", f64, sizeof f64)
+                                      : npy_bytes(buf, "<f4", "(3, 2)", f32, sizeof f32));
+        expect_ok(annb_embeddings_read_with(&e, path, &with_ids, &err), &err);
+        assert_int_equal(e.count, 3);
+        expect_vector(&e, 0, 30, (const double[]){0.5, 0.25});
+        expect_vector(&e, 2, 20, (const double[]){-3, 4});
+        annb_embeddings_release(&e);
+        expect_ok(annb_embeddings_read_with(&e, path, &rows, &err), &err);
+        expect_vector(&e, 1, 1, (const double[]){1, 2});
+        annb_embeddings_release(&e);
+    }
+    /* no IDs: refused, naming both ways */
+    assert_int_equal(annb_embeddings_read(&e, path, &err), ANNB_E_INVALID);
+    assert_non_null(strstr(err.message, "v.npy: a .npy matrix holds no IDs: give them as a second "
+                                        ".npy of int64 (--ids FILE.npy) or take the row numbers 0..2 "
+                                        "(--ids-from-rows)"));
+    /* damage, each with the byte offset */
+    static const struct {
+        const char *descr, *shape;
+        size_t cut; /* data bytes left out */
+        const char *message;
+    } bad[] = {
+        {"<f4", "(3, 2)", 4, "v.npy: byte 148: expected 3 rows of 2 values (the shape), found the end "
+                             "of the file in row 2 (a truncated file?)"},
+        {">f4", "(3, 2)", 0, "v.npy: byte 20: expected the dtype '<f4', '<f8' (vectors) or '<i8', "
+                             "'<i4' (IDs), found '>f4'"},
+        {"<f4", "(6,)", 0, "v.npy: byte 0: expected a 2-D matrix of float32 or float64 (rows, "
+                           "dimension), found floats of 1 dimension"},
+        {"<f4", "(2, 2)", 0, "v.npy: byte 144: expected the end of the file after the values the "
+                             "shape declares, found more bytes"},
+        {"<f4", "(3, x)", 0, "v.npy: byte 60: expected a shape (rows,) or (rows, dimension), found (3, x)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tu_write_file(path, buf, npy_bytes(buf, bad[i].descr, bad[i].shape, f32, sizeof f32) - bad[i].cut);
+        int rc = annb_embeddings_read_with(&e, path, &rows, &err);
+        if (rc != ANNB_E_INPUT || !strstr(err.message, bad[i].message))
+            fail_msg("case %zu: got %d \"%s\", want \"%s\"", i, rc, err.message, bad[i].message);
+    }
+    float nan_row[6] = {0.5f, 0.25f, 1, NAN, -3, 4};
+    tu_write_file(path, buf, npy_bytes(buf, "<f4", "(3, 2)", nan_row, sizeof nan_row));
+    assert_int_equal(annb_embeddings_read_with(&e, path, &rows, &err), ANNB_E_INPUT);
+    assert_non_null(strstr(err.message, "v.npy: byte 140: expected a finite float32 as value 1 of row 1, found nan"));
+    const double big[6] = {0.5, 0.25, 1, 1e39, -3, 4};
+    tu_write_file(path, buf, npy_bytes(buf, "<f8", "(3, 2)", big, sizeof big));
+    assert_int_equal(annb_embeddings_read_with(&e, path, &rows, &err), ANNB_E_INPUT);
+    assert_non_null(strstr(err.message, "expected a finite float32 as value 1 of row 1, found 1e+39"));
+    /* the IDs file: its count, its repeats */
+    tu_write_file(path, buf, npy_bytes(buf, "<f4", "(3, 2)", f32, sizeof f32));
+    const int64_t twice[3] = {5, 6, 5};
+    tu_write_file(ids_path, buf, npy_bytes(buf, "<i8", "(3,)", twice, sizeof twice));
+    assert_int_equal(annb_embeddings_read_with(&e, path, &with_ids, &err), ANNB_E_INPUT);
+    assert_non_null(strstr(err.message, "ids.npy: element 2: expected unique IDs, found ID 5 again (first as element 0)"));
+    tu_write_file(ids_path, buf, npy_bytes(buf, "<i8", "(2,)", twice, 16));
+    assert_int_equal(annb_embeddings_read_with(&e, path, &with_ids, &err), ANNB_E_INPUT);
+    assert_non_null(strstr(err.message, "ids.npy: byte 0: expected 3 IDs (the rows of the vectors), found 2"));
+    /* --ids with a text file */
+    put(path, state, "t.csv", "id,features\n1,\"[1]\"\n", 0);
+    assert_int_equal(annb_embeddings_read_with(&e, path, &with_ids, &err), ANNB_E_INVALID);
+}
+
+/* annb_build_opts keeps its struct_size promise: a caller compiled against
+ * the first version (struct_size up to expect_sha256) gets the defaults for
+ * the fields added since, whatever lies past its struct; a smaller one is
+ * refused. */
+static void test_build_opts_size(void **state)
+{
+    const char *data = getenv("ANNB_TEST_DATA");
+    if (!data) skip();
+    const fixture *fx = *state;
+    char items[512], out[512];
+    snprintf(items, sizeof items, "%s/ingest/item2vec.csv", data);
+    tu_path(out, fx->dir, "old-opts.annb");
+    annb_build_opts o;
+    annb_build_opts_init(&o);
+    assert_int_equal(o.struct_size, sizeof o);
+    o.id_column = o.vector_column = "no such column"; /* beyond an old caller's struct */
+    o.struct_size = ANNB_BUILD_OPTS_SIZE_0_1;
+    annb_error err = {0};
+    expect_ok(annb_build(NULL, items, NULL, out, &o, &err), &err);
+    o.struct_size = sizeof o; /* now they count */
+    assert_int_equal(annb_build(NULL, items, NULL, out, &o, &err), ANNB_E_INPUT);
+    assert_non_null(strstr(err.message, "expected a column no such column (--id-column"));
+    o.struct_size = ANNB_BUILD_OPTS_SIZE_0_1 - 1;
+    assert_int_equal(annb_build(NULL, items, NULL, out, &o, &err), ANNB_E_INVALID);
+    remove(out);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -932,6 +1302,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_embeddings),
+        cmocka_unit_test(test_real_layouts),
+        cmocka_unit_test(test_columns),
+        cmocka_unit_test(test_build_opts_size),
+        cmocka_unit_test(test_jsonl),
+        cmocka_unit_test(test_word2vec),
+        cmocka_unit_test(test_npy),
         cmocka_unit_test(test_decimal_comma_locale),
         cmocka_unit_test(test_large_spark_file),
         cmocka_unit_test(test_error_position_after_first_block),

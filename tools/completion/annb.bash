@@ -56,7 +56,8 @@ _annb()
         ;;
     -k | -t | --threads | --target-recall | --recall-k | --tune-queries | --max-memory | --shard | \
         --expect-sha256 | --user | --item | --vec | --similar-users | --users-for-item | --exclude | \
-        --genre | --nprobe | --ef-search | --key-prefix | --ttl | --max-request-bytes)
+        --genre | --nprobe | --ef-search | --key-prefix | --ttl | --max-request-bytes | \
+        --id-column | --vector-column | --user-id-column | --user-vector-column)
         return # a value to type: nothing to offer
         ;;
     -u | --users | --interactions | --tune-vectors | --user-vec | --batch | --batch-users | \
