@@ -29,6 +29,15 @@
 #include <unistd.h>
 
 #define BENCH_GT_K 100
+#define BENCH_STR_(x) #x
+#define BENCH_STR(x) BENCH_STR_(x)
+/* The filtered benchmark (bench_gen's catalog, bench_gt --filters): seen
+ * items excluded per query, and the genres covering about 10% and 1% of the
+ * items (bit 0 and bit 1 of items.genres). */
+#define BENCH_SEEN_SMALL 100
+#define BENCH_SEEN_LARGE 1000
+#define BENCH_GENRE10 "Drama"
+#define BENCH_GENRE1 "Film-Noir"
 
 static inline double bench_now(void)
 {
@@ -75,7 +84,7 @@ static inline const void *bench_map_part(const char *dir, const char *name, size
 }
 
 typedef struct bench_data {
-    size_t n, q, d, gtk;
+    size_t n, q, d, gtk, seed;
     const float *items;      /* n*d */
     const int64_t *ids;      /* n */
     const float *queries;    /* q*d */
@@ -96,6 +105,7 @@ static inline void bench_data_load(bench_data *D, const char *dir, int want_gt)
         else if (!strcmp(key, "q")) D->q = (size_t)v;
         else if (!strcmp(key, "d")) D->d = (size_t)v;
         else if (!strcmp(key, "gtk")) D->gtk = (size_t)v;
+        else if (!strcmp(key, "seed")) D->seed = (size_t)v;
     }
     fclose(f);
     if (!D->n || !D->q || !D->d) bench_die("%s: n, q or d missing", path);
@@ -106,6 +116,12 @@ static inline void bench_data_load(bench_data *D, const char *dir, int want_gt)
         if (D->gtk != BENCH_GT_K) bench_die("%s: gtk=%zu, expected %d", path, D->gtk, BENCH_GT_K);
         D->gt = (const int64_t *)bench_map_part(dir, "gt.ids", D->q * D->gtk * sizeof(int64_t));
     }
+}
+
+static inline int bench_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
 }
 
 static inline int bench_cmp_double(const void *a, const void *b)
