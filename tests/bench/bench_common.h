@@ -335,26 +335,34 @@ static inline size_t bench_parse_values(unsigned *vals, const char *s)
 /* Sets the search knob of ctx to value before the next measurement. */
 typedef void (*bench_set_fn)(void *ctx, unsigned value);
 
+/* Adds fields of the caller's own to a sweep line (e.g. a filter's name and
+ * how many answers came back short); may be NULL. */
+typedef void (*bench_extra_fn)(void *ctx);
+
 /* The same knob values for every system, so that they can be compared at
  * equal parameter and at equal recall: for each value, latency and
- * recall@10 over up to nlat queries ("<system>-sweep" lines), stopping at
- * the first value reaching recall@10 >= BENCH_MATCH_RECALL, whose
- * `threads`-thread throughput is then measured too ("<system>-matched").
- * Three values in a row giving exactly the same recall mean the knob has no
+ * recall@10 over up to nlat queries ("<system>-sweep" lines). The first
+ * value reaching recall@10 >= BENCH_MATCH_RECALL also gets its
+ * `threads`-thread throughput measured ("<system>-matched"); the sweep goes
+ * on up to the first value reaching stop_recall (>= BENCH_MATCH_RECALL; a
+ * "<system>-sweep-end" line says whether it was reached). Three values in a
+ * row giving exactly the same recall below stop_recall mean the knob has no
  * effect: the sweep stops there ("<system>-sweep-stopped").
  * Returns the matched value, or 0 when no value reached it. */
-static inline unsigned bench_sweep(const char *system, const char *label, const char *index_str,
-                                   const char *param, const bench_data *D, bench_search_fn fn,
-                                   void *ctx, bench_set_fn set, const unsigned *vals,
-                                   size_t nvals, size_t nlat, double lat_s, int threads,
-                                   double tput_s)
+static inline unsigned bench_sweep_to(const char *system, const char *label, const char *index_str,
+                                      const char *param, const bench_data *D, bench_search_fn fn,
+                                      void *ctx, bench_set_fn set, const unsigned *vals,
+                                      size_t nvals, size_t nlat, double lat_s, int threads,
+                                      double tput_s, double stop_recall, bench_extra_fn extra)
 {
     char name[64];
     bench_search_result r;
-    double prev = -1;
+    double prev = -1, best = 0;
     int same = 0;
+    unsigned matched = 0, last = 0;
     for (size_t i = 0; i < nvals; i++) {
         set(ctx, vals[i]);
+        last = vals[i];
         bench_measure(&r, D, fn, ctx, nlat, lat_s, 0, 0, 0);
         snprintf(name, sizeof name, "%s-sweep", system);
         bench_json_begin();
@@ -364,34 +372,64 @@ static inline unsigned bench_sweep(const char *system, const char *label, const 
         bench_json_str("param", param);
         bench_json_num("value", vals[i]);
         bench_json_search(&r);
+        if (extra) extra(ctx);
         bench_json_end();
+        if (r.recall10 > best) best = r.recall10;
         same = r.recall10 == prev ? same + 1 : 0;
         prev = r.recall10;
-        if (same == 2 && r.recall10 < BENCH_MATCH_RECALL) {
+        if (same == 2 && r.recall10 < stop_recall) {
             snprintf(name, sizeof name, "%s-sweep-stopped", system);
             bench_json_begin();
             bench_json_str("system", name);
             bench_json_str("index", label);
             bench_json_str("param", param);
             bench_json_num("value", vals[i]);
+            if (extra) extra(ctx);
             bench_json_end();
-            return 0;
+            break;
         }
-        if (r.recall10 < BENCH_MATCH_RECALL) continue;
-        if (threads > 0) bench_measure(&r, D, fn, ctx, nlat, lat_s, 0, threads, tput_s);
-        snprintf(name, sizeof name, "%s-matched", system);
+        if (!matched && r.recall10 >= BENCH_MATCH_RECALL) {
+            matched = vals[i];
+            if (threads > 0) bench_measure(&r, D, fn, ctx, nlat, lat_s, 0, threads, tput_s);
+            snprintf(name, sizeof name, "%s-matched", system);
+            bench_json_begin();
+            bench_json_str("system", name);
+            bench_json_str("index", label);
+            bench_json_str("faiss_index", index_str);
+            bench_json_str("param", param);
+            bench_json_num("value", vals[i]);
+            bench_json_num("threads", threads);
+            bench_json_search(&r);
+            if (extra) extra(ctx);
+            bench_json_end();
+        }
+        if (r.recall10 >= stop_recall) break;
+    }
+    if (stop_recall > BENCH_MATCH_RECALL) {
+        snprintf(name, sizeof name, "%s-sweep-end", system);
         bench_json_begin();
         bench_json_str("system", name);
         bench_json_str("index", label);
-        bench_json_str("faiss_index", index_str);
         bench_json_str("param", param);
-        bench_json_num("value", vals[i]);
-        bench_json_num("threads", threads);
-        bench_json_search(&r);
+        bench_json_num("stop_recall", stop_recall);
+        bench_json_num("reached", best >= stop_recall);
+        bench_json_num("best_recall10", best);
+        bench_json_num("last_value", last);
+        if (extra) extra(ctx);
         bench_json_end();
-        return vals[i];
     }
-    return 0;
+    return matched;
+}
+
+/* bench_sweep_to, stopping at the first value reaching BENCH_MATCH_RECALL. */
+static inline unsigned bench_sweep(const char *system, const char *label, const char *index_str,
+                                   const char *param, const bench_data *D, bench_search_fn fn,
+                                   void *ctx, bench_set_fn set, const unsigned *vals,
+                                   size_t nvals, size_t nlat, double lat_s, int threads,
+                                   double tput_s)
+{
+    return bench_sweep_to(system, label, index_str, param, D, fn, ctx, set, vals, nvals, nlat,
+                          lat_s, threads, tput_s, BENCH_MATCH_RECALL, NULL);
 }
 
 /* Open (load) timing: the first call, then the median of `repeats` more. */
