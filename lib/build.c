@@ -332,6 +332,15 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
         annb_error_set(err, rc, "adding the IVF sections: %s", fe.message);
         goto out;
     }
+    const annb_graph *gr = &p->index.graph.g;
+    if (p->index.native_graph &&
+        ((rc = add_raw(w, ANNB_KIND_GRAPH_ENTRY, ANNBF_ELEM_U32, gr->nentry, gr->entry,
+                       (size_t)gr->nentry * 4, &fe)) ||
+         (rc = add_raw(w, ANNB_KIND_GRAPH_ADJ, ANNBF_ELEM_U32, gr->n * gr->degree, gr->adj,
+                       (size_t)gr->n * gr->degree * 4, &fe)))) {
+        annb_error_set(err, rc, "adding the graph sections: %s", fe.message);
+        goto out;
+    }
     if (p->catalog && (rc = add_catalog(w, it, p->catalog, rep, err))) goto out;
     if ((rc = annbf_writer_add(w, ANNB_KIND_BUILD, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_BYTES,
                                p->provenance_size, p->provenance, p->provenance_size, &fe))) {

@@ -69,23 +69,30 @@ static int load_section(const annb_bundle *b, annb_content *c, const char *kind,
  * `verify` (annb_verify, ANNB_OPEN_VERIFY_ALL), so that opening costs time
  * independent of the bundle's size. Raw float data locates nothing: damage
  * there changes scores, never what is read. */
-static int load_bulk(const annb_bundle *b, annb_content *c, const char *kind, uint64_t elem_count,
-                     int verify, const void **out, annb_error *err)
+static int load_bulk_typed(const annb_bundle *b, annb_content *c, const char *kind, uint32_t type,
+                           uint64_t elem_count, int verify, const void **out, annb_error *err)
 {
     int i = annbf_section_find(&b->file, kind);
     const annbf_section *s = i >= 0 ? &b->file.sections[i] : NULL;
-    if (!verify && s && s->codec == ANNBF_CODEC_RAW && s->elem_type == ANNBF_ELEM_F32 &&
+    if (!verify && s && s->codec == ANNBF_CODEC_RAW && s->elem_type == type &&
         s->elem_count == elem_count) {
         *out = annbf_section_unverified(&b->file, (uint32_t)i);
         return ANNB_OK;
     }
     /* Verified, or not as expected: load_section checks it and says why. */
-    return load_section(b, c, kind, 1, ANNBF_ELEM_F32, elem_count, out, err);
+    return load_section(b, c, kind, 1, type, elem_count, out, err);
+}
+
+static int load_bulk(const annb_bundle *b, annb_content *c, const char *kind, uint64_t elem_count,
+                     int verify, const void **out, annb_error *err)
+{
+    return load_bulk_typed(b, c, kind, ANNBF_ELEM_F32, elem_count, verify, out, err);
 }
 
 static void content_release(annb_content *c)
 {
     if (c->index) faiss_Index_free(c->index);
+    annb_graph_pool_free(c->graph_pool);
     for (unsigned i = 0; i < c->owned_count; i++) free(c->owned[i]);
     free((void *)c->genre_names);
     memset(c, 0, sizeof *c);
@@ -359,6 +366,53 @@ static int load_ivf(const annb_bundle *b, annb_content *c, int full, annb_error 
     return ANNB_OK;
 }
 
+/* annb's own graph (SPEC 6.18): GENT and GADJ together, for index
+ * "Graph<degree>". The entry rows are checked here; the adjacency is bulk
+ * (3.11): every neighbour number is bounded where a search reads it. */
+static int load_graph(const annb_bundle *b, annb_content *c, int full, annb_error *err)
+{
+    int present = (annbf_section_find(&b->file, ANNB_KIND_GRAPH_ADJ) >= 0) +
+                  (annbf_section_find(&b->file, ANNB_KIND_GRAPH_ENTRY) >= 0);
+    uint32_t degree = 0;
+    int native = annb_index_native_graph(c->meta.index, &degree);
+    if (present == 0 && !native) return ANNB_OK;
+    if (present != 2 || !native)
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: graph sections: %d of 2, for index '%s'",
+                              b->path, present, c->meta.index);
+    uint64_t n = c->meta.count;
+    int ie = annbf_section_find(&b->file, ANNB_KIND_GRAPH_ENTRY);
+    uint64_t ne = b->file.sections[ie].elem_count;
+    if (ne == 0 || ne > ANNB_GRAPH_MAX_ENTRIES || ne > n)
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: GENT: %llu entry rows, "
+                              "expected 1..%u and at most the %llu rows", b->path,
+                              (unsigned long long)b->file.sections[ie].offset,
+                              (unsigned long long)ne, ANNB_GRAPH_MAX_ENTRIES,
+                              (unsigned long long)n);
+    const void *en, *adj;
+    int rc;
+    if ((rc = load_section(b, c, ANNB_KIND_GRAPH_ENTRY, 1, ANNBF_ELEM_U32, ne, &en, err)) ||
+        (rc = load_bulk_typed(b, c, ANNB_KIND_GRAPH_ADJ, ANNBF_ELEM_U32, n * degree, full, &adj,
+                              err)))
+        return rc;
+    c->graph = (annb_graph){n, c->meta.dimension, degree, (uint32_t)ne, adj, en, c->vecs};
+    char why[200];
+    if ((rc = annb_graph_check(&c->graph, why, sizeof why)))
+        return annb_error_set(err, rc, "%s: at byte %llu: graph: %s", b->path,
+                              (unsigned long long)b->file.sections[ie].offset, why);
+    if (full) { /* annb_verify: every neighbour in range, no row linked to itself */
+        const uint32_t *a = adj;
+        for (uint64_t i = 0; i < n * degree; i++)
+            if ((a[i] >= n && a[i] != ANNB_GRAPH_NONE) || a[i] == i / degree)
+                return corrupt(err, b, ANNB_KIND_GRAPH_ADJ,
+                               a[i] >= n ? "neighbour row past the rows" : "row linked to itself",
+                               i);
+    }
+    if (!(c->graph_pool = annb_graph_pool_new(n)))
+        return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
+    c->has_graph = 1;
+    return ANNB_OK;
+}
+
 /* annb's walk of the Faiss bytes (SPEC 6.16) before Faiss's reader, which
  * trusts them. An index type the walk does not know passes only with
  * ANNB_OPEN_TRUST_FAISS. */
@@ -414,6 +468,7 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
     if ((rc = load_users(b, c, full || b->verify_all, err))) return rc;
     if ((rc = load_tune(b, c, err))) return rc;
     if ((rc = load_ivf(b, c, full || b->verify_all, err))) return rc;
+    if ((rc = load_graph(b, c, full || b->verify_all, err))) return rc;
     if ((rc = load_provenance(b, c, err))) return rc;
 
     int has_faiss = annbf_section_find(&b->file, ANNB_KIND_FAISS) >= 0;
@@ -423,14 +478,14 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
                               "index", b->path, (unsigned long long)moff);
     /* FAIS exactly when the index is neither Flat nor annb's IVF; a bundle
      * of format 1.0 may hold "IVF<n>,Flat" as a FAIS section. */
-    int native = c->has_ivf;
+    int native = c->has_ivf || c->has_graph;
     if (has_faiss == (flat || native))
         return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: index '%s' %s a 'FAIS' "
                               "section", b->path, (unsigned long long)moff, c->meta.index,
                               flat || native ? "must not have" : "needs");
     if (native && (c->meta.flags & ANNB_META_FLAG_MIPS_L2))
         return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: MIPS-to-L2 flag on annb's "
-                              "IVF", b->path, (unsigned long long)moff);
+                              "%s", b->path, (unsigned long long)moff, c->has_ivf ? "IVF" : "graph");
     if (has_faiss) { /* Flat: searched in place by exact.c, nothing to load */
         /* load_section verified the checksum: Faiss never parses unverified bytes. */
         if ((rc = load_section(b, c, ANNB_KIND_FAISS, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
@@ -596,9 +651,11 @@ annb_space_view annb_space_of(const annb_bundle *b, annb_space s)
     if (s == ANNB_SPACE_ITEMS) {
         v = (annb_space_view){b->c.meta.count, b->c.ids, b->c.vecs, b->c.index,
                               b->c.has_ivf ? &b->c.ivf : NULL,
+                              b->c.has_graph ? &b->c.graph : NULL, b->c.graph_pool,
                               strcmp(b->c.meta.index, ANNB_INDEX_FLAT) == 0};
     } else if (s == ANNB_SPACE_USERS) {
-        v = (annb_space_view){b->c.user_count, b->c.user_ids, b->c.user_vecs, NULL, NULL, 1};
+        v = (annb_space_view){b->c.user_count, b->c.user_ids, b->c.user_vecs, NULL, NULL, NULL,
+                              NULL, 1};
     }
     if (!v.ids) v.count = 0; /* STRUCTURE_ONLY handles have no content */
     return v;

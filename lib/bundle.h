@@ -4,6 +4,7 @@
 
 #include "annb.h"
 #include "annb_format.h"
+#include "graph.h"
 #include "ivf.h"
 #include "sections.h"
 
@@ -24,6 +25,9 @@ typedef struct annb_content {
     FaissIndex *index;           /* NULL for Flat (exact.c scans vecs in place) and annb's IVF */
     annb_ivf ivf;                /* annb's own IVF-Flat (SPEC 6.15), in place, when has_ivf */
     int has_ivf;
+    annb_graph graph;            /* annb's own graph (SPEC 6.18), in place, when has_graph */
+    annb_graph_pool *graph_pool; /* its searches' scratch, owned */
+    int has_graph;
     /* Users (SPEC 6.9-6.10), all zero when the bundle stores none; always
      * searched exactly, in place. */
     uint64_t user_count;
@@ -63,8 +67,10 @@ typedef struct annb_space_view {
     uint64_t count;
     const int64_t *ids;
     const float *vecs;
-    FaissIndex *index;  /* NULL when exact or annb's IVF */
+    FaissIndex *index;  /* NULL when exact or annb's IVF or graph */
     const annb_ivf *ivf; /* annb's IVF, or NULL */
+    const annb_graph *graph;   /* annb's graph, or NULL */
+    annb_graph_pool *graph_pool;
     int exact;  /* Flat: exact.c scores every row in place */
 } annb_space_view;
 

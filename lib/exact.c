@@ -301,6 +301,11 @@ static inline int passes(const annb_row_filter *f, size_t qi, int64_t row)
     return 1;
 }
 
+int annb_row_filter_passes(const annb_row_filter *f, size_t qi, int64_t row)
+{
+    return passes(f, qi, row);
+}
+
 /* A candidate is checked against the filter only if it would enter the
  * top-k: filters cost nothing on the rows that lose anyway. */
 static inline void offer(topk *h, const annb_row_filter *f, size_t qi, float s, int64_t row)

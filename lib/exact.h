@@ -67,7 +67,10 @@ int annb_exact_nearest(int64_t *best, float *dist, const float *x, uint64_t n, c
 /* Name of the score kernel this CPU runs ("avx512", "avx2", "scalar"). */
 const char *annb_exact_kernel(void);
 
-/* ---- building blocks of the scans (for ivf.c) ---- */
+/* Does row pass filter f for query qi (qi indexes f->extra)? f NULL: yes. */
+int annb_row_filter_passes(const annb_row_filter *f, size_t qi, int64_t row);
+
+/* ---- building blocks of the scans (for ivf.c and graph.c) ---- */
 
 /* Scores of `count` consecutive vectors of d floats (x, row-major) against
  * q into out: inner product, or squared L2 distance. */

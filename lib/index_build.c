@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* Power of two nearest to sqrt(n), at most n / 39 (Faiss's k-means wants
  * at least 39 training points per centroid), at least 1. Measured on 1M x
@@ -67,6 +68,8 @@ void annb_index_choose(char *out, size_t size, const char *name, uint64_t n, uin
         snprintf(out, size, "IVF%u,Flat", ivf_lists(n));
     } else if (strcasecmp(name, "ivfpq") == 0) {
         snprintf(out, size, "IVF%u,PQ%unp", ivf_lists(n), pq_bytes(d));
+    } else if (strcasecmp(name, "graph") == 0) {
+        snprintf(out, size, "Graph%u", ANNB_GRAPH_DEFAULT_DEGREE);
     } else if (strcasecmp(name, "hnsw") == 0) {
         snprintf(out, size, "HNSW32");
     } else {
@@ -115,6 +118,35 @@ static int ivf_tune_search(void *ctx_v, uint32_t value, const float *q, size_t n
                     : ANNB_E_NOMEM;
     free(scores);
     return rc ? annb_error_set(err, rc, "measuring recall: IVF search failed") : ANNB_OK;
+}
+
+/* Searching annb's graph being tuned, as lib/search.c does. */
+typedef struct graph_ctx {
+    const annb_graph *g;
+    annb_graph_pool *pool;
+    annb_metric metric;
+    int threads;
+} graph_ctx;
+
+static int graph_tune_search(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
+                             int64_t *rows, annb_error *err)
+{
+    const graph_ctx *c = ctx_v;
+    float *scores = malloc(nq * k * sizeof *scores);
+    int rc = scores ? annb_graph_search(c->g, c->pool, c->metric, q, nq, k, value, NULL,
+                                        c->threads, scores, rows)
+                    : ANNB_E_NOMEM;
+    free(scores);
+    return rc ? annb_error_set(err, rc, "measuring recall: graph search failed") : ANNB_OK;
+}
+
+/* Threads for annb's own builds and tuning searches: opts->threads, or
+ * every core. The bytes do not depend on it. */
+static int build_threads(const annb_build_opts *o)
+{
+    if (o->threads > 0) return o->threads;
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c > 0 ? (int)(c < 256 ? c : 256) : 1;
 }
 
 static double target_of(const annb_build_opts *o)
@@ -242,6 +274,26 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
         if ((rc = tune_index(out, &in, desc, "nprobe", o, err))) annb_index_made_release(out);
         return rc;
     }
+    uint32_t degree;
+    if (annb_index_native_graph(desc, &degree)) {
+        annb_graph_params gp = {degree, ANNB_GRAPH_DEFAULT_BUILD_EF, 0};
+        int threads = build_threads(o);
+        int rc = annb_graph_build(&out->graph, vecs, n, d, o->metric, &gp, threads, err);
+        if (rc) return rc;
+        out->native_graph = 1;
+        graph_ctx ctx = {&out->graph.g, annb_graph_pool_new(n), o->metric, threads};
+        if (!ctx.pool) rc = annb_error_set(err, ANNB_E_NOMEM, "out of memory measuring recall");
+        /* efSearch from 16 and above k, as for HNSW, up to ANNB_TUNE_MAX_EF. */
+        in.lowest = 16;
+        in.lowest_above_k = 1;
+        in.highest = ANNB_TUNE_MAX_EF;
+        in.search = graph_tune_search;
+        in.ctx = &ctx;
+        if (!rc) rc = tune_index(out, &in, desc, "efSearch", o, err);
+        annb_graph_pool_free(ctx.pool);
+        if (rc) annb_index_made_release(out);
+        return rc;
+    }
     out->mips_l2 = o->metric == ANNB_METRIC_IP && annb_index_is_graph(desc) && o->mips_reduction;
     float *aug = NULL;
     if (out->mips_l2 && !(aug = annb_mips_augment(vecs, n, d)))
@@ -282,4 +334,5 @@ void annb_index_made_release(annb_index_made *made)
     free(made->faiss_blob);
     made->faiss_blob = NULL;
     annb_ivf_release_built(&made->ivf);
+    annb_graph_release_built(&made->graph);
 }

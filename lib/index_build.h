@@ -6,6 +6,7 @@
 #define ANNB_INDEX_BUILD_H
 
 #include "annb.h"
+#include "graph.h"
 #include "ivf.h"
 #include "sections.h"
 
@@ -17,6 +18,8 @@ typedef struct annb_index_made {
     void *faiss_blob;    /* FAIS payload (SPEC 6.4), NULL for Flat and annb's IVF */
     annb_ivf_built ivf;  /* annb's own IVF-Flat (SPEC 6.15), when native_ivf */
     int native_ivf;
+    annb_graph_built graph; /* annb's own graph (SPEC 6.18), when native_graph */
+    int native_graph;
     size_t faiss_size;
     int mips_l2;         /* FAIS indexes the vectors augmented to d + 1 (META flag) */
     int single_threaded; /* a graph index built with one thread (reproducible) */
@@ -44,11 +47,14 @@ typedef struct annb_tune_questions {
 
 /*
  * Builds index `desc` (a resolved string: "Flat", "IVF<nlist>,Flat", which
- * is annb's own IVF (ivf.h), or any other Faiss factory string)
+ * is annb's own IVF (ivf.h), "Graph<degree>", annb's own graph (graph.h),
+ * or any other Faiss factory string)
  * over the n stored item vectors, measures its recall against exact search
  * on the questions q for each k (tune.h) and tunes its search parameter to
  * opts->target_recall. ANNB_E_RECALL when the target is out of reach and
- * opts->allow_low_recall is not set. OpenMP threads are set by the caller.
+ * opts->allow_low_recall is not set. OpenMP threads are set by the caller;
+ * annb's graph is built on opts->threads (0: every core), with the same
+ * bytes whatever that number.
  */
 int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opts *opts,
                     const float *vecs, uint64_t n, uint32_t d, const annb_tune_questions *q,

@@ -99,13 +99,14 @@ int annb_recall_audit_run(annb_recall_audit *out, const annb_bundle *b, const fl
         out->parameter = "nprobe";
         in.highest = c->has_ivf ? c->ivf.nlist : annb_faiss_nlist(c->index);
         in.probe = nprobe ? nprobe : 1; /* what a search without a TUNE uses */
-    } else if (fam == ANNB_FAISS_HNSW) {
+    } else if (fam == ANNB_FAISS_HNSW || c->has_graph) {
         out->parameter = "efSearch";
         ctx.ef = 1;
         in.lowest = 16;
         in.lowest_above_k = 1;
         in.highest = ANNB_TUNE_MAX_EF;
-        in.probe = ef ? ef : 16; /* Faiss's default efSearch */
+        /* What a search without a TUNE uses: Faiss's default, or annb's. */
+        in.probe = ef ? ef : c->has_graph ? ANNB_GRAPH_DEFAULT_EF : 16;
     } else if (!c->index) { /* Flat: the exact answer itself */
         out->stored_recall = out->recall = 1;
         out->reached = 1;

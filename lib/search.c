@@ -2,6 +2,7 @@
 #include "bundle.h"
 #include "exact.h"
 #include "ivf.h"
+#include "graph.h"
 #include "faiss_glue.h"
 #include "ingest.h"
 
@@ -195,7 +196,7 @@ static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *o, s
         (o->genre_count && o->space != ANNB_SPACE_ITEMS))
         return ANNB_E_INVALID;
     p->v = annb_space_of(b, o->space);
-    if (!p->v.count || (!p->v.exact && !p->v.index && !p->v.ivf)) return ANNB_E_INVALID; /* no such space */
+    if (!p->v.count || (!p->v.exact && !p->v.index && !p->v.ivf && !p->v.graph)) return ANNB_E_INVALID; /* no such space */
     p->threads = o->threads;
     p->d = b->c.meta.dimension;
     /* The parameters tuned for the nearest k measured at or above this one
@@ -249,9 +250,9 @@ static void plan_release(plan *p)
     free((void *)p->genre_ok);
 }
 
-/* Exact, and annb's IVF: our own scan of the mapped vectors, every filter
- * applied inside it, so k results come back whenever k rows pass (for IVF:
- * of the probed lists). */
+/* Exact, annb's IVF and annb's graph: our own search of the mapped vectors,
+ * every filter applied inside it, so k results come back whenever k rows
+ * pass (for IVF: of the probed lists; for the graph: that the walk meets). */
 static int search_exact(const plan *p, const float *q, size_t nq, size_t k,
                         const row_list *extra, annb_hit *hits)
 {
@@ -266,7 +267,11 @@ static int search_exact(const plan *p, const float *q, size_t nq, size_t k,
         exn[i] = extra[i].count;
     }
     annb_row_filter f = {p->genre_ok, p->skip, p->nskip, ex, exn};
-    if (rc == ANNB_OK && p->v.ivf) /* nprobe: tuned at build (SPEC 6.14), 1 without */
+    if (rc == ANNB_OK && p->v.graph) /* efSearch: tuned at build (SPEC 6.14) */
+        rc = annb_graph_search(p->v.graph, p->v.graph_pool, p->metric, q, nq, k,
+                               p->ef_search ? p->ef_search : ANNB_GRAPH_DEFAULT_EF, &f, p->threads,
+                               dist, rows);
+    else if (rc == ANNB_OK && p->v.ivf) /* nprobe: tuned at build (SPEC 6.14), 1 without */
         rc = annb_ivf_search_threads(p->v.ivf, p->metric, q, nq, k, p->nprobe ? p->nprobe : 1, &f,
                                      p->threads, dist, rows);
     else if (rc == ANNB_OK)
@@ -286,7 +291,7 @@ static int search_exact(const plan *p, const float *q, size_t nq, size_t k,
 static int run_plan(const plan *p, const float *q, size_t nq, size_t k,
                     const row_list *extra, annb_hit *hits)
 {
-    if (p->v.exact || p->v.ivf) return search_exact(p, q, nq, k, extra, hits);
+    if (p->v.exact || p->v.ivf || p->v.graph) return search_exact(p, q, nq, k, extra, hits);
     return search_selected(p, q, nq, k, extra, hits);
 }
 

@@ -36,10 +36,15 @@
 #define ANNB_KIND_IVF_VECS "IVEC"      /* float32 n x d: its vector (bulk, SPEC 3.11) */
 
 /* Number of kinds above: the most sections a reader decodes. */
-#define ANNB_KIND_COUNT 19
+/* annb's own graph (SPEC 6.18), both critical: */
+#define ANNB_KIND_GRAPH_ADJ "GADJ"   /* u32 n x degree: neighbour rows (bulk, SPEC 3.11) */
+#define ANNB_KIND_GRAPH_ENTRY "GENT" /* u32 entry rows */
+#define ANNB_KIND_COUNT 21
 
 /* Is this index string annb's own IVF-Flat, "IVF<nlist>,Flat"? Sets *nlist. */
 int annb_index_native_ivf(const char *index, uint32_t *nlist);
+/* Is this index string annb's own graph, "Graph<degree>"? Sets *degree. */
+int annb_index_native_graph(const char *index, uint32_t *degree);
 
 #define ANNB_META_SIZE 64u /* fixed part of META; the index string follows */
 #define ANNB_META_FLAG_NORMALIZED 0x1u

@@ -1,0 +1,654 @@
+/* graph.c - annb's own proximity graph: build and in-place search (see graph.h). */
+#include "graph.h"
+#include "ingest.h" /* annb_error_set */
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a search's private state, and the pool it comes from ---- */
+
+/* A (distance, row) pair: distance is "lower is better" (ip: the negated
+ * inner product), ties by lower row, so the order is total. */
+typedef struct node {
+    float dist;
+    uint32_t row;
+} node;
+
+static inline int before(node a, node b)
+{
+    return a.dist < b.dist || (a.dist == b.dist && a.row < b.row);
+}
+
+/* A binary heap of nodes; `max`: the root is the worst (the kept results),
+ * else the best (the candidates still to expand). */
+typedef struct heap {
+    node *v;
+    size_t size, cap;
+    int max;
+} heap;
+
+static inline int heap_above(const heap *h, node a, node b)
+{
+    return h->max ? before(b, a) : before(a, b);
+}
+
+static int heap_reserve(heap *h, size_t cap)
+{
+    if (cap <= h->cap) return 0;
+    size_t c = h->cap ? h->cap : 64;
+    while (c < cap) c *= 2;
+    node *v = realloc(h->v, c * sizeof *v);
+    if (!v) return -1;
+    h->v = v;
+    h->cap = c;
+    return 0;
+}
+
+/* The caller has reserved room for one more. */
+static inline void heap_push(heap *h, node x)
+{
+    size_t i = h->size++;
+    while (i && heap_above(h, x, h->v[(i - 1) / 2])) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = x;
+}
+
+static inline void heap_pop(heap *h)
+{
+    node x = h->v[--h->size];
+    size_t i = 0, n = h->size;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && heap_above(h, h->v[c + 1], h->v[c])) c++;
+        if (!heap_above(h, h->v[c], x)) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (n) h->v[i] = x;
+}
+
+typedef struct scratch {
+    uint16_t *mark; /* visited: mark[row] == epoch */
+    uint16_t epoch;
+    heap cand, top;
+    node *list;     /* sorted candidates of a prune */
+    size_t list_cap;
+    uint32_t *kept;
+} scratch;
+
+static void scratch_release_memory(scratch *s)
+{
+    free(s->mark);
+    free(s->cand.v);
+    free(s->top.v);
+    free(s->list);
+    free(s->kept);
+    memset(s, 0, sizeof *s);
+}
+
+/* A new epoch: marks of earlier searches no longer count. */
+static void scratch_next_epoch(scratch *s, uint64_t n)
+{
+    if (++s->epoch == 0) { /* wrapped: clear, once per 65535 searches */
+        memset(s->mark, 0, n * sizeof *s->mark);
+        s->epoch = 1;
+    }
+}
+
+#define ANNB_GRAPH_POOL_SLOTS 64
+
+struct annb_graph_pool {
+    uint64_t n;
+    struct {
+        atomic_int busy;
+        scratch s;
+    } slot[ANNB_GRAPH_POOL_SLOTS];
+};
+
+annb_graph_pool *annb_graph_pool_new(uint64_t n)
+{
+    annb_graph_pool *p = calloc(1, sizeof *p);
+    if (p) p->n = n;
+    return p;
+}
+
+void annb_graph_pool_free(annb_graph_pool *p)
+{
+    if (!p) return;
+    for (int i = 0; i < ANNB_GRAPH_POOL_SLOTS; i++) scratch_release_memory(&p->slot[i].s);
+    free(p);
+}
+
+/* A free slot, or a fresh scratch (*temp set) when all are taken: no lock,
+ * no waiting. The visited marks are allocated on a slot's first use. */
+static scratch *pool_take(annb_graph_pool *p, int *slot)
+{
+    for (int i = 0; i < ANNB_GRAPH_POOL_SLOTS; i++) {
+        if (atomic_load_explicit(&p->slot[i].busy, memory_order_relaxed)) continue;
+        if (atomic_exchange_explicit(&p->slot[i].busy, 1, memory_order_acquire)) continue;
+        scratch *s = &p->slot[i].s;
+        if (!s->mark && !(s->mark = calloc(p->n ? p->n : 1, sizeof *s->mark))) {
+            atomic_store_explicit(&p->slot[i].busy, 0, memory_order_release);
+            return NULL;
+        }
+        *slot = i;
+        return s;
+    }
+    scratch *s = calloc(1, sizeof *s);
+    if (s && !(s->mark = calloc(p->n ? p->n : 1, sizeof *s->mark))) {
+        free(s);
+        s = NULL;
+    }
+    *slot = -1;
+    return s;
+}
+
+static void pool_give(annb_graph_pool *p, scratch *s, int slot)
+{
+    if (slot >= 0) {
+        atomic_store_explicit(&p->slot[slot].busy, 0, memory_order_release);
+    } else if (s) {
+        scratch_release_memory(s);
+        free(s);
+    }
+}
+
+/* ---- the walk ---- */
+
+uint32_t annb_graph_entries(uint64_t n)
+{
+    uint32_t e = (uint32_t)(sqrt((double)n) / 4);
+    if (e < 1) e = 1;
+    if (e > 256) e = 256;
+    return (uint64_t)e > n ? (uint32_t)n : e;
+}
+
+typedef struct walk {
+    const annb_graph *g;
+    annb_score_block_fn fn;
+    int l2;
+    const annb_row_filter *filter; /* NULL: every row may answer */
+    uint64_t limit; /* rows >= limit are not in the graph yet (build) */
+} walk;
+
+static inline float dist_of(const walk *w, const float *x, const float *q)
+{
+    float s;
+    w->fn(x, q, w->g->d, 1, &s);
+    /* A NaN (a damaged bulk vector) ranks after every number, as in exact.c. */
+    if (s != s) return INFINITY;
+    return w->l2 ? s : -s;
+}
+
+static inline void prefetch_vector(const float *x, uint32_t d)
+{
+    const char *p = (const char *)x;
+    for (size_t off = 0; off < (size_t)d * sizeof(float); off += 64) __builtin_prefetch(p + off);
+}
+
+/*
+ * Best-first search for q, as HNSW searches its bottom layer: candidates
+ * are expanded best first while they can still improve the ef best rows
+ * that may answer (s->top, a max-heap). Rows refused by the filter are
+ * expanded like the others but never kept.
+ */
+static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, size_t qi,
+                       const uint32_t *entry, uint32_t nentry)
+{
+    const annb_graph *g = w->g;
+    const uint32_t R = g->degree, d = g->d;
+    scratch_next_epoch(s, g->n);
+    s->cand.size = s->top.size = 0;
+    s->cand.max = 0;
+    s->top.max = 1;
+    if (heap_reserve(&s->top, ef + 1) || heap_reserve(&s->cand, nentry + 64)) return ANNB_E_NOMEM;
+    float bound = INFINITY; /* the worst kept distance once ef are kept */
+    for (uint32_t i = 0; i < nentry; i++) {
+        uint32_t r = entry[i];
+        if (r >= w->limit || s->mark[r] == s->epoch) continue;
+        s->mark[r] = s->epoch;
+        node x = {dist_of(w, g->vecs + (size_t)r * d, q), r};
+        heap_push(&s->cand, x);
+        if (!w->filter || annb_row_filter_passes(w->filter, qi, r)) {
+            heap_push(&s->top, x);
+            if (s->top.size > ef) heap_pop(&s->top);
+        }
+    }
+    if (s->top.size == ef) bound = s->top.v[0].dist;
+    uint32_t fresh[ANNB_GRAPH_MAX_DEGREE];
+    while (s->cand.size) {
+        node c = s->cand.v[0];
+        if (c.dist > bound) break; /* nothing left can enter the ef best */
+        heap_pop(&s->cand);
+        const uint32_t *nb = g->adj + (size_t)c.row * R;
+        uint32_t m = 0;
+        for (uint32_t j = 0; j < R; j++) {
+            uint32_t r = nb[j];
+            /* Every neighbour number is bounded here, where it is used: a
+             * damaged adjacency ends the row, it never reads past VECS. */
+            if (r >= w->limit) break;
+            if (s->mark[r] == s->epoch) continue;
+            s->mark[r] = s->epoch;
+            fresh[m++] = r;
+            prefetch_vector(g->vecs + (size_t)r * d, d);
+        }
+        if (heap_reserve(&s->cand, s->cand.size + m)) return ANNB_E_NOMEM;
+        for (uint32_t j = 0; j < m; j++) {
+            uint32_t r = fresh[j];
+            node x = {dist_of(w, g->vecs + (size_t)r * d, q), r};
+            if (s->top.size == ef && !before(x, s->top.v[0])) continue;
+            heap_push(&s->cand, x);
+            if (w->filter && !annb_row_filter_passes(w->filter, qi, r)) continue;
+            heap_push(&s->top, x);
+            if (s->top.size > ef) heap_pop(&s->top);
+            if (s->top.size == ef) bound = s->top.v[0].dist;
+        }
+    }
+    return ANNB_OK;
+}
+
+static int cmp_node(const void *a, const void *b)
+{
+    node x = *(const node *)a, y = *(const node *)b;
+    return before(x, y) ? -1 : before(y, x);
+}
+
+/* ---- search ---- */
+
+typedef struct search_job {
+    const annb_graph *g;
+    annb_graph_pool *pool;
+    walk w;
+    const float *q;
+    size_t nq, k, ef;
+    int threads;
+    float *scores;
+    int64_t *rows;
+    atomic_int rc;
+} search_job;
+
+static void search_run(void *ctx, int t)
+{
+    search_job *j = ctx;
+    int slot;
+    scratch *s = pool_take(j->pool, &slot);
+    if (!s) {
+        atomic_store(&j->rc, ANNB_E_NOMEM);
+        return;
+    }
+    const annb_graph *g = j->g;
+    for (size_t i = (size_t)t; i < j->nq; i += (size_t)j->threads) {
+        int rc = walk_search(&j->w, s, j->q + i * g->d, j->ef, i, g->entry, g->nentry);
+        if (rc) {
+            atomic_store(&j->rc, rc);
+            break;
+        }
+        /* The kept rows, best first. */
+        size_t m = s->top.size;
+        qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
+        for (size_t r = 0; r < j->k; r++) {
+            float sc = NAN;
+            int64_t row = -1;
+            if (r < m) {
+                row = s->top.v[r].row;
+                sc = j->w.l2 ? s->top.v[r].dist : -s->top.v[r].dist;
+                if (s->top.v[r].dist == INFINITY) sc = NAN;
+            }
+            j->scores[i * j->k + r] = sc;
+            j->rows[i * j->k + r] = row;
+        }
+    }
+    pool_give(j->pool, s, slot);
+}
+
+/* How many rows the `allowed` bitmap lets through (n when there is none). */
+static uint64_t allowed_rows(const annb_row_filter *f, uint64_t n)
+{
+    if (!f || !f->allowed) return n;
+    uint64_t c = 0, full = n / 8;
+    for (uint64_t i = 0; i < full; i++) c += (uint64_t)__builtin_popcount(f->allowed[i]);
+    for (uint64_t r = full * 8; r < n; r++) c += f->allowed[r / 8] >> (r % 8) & 1;
+    return c;
+}
+
+/* A selective filter: score its allowed rows only, exactly, as exact.c would. */
+static void scan_allowed(const annb_graph *g, annb_metric m, const float *q, size_t nq, size_t k,
+                         const annb_row_filter *f, float *scores, int64_t *rows)
+{
+    annb_score_block_fn fn = annb_exact_score_fn(m);
+    for (size_t i = 0; i < nq; i++) {
+        annb_topk h;
+        annb_topk_init(&h, scores + i * k, rows + i * k, k, m);
+        for (uint64_t byte = 0; byte < (g->n + 7) / 8; byte++) {
+            unsigned bits = f->allowed[byte];
+            while (bits) {
+                uint64_t r = byte * 8 + (uint64_t)__builtin_ctz(bits);
+                bits &= bits - 1;
+                if (r >= g->n) break;
+                annb_exact_scan(fn, g->vecs + r * g->d, 1, g->d, q + i * g->d, NULL, (int64_t)r, f,
+                                i, &h);
+            }
+        }
+        annb_topk_finish(&h);
+    }
+}
+
+int annb_graph_search(const annb_graph *g, annb_graph_pool *pool, annb_metric m, const float *q,
+                      size_t nq, size_t k, size_t ef, const annb_row_filter *filter, int threads,
+                      float *scores, int64_t *rows)
+{
+    if (!nq || !k) return ANNB_OK;
+    if (filter && filter->allowed &&
+        (double)allowed_rows(filter, g->n) < ANNB_GRAPH_EXACT_SHARE * (double)g->n) {
+        scan_allowed(g, m, q, nq, k, filter, scores, rows);
+        return ANNB_OK;
+    }
+    if (ef < k) ef = k;
+    if (ef > g->n) ef = (size_t)g->n;
+    if (threads < 1) threads = 1;
+    if ((size_t)threads > nq) threads = (int)nq;
+    search_job j = {g, pool, {g, annb_exact_score_fn(m), m == ANNB_METRIC_L2, filter, g->n},
+                    q, nq, k, ef, threads, scores, rows, ANNB_OK};
+    annb_run_threads(threads, search_run, &j);
+    return atomic_load(&j.rc);
+}
+
+int annb_graph_check(const annb_graph *g, char *why, size_t why_size)
+{
+    const char *bad = NULL;
+    if (!g->n || g->n > UINT32_MAX) bad = "row count out of range";
+    else if (!g->d) bad = "dimension 0";
+    else if (!g->degree || g->degree > ANNB_GRAPH_MAX_DEGREE) bad = "degree not in 1..256";
+    else if (!g->nentry || g->nentry > ANNB_GRAPH_MAX_ENTRIES || g->nentry > g->n)
+        bad = "entry count not in 1..min(4096, n)";
+    for (uint32_t i = 0; !bad && i < g->nentry; i++)
+        if (g->entry[i] >= g->n) {
+            if (why_size) snprintf(why, why_size, "entry %u: row %u past the %llu rows", i,
+                                   g->entry[i], (unsigned long long)g->n);
+            return ANNB_E_CORRUPT;
+        }
+    if (bad && why_size) snprintf(why, why_size, "%s", bad);
+    return bad ? ANNB_E_CORRUPT : ANNB_OK;
+}
+
+/* ---- build ---- */
+
+/* HNSW's neighbour heuristic over cand (sorted, nearest to p first): keep a
+ * candidate unless it is nearer to one already kept than to p, up to R.
+ * Writes the kept rows to out and returns how many. */
+static uint32_t prune(const walk *w, uint32_t p, const node *cand, size_t nc, uint32_t R,
+                      uint32_t *out)
+{
+    const annb_graph *g = w->g;
+    uint32_t kept = 0;
+    for (size_t i = 0; i < nc && kept < R; i++) {
+        uint32_t c = cand[i].row;
+        if (c == p) continue;
+        int good = 1;
+        const float *xc = g->vecs + (size_t)c * g->d;
+        for (uint32_t j = 0; j < kept && good; j++)
+            if (dist_of(w, g->vecs + (size_t)out[j] * g->d, xc) < cand[i].dist) good = 0;
+        if (good) out[kept++] = c;
+    }
+    return kept;
+}
+
+static int scratch_lists(scratch *s, size_t n, uint32_t R)
+{
+    if (n > s->list_cap) {
+        node *l = realloc(s->list, n * sizeof *l);
+        if (!l) return -1;
+        s->list = l;
+        s->list_cap = n;
+    }
+    if (!s->kept && !(s->kept = malloc(R * sizeof *s->kept))) return -1;
+    return 0;
+}
+
+typedef struct build_job {
+    annb_graph *g;
+    uint32_t *adj; /* g->adj, writable */
+    annb_graph_pool *pool;
+    walk w;
+    uint32_t ef;
+    uint64_t lo, hi; /* the batch */
+    int threads;
+    /* reverse links of the batch: (to, from), sorted; groups by `to` */
+    uint64_t *links;
+    size_t nlinks;
+    size_t *group; /* start of each group in links, ngroups + 1 */
+    size_t ngroups;
+    atomic_int rc;
+} build_job;
+
+/* Phase 1: each row of the batch picks its neighbours in the graph of rows
+ * below the batch; it writes only its own row, which nothing reaches yet. */
+static void build_link_rows(void *ctx, int t)
+{
+    build_job *j = ctx;
+    int slot;
+    scratch *s = pool_take(j->pool, &slot);
+    if (!s || scratch_lists(s, j->ef, j->g->degree)) {
+        atomic_store(&j->rc, ANNB_E_NOMEM);
+        pool_give(j->pool, s, slot);
+        return;
+    }
+    const annb_graph *g = j->g;
+    uint32_t ne = 0;
+    while (ne < g->nentry && g->entry[ne] < j->lo) ne++; /* entries are rows 0..nentry-1 */
+    for (uint64_t u = j->lo + (uint64_t)t; u < j->hi; u += (uint64_t)j->threads) {
+        if (!ne) continue; /* the first row: nothing to link to */
+        const float *x = g->vecs + u * g->d;
+        if (walk_search(&j->w, s, x, j->ef, 0, g->entry, ne)) {
+            atomic_store(&j->rc, ANNB_E_NOMEM);
+            break;
+        }
+        size_t m = s->top.size;
+        memcpy(s->list, s->top.v, m * sizeof *s->list);
+        qsort(s->list, m, sizeof *s->list, cmp_node);
+        uint32_t kept = prune(&j->w, (uint32_t)u, s->list, m, g->degree, s->kept);
+        memcpy(j->adj + u * g->degree, s->kept, kept * sizeof *s->kept);
+    }
+    pool_give(j->pool, s, slot);
+}
+
+/* Phase 2: row v gains the batch rows that chose it; when they do not fit,
+ * its old and new neighbours are pruned together. Groups touch distinct
+ * rows, and read only vectors and their own row. */
+static void build_reverse(void *ctx, int t)
+{
+    build_job *j = ctx;
+    int slot;
+    scratch *s = pool_take(j->pool, &slot);
+    if (!s) {
+        atomic_store(&j->rc, ANNB_E_NOMEM);
+        return;
+    }
+    const annb_graph *g = j->g;
+    const uint32_t R = g->degree;
+    for (size_t gi = (size_t)t; gi < j->ngroups; gi += (size_t)j->threads) {
+        size_t a = j->group[gi], b = j->group[gi + 1];
+        uint32_t v = (uint32_t)(j->links[a] >> 32);
+        uint32_t *row = j->adj + (size_t)v * R;
+        uint32_t have = 0;
+        while (have < R && row[have] != ANNB_GRAPH_NONE) have++;
+        if (have + (b - a) <= R) {
+            for (size_t i = a; i < b; i++) row[have++] = (uint32_t)j->links[i];
+            continue;
+        }
+        if (scratch_lists(s, have + (b - a), R)) {
+            atomic_store(&j->rc, ANNB_E_NOMEM);
+            break;
+        }
+        const float *xv = g->vecs + (size_t)v * g->d;
+        size_t m = 0;
+        for (uint32_t i = 0; i < have; i++)
+            s->list[m++] = (node){dist_of(&j->w, g->vecs + (size_t)row[i] * g->d, xv), row[i]};
+        for (size_t i = a; i < b; i++) {
+            uint32_t u = (uint32_t)j->links[i];
+            s->list[m++] = (node){dist_of(&j->w, g->vecs + (size_t)u * g->d, xv), u};
+        }
+        qsort(s->list, m, sizeof *s->list, cmp_node);
+        uint32_t kept = prune(&j->w, v, s->list, m, R, s->kept);
+        memcpy(row, s->kept, kept * sizeof *row);
+        for (uint32_t i = kept; i < R; i++) row[i] = ANNB_GRAPH_NONE;
+    }
+    pool_give(j->pool, s, slot);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Marks in `seen` every row reachable from the rows queue[0..len), and
+ * appends them to queue; returns the new length. */
+static uint64_t reach_from(const annb_graph *g, uint8_t *seen, uint32_t *queue, uint64_t len,
+                           uint64_t head)
+{
+    for (; head < len; head++) {
+        const uint32_t *nb = g->adj + (size_t)queue[head] * g->degree;
+        for (uint32_t j = 0; j < g->degree && nb[j] != ANNB_GRAPH_NONE; j++)
+            if (!seen[nb[j]]) {
+                seen[nb[j]] = 1;
+                queue[len++] = nb[j];
+            }
+    }
+    return len;
+}
+
+/*
+ * Pruning can leave a row that no other row links to (with inner product,
+ * rows of small norm are rarely anyone's nearest): a search could never
+ * return it, however large its ef. Each row not reachable from the entries,
+ * in row order, gets a link from the nearest reachable row that has a free
+ * slot (the nearest of all when none has: its last link is replaced), found
+ * by a search of the graph; then everything it reaches counts as reached.
+ * One thread, row order: deterministic.
+ */
+static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_graph_pool *pool,
+                             uint32_t ef)
+{
+    uint8_t *seen = calloc(g->n, 1);
+    uint32_t *queue = malloc(g->n * sizeof *queue);
+    int slot = -1;
+    scratch *s = seen && queue ? pool_take(pool, &slot) : NULL;
+    int rc = s && !scratch_lists(s, ef, g->degree) ? ANNB_OK : ANNB_E_NOMEM;
+    walk w = *w0;
+    w.limit = g->n;
+    uint64_t len = 0;
+    for (uint32_t i = 0; rc == ANNB_OK && i < g->nentry; i++)
+        if (!seen[g->entry[i]]) {
+            seen[g->entry[i]] = 1;
+            queue[len++] = g->entry[i];
+        }
+    if (rc == ANNB_OK) len = reach_from(g, seen, queue, len, 0);
+    for (uint64_t u = 0; rc == ANNB_OK && u < g->n; u++) {
+        if (seen[u]) continue;
+        if ((rc = walk_search(&w, s, g->vecs + u * g->d, ef, 0, g->entry, g->nentry))) break;
+        size_t m = s->top.size;
+        qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
+        uint32_t p = ANNB_GRAPH_NONE, at = g->degree - 1;
+        for (size_t i = 0; i < m && p == ANNB_GRAPH_NONE; i++) {
+            const uint32_t *nb = adj + (size_t)s->top.v[i].row * g->degree;
+            if (nb[g->degree - 1] == ANNB_GRAPH_NONE) {
+                p = s->top.v[i].row;
+                for (at = 0; nb[at] != ANNB_GRAPH_NONE; at++) continue;
+            }
+        }
+        if (p == ANNB_GRAPH_NONE) p = m ? s->top.v[0].row : g->entry[0];
+        adj[(size_t)p * g->degree + at] = (uint32_t)u;
+        seen[u] = 1;
+        queue[len] = (uint32_t)u;
+        len = reach_from(g, seen, queue, len + 1, len);
+    }
+    pool_give(pool, s, slot);
+    free(seen);
+    free(queue);
+    return rc;
+}
+
+#define ANNB_GRAPH_BATCH_DIV 64
+#define ANNB_GRAPH_BATCH_MAX 4096
+
+void annb_graph_release_built(annb_graph_built *b)
+{
+    if (!b) return;
+    free(b->adj);
+    free(b->entry);
+    memset(b, 0, sizeof *b);
+}
+
+int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t d, annb_metric m,
+                     const annb_graph_params *p, int threads, annb_error *err)
+{
+    memset(out, 0, sizeof *out);
+    uint32_t R = p->degree, ef = p->build_ef;
+    if (!n || !d) return annb_error_set(err, ANNB_E_INVALID, "graph: no rows or dimension 0");
+    if (n >= UINT32_MAX)
+        return annb_error_set(err, ANNB_E_LIMIT, "graph: %llu rows, at most 2^32 - 2",
+                              (unsigned long long)n);
+    if (!R || R > ANNB_GRAPH_MAX_DEGREE || ef < 1 || ef > 65536)
+        return annb_error_set(err, ANNB_E_INVALID, "graph: degree %u not in 1..%u or build ef %u "
+                              "not in 1..65536", R, ANNB_GRAPH_MAX_DEGREE, ef);
+    uint32_t ne = p->nentry ? p->nentry : annb_graph_entries(n);
+    if (ne > n) ne = (uint32_t)n;
+    if (ne > ANNB_GRAPH_MAX_ENTRIES) ne = ANNB_GRAPH_MAX_ENTRIES;
+    if (threads < 1) threads = 1;
+    out->adj = malloc(n * R * sizeof *out->adj);
+    out->entry = malloc(ne * sizeof *out->entry);
+    size_t max_links = (size_t)ANNB_GRAPH_BATCH_MAX * R;
+    uint64_t *links = malloc(max_links * sizeof *links);
+    size_t *group = malloc((max_links + 1) * sizeof *group);
+    annb_graph_pool *pool = annb_graph_pool_new(n);
+    int rc = ANNB_OK;
+    if (!out->adj || !out->entry || !links || !group || !pool) rc = ANNB_E_NOMEM;
+    if (rc == ANNB_OK) {
+        memset(out->adj, 0xff, n * R * sizeof *out->adj); /* ANNB_GRAPH_NONE everywhere */
+        for (uint32_t i = 0; i < ne; i++) out->entry[i] = i;
+        out->g = (annb_graph){n, d, R, ne, out->adj, out->entry, x};
+    }
+    build_job j = {&out->g, out->adj, pool,
+                   {&out->g, annb_exact_score_fn(m), m == ANNB_METRIC_L2, NULL, 0},
+                   ef, 0, 0, threads, links, 0, group, 0, ANNB_OK};
+    for (uint64_t lo = 0; rc == ANNB_OK && lo < n;) {
+        uint64_t b = lo / ANNB_GRAPH_BATCH_DIV;
+        if (b < 1) b = 1;
+        if (b > ANNB_GRAPH_BATCH_MAX) b = ANNB_GRAPH_BATCH_MAX;
+        if (b > n - lo) b = n - lo;
+        j.lo = lo;
+        j.hi = lo + b;
+        j.w.limit = lo;
+        annb_run_threads(threads < (int)b ? threads : (int)b, build_link_rows, &j);
+        if ((rc = atomic_load(&j.rc))) break;
+        j.nlinks = 0;
+        for (uint64_t u = j.lo; u < j.hi; u++)
+            for (uint32_t i = 0; i < R && out->adj[u * R + i] != ANNB_GRAPH_NONE; i++)
+                links[j.nlinks++] = (uint64_t)out->adj[u * R + i] << 32 | u;
+        qsort(links, j.nlinks, sizeof *links, cmp_u64);
+        j.ngroups = 0;
+        for (size_t i = 0; i < j.nlinks; i++)
+            if (!i || links[i] >> 32 != links[i - 1] >> 32) group[j.ngroups++] = i;
+        group[j.ngroups] = j.nlinks;
+        int t2 = threads < (int)j.ngroups ? threads : (int)j.ngroups;
+        if (t2 > 0) annb_run_threads(t2, build_reverse, &j);
+        rc = atomic_load(&j.rc);
+        lo = j.hi;
+    }
+    if (rc == ANNB_OK) rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef);
+    free(links);
+    free(group);
+    annb_graph_pool_free(pool);
+    if (rc) {
+        annb_graph_release_built(out);
+        return annb_error_set(err, rc, "out of memory building the graph");
+    }
+    return ANNB_OK;
+}

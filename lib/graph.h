@@ -1,0 +1,123 @@
+/*
+ * graph.h - annb's own proximity-graph index, searched in place from the
+ * mapping (internal).
+ *
+ * One flat graph of fixed degree: row r's neighbours are adj[r * degree ..
+ * r * degree + degree), rows numbers, ANNB_GRAPH_NONE after the last one. A
+ * search starts from a few entry rows (a seeded sample, scored exactly: the
+ * work a hierarchy's upper layers would do, at a known cost) and walks the
+ * graph best-first with a candidate list of ef rows, scoring the mapped
+ * vectors (VECS) with exact.c's kernels, so every score is the real one.
+ *
+ * Nothing is deserialised or checked in bulk at open: each neighbour number
+ * read from the file is compared with n where it is used, so a crafted
+ * adjacency can give wrong answers, never an out-of-bounds read. The entry
+ * rows (a few hundred) are checked at open.
+ *
+ * Scores and order are exact.h's: ip and cosine, larger inner product
+ * first; l2, smaller squared distance first; ties by lower row. Cosine
+ * vectors (and queries) arrive L2-normalised and are handled as ip.
+ */
+#ifndef ANNB_GRAPH_H
+#define ANNB_GRAPH_H
+
+#include "annb.h"
+#include "exact.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ANNB_GRAPH_NONE UINT32_MAX
+#define ANNB_GRAPH_MAX_DEGREE 256u
+#define ANNB_GRAPH_MAX_ENTRIES 4096u
+
+/* A graph as plain arrays; every pointer may point into a read-only mapping. */
+typedef struct annb_graph {
+    uint64_t n;            /* rows; every row is a node */
+    uint32_t d;
+    uint32_t degree;       /* slots per row, 1..ANNB_GRAPH_MAX_DEGREE */
+    uint32_t nentry;       /* 1..ANNB_GRAPH_MAX_ENTRIES, at most n */
+    const uint32_t *adj;   /* n x degree */
+    const uint32_t *entry; /* nentry rows, each < n */
+    const float *vecs;     /* n x d: VECS */
+} annb_graph;
+
+/* How a graph is built (part of what makes the bytes). */
+typedef struct annb_graph_params {
+    uint32_t degree;   /* R: neighbours kept per row */
+    uint32_t build_ef; /* candidate list of the searches that pick them */
+    uint32_t nentry;   /* entry rows (0: chosen from n, annb_graph_entries) */
+} annb_graph_params;
+
+/* efSearch of a graph bundle without a TUNE section (annb writes one). */
+#define ANNB_GRAPH_DEFAULT_EF 64u
+
+/* Defaults: degree 32, build_ef 128. */
+#define ANNB_GRAPH_DEFAULT_DEGREE 32u
+#define ANNB_GRAPH_DEFAULT_BUILD_EF 128u
+
+/* Entry rows for n rows: about sqrt(n) / 4, 1..256. */
+uint32_t annb_graph_entries(uint64_t n);
+
+/* What annb_graph_build returns: the graph and the arrays it owns. */
+typedef struct annb_graph_built {
+    annb_graph g;
+    uint32_t *adj;
+    uint32_t *entry;
+} annb_graph_built;
+
+/*
+ * Builds the graph over the n rows of x (n x d) under metric m (cosine rows
+ * already normalised). Rows are inserted in order, in batches that grow with
+ * the graph (about 1/64 of it, at most 4096 rows): each row of a batch
+ * searches the graph as it stood before the batch and keeps at most degree
+ * neighbours chosen by HNSW's heuristic (a candidate is kept unless it is
+ * nearer to a neighbour already kept than to the row); then each row gains
+ * the batch's reverse links, pruned by the same rule when they overflow.
+ * Every choice depends only on the graph before the batch, so the bytes are
+ * the same on any number of threads. The entry rows are the first nentry.
+ *
+ * out: filled on success (annb_graph_release_built), zeroed on failure.
+ * Returns ANNB_OK, ANNB_E_INVALID (n, d zero; degree or build_ef out of
+ * range), ANNB_E_LIMIT (n >= 2^32), ANNB_E_NOMEM; err says why.
+ */
+int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t d, annb_metric m,
+                     const annb_graph_params *p, int threads, annb_error *err);
+
+void annb_graph_release_built(annb_graph_built *b);
+
+/*
+ * Checks what a search trusts without looking: n, d, degree and nentry in
+ * range, every entry row < n. O(nentry). The adjacency is not read (see the
+ * top of this file). ANNB_OK or ANNB_E_CORRUPT with why.
+ */
+int annb_graph_check(const annb_graph *g, char *why, size_t why_size);
+
+/*
+ * Per-thread search state (the visited marks, n x 16 bits each, and the
+ * heaps) kept for reuse: a pool a search takes a slot of without a lock.
+ * One pool per open graph; many threads may use it at once.
+ */
+typedef struct annb_graph_pool annb_graph_pool;
+annb_graph_pool *annb_graph_pool_new(uint64_t n);
+void annb_graph_pool_free(annb_graph_pool *pool);
+
+/*
+ * The k best rows for each of nq queries: rows[i*k + j], scores[i*k + j],
+ * best first, ties by lower row, -1 / NaN past what was found. ef (>= 1)
+ * is the candidate list; below k it is raised to k. The filter applies
+ * inside the walk: rows it refuses still lead the way but never answer, so
+ * k results come back whenever the walk meets k allowed rows; a filter that
+ * allows few rows (under ANNB_GRAPH_EXACT_SHARE of them, by the `allowed`
+ * bitmap) is answered by an exact scan of those rows instead.
+ * Queries are shared among `threads` threads. Reads g only: many threads may
+ * search one graph at once. Returns ANNB_OK, ANNB_E_NOMEM.
+ */
+int annb_graph_search(const annb_graph *g, annb_graph_pool *pool, annb_metric m, const float *q,
+                      size_t nq, size_t k, size_t ef, const annb_row_filter *filter, int threads,
+                      float *scores, int64_t *rows);
+
+/* Below this share of allowed rows, a filtered search scans them exactly. */
+#define ANNB_GRAPH_EXACT_SHARE 0.02
+
+#endif /* ANNB_GRAPH_H */
