@@ -118,3 +118,12 @@ fuzz: deps
 bench: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES='python3-faiss python3-pandas'
 	BUILD=$(BUILD) tests/bench/run.sh
+
+# The graph-index benchmark (docs/benchmarks.md, "Graph index"): annb's
+# --index graph against Debian's python3-hnswlib, hnswlib-node and usearch on
+# both data sets, unfiltered and filtered; writes $(BUILD)/bench-graph.md and
+# $(BUILD)/bench-graph.jsonl. BENCH_N (200000), BENCH_Q (2000), BENCH_DATASET.
+.PHONY: bench-graph
+bench-graph: build
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES='python3-hnswlib python3-numpy'
+	BUILD=$(BUILD) tests/bench/graph.sh

@@ -12,6 +12,8 @@
 #                        accepts it, else hnsw as a stand-in)
 #   BENCH_STOP_RECALL    sweeps go on to this recall@10 (0.99)
 #   BENCH_FILTERS        "seen100 seen1000 genre10 genre1"
+#   BENCH_LAT_SECONDS    a latency pass stops early after this long (60; the
+#                        report gives the queries done, "nlat")
 # Writes BUILD_DIR/bench-graph.md, the JSON lines of every run in
 # BUILD_DIR/bench-graph.jsonl (each with its "dataset"), and each run's own
 # report, results and log under BUILD_DIR/bench-work-graph-DATASET/.
@@ -21,6 +23,7 @@ BUILD=${1:-${BUILD:-build}}
 BUILD=$(cd "$ROOT" && cd "$BUILD" && pwd) || { echo "bench-graph: no build directory $BUILD" >&2; exit 1; }
 cd "$ROOT"
 export BENCH_N=${BENCH_N:-200000} BENCH_Q=${BENCH_Q:-2000} BENCH_SUITE=graph
+export BENCH_LAT_SECONDS=${BENCH_LAT_SECONDS:-60}
 vars=$(for v in BENCH_N BENCH_Q BENCH_DATASET BENCH_GRAPH_INDEX BENCH_STOP_RECALL BENCH_FILTERS; do
   [ -z "${!v:-}" ] || printf ' %s=%q' "$v" "${!v}"; done)
 export BENCH_COMMAND=${BENCH_COMMAND:-${vars# } tests/bench/graph.sh $BUILD}
