@@ -104,6 +104,21 @@ def first_reaching(sweep, level):
     return next((r for r in sweep if r.get("recall10", 0) >= level - 1e-12), None)
 
 
+def bundle_split(build, n):
+    """Bytes per vector of a bundle, and of its index and vector sections."""
+    if not n or "bundle_bytes" not in build:
+        return "-"
+    sec = build.get("sections") or {}
+    vec = sec.get("VECS", 0)
+    idx = sum(v for k, v in sec.items() if k in ("GADJ", "GENT", "FAIS"))  # graph or Faiss index
+    parts = []
+    if idx:
+        parts.append(f"index {idx / n:.0f}")
+    if vec:
+        parts.append(f"vectors {vec / n:.0f}")
+    return f"{build['bundle_bytes'] / n:,.0f}" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def graph_section(res, m, heading):
     def find(system, **kw):
         return next((r for r in res if r.get("system") == system and
@@ -150,7 +165,7 @@ def graph_section(res, m, heading):
             rows.append([f"annb `--index {gi}`", f"`{build.get('resolved', '?')}`; {stored}",
                          f"{num(build.get('build_s'))} ({num(build.get('cpu_s'))})",
                          build.get("build_threads", "-"),
-                         num(build["bundle_bytes"] / n, 0) if n else "-",
+                         bundle_split(build, n),
                          num(annb.get("open_ms")), num(annb.get("open_ms_first")),
                          num((matched["annb"] or {}).get("qps2"))])
             continue
