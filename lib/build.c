@@ -341,6 +341,14 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
         annb_error_set(err, rc, "adding the graph sections: %s", fe.message);
         goto out;
     }
+    if (p->index.native_graph && gr->codes &&
+        ((rc = add_raw(w, ANNB_KIND_GRAPH_SQ, ANNBF_ELEM_F32, 2 * (uint64_t)gr->d, gr->sq.lo,
+                       2 * (size_t)gr->d * 4, &fe)) ||
+         (rc = add_raw(w, ANNB_KIND_GRAPH_CODES, ANNBF_ELEM_BYTES, gr->n * gr->d, gr->codes,
+                       (size_t)gr->n * gr->d, &fe)))) {
+        annb_error_set(err, rc, "adding the graph's codes: %s", fe.message);
+        goto out;
+    }
     if (p->catalog && (rc = add_catalog(w, it, p->catalog, rep, err))) goto out;
     if ((rc = annbf_writer_add(w, ANNB_KIND_BUILD, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_BYTES,
                                p->provenance_size, p->provenance, p->provenance_size, &fe))) {

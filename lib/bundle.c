@@ -371,14 +371,16 @@ static int load_ivf(const annb_bundle *b, annb_content *c, int full, annb_error 
  * (3.11): every neighbour number is bounded where a search reads it. */
 static int load_graph(const annb_bundle *b, annb_content *c, int full, annb_error *err)
 {
-    int present = (annbf_section_find(&b->file, ANNB_KIND_GRAPH_ADJ) >= 0) +
-                  (annbf_section_find(&b->file, ANNB_KIND_GRAPH_ENTRY) >= 0);
+    static const char *const kinds[] = {ANNB_KIND_GRAPH_ADJ, ANNB_KIND_GRAPH_ENTRY,
+                                        ANNB_KIND_GRAPH_CODES, ANNB_KIND_GRAPH_SQ};
+    int present = 0, sq8 = 0;
+    for (int i = 0; i < 4; i++) present += annbf_section_find(&b->file, kinds[i]) >= 0;
     uint32_t degree = 0;
-    int native = annb_index_native_graph(c->meta.index, &degree);
+    int native = annb_index_native_graph(c->meta.index, &degree, &sq8);
     if (present == 0 && !native) return ANNB_OK;
-    if (present != 2 || !native)
-        return annb_error_set(err, ANNB_E_CORRUPT, "%s: graph sections: %d of 2, for index '%s'",
-                              b->path, present, c->meta.index);
+    if (present != (sq8 ? 4 : 2) || !native)
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: graph sections: %d of %d, for index '%s'",
+                              b->path, present, sq8 ? 4 : 2, c->meta.index);
     uint64_t n = c->meta.count;
     int ie = annbf_section_find(&b->file, ANNB_KIND_GRAPH_ENTRY);
     uint64_t ne = b->file.sections[ie].elem_count;
@@ -394,7 +396,23 @@ static int load_graph(const annb_bundle *b, annb_content *c, int full, annb_erro
         (rc = load_bulk_typed(b, c, ANNB_KIND_GRAPH_ADJ, ANNBF_ELEM_U32, n * degree, full, &adj,
                               err)))
         return rc;
-    c->graph = (annb_graph){n, c->meta.dimension, degree, (uint32_t)ne, adj, en, c->vecs};
+    c->graph = (annb_graph){n, c->meta.dimension, degree, (uint32_t)ne, adj, en, c->vecs, NULL, {0}};
+    if (sq8) { /* the parameters checked, the codes bulk: any byte is a valid code */
+        const void *sp, *codes;
+        uint32_t d = c->meta.dimension;
+        if ((rc = load_section(b, c, ANNB_KIND_GRAPH_SQ, 1, ANNBF_ELEM_F32, 2 * (uint64_t)d, &sp,
+                               err)) ||
+            (rc = load_bulk_typed(b, c, ANNB_KIND_GRAPH_CODES, ANNBF_ELEM_BYTES, n * d, full,
+                                  &codes, err)))
+            return rc;
+        int64_t bad = annb_sq8_check(sp, d);
+        if (bad >= 0)
+            return corrupt(err, b, ANNB_KIND_GRAPH_SQ,
+                           bad < d ? "code offset not finite" : "code step not finite and > 0",
+                           (uint64_t)bad);
+        c->graph.codes = codes;
+        c->graph.sq = (annb_sq8){d, sp, (const float *)sp + d};
+    }
     char why[200];
     if ((rc = annb_graph_check(&c->graph, why, sizeof why)))
         return annb_error_set(err, rc, "%s: at byte %llu: graph: %s", b->path,

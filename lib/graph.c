@@ -1,6 +1,7 @@
 /* graph.c - annb's own proximity graph: build and in-place search (see graph.h). */
 #include "graph.h"
 #include "ingest.h" /* annb_error_set */
+#include "sq8.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -80,6 +81,8 @@ typedef struct scratch {
     node *list;     /* sorted candidates of a prune */
     size_t list_cap;
     uint32_t *kept;
+    float *prep;    /* the query prepared for the codes (sq8.h), 2 x d */
+    uint32_t prep_d;
 } scratch;
 
 static void scratch_release_memory(scratch *s)
@@ -89,6 +92,7 @@ static void scratch_release_memory(scratch *s)
     free(s->top.v);
     free(s->list);
     free(s->kept);
+    free(s->prep);
     memset(s, 0, sizeof *s);
 }
 
@@ -172,6 +176,7 @@ uint32_t annb_graph_entries(uint64_t n)
 typedef struct walk {
     const annb_graph *g;
     annb_score_block_fn fn;
+    annb_sq8_score_fn code_fn; /* when g->codes: the walk scores codes */
     int l2;
     const annb_row_filter *filter; /* NULL: every row may answer */
     uint64_t limit; /* rows >= limit are not in the graph yet (build) */
@@ -186,10 +191,32 @@ static inline float dist_of(const walk *w, const float *x, const float *q)
     return w->l2 ? s : -s;
 }
 
-static inline void prefetch_vector(const float *x, uint32_t d)
+/* Vectors prefetched ahead of the one being scored. */
+#define ANNB_GRAPH_PREFETCH 2
+
+static inline void prefetch_bytes(const void *x, size_t size)
 {
-    const char *p = (const char *)x;
-    for (size_t off = 0; off < (size_t)d * sizeof(float); off += 64) __builtin_prefetch(p + off);
+    const char *p = x;
+    for (size_t off = 0; off < size; off += 64) __builtin_prefetch(p + off);
+}
+
+/* Where the walk reads row r: its code, or its float vector. */
+static inline void prefetch_row(const walk *w, uint32_t r)
+{
+    const annb_graph *g = w->g;
+    if (g->codes) prefetch_bytes(g->codes + (size_t)r * g->d, g->d);
+    else prefetch_bytes(g->vecs + (size_t)r * g->d, (size_t)g->d * sizeof(float));
+}
+
+/* The walk's distance to row r: from its code when the graph has codes
+ * (then only the order matters: the answer is re-ranked exactly). */
+static inline float walk_dist(const walk *w, const scratch *s, uint32_t r, const float *q)
+{
+    const annb_graph *g = w->g;
+    if (!g->codes) return dist_of(w, g->vecs + (size_t)r * g->d, q);
+    float v = w->code_fn(g->codes + (size_t)r * g->d, s->prep, g->d);
+    if (v != v) return INFINITY;
+    return w->l2 ? v : -v;
 }
 
 /*
@@ -204,6 +231,15 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
     const annb_graph *g = w->g;
     const uint32_t R = g->degree, d = g->d;
     scratch_next_epoch(s, g->n);
+    if (g->codes) {
+        if (s->prep_d < d) {
+            float *p = realloc(s->prep, 2 * (size_t)d * sizeof *p);
+            if (!p) return ANNB_E_NOMEM;
+            s->prep = p;
+            s->prep_d = d;
+        }
+        annb_sq8_prepare(s->prep, &g->sq, w->l2 ? ANNB_METRIC_L2 : ANNB_METRIC_IP, q);
+    }
     s->cand.size = s->top.size = 0;
     s->cand.max = 0;
     s->top.max = 1;
@@ -213,7 +249,7 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
         uint32_t r = entry[i];
         if (r >= w->limit || s->mark[r] == s->epoch) continue;
         s->mark[r] = s->epoch;
-        node x = {dist_of(w, g->vecs + (size_t)r * d, q), r};
+        node x = {walk_dist(w, s, r, q), r};
         heap_push(&s->cand, x);
         if (!w->filter || annb_row_filter_passes(w->filter, qi, r)) {
             heap_push(&s->top, x);
@@ -236,12 +272,17 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
             if (s->mark[r] == s->epoch) continue;
             s->mark[r] = s->epoch;
             fresh[m++] = r;
-            prefetch_vector(g->vecs + (size_t)r * d, d);
         }
+        /* The next candidate's neighbours, and the first fresh vectors: a
+         * few lines ahead, not all at once (too many misses in flight stall
+         * the prefetches themselves). */
+        if (s->cand.size) __builtin_prefetch(g->adj + (size_t)s->cand.v[0].row * R);
+        for (uint32_t j = 0; j < m && j < ANNB_GRAPH_PREFETCH; j++) prefetch_row(w, fresh[j]);
         if (heap_reserve(&s->cand, s->cand.size + m)) return ANNB_E_NOMEM;
         for (uint32_t j = 0; j < m; j++) {
             uint32_t r = fresh[j];
-            node x = {dist_of(w, g->vecs + (size_t)r * d, q), r};
+            if (j + ANNB_GRAPH_PREFETCH < m) prefetch_row(w, fresh[j + ANNB_GRAPH_PREFETCH]);
+            node x = {walk_dist(w, s, r, q), r};
             if (s->top.size == ef && !before(x, s->top.v[0])) continue;
             heap_push(&s->cand, x);
             if (w->filter && !annb_row_filter_passes(w->filter, qi, r)) continue;
@@ -257,6 +298,19 @@ static int cmp_node(const void *a, const void *b)
 {
     node x = *(const node *)a, y = *(const node *)b;
     return before(x, y) ? -1 : before(y, x);
+}
+
+/* Gives the kept rows their exact distances (after a walk on codes). */
+static void rerank_exact(const walk *w, scratch *s, const float *q)
+{
+    const annb_graph *g = w->g;
+    size_t m = s->top.size;
+    for (size_t r = 0; g->codes && r < m; r++) {
+        if (r + ANNB_GRAPH_PREFETCH < m)
+            prefetch_bytes(g->vecs + (size_t)s->top.v[r + ANNB_GRAPH_PREFETCH].row * g->d,
+                           (size_t)g->d * sizeof(float));
+        s->top.v[r].dist = dist_of(w, g->vecs + (size_t)s->top.v[r].row * g->d, q);
+    }
 }
 
 /* ---- search ---- */
@@ -289,8 +343,10 @@ static void search_run(void *ctx, int t)
             atomic_store(&j->rc, rc);
             break;
         }
-        /* The kept rows, best first. */
+        /* The kept rows, best first; found on codes, they get their exact
+         * scores from VECS first. */
         size_t m = s->top.size;
+        rerank_exact(&j->w, s, j->q + i * g->d);
         qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
         for (size_t r = 0; r < j->k; r++) {
             float sc = NAN;
@@ -353,7 +409,9 @@ int annb_graph_search(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
     if (ef > g->n) ef = (size_t)g->n;
     if (threads < 1) threads = 1;
     if ((size_t)threads > nq) threads = (int)nq;
-    search_job j = {g, pool, {g, annb_exact_score_fn(m), m == ANNB_METRIC_L2, filter, g->n},
+    search_job j = {g, pool,
+                    {g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
+                     filter, g->n},
                     q, nq, k, ef, threads, scores, rows, ANNB_OK};
     annb_run_threads(threads, search_run, &j);
     return atomic_load(&j.rc);
@@ -450,6 +508,7 @@ static void build_link_rows(void *ctx, int t)
             break;
         }
         size_t m = s->top.size;
+        rerank_exact(&j->w, s, x);
         memcpy(s->list, s->top.v, m * sizeof *s->list);
         qsort(s->list, m, sizeof *s->list, cmp_node);
         uint32_t kept = prune(&j->w, (uint32_t)u, s->list, m, g->degree, s->kept);
@@ -554,6 +613,7 @@ static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_
         if (seen[u]) continue;
         if ((rc = walk_search(&w, s, g->vecs + u * g->d, ef, 0, g->entry, g->nentry))) break;
         size_t m = s->top.size;
+        rerank_exact(&w, s, g->vecs + u * g->d);
         qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
         uint32_t p = ANNB_GRAPH_NONE, at = g->degree - 1;
         for (size_t i = 0; i < m && p == ANNB_GRAPH_NONE; i++) {
@@ -583,6 +643,8 @@ void annb_graph_release_built(annb_graph_built *b)
     if (!b) return;
     free(b->adj);
     free(b->entry);
+    free(b->codes);
+    free(b->sq_params);
     memset(b, 0, sizeof *b);
 }
 
@@ -613,10 +675,21 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
     if (rc == ANNB_OK) {
         memset(out->adj, 0xff, n * R * sizeof *out->adj); /* ANNB_GRAPH_NONE everywhere */
         for (uint32_t i = 0; i < ne; i++) out->entry[i] = i;
-        out->g = (annb_graph){n, d, R, ne, out->adj, out->entry, x};
+        out->g = (annb_graph){n, d, R, ne, out->adj, out->entry, x, NULL, {0}};
+    }
+    /* With codes, the build walks on them too (a quarter of the bytes to
+     * fetch), and re-ranks what it finds exactly before choosing links. */
+    if (rc == ANNB_OK && p->sq8) {
+        out->codes = malloc(n * d);
+        out->sq_params = malloc(2 * (size_t)d * sizeof *out->sq_params);
+        if (!out->codes || !out->sq_params) rc = ANNB_E_NOMEM;
+        else annb_sq8_train_encode(out->sq_params, out->codes, x, n, d);
+        out->g.codes = out->codes;
+        out->g.sq = (annb_sq8){d, out->sq_params, out->sq_params + d};
     }
     build_job j = {&out->g, out->adj, pool,
-                   {&out->g, annb_exact_score_fn(m), m == ANNB_METRIC_L2, NULL, 0},
+                   {&out->g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
+                    NULL, 0},
                    ef, 0, 0, threads, links, 0, group, 0, ANNB_OK};
     for (uint64_t lo = 0; rc == ANNB_OK && lo < n;) {
         uint64_t b = lo / ANNB_GRAPH_BATCH_DIV;

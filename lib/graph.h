@@ -23,6 +23,7 @@
 
 #include "annb.h"
 #include "exact.h"
+#include "sq8.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +41,10 @@ typedef struct annb_graph {
     const uint32_t *adj;   /* n x degree */
     const uint32_t *entry; /* nentry rows, each < n */
     const float *vecs;     /* n x d: VECS */
+    /* Optional 8-bit codes (sq8.h): the walk scores them, and the rows it
+     * keeps are re-ranked on vecs, so scores are exact. NULL: floats. */
+    const uint8_t *codes;  /* n x d */
+    annb_sq8 sq;
 } annb_graph;
 
 /* How a graph is built (part of what makes the bytes). */
@@ -47,6 +52,7 @@ typedef struct annb_graph_params {
     uint32_t degree;   /* R: neighbours kept per row */
     uint32_t build_ef; /* candidate list of the searches that pick them */
     uint32_t nentry;   /* entry rows (0: chosen from n, annb_graph_entries) */
+    int sq8;           /* also 8-bit codes for the walk (sq8.h) */
 } annb_graph_params;
 
 /* efSearch of a graph bundle without a TUNE section (annb writes one). */
@@ -64,6 +70,8 @@ typedef struct annb_graph_built {
     annb_graph g;
     uint32_t *adj;
     uint32_t *entry;
+    uint8_t *codes;    /* with params.sq8 */
+    float *sq_params;  /* lo then step, 2 x d */
 } annb_graph_built;
 
 /*

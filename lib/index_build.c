@@ -69,7 +69,7 @@ void annb_index_choose(char *out, size_t size, const char *name, uint64_t n, uin
     } else if (strcasecmp(name, "ivfpq") == 0) {
         snprintf(out, size, "IVF%u,PQ%unp", ivf_lists(n), pq_bytes(d));
     } else if (strcasecmp(name, "graph") == 0) {
-        snprintf(out, size, "Graph%u", ANNB_GRAPH_DEFAULT_DEGREE);
+        snprintf(out, size, "Graph%u,SQ8", ANNB_GRAPH_DEFAULT_DEGREE);
     } else if (strcasecmp(name, "hnsw") == 0) {
         snprintf(out, size, "HNSW32");
     } else {
@@ -275,8 +275,9 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
         return rc;
     }
     uint32_t degree;
-    if (annb_index_native_graph(desc, &degree)) {
-        annb_graph_params gp = {degree, ANNB_GRAPH_DEFAULT_BUILD_EF, 0};
+    int sq8;
+    if (annb_index_native_graph(desc, &degree, &sq8)) {
+        annb_graph_params gp = {degree, ANNB_GRAPH_DEFAULT_BUILD_EF, 0, sq8};
         int threads = build_threads(o);
         int rc = annb_graph_build(&out->graph, vecs, n, d, o->metric, &gp, threads, err);
         if (rc) return rc;

@@ -291,15 +291,16 @@ int annb_index_native_ivf(const char *index, uint32_t *nlist)
     return 1;
 }
 
-int annb_index_native_graph(const char *index, uint32_t *degree)
+int annb_index_native_graph(const char *index, uint32_t *degree, int *sq8)
 {
     /* Digits only, no leading zero, 1..256 (ANNB_GRAPH_MAX_DEGREE). */
     if (strncmp(index, "Graph", 5) != 0 || index[5] < '1' || index[5] > '9') return 0;
     uint32_t v = 0;
     const char *p = index + 5;
     for (; *p >= '0' && *p <= '9' && v <= 256; p++) v = v * 10 + (uint32_t)(*p - '0');
-    if (v > 256 || *p) return 0;
+    if (v > 256 || (*p && strcmp(p, ",SQ8") != 0)) return 0;
     *degree = v;
+    *sq8 = *p != '\0';
     return 1;
 }
 
@@ -311,7 +312,7 @@ int annb_kind_known(const char kind[4])
         ANNB_KIND_USER_IDS, ANNB_KIND_USER_VECS, ANNB_KIND_SEEN_OFFSETS, ANNB_KIND_SEEN_ROWS,
         ANNB_KIND_BUILD, ANNB_KIND_TUNE, ANNB_KIND_IVF_CENTROIDS, ANNB_KIND_IVF_OFFSETS,
         ANNB_KIND_IVF_ROWS, ANNB_KIND_IVF_VECS, ANNB_KIND_TUNE_K, ANNB_KIND_GRAPH_ADJ,
-        ANNB_KIND_GRAPH_ENTRY,
+        ANNB_KIND_GRAPH_ENTRY, ANNB_KIND_GRAPH_CODES, ANNB_KIND_GRAPH_SQ,
     };
     _Static_assert(sizeof known / sizeof known[0] == ANNB_KIND_COUNT, "ANNB_KIND_COUNT");
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)

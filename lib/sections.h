@@ -39,12 +39,15 @@
 /* annb's own graph (SPEC 6.18), both critical: */
 #define ANNB_KIND_GRAPH_ADJ "GADJ"   /* u32 n x degree: neighbour rows (bulk, SPEC 3.11) */
 #define ANNB_KIND_GRAPH_ENTRY "GENT" /* u32 entry rows */
-#define ANNB_KIND_COUNT 21
+#define ANNB_KIND_GRAPH_CODES "GCOD" /* bytes n x d: 8-bit codes (bulk), with ",SQ8" */
+#define ANNB_KIND_GRAPH_SQ "GSQP"    /* f32 2 x d: the codes' lo and step */
+#define ANNB_KIND_COUNT 23
 
 /* Is this index string annb's own IVF-Flat, "IVF<nlist>,Flat"? Sets *nlist. */
 int annb_index_native_ivf(const char *index, uint32_t *nlist);
-/* Is this index string annb's own graph, "Graph<degree>"? Sets *degree. */
-int annb_index_native_graph(const char *index, uint32_t *degree);
+/* Is this index string annb's own graph, "Graph<degree>" or
+ * "Graph<degree>,SQ8" (walked on 8-bit codes)? Sets *degree and *sq8. */
+int annb_index_native_graph(const char *index, uint32_t *degree, int *sq8);
 
 #define ANNB_META_SIZE 64u /* fixed part of META; the index string follows */
 #define ANNB_META_FLAG_NORMALIZED 0x1u

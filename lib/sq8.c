@@ -1,0 +1,154 @@
+/* sq8.c - 8-bit scalar codes and their score kernels (see sq8.h). */
+#include "sq8.h"
+#include "exact.h" /* annb_exact_kernel: one CPU dispatch rule */
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+void annb_sq8_train_encode(float *params, uint8_t *codes, const float *x, uint64_t n, uint32_t d)
+{
+    float *lo = params, *step = params + d;
+    for (uint32_t j = 0; j < d; j++) {
+        float a = x[j], b = x[j];
+        for (uint64_t i = 1; i < n; i++) {
+            float v = x[i * d + j];
+            a = v < a ? v : a;
+            b = v > b ? v : b;
+        }
+        lo[j] = a;
+        step[j] = b > a ? (b - a) / 255.0f : 1.0f;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < d; j++) {
+            float c = rintf((x[i * d + j] - lo[j]) / step[j]);
+            codes[i * d + j] = (uint8_t)(c < 0 ? 0 : c > 255 ? 255 : c);
+        }
+}
+
+int64_t annb_sq8_check(const float *params, uint32_t d)
+{
+    for (uint32_t j = 0; j < d; j++)
+        if (!isfinite(params[j])) return j;
+    for (uint32_t j = 0; j < d; j++)
+        if (!isfinite(params[d + j]) || !(params[d + j] > 0)) return (int64_t)d + j;
+    return -1;
+}
+
+void annb_sq8_prepare(float *prep, const annb_sq8 *sq, annb_metric m, const float *q)
+{
+    uint32_t d = sq->d;
+    if (m == ANNB_METRIC_L2) {
+        for (uint32_t j = 0; j < d; j++) {
+            prep[j] = (q[j] - sq->lo[j]) / sq->step[j];
+            prep[d + j] = sq->step[j] * sq->step[j];
+        }
+    } else {
+        for (uint32_t j = 0; j < d; j++) prep[j] = q[j] * sq->step[j];
+    }
+}
+
+static float dot_scalar(const uint8_t *c, const float *w, uint32_t d)
+{
+    float s = 0;
+    for (uint32_t j = 0; j < d; j++) s += w[j] * (float)c[j];
+    return s;
+}
+
+static float l2_scalar(const uint8_t *c, const float *p, uint32_t d)
+{
+    float s = 0;
+    for (uint32_t j = 0; j < d; j++) {
+        float t = p[j] - (float)c[j];
+        s += p[d + j] * t * t;
+    }
+    return s;
+}
+
+__attribute__((target("avx2,fma"))) static float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma"))) static float dot_avx2(const uint8_t *c, const float *w,
+                                                          uint32_t d)
+{
+    __m256 a = _mm256_setzero_ps();
+    uint32_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const void *)(c + j))));
+        a = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + j), a);
+    }
+    float s = hsum8(a);
+    for (; j < d; j++) s += w[j] * (float)c[j];
+    return s;
+}
+
+__attribute__((target("avx2,fma"))) static float l2_avx2(const uint8_t *c, const float *p,
+                                                         uint32_t d)
+{
+    __m256 a = _mm256_setzero_ps();
+    uint32_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const void *)(c + j))));
+        __m256 t = _mm256_sub_ps(_mm256_loadu_ps(p + j), v);
+        a = _mm256_fmadd_ps(_mm256_mul_ps(t, t), _mm256_loadu_ps(p + d + j), a);
+    }
+    float s = hsum8(a);
+    for (; j < d; j++) {
+        float t = p[j] - (float)c[j];
+        s += p[d + j] * t * t;
+    }
+    return s;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static float dot_avx512(const uint8_t *c,
+                                                                            const float *w,
+                                                                            uint32_t d)
+{
+    __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+    uint32_t j = 0;
+    for (; j + 32 <= d; j += 32) {
+        __m512 v0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)(c + j))));
+        __m512 v1 =
+            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)(c + j + 16))));
+        a = _mm512_fmadd_ps(v0, _mm512_loadu_ps(w + j), a);
+        b = _mm512_fmadd_ps(v1, _mm512_loadu_ps(w + j + 16), b);
+    }
+    a = _mm512_add_ps(a, b);
+    for (; j < d; j += 16) { /* the tail under a mask: no read past the row */
+        __mmask16 m = d - j >= 16 ? 0xffff : (__mmask16)((1u << (d - j)) - 1);
+        __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + j)));
+        a = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, w + j), a);
+    }
+    return _mm512_reduce_add_ps(a);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static float l2_avx512(const uint8_t *c,
+                                                                           const float *p,
+                                                                           uint32_t d)
+{
+    __m512 a = _mm512_setzero_ps();
+    for (uint32_t j = 0; j < d; j += 16) {
+        __mmask16 m = d - j >= 16 ? 0xffff : (__mmask16)((1u << (d - j)) - 1);
+        __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + j)));
+        __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + j), v);
+        a = _mm512_fmadd_ps(_mm512_mul_ps(t, t), _mm512_maskz_loadu_ps(m, p + d + j), a);
+    }
+    return _mm512_reduce_add_ps(a);
+}
+
+annb_sq8_score_fn annb_sq8_score_fn_for(annb_metric m)
+{
+    const char *k = annb_exact_kernel();
+    int l2 = m == ANNB_METRIC_L2;
+    /* exact.c picks AVX-512 on avx512f alone; the byte loads need BW and VL. */
+    if (!strcmp(k, "avx512") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
+        return l2 ? l2_avx512 : dot_avx512;
+    if (strcmp(k, "scalar")) return l2 ? l2_avx2 : dot_avx2;
+    return l2 ? l2_scalar : dot_scalar;
+}

@@ -1,0 +1,49 @@
+/*
+ * sq8.h - 8-bit scalar codes of vectors, and their scores against a float
+ * query (internal; the graph walks on them, then re-ranks exactly).
+ *
+ * Per dimension j, a value x is coded as c = round((x - lo[j]) / step[j])
+ * in 0..255, so x is about lo[j] + step[j] * c. A vector of d floats becomes
+ * d bytes: one cache line at d = 64, a quarter of the float row, which is
+ * what a graph walk at a million rows spends its time fetching.
+ */
+#ifndef ANNB_SQ8_H
+#define ANNB_SQ8_H
+
+#include "annb.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The per-dimension range: lo[d] then step[d] (2 x d floats). */
+typedef struct annb_sq8 {
+    uint32_t d;
+    const float *lo, *step;
+} annb_sq8;
+
+/* Trains lo and step (params: 2 x d floats, lo then step) on the n rows of
+ * x, and writes the n x d codes. Deterministic; a dimension with one value
+ * gets step 1. */
+void annb_sq8_train_encode(float *params, uint8_t *codes, const float *x, uint64_t n, uint32_t d);
+
+/* Are the parameters usable (lo finite, step finite and > 0)? 0: yes, else
+ * the index of the first bad float. */
+int64_t annb_sq8_check(const float *params, uint32_t d);
+
+/*
+ * A query prepared for scoring codes: for ip (and cosine), w[j] = q[j] *
+ * step[j], and score = sum w[j] c[j] (plus a constant per query, dropped:
+ * it does not change the order); for l2, z[j] = (q[j] - lo[j]) / step[j]
+ * and w[j] = step[j]^2, score = sum w[j] (z[j] - c[j])^2. Lower or higher
+ * is better as for the metric. prep holds 2 x d floats.
+ */
+void annb_sq8_prepare(float *prep, const annb_sq8 *sq, annb_metric m, const float *q);
+
+/* Scores one code row against a prepared query. */
+typedef float (*annb_sq8_score_fn)(const uint8_t *code, const float *prep, uint32_t d);
+
+/* The kernel for metric m on this CPU (AVX-512, AVX2 or scalar; the same
+ * choice as exact.c's, ANNB_KERNEL included). */
+annb_sq8_score_fn annb_sq8_score_fn_for(annb_metric m);
+
+#endif /* ANNB_SQ8_H */
