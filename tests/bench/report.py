@@ -110,7 +110,7 @@ def bundle_split(build, n):
         return "-"
     sec = build.get("sections") or {}
     vec = sec.get("VECS", 0)
-    idx = sum(v for k, v in sec.items() if k in ("GADJ", "GENT", "FAIS"))  # graph or Faiss index
+    idx = sum(v for k, v in sec.items() if k in ("GADJ", "GENT", "GCOD", "GSQP", "FAIS"))  # graph (+ codes) or Faiss
     parts = []
     if idx:
         parts.append(f"index {idx / n:.0f}")
