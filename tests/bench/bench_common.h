@@ -46,6 +46,16 @@ static inline double bench_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* CPU time of the calling thread (s): what a search costs when the other
+ * work on a shared machine makes it wait for a core (wall time counts the
+ * wait, this does not). */
+static inline double bench_thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 __attribute__((noreturn, format(printf, 1, 2))) static inline void bench_die(const char *fmt, ...)
 {
     va_list ap;
@@ -204,6 +214,7 @@ typedef int (*bench_search_fn)(const void *ctx, const float *queries, size_t nq,
 typedef struct bench_search_result {
     double p50_ms, p99_ms; /* nq=1, k=10, one thread */
     double qps1;           /* nlat / sum of their latencies */
+    double cpu_qps1;       /* nlat / sum of their calling-thread CPU times */
     double recall10;       /* over the nlat latency queries */
     size_t nlat;           /* latency queries done (fewer when time ran out) */
     double qps2;           /* `threads` threads sharing ctx, nq=1, k=10 (0: not run) */
@@ -248,18 +259,21 @@ static inline void bench_measure(bench_search_result *r, const bench_data *D, be
     for (size_t i = 0; i < 5; i++) /* warm-up, untimed, on queries the latency pass does not use */
         if (fn(ctx, D->queries + (D->q - 1 - i % D->q) * D->d, 1, 10, ids))
             bench_die("search failed");
-    double *lat = (double *)malloc((nlat ? nlat : 1) * sizeof *lat), sum = 0, start = bench_now();
+    double *lat = (double *)malloc((nlat ? nlat : 1) * sizeof *lat), sum = 0, cpu = 0,
+           start = bench_now();
     size_t done = 0;
     for (; done < nlat && (done < 10 || bench_now() - start < lat_seconds); done++) {
-        double t0 = bench_now();
+        double c0 = bench_thread_cpu(), t0 = bench_now();
         if (fn(ctx, D->queries + done * D->d, 1, 10, ids)) bench_die("search failed");
         lat[done] = bench_now() - t0;
+        cpu += bench_thread_cpu() - c0;
         sum += lat[done];
         r->recall10 += bench_recall_one(ids, D->gt + done * D->gtk, 10);
     }
     r->nlat = done;
     r->recall10 /= (double)done;
     r->qps1 = (double)done / sum;
+    r->cpu_qps1 = cpu > 0 ? (double)done / cpu : 0;
     r->p50_ms = bench_percentile(lat, done, 50) * 1e3;
     r->p99_ms = bench_percentile(lat, done, 99) * 1e3;
     free(lat);
@@ -301,6 +315,7 @@ static inline void bench_json_search(const bench_search_result *r)
     bench_json_num("p50_ms", r->p50_ms);
     bench_json_num("p99_ms", r->p99_ms);
     bench_json_num("qps1", r->qps1);
+    if (r->cpu_qps1 > 0) bench_json_num("cpu_qps1", r->cpu_qps1);
     bench_json_num("recall10", r->recall10);
     bench_json_num("nlat", (double)r->nlat);
     if (r->qps2 > 0) bench_json_num("qps2", r->qps2);

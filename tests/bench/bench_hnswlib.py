@@ -12,7 +12,9 @@ query per `knn_query` call on one thread, k=10, until recall@10 reaches STOP.
 At the first ef reaching 0.95 the THREADS-thread throughput is one batched
 `knn_query(..., num_threads=THREADS)`. Prints JSON lines like the C programs.
 The Python call costs a few microseconds per query on top of hnswlib's own
-search; it is in the figures, as it is in any Python service.
+search; it is in the figures, as it is in any Python service. cpu_qps1:
+queries / the calling thread's CPU time in those calls (time.thread_time),
+as bench_common.h measures it for annb.
 """
 import json
 import os
@@ -83,20 +85,22 @@ def main():
         last = ef
         for i in range(5):  # warm-up on queries the latency pass does not use
             index.knn_query(rows[q - 1 - i], k=10, num_threads=1)
-        lat, rec = [], 0.0
+        lat, rec, cpu = [], 0.0, 0.0
         start = time.perf_counter()
         for i in range(min(nlat, q)):
             if i >= 10 and time.perf_counter() - start >= lat_s:
                 break
-            t0 = time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()
             labels, _ = index.knn_query(rows[i], k=10, num_threads=1)
             lat.append(time.perf_counter() - t0)
+            cpu += time.thread_time() - c0
             rec += len(truth[i].intersection(ids[labels[0]].tolist())) / 10
         lat.sort()
         r = {"index": "hnsw", "param": "ef", "value": ef,
              "p50_ms": lat[max(0, -(-len(lat) * 50 // 100) - 1)] * 1e3,
              "p99_ms": lat[max(0, -(-len(lat) * 99 // 100) - 1)] * 1e3,
-             "qps1": len(lat) / sum(lat), "recall10": rec / len(lat), "nlat": len(lat)}
+             "qps1": len(lat) / sum(lat), "cpu_qps1": len(lat) / cpu if cpu > 0 else None,
+             "recall10": rec / len(lat), "nlat": len(lat)}
         emit({"system": "hnswlib-sweep", **r})
         best = max(best, r["recall10"])
         same = same + 1 if r["recall10"] == prev else 0

@@ -82,22 +82,26 @@ function recall10(found, qi, truthIds) {
 }
 
 // Latency and recall@10 of search(qi) -> array of up to 10 IDs, as in
-// bench_measure; also how many answers had fewer than 10.
+// bench_measure; also how many answers had fewer than 10, and cpu_qps1:
+// queries / the process's CPU time in those calls (process.cpuUsage: the
+// whole process, so Node's own helper threads count too).
 function measure(search, truthIds = gt) {
   for (let i = 0; i < 5; i++) search(q - 1 - i);
   const lat = [];
-  let rec = 0, shorts = 0;
+  let rec = 0, shorts = 0, cpuS = 0;
   const start = now();
   for (let i = 0; i < Math.min(NLAT, q) && (i < 10 || now() - start < LAT_S); i++) {
-    const t0 = now();
+    const c0 = process.cpuUsage(), t0 = now();
     const found = search(i);
     lat.push(now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuS += (c.user + c.system) / 1e6;
     rec += recall10(found, i, truthIds);
     if (found.length < 10) shorts++;
   }
   const sum = lat.reduce((a, b) => a + b, 0);
   return { p50_ms: pct(lat, 50) * 1e3, p99_ms: pct(lat, 99) * 1e3, qps1: lat.length / sum,
-           recall10: rec / lat.length, nlat: lat.length, answers: lat.length, short_answers: shorts };
+           cpu_qps1: cpuS > 0 ? lat.length / cpuS : null, recall10: rec / lat.length, nlat: lat.length, answers: lat.length, short_answers: shorts };
 }
 
 // As bench_sweep_to: up to the first ef reaching STOP, "-matched" at the

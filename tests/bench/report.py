@@ -104,6 +104,13 @@ def first_reaching(sweep, level):
     return next((r for r in sweep if r.get("recall10", 0) >= level - 1e-12), None)
 
 
+def ratios(a, b):
+    """'wall ratio; CPU ratio' of two sweep lines' QPS."""
+    if not a or not b:
+        return "-"
+    return f"{ratio(a.get('qps1'), b.get('qps1'))}; {ratio(a.get('cpu_qps1'), b.get('cpu_qps1'))}"
+
+
 def bundle_split(build, n):
     """Bytes per vector of a bundle, and of its index and vector sections."""
     if not n or "bundle_bytes" not in build:
@@ -200,21 +207,26 @@ def graph_section(res, m, heading):
             name = f"annb `{gi}`" if key == "annb" else label
             if r:
                 rows.append([f"{lv:.2f}", name, f"{r['param']} {r['value']:.0f}",
-                             num(r["recall10"], 4), num(r["qps1"]), num(r["p50_ms"], 3),
-                             num(r["p99_ms"], 3),
-                             ratio(r["qps1"], (ref[lv] or {}).get("qps1")) if key == "annb" else "",
-                             ratio(r["qps1"], (ref2[lv] or {}).get("qps1")) if key == "annb" else ""])
+                             num(r["recall10"], 4), num(r["qps1"]), num(r.get("cpu_qps1")),
+                             num(r["p50_ms"], 3), num(r["p99_ms"], 3),
+                             ratios(r, ref[lv]) if key == "annb" else "",
+                             ratios(r, ref2[lv]) if key == "annb" else ""])
             else:
                 best = max(sw, key=lambda x: x.get("recall10", 0))
                 rows.append([f"{lv:.2f}", name, "not reached", f"best {best['recall10']:.4f} "
-                             f"at {best['param']} {best['value']:.0f}", "-", "-", "-", "-", "-"])
+                             f"at {best['param']} {best['value']:.0f}", "-", "-", "-", "-", "-",
+                             "-"])
     w(f"**Single-thread QPS at the first ef reaching recall@10 0.90, 0.95 and 0.99** (one "
       "query per call, k=10, one thread; the same ef list for every system, annb's stored "
       "value added; ratios: annb's QPS over hnswlib's at the same level, through each of its "
       "two bindings, which search the same graph: the Python call costs more per query than "
-      "the Node one)\n")
-    w(table(["recall@10 >=", "system", "ef", "recall@10", "1-thread QPS", "p50 ms", "p99 ms",
-             "annb / hnswlib (Python) QPS", "annb / hnswlib-node QPS"], rows))
+      "the Node one. 1-thread QPS: queries / the sum of their wall latencies; CPU QPS: queries "
+      "/ the CPU time the searching thread (Node: process) spent in those calls, which leaves "
+      "out the time spent waiting for a core when the machine is busier than its cores; "
+      "compare the two to see how much waiting there was)\n")
+    w(table(["recall@10 >=", "system", "ef", "recall@10", "1-thread QPS", "CPU QPS", "p50 ms",
+             "p99 ms", "annb / hnswlib (Python): QPS; CPU QPS",
+             "annb / hnswlib-node: QPS; CPU QPS"], rows))
     w("")
     notes = []
     for key, label in GRAPH_SYSTEMS:
@@ -251,13 +263,13 @@ def graph_section(res, m, heading):
                 for x, sw in ((a, a_sw), (h, h_sw)):
                     if x:
                         cells += [f"{x['value']:.0f}", num(x["recall10"], 4), num(x["qps1"]),
-                                  num(x["p50_ms"], 3)]
+                                  num(x.get("cpu_qps1")), num(x["p50_ms"], 3)]
                     elif sw:
                         best = max(sw, key=lambda y: y.get("recall10", 0))
-                        cells += [f"not reached (best {best['recall10']:.4f})", "-", "-", "-"]
+                        cells += [f"not reached (best {best['recall10']:.4f})", "-", "-", "-", "-"]
                     else:
-                        cells += ["not run", "-", "-", "-"]
-                cells.append(ratio(a and a["qps1"], h and h["qps1"]))
+                        cells += ["not run", "-", "-", "-", "-"]
+                cells.append(ratios(a, h))
                 rows.append(cells)
             for name, sw in (("annb", a_sw), ("hnswlib-node", h_sw)):
                 if not sw:
@@ -276,9 +288,10 @@ def graph_section(res, m, heading):
           "`.genres`, hnswlib-node through `searchKnn(q, 10, filter)` (a JavaScript callback per "
           "candidate label, on python3-hnswlib's index); first ef reaching each level, one "
           "query per call, one thread.\n")
-        w(table(["filter", "recall@10 >=", "annb ef", "annb recall@10", "annb QPS", "annb p50 ms",
-                 "hnswlib-node ef", "hnswlib-node recall@10", "hnswlib-node QPS",
-                 "hnswlib-node p50 ms", "annb / hnswlib-node QPS"], rows))
+        w(table(["filter", "recall@10 >=", "annb ef", "annb recall@10", "annb QPS", "annb CPU QPS",
+                 "annb p50 ms", "hnswlib-node ef", "hnswlib-node recall@10", "hnswlib-node QPS",
+                 "hnswlib-node CPU QPS", "hnswlib-node p50 ms",
+                 "annb / hnswlib-node: QPS; CPU QPS"], rows))
         w("")
         w("Did k=10 results always come back?\n")
         w("\n".join(short_notes) + "\n")
@@ -288,11 +301,11 @@ def graph_section(res, m, heading):
     for key, label in GRAPH_SYSTEMS:
         for r in sweeps.get(key) or []:
             rows.append([label if key != "annb" else f"annb `{gi}`", f"{r['value']:.0f}",
-                         num(r["recall10"], 4), num(r["qps1"]), num(r["p50_ms"], 3),
-                         num(r["p99_ms"], 3)])
+                         num(r["recall10"], 4), num(r["qps1"]), num(r.get("cpu_qps1")),
+                         num(r["p50_ms"], 3), num(r["p99_ms"], 3)])
     if rows:
         w("<details><summary>Every swept value (unfiltered)</summary>\n")
-        w(table(["system", "ef", "recall@10", "1-thread QPS", "p50 ms", "p99 ms"], rows))
+        w(table(["system", "ef", "recall@10", "1-thread QPS", "CPU QPS", "p50 ms", "p99 ms"], rows))
         w("\n</details>\n")
     phases = every("phase")
     if phases:
