@@ -57,7 +57,7 @@ extern "C" {
 /* Bundle format written by this library; it reads every minor version of
  * this major version. */
 #define ANNB_FORMAT_VERSION_MAJOR 1
-#define ANNB_FORMAT_VERSION_MINOR 2
+#define ANNB_FORMAT_VERSION_MINOR 3
 
 /* Reserved ID: marks a result slot that holds no item (fewer than k items
  * could be returned). Never a valid item or user ID. */
@@ -124,7 +124,8 @@ typedef struct annb_build_opts {
     size_t struct_size;       /* sizeof(annb_build_opts), set by the initialiser */
     annb_metric metric;       /* default ANNB_METRIC_IP */
     /* The index: "flat" (exact, the default when NULL); "auto" (chosen by
-     * size and max_memory, see annb_index_choose); "ivf", "hnsw", "ivfpq"
+     * size and max_memory, see annb_index_choose); "ivf", "graph" (also
+     * "hnsw": annb's own graph, deterministic on any thread count), "ivfpq"
      * (sized from the item count); or any Faiss index factory string such
      * as "IVF1024,Flat" or "HNSW32". Case does not matter for the names. */
     const char *index;
@@ -204,17 +205,22 @@ typedef struct annb_build_opts {
 /* Most k values a bundle measures recall for (annb_recall_count). */
 #define ANNB_RECALL_MAX_K 16
 
-/* The index string `name` ("auto", "flat", "ivf", "hnsw", "ivfpq", any
+/* The index string `name` ("auto", "flat", "ivf", "graph", "hnsw", "ivfpq", any
  * case; anything else is returned as it is) resolves to for n vectors of
  * dimension d under a memory budget (0: none), into out (size >= 64).
  * auto: "Flat" while the vectors take at most ANNB_AUTO_EXACT_BYTES (an
  * exact scan of them takes about 2 ms on one core at 15 GB/s) and fit the
- * budget; else "IVF<nlist>,Flat" (nlist = sqrt(n) rounded to a power of
- * two, at least 39 items per list); else, when the vectors do not fit the
- * budget, "IVF<nlist>,PQ<m>" (m bytes per vector). hnsw: "HNSW32".
- * This is auto's first choice: annb_build goes on to the next (IVF-SQ8 when
- * it fits the budget, then Flat) when one cannot reach the target recall
- * (annb_build_report.auto_note says so). */
+ * budget; else "Graph32,SQ8", annb's graph, when it fits the budget (the
+ * vectors plus d + 132 bytes per vector); else "IVF<nlist>,Flat" (nlist =
+ * sqrt(n) rounded to a power of two, at least 39 items per list); else,
+ * when the vectors do not fit the budget, "IVF<nlist>,PQ<m>" (m bytes per
+ * vector). graph and hnsw:
+ * "Graph32,SQ8", annb's own graph (format/SPEC.md 6.18; Faiss's HNSW is
+ * "HNSW32").
+ * This is auto's first choice: annb_build goes on to the next (IVF-Flat
+ * after the graph; IVF-SQ8 when it fits the budget after IVF-PQ; then Flat)
+ * when one cannot reach the target recall (annb_build_report.auto_note says
+ * so, and the bundle's provenance records the choice: SPEC 6.13 `auto`). */
 #define ANNB_AUTO_EXACT_BYTES (32u << 20)
 ANNB_API void annb_index_choose(char *out, size_t size, const char *name, uint64_t n, uint32_t d,
                                 uint64_t max_memory);

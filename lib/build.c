@@ -185,6 +185,7 @@ typedef struct bundle_parts {
     uint32_t *seen_rows;
     annb_index_made index;
     char *provenance;                  /* BILD text (SPEC 6.13) */
+    char auto_choice[400];             /* index "auto": why (SPEC 6.13 `auto`), or "" */
     size_t provenance_size;
     /* What each input held, for the provenance; "" when not given. */
     char items_digest[ANNB_SHA256_HEX], users_digest[ANNB_SHA256_HEX];
@@ -345,7 +346,9 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
         ((rc = add_raw(w, ANNB_KIND_GRAPH_SQ, ANNBF_ELEM_F32, 2 * (uint64_t)gr->d, gr->sq.lo,
                        2 * (size_t)gr->d * 4, &fe)) ||
          (rc = add_raw(w, ANNB_KIND_GRAPH_CODES, ANNBF_ELEM_BYTES, gr->n * gr->d, gr->codes,
-                       (size_t)gr->n * gr->d, &fe)))) {
+                       (size_t)gr->n * gr->d, &fe)) ||
+         (rc = add_raw(w, ANNB_KIND_GRAPH_ROWS, ANNBF_ELEM_U32, gr->n, gr->row_of,
+                       (size_t)gr->n * 4, &fe)))) {
         annb_error_set(err, rc, "adding the graph's codes: %s", fe.message);
         goto out;
     }
@@ -464,6 +467,7 @@ static int make_provenance(bundle_parts *p, const annb_build_opts *o, annb_error
         .users = *p->users_digest ? p->users_digest : NULL,
         .interactions = *p->seen_digest ? p->seen_digest : NULL,
         .tune_vectors = *p->tune_digest ? p->tune_digest : NULL,
+        .auto_choice = *p->auto_choice ? p->auto_choice : NULL,
     };
     return annb_provenance_make(&p->provenance, &p->provenance_size, &in, err);
 }
@@ -522,6 +526,18 @@ static int make_index(bundle_parts *p, const annb_build_opts *o, annb_build_repo
     for (size_t i = 0;; i++) {
         strict.allow_low_recall = i + 1 == n && o->allow_low_recall;
         int rc = make_one_index(p, chain[i], &strict, rep, err);
+        if (rc == ANNB_OK) { /* the provenance says why (SPEC 6.13 `auto`) */
+            int w = snprintf(p->auto_choice, sizeof p->auto_choice, "%s, the first of", chain[i]);
+            for (size_t j = 0; j < n && w > 0 && (size_t)w < sizeof p->auto_choice; j++)
+                w += snprintf(p->auto_choice + w, sizeof p->auto_choice - (size_t)w, "%s %s",
+                              j ? "," : "", chain[j]);
+            if (w > 0 && (size_t)w < sizeof p->auto_choice)
+                snprintf(p->auto_choice + w, sizeof p->auto_choice - (size_t)w,
+                         " to reach recall@%u %g%s%.200s%s",
+                         p->index.tune.k ? p->index.tune.k : o->recall_k ? o->recall_k : 10,
+                         p->index.tune.target, used ? "; passed over: " : "",
+                         used ? rep->auto_note : "", "");
+        }
         if (rc != ANNB_E_RECALL || i + 1 == n) return rc;
         /* Keep what was passed over, for the report: the message up to its advice. */
         const char *msg = err ? err->message : "target recall not reached";

@@ -372,15 +372,16 @@ static int load_ivf(const annb_bundle *b, annb_content *c, int full, annb_error 
 static int load_graph(const annb_bundle *b, annb_content *c, int full, annb_error *err)
 {
     static const char *const kinds[] = {ANNB_KIND_GRAPH_ADJ, ANNB_KIND_GRAPH_ENTRY,
-                                        ANNB_KIND_GRAPH_CODES, ANNB_KIND_GRAPH_SQ};
+                                        ANNB_KIND_GRAPH_CODES, ANNB_KIND_GRAPH_SQ,
+                                        ANNB_KIND_GRAPH_ROWS};
     int present = 0, sq8 = 0;
-    for (int i = 0; i < 4; i++) present += annbf_section_find(&b->file, kinds[i]) >= 0;
+    for (int i = 0; i < 5; i++) present += annbf_section_find(&b->file, kinds[i]) >= 0;
     uint32_t degree = 0;
     int native = annb_index_native_graph(c->meta.index, &degree, &sq8);
     if (present == 0 && !native) return ANNB_OK;
-    if (present != (sq8 ? 4 : 2) || !native)
+    if (present != (sq8 ? 5 : 2) || !native)
         return annb_error_set(err, ANNB_E_CORRUPT, "%s: graph sections: %d of %d, for index '%s'",
-                              b->path, present, sq8 ? 4 : 2, c->meta.index);
+                              b->path, present, sq8 ? 5 : 2, c->meta.index);
     uint64_t n = c->meta.count;
     int ie = annbf_section_find(&b->file, ANNB_KIND_GRAPH_ENTRY);
     uint64_t ne = b->file.sections[ie].elem_count;
@@ -396,15 +397,33 @@ static int load_graph(const annb_bundle *b, annb_content *c, int full, annb_erro
         (rc = load_bulk_typed(b, c, ANNB_KIND_GRAPH_ADJ, ANNBF_ELEM_U32, n * degree, full, &adj,
                               err)))
         return rc;
-    c->graph = (annb_graph){n, c->meta.dimension, degree, (uint32_t)ne, adj, en, c->vecs, NULL, {0}};
+    c->graph = (annb_graph){n, c->meta.dimension, degree, (uint32_t)ne, adj, en, c->vecs, NULL,
+                            {0}, NULL};
     if (sq8) { /* the parameters checked, the codes bulk: any byte is a valid code */
-        const void *sp, *codes;
+        const void *sp, *codes, *rows;
         uint32_t d = c->meta.dimension;
         if ((rc = load_section(b, c, ANNB_KIND_GRAPH_SQ, 1, ANNBF_ELEM_F32, 2 * (uint64_t)d, &sp,
                                err)) ||
             (rc = load_bulk_typed(b, c, ANNB_KIND_GRAPH_CODES, ANNBF_ELEM_BYTES, n * d, full,
-                                  &codes, err)))
+                                  &codes, err)) ||
+            (rc = load_bulk_typed(b, c, ANNB_KIND_GRAPH_ROWS, ANNBF_ELEM_U32, n, full, &rows,
+                                  err)))
             return rc;
+        c->graph.row_of = rows;
+        if (full) { /* annb_verify: GROW is a permutation of the rows */
+            uint8_t *hit = calloc(n ? n : 1, 1);
+            if (!hit) return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
+            const uint32_t *r = rows;
+            uint64_t bad = n;
+            for (uint64_t i = 0; i < n && bad == n; i++) {
+                if (r[i] >= n || hit[r[i]]) bad = i;
+                else hit[r[i]] = 1;
+            }
+            free(hit);
+            if (bad < n)
+                return corrupt(err, b, ANNB_KIND_GRAPH_ROWS,
+                               r[bad] >= n ? "row past the rows" : "row at two positions", bad);
+        }
         int64_t bad = annb_sq8_check(sp, d);
         if (bad >= 0)
             return corrupt(err, b, ANNB_KIND_GRAPH_SQ,

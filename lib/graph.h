@@ -7,15 +7,15 @@
  * search starts from a few entry rows (a seeded sample, scored exactly: the
  * work a hierarchy's upper layers would do, at a known cost) and walks the
  * graph best-first with a candidate list of ef rows, scoring the mapped
- * vectors (VECS) with exact.c's kernels, so every score is the real one.
+ * vectors (VECS) with kernels.c's kernels, so every score is the real one.
  *
  * Nothing is deserialised or checked in bulk at open: each neighbour number
  * read from the file is compared with n where it is used, so a crafted
  * adjacency can give wrong answers, never an out-of-bounds read. The entry
  * rows (a few hundred) are checked at open.
  *
- * Scores and order are exact.h's: ip and cosine, larger inner product
- * first; l2, smaller squared distance first; ties by lower row. Cosine
+ * Scores and order are exact.h's (topk.h's rule): ip and cosine, larger
+ * inner product first; l2, smaller squared distance first; ties by lower row. Cosine
  * vectors (and queries) arrive L2-normalised and are handled as ip.
  */
 #ifndef ANNB_GRAPH_H
@@ -45,6 +45,11 @@ typedef struct annb_graph {
      * keeps are re-ranked on vecs, so scores are exact. NULL: floats. */
     const uint8_t *codes;  /* n x d */
     annb_sq8 sq;
+    /* With codes, the graph's nodes are positions in breadth-first order
+     * (locality), not rows: adj, codes and entry hold positions, and
+     * row_of[p] is the row at position p (bounded where it is read). NULL:
+     * positions are rows. */
+    const uint32_t *row_of;
 } annb_graph;
 
 /* How a graph is built (part of what makes the bytes). */
@@ -72,6 +77,7 @@ typedef struct annb_graph_built {
     uint32_t *entry;
     uint8_t *codes;    /* with params.sq8 */
     float *sq_params;  /* lo then step, 2 x d */
+    uint32_t *row_of;  /* with params.sq8: the row at each position */
 } annb_graph_built;
 
 /*

@@ -30,7 +30,7 @@ typedef struct annb_index_made {
  * d under a memory budget (0: none); the first that reaches the target
  * recall is built. The last is always Flat (exact search reaches any
  * target). Returns how many (at most ANNB_AUTO_MAX_CHAIN). */
-#define ANNB_AUTO_MAX_CHAIN 3
+#define ANNB_AUTO_MAX_CHAIN 4
 size_t annb_index_auto_chain(char out[ANNB_AUTO_MAX_CHAIN][ANNB_MAX_INDEX_DESC + 1], uint64_t n,
                              uint32_t d, uint64_t max_memory);
 

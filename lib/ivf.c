@@ -3,6 +3,8 @@
 
 #include "faiss_glue.h"
 #include "ingest.h"
+#include "nearest.h"
+#include "threads.h"
 
 #include <inttypes.h>
 #include <omp.h>
@@ -53,7 +55,7 @@ void annb_ivf_release_built(annb_ivf_built *b)
     memset(b, 0, sizeof *b);
 }
 
-/* The assignment step, in k-means and for the final lists: exact.c's fused
+/* The assignment step, in k-means and for the final lists: nearest.c's fused
  * nearest-vector kernel on all of OpenMP's threads (the caller's setting,
  * as for Faiss); its result does not depend on their number. */
 static int assign(void *ctx, const float *x, int64_t n, const float *centroids, uint32_t k,

@@ -5,10 +5,10 @@
  * Faiss only trains the coarse centroids (k-means). The inverted lists are
  * four arrays a bundle can keep as raw sections and a search can read
  * straight from the mapping: no deserialization at open, and the scan runs
- * exact.c's SIMD kernels (Debian's generic Faiss build has no AVX2 ones).
+ * kernels.c's SIMD kernels (Debian's generic Faiss build has no AVX2 ones).
  *
- * Scores and order are exact.h's: ip and cosine, larger inner product first;
- * l2, smaller squared distance first; ties by lower row. Cosine vectors (and
+ * Scores and order are exact.h's (topk.h's rule): ip and cosine, larger inner
+ * product first; l2, smaller squared distance first; ties by lower row. Cosine vectors (and
  * queries) arrive L2-normalised, so cosine is handled as ip throughout.
  */
 #ifndef ANNB_IVF_H
@@ -53,7 +53,7 @@ typedef struct annb_ivf_built {
  * inner product for ip and cosine (as Faiss's IndexIVFFlat assigns with its
  * quantizer; for ip the centroids are trained spherical, as Faiss 1.7.3's
  * IndexIVF does). Ties go to the lower list. Every assignment, in k-means
- * and at the end, is exact.c's fused annb_exact_nearest, on OpenMP's thread
+ * and at the end, is nearest.c's fused annb_exact_nearest, on OpenMP's thread
  * count. Deterministic: the same input gives the same bytes whatever that
  * count; a CPU with another kernel (AVX-512, AVX2, scalar) may round
  * differently and so assign a near-tie row elsewhere.
@@ -90,8 +90,8 @@ int annb_ivf_check(const annb_ivf *ivf, uint64_t n_rows_total, char *why, size_t
 
 /*
  * The k best rows for each of nq queries (nq x d): the nprobe lists whose
- * centroids score best (ties by lower list) are scanned with exact.c's
- * kernel and top-k heap. Output as annb_exact_search: rows[i*k + j] and
+ * centroids score best (ties by lower list) are scanned with kernels.h's
+ * kernel and topk.h's heap. Output as annb_exact_search: rows[i*k + j] and
  * scores[i*k + j] best first, ties by lower row, -1 / NaN past what was
  * found; filter applies inside the scan (filter->extra indexed by query).
  * nprobe >= nlist scans every list: the result is then annb_exact_search's

@@ -49,6 +49,7 @@ int annb_provenance_make(char **text, size_t *size, const annb_provenance_in *in
          ANNB_VERSION_STRING, ANNB_FORMAT_VERSION_MAJOR, ANNB_FORMAT_VERSION_MINOR,
          ANNB_FAISS_VERSION, ZSTD_versionString(), in->metric, in->index);
     if (in->shard_count > 1) line(&t, "shard=%u/%u\n", in->shard_index, in->shard_count);
+    if (in->auto_choice) line(&t, "auto=%s\n", in->auto_choice);
     const char *const keys[] = {"items", "catalog", "users", "interactions", "tune_vectors"};
     const char *const digests[] = {in->items, in->catalog, in->users, in->interactions,
                                    in->tune_vectors};

@@ -28,6 +28,7 @@ typedef struct annb_provenance_in {
     uint32_t shard_index, shard_count; /* shard_count > 1: "shard=I/N" */
     const char *items, *catalog, *users, *interactions;
     const char *tune_vectors; /* the --tune-vectors file's digest, or NULL */
+    const char *auto_choice;  /* index "auto": why this index (one line), or NULL */
 } annb_provenance_in;
 
 /* Makes the BILD text: "key=value\n" lines in a fixed order, no NUL. *text

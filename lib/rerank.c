@@ -1,5 +1,6 @@
 /* rerank.c - exact re-ranking of an index's candidates (see rerank.h). */
 #include "rerank.h"
+#include "topk.h"
 
 #include <math.h>
 
@@ -13,13 +14,13 @@ static float exact_score(const float *x, const float *q, uint32_t d, annb_metric
     return s;
 }
 
-/* a before b: a real row with a better score, or the same score and a lower row. */
+/* a before b: a real row (not -1) before an empty slot, then topk.h's one
+ * rule (annb_hit_better): a better score, or the same score and a lower row. */
 static int before(float sa, int64_t ra, float sb, int64_t rb, int lower_first)
 {
     if (ra < 0) return 0;
     if (rb < 0) return 1;
-    if (sa != sb) return lower_first ? sa < sb : sa > sb;
-    return ra < rb;
+    return annb_hit_better(sa, ra, sb, rb, lower_first);
 }
 
 void annb_rerank(const float *vecs, uint64_t n, uint32_t d, annb_metric m, const float *q,

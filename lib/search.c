@@ -373,13 +373,13 @@ int annb_recommend(const annb_bundle *b, const int64_t *users, size_t n, size_t 
     return rc;
 }
 
-/* Better first: higher similarity, or lower distance; ties by ID so that
- * the merged order does not depend on the order of the shards. */
+/* Better first, by topk.h's one rule (annb_hit_better) with IDs in place of
+ * rows: ties by ID so that the merged order does not depend on the order of
+ * the shards. Empty slots (ANNB_ID_NONE) come after every hit. */
 static int hit_before(const annb_hit *a, const annb_hit *b, int lower_first)
 {
     if (a->id == ANNB_ID_NONE || b->id == ANNB_ID_NONE) return b->id == ANNB_ID_NONE && a->id != ANNB_ID_NONE;
-    if (a->score != b->score) return lower_first ? a->score < b->score : a->score > b->score;
-    return a->id < b->id;
+    return annb_hit_better(a->score, a->id, b->score, b->id, lower_first);
 }
 
 int annb_search_shards(const annb_bundle *const *bundles, size_t nbundles, const float *queries,

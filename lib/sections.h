@@ -41,7 +41,8 @@
 #define ANNB_KIND_GRAPH_ENTRY "GENT" /* u32 entry rows */
 #define ANNB_KIND_GRAPH_CODES "GCOD" /* bytes n x d: 8-bit codes (bulk), with ",SQ8" */
 #define ANNB_KIND_GRAPH_SQ "GSQP"    /* f32 2 x d: the codes' lo and step */
-#define ANNB_KIND_COUNT 23
+#define ANNB_KIND_GRAPH_ROWS "GROW"  /* u32 n: the row at each graph position (bulk), with ",SQ8" */
+#define ANNB_KIND_COUNT 24
 
 /* Is this index string annb's own IVF-Flat, "IVF<nlist>,Flat"? Sets *nlist. */
 int annb_index_native_ivf(const char *index, uint32_t *nlist);

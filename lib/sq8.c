@@ -1,6 +1,6 @@
 /* sq8.c - 8-bit scalar codes and their score kernels (see sq8.h). */
 #include "sq8.h"
-#include "exact.h" /* annb_exact_kernel: one CPU dispatch rule */
+#include "kernels.h" /* annb_exact_kernel: one CPU dispatch rule */
 
 #include <immintrin.h>
 #include <math.h>
@@ -145,7 +145,7 @@ annb_sq8_score_fn annb_sq8_score_fn_for(annb_metric m)
 {
     const char *k = annb_exact_kernel();
     int l2 = m == ANNB_METRIC_L2;
-    /* exact.c picks AVX-512 on avx512f alone; the byte loads need BW and VL. */
+    /* kernels.c picks AVX-512 on avx512f alone; the byte loads need BW and VL. */
     if (!strcmp(k, "avx512") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl"))
         return l2 ? l2_avx512 : dot_avx512;

@@ -43,7 +43,7 @@ void annb_sq8_prepare(float *prep, const annb_sq8 *sq, annb_metric m, const floa
 typedef float (*annb_sq8_score_fn)(const uint8_t *code, const float *prep, uint32_t d);
 
 /* The kernel for metric m on this CPU (AVX-512, AVX2 or scalar; the same
- * choice as exact.c's, ANNB_KERNEL included). */
+ * choice as kernels.c's, ANNB_KERNEL included). */
 annb_sq8_score_fn annb_sq8_score_fn_for(annb_metric m);
 
 #endif /* ANNB_SQ8_H */

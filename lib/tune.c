@@ -94,7 +94,7 @@ out:
 }
 
 /* Mean recall@k of the index at `value`. The exact top k of a question is
- * the first k of its exact top kmax (exact.c breaks ties by row, the same
+ * the first k of its exact top kmax (topk.h breaks ties by row, the same
  * way for any k). */
 static int measure(double *recall, tune_set *s, size_t k, uint32_t value, annb_error *err)
 {

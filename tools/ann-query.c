@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -75,9 +76,10 @@ static void usage(FILE *out)
             "\n"
             "  -k N                   number of results (default 10)\n"
             "      --nprobe N         IVF: lists searched (default: as tuned by ann-build)\n"
-            "      --ef-search N      HNSW: candidate list size (default: as tuned)\n"
+            "      --ef-search N      graph, HNSW: candidate list size (default: as tuned)\n"
             "      --threads N        threads per search (exact and IVF split each question's\n"
-            "                         scan; default 1)\n"
+            "                         scan; batches are shared out; default 1, and every\n"
+            "                         core for --batch, --batch-users and --all-users)\n"
             "  -f, --format F         table (default for one question), tsv (default for\n"
             "                         batches), json; resp (Redis protocol, --all-users only)\n"
             "      --key-prefix P     resp: keys P<user> (default annb:<bundle id>:user:)\n"
@@ -1028,7 +1030,13 @@ int main(int argc, char **argv)
     c.so.exclude_seen = o.exclude_seen && !o.seen_file;
     c.so.nprobe = o.nprobe;
     c.so.ef_search = o.ef_search;
+    /* Batches (--batch, --batch-users, --all-users) keep every core busy
+     * unless told otherwise: graph and IVF bundles share the questions out. */
     c.so.threads = (int)o.threads;
+    if (!o.threads && !SINGLE(o.mode) && o.mode != M_SERVE) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        c.so.threads = cores > 1 ? (int)(cores < 1024 ? cores : 1024) : 1;
+    }
     if (rc == ANNB_OK) {
         if (SINGLE(o.mode)) rc = run_single(&c);
         else if (o.mode == M_ALL_USERS) rc = run_all_users(&c);

@@ -20,7 +20,7 @@ mkdir -p "$W"
 gen_vectors 400 8 7 3 100 >"$W/items.csv"
 run "$BUILD" -q "$W/items.csv" -o "$W/ivfpq.annb" --metric l2 --index IVF8,PQ4np
 expect_status 0
-run "$BUILD" -q "$W/items.csv" -o "$W/hnsw.annb" --metric l2 --index hnsw
+run "$BUILD" -q "$W/items.csv" -o "$W/hnsw.annb" --metric l2 --index HNSW32
 expect_status 0
 
 # Faiss 1.7.3 layout (faiss/impl/index_read.cpp): fourcc at 0; d at 4,

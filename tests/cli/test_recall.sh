@@ -14,7 +14,7 @@ E=$TMP/example
 
 # The stored recall@K and the audit's: the audit within 0.02 of the target
 # or above (exit 0), or the build refused (exit 6, no file).
-for index in ivf ivfpq auto hnsw; do
+for index in ivf ivfpq auto graph HNSW32; do
     out=$TMP/ml-$index.annb
     run "$BUILD" "$E/items.csv" -o "$out" --index $index --users "$E/users.csv" --tune-queries 500
     if [ "$STATUS" = 6 ]; then

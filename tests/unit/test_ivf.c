@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "exact.h"
+#include "nearest.h"
 #include "ivf.h"
 #include "testutil.h"
 

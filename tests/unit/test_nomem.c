@@ -60,7 +60,7 @@ typedef struct fixture {
     char dir[256];   /* inputs and the bundles the search cases use */
     char out_dir[256]; /* build targets only: its entries are checked after each failure */
     char items_csv[512], users_csv[512], movies[512], ratings[512];
-    char flat[512], ivf[512], hnsw[512], pq[512], shard[2][512];
+    char flat[512], ivf[512], hnsw[512], pq[512], graph[512], shard[2][512];
     tu_data items, users;
     float queries[NQ * D];
 } fixture;
@@ -486,6 +486,7 @@ static int setup(void **state)
     build_fixture_bundle(fx.ivf, "ivf.annb", "ivf");
     build_fixture_bundle(fx.hnsw, "hnsw.annb", "HNSW16");
     build_fixture_bundle(fx.pq, "pq.annb", "IVF8,PQ4x4np");
+    build_fixture_bundle(fx.graph, "graph.annb", "graph");
     for (uint32_t s = 0; s < 2; s++) {
         annb_build_opts o = ANNB_BUILD_OPTS_INIT;
         annb_error err = {0};
@@ -531,6 +532,7 @@ static void test_build(void **state)
         {.name = "build ivf", .index = "ivf", .fills_err = 1},
         {.name = "build HNSW16", .index = "HNSW16", .sampled = 1, .fills_err = 1},
         {.name = "build IVF8,PQ4x4np", .index = "IVF8,PQ4x4np", .sampled = 1, .fills_err = 1},
+        {.name = "build graph", .index = "graph", .sampled = 1, .fills_err = 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         cases[i].call = build_call;
@@ -549,6 +551,7 @@ static void test_open(void **state)
         {.name = "open ivf", .bundle_path = fx.ivf, .fills_err = 1},
         {.name = "open HNSW16", .bundle_path = fx.hnsw, .fills_err = 1},
         {.name = "open IVF8,PQ4x4np", .bundle_path = fx.pq, .fills_err = 1},
+        {.name = "open graph", .bundle_path = fx.graph, .fills_err = 1},
         {.name = "open flat verify-all", .bundle_path = fx.flat, .open_flags = ANNB_OPEN_VERIFY_ALL, .fills_err = 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -611,6 +614,12 @@ static void test_questions_pq(void **state)
     questions_on(fx.pq, "IVF8,PQ4x4np");
 }
 
+static void test_questions_graph(void **state)
+{
+    (void)state;
+    questions_on(fx.graph, "Graph32,SQ8");
+}
+
 static void test_shards(void **state)
 {
     (void)state;
@@ -644,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_inputs),         cmocka_unit_test(test_open),
         cmocka_unit_test(test_questions_flat), cmocka_unit_test(test_questions_ivf),
         cmocka_unit_test(test_questions_hnsw), cmocka_unit_test(test_questions_pq),
+        cmocka_unit_test(test_questions_graph),
         cmocka_unit_test(test_shards),         cmocka_unit_test(test_build),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

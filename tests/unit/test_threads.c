@@ -7,6 +7,8 @@
  * effort): a search that changed shared state for its call (Faiss 1.7.3's
  * hnsw.efSearch) answers some other thread's question at the wrong effort.
  * Built for ThreadSanitizer by `make tsan`, which also sees the race itself.
+ * annb's own graph (lib/graph.c: a pool of per-thread visited marks taken
+ * without a lock, ef per call) is searched the same way.
  * Also: annb's HNSW search (lib/hnsw_search.cpp) against Faiss's own
  * IndexHNSW::search at the same ef, inner product and L2, one query and a
  * batch; and recall at a high ef against a brute force (testutil.c). */
@@ -38,7 +40,7 @@
 typedef struct fixture {
     tu_data items;
     char dir[256];
-    annb_bundle *hnsw, *ivf, *ivfsq;
+    annb_bundle *hnsw, *ivf, *ivfsq, *graph;
     float queries[N_QUERIES * DIM];
     int64_t exclude[N_EXCLUDE];
 } fixture;
@@ -64,6 +66,7 @@ static int setup(void **state)
     fx->hnsw = build_open(fx, csv, "hnsw.annb", "HNSW32");
     fx->ivf = build_open(fx, csv, "ivf.annb", "IVF32,Flat");
     fx->ivfsq = build_open(fx, csv, "ivfsq.annb", "IVF32,SQ8");
+    fx->graph = build_open(fx, csv, "graph.annb", "graph"); /* Graph32,SQ8 */
     for (size_t i = 0; i < N_QUERIES * DIM; i++) fx->queries[i] = (float)tu_rng_uniform(&r, -1, 1);
     for (size_t i = 0; i < N_EXCLUDE; i++) fx->exclude[i] = fx->items.ids[i * 7];
     *state = fx;
@@ -76,6 +79,7 @@ static int teardown(void **state)
     annb_close(fx->hnsw);
     annb_close(fx->ivf);
     annb_close(fx->ivfsq);
+    annb_close(fx->graph);
     tu_tmpdir_remove(fx->dir);
     tu_data_free(&fx->items);
     free(fx);
@@ -95,7 +99,8 @@ typedef struct search_case {
 #define N_EFFORTS 6
 static const uint32_t hnsw_efs[N_EFFORTS] = {0, 4, 16, 48, 150, HIGH_EF};
 static const uint32_t ivf_nprobes[N_EFFORTS] = {0, 1, 2, 5, 12, 32};
-#define N_CASES (3 * N_EFFORTS * 2)
+#define N_KINDS 4 /* HNSW32, IVF32,Flat, IVF32,SQ8, annb's graph (ef as HNSW's) */
+#define N_CASES (N_KINDS * N_EFFORTS * 2)
 
 static int ask(const fixture *fx, const search_case *c, size_t qi, size_t nq, annb_hit *hits)
 {
@@ -119,6 +124,7 @@ static search_case *make_cases(const fixture *fx)
             cases[n++] = (search_case){fx->hnsw, "HNSW32", 0, hnsw_efs[e], ex, {{0}}};
             cases[n++] = (search_case){fx->ivf, "IVF32,Flat", ivf_nprobes[e], 0, ex, {{0}}};
             cases[n++] = (search_case){fx->ivfsq, "IVF32,SQ8", ivf_nprobes[e], 0, ex, {{0}}};
+            cases[n++] = (search_case){fx->graph, "Graph32,SQ8", 0, hnsw_efs[e], ex, {{0}}};
         }
     for (size_t c = 0; c < n; c++)
         for (size_t q = 0; q < N_QUERIES; q++)
@@ -203,8 +209,10 @@ static void test_threads_match_single_threaded(void **state)
     assert_int_equal(wrong, 0);
 
     /* The efforts really differ: low and high ef do not answer alike. */
-    assert_false(same_hits(cases[1 * 3].expected, cases[(N_EFFORTS - 1) * 3].expected,
+    assert_false(same_hits(cases[1 * N_KINDS].expected, cases[(N_EFFORTS - 1) * N_KINDS].expected,
                            N_QUERIES * K));
+    assert_false(same_hits(cases[1 * N_KINDS + 3].expected,
+                           cases[(N_EFFORTS - 1) * N_KINDS + 3].expected, N_QUERIES * K));
     free(cases);
 }
 
@@ -267,6 +275,9 @@ static void test_recall_at_high_effort(void **state)
                           ex ? fx->exclude : NULL, ex ? N_EXCLUDE : 0, hits, K,
                           "IVF32,Flat nprobe 32");
         }
+        double g = recall_at(fx, fx->graph, 0, HIGH_EF, ex);
+        print_message("Graph32,SQ8 recall@%d exclude %d: ef %d %.3f\n", K, ex, HIGH_EF, g);
+        assert_true(g >= 0.98);
         double sq = recall_at(fx, fx->ivfsq, 32, 0, ex);
         print_message("IVF32,SQ8 recall@%d exclude %d, nprobe 32: %.3f\n", K, ex, sq);
         assert_true(sq >= 0.9);

@@ -206,6 +206,8 @@ static void test_index_choose(void **state)
     annb_index_choose(s, sizeof s, "auto", 3706, 10, 0);
     assert_string_equal(s, "Flat");
     annb_index_choose(s, sizeof s, "auto", 1000000, 64, 0);
+    assert_string_equal(s, "Graph32,SQ8");
+    annb_index_choose(s, sizeof s, "auto", 1000000, 64, 300u << 20); /* vectors fit, graph not */
     assert_string_equal(s, "IVF1024,Flat");
     annb_index_choose(s, sizeof s, "auto", 1000000, 64, 100u << 20); /* 256 MB of vectors */
     assert_string_equal(s, "IVF1024,PQ32np");
@@ -213,8 +215,10 @@ static void test_index_choose(void **state)
     assert_string_equal(s, "IVF256,PQ32np");
     annb_index_choose(s, sizeof s, "ivf", 100, 8, 0); /* at least 39 items per list */
     assert_string_equal(s, "IVF2,Flat");
-    annb_index_choose(s, sizeof s, "hnsw", 100, 8, 0);
-    assert_string_equal(s, "HNSW32");
+    annb_index_choose(s, sizeof s, "hnsw", 100, 8, 0); /* annb's own graph */
+    assert_string_equal(s, "Graph32,SQ8");
+    annb_index_choose(s, sizeof s, "Graph", 100, 8, 0);
+    assert_string_equal(s, "Graph32,SQ8");
     annb_index_choose(s, sizeof s, "ivfpq", 5000, 10, 0);
     assert_string_equal(s, "IVF64,PQ5np");
     annb_index_choose(s, sizeof s, "IVF7,SQ8", 5000, 10, 0);
