@@ -160,3 +160,12 @@ deb-check: deb
 	echo "+ dpkg --purge annb"; $$SUDO dpkg --purge annb; trap - EXIT; \
 	if [ -e /usr/bin/ann-query ]; then echo "deb-check: /usr/bin/ann-query left behind" >&2; exit 1; fi; \
 	echo "deb-check: ok"
+
+# The graph-index benchmark (docs/benchmarks.md, "Graph index"): annb's
+# --index graph against Debian's python3-hnswlib, hnswlib-node and usearch on
+# both data sets, unfiltered and filtered; writes $(BUILD)/bench-graph.md and
+# $(BUILD)/bench-graph.jsonl. BENCH_N (200000), BENCH_Q (2000), BENCH_DATASET.
+.PHONY: bench-graph
+bench-graph: build
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES='python3-hnswlib python3-numpy'
+	BUILD=$(BUILD) tests/bench/graph.sh

@@ -23,6 +23,13 @@
  *       opts.ef_search (PARAM efSearch) set to each value in turn, up to
  *       the first reaching recall@10 >= 0.95, whose THREADS-thread
  *       throughput is measured too (bench_sweep, as bench_faiss does).
+ *   bench_annb sweep ... PARAM V,V,... STOP [FILTER]
+ *       the same, going on to the first value reaching recall@10 >= STOP
+ *       (e.g. 0.99; bench_sweep_to). FILTER (bench_gt --filters): seen100
+ *       or seen1000 (the query's seen items as opts.exclude_ids), genre10 or
+ *       genre1 (opts.genres, BENCH_GENRE10 / BENCH_GENRE1), recall against
+ *       that filter's exact answers; lines "annb-filter-sweep" with the
+ *       filter's name and how many answers had fewer than 10 results.
  *
  * Each mode prints JSON objects, one a line, on stdout (bench_common.h).
  */
@@ -36,7 +43,7 @@ static void usage(void)
                     "       bench_annb search BUNDLE DATADIR LABEL NLAT OPENS TPUT_SECONDS THREADS "
                     "LAT_SECONDS\n"
                     "       bench_annb sweep BUNDLE DATADIR LABEL NLAT TPUT_SECONDS THREADS "
-                    "LAT_SECONDS nprobe|efSearch V,V,...\n");
+                    "LAT_SECONDS nprobe|efSearch V,V,... [STOP_RECALL [FILTER]]\n");
     exit(2);
 }
 
@@ -60,22 +67,52 @@ static void open_verify_close(const void *path)
     annb_close(open_or_die(path, ANNB_OPEN_VERIFY_ALL));
 }
 
-/* What the searches run against: a bundle and the options they pass. */
+/* What the searches run against: a bundle and the options they pass; for a
+ * filtered sweep, each query's seen IDs (opts.exclude_ids per query) and
+ * counters of answers with fewer than k results. */
 typedef struct search_ctx {
     const annb_bundle *b;
     annb_search_opts opts;
+    const bench_data *D;
+    const char *filter;       /* NULL: unfiltered */
+    const int64_t *seen;      /* D->q * nseen IDs, or NULL */
+    size_t nseen;
+    size_t answers, shorts;   /* __atomic builtins: searches may run in threads */
 } search_ctx;
 
 /* bench_search_fn over annb_search: hits -> IDs. */
 static int search_ids(const void *ctx_v, const float *queries, size_t nq, size_t k, int64_t *ids)
 {
-    const search_ctx *ctx = ctx_v;
+    search_ctx *ctx = (search_ctx *)ctx_v;
+    annb_search_opts opts = ctx->opts;
+    if (ctx->seen) { /* one query per call: which one, from its address */
+        size_t qi = (size_t)(queries - ctx->D->queries) / ctx->D->d;
+        if (nq != 1 || qi >= ctx->D->q) return -1;
+        opts.exclude_ids = ctx->seen + qi * ctx->nseen;
+        opts.exclude_count = ctx->nseen;
+    }
     annb_hit one[BENCH_GT_K], *hits = nq * k <= BENCH_GT_K ? one : malloc(nq * k * sizeof *hits);
     if (!hits) return -1;
-    int rc = annb_search(ctx->b, queries, nq, k, &ctx->opts, hits);
-    for (size_t i = 0; i < nq * k; i++) ids[i] = hits[i].id;
+    int rc = annb_search(ctx->b, queries, nq, k, &opts, hits);
+    size_t shorts = 0;
+    for (size_t i = 0; i < nq * k; i++) {
+        ids[i] = hits[i].id;
+        if (hits[i].id == ANNB_ID_NONE && (i % k == k - 1)) shorts++;
+    }
+    __atomic_fetch_add(&ctx->answers, nq, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&ctx->shorts, shorts, __ATOMIC_RELAXED);
     if (hits != one) free(hits);
     return rc;
+}
+
+/* bench_extra_fn: the filter and the short answers since the last line. */
+static void filter_fields(void *ctx_v)
+{
+    search_ctx *ctx = ctx_v;
+    bench_json_str("filter", ctx->filter);
+    bench_json_num("answers", (double)ctx->answers);
+    bench_json_num("short_answers", (double)ctx->shorts);
+    ctx->answers = ctx->shorts = 0;
 }
 
 /* Opens the bundle for measuring and checks it holds the data set's items. */
@@ -124,7 +161,7 @@ static int mode_search(char **a)
     free(v);
     if (mismatch) fprintf(stderr, "bench_annb: %zu sampled vectors differ from items.f32\n", mismatch);
 
-    search_ctx ctx = {b, ANNB_SEARCH_OPTS_INIT};
+    search_ctx ctx = {b, ANNB_SEARCH_OPTS_INIT, &D, NULL, NULL, 0, 0, 0};
     bench_search_result r;
     bench_measure(&r, &D, search_ids, &ctx, nlat, lat_s, 1, nthreads, tput_s);
     bench_json_begin();
@@ -155,26 +192,47 @@ static void set_param(void *ctx_v, unsigned value)
     else ctx->opts.ef_search = value;
 }
 
-static int mode_sweep(char **a)
+static int mode_sweep(int argc, char **a)
 {
     const char *path = a[0], *label = a[2], *param = a[7];
     size_t nlat = strtoull(a[3], NULL, 10);
     double tput_s = atof(a[4]), lat_s = atof(a[6]);
+    double stop = argc > 9 ? atof(a[9]) : BENCH_MATCH_RECALL;
+    const char *filter = argc > 10 ? a[10] : NULL;
     int nthreads = atoi(a[5]);
     unsigned vals[BENCH_SWEEP_MAX];
     size_t nvals = bench_parse_values(vals, a[8]);
-    if (nthreads < 0 || nthreads > 64 || !nlat) usage();
+    if (nthreads < 0 || nthreads > 64 || !nlat || stop < BENCH_MATCH_RECALL || stop > 1) usage();
     bench_data D;
     bench_data_load(&D, a[1], 1);
     annb_bundle_info info;
     annb_bundle *b = open_checked(&info, path, &D);
-    search_ctx ctx = {b, ANNB_SEARCH_OPTS_INIT};
+    search_ctx ctx = {b, ANNB_SEARCH_OPTS_INIT, &D, filter, NULL, 0, 0, 0};
     /* set_param tells the knobs apart by which one is non-zero. */
     if (!strcmp(param, "nprobe")) ctx.opts.nprobe = 1;
     else if (!strcmp(param, "efSearch")) ctx.opts.ef_search = 1;
     else usage();
-    bench_sweep("annb", label, info.index, param, &D, search_ids, &ctx, set_param, vals, nvals,
-                nlat, lat_s, nthreads, tput_s);
+    const char *genre[1];
+    if (filter) {
+        char name[64];
+        snprintf(name, sizeof name, "gt-%s.ids", filter);
+        D.gt = bench_map_part(a[1], name, D.q * D.gtk * sizeof *D.gt);
+        if (!strcmp(filter, "seen" BENCH_STR(BENCH_SEEN_SMALL))) ctx.nseen = BENCH_SEEN_SMALL;
+        else if (!strcmp(filter, "seen" BENCH_STR(BENCH_SEEN_LARGE))) ctx.nseen = BENCH_SEEN_LARGE;
+        else if (!strcmp(filter, "genre10")) genre[0] = BENCH_GENRE10;
+        else if (!strcmp(filter, "genre1")) genre[0] = BENCH_GENRE1;
+        else bench_die("unknown filter '%s'", filter);
+        if (ctx.nseen) {
+            snprintf(name, sizeof name, "%s.ids", filter);
+            ctx.seen = bench_map_part(a[1], name, D.q * ctx.nseen * sizeof *ctx.seen);
+        } else {
+            ctx.opts.genres = genre;
+            ctx.opts.genre_count = 1;
+        }
+    }
+    bench_sweep_to(filter ? "annb-filter" : "annb", label, info.index, param, &D, search_ids, &ctx,
+                   set_param, vals, nvals, nlat, lat_s, filter ? 0 : nthreads, tput_s, stop,
+                   filter ? filter_fields : NULL);
     annb_close(b);
     return 0;
 }
@@ -231,7 +289,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 10 && !strcmp(argv[1], "search")) return mode_search(argv + 2);
-    if (argc == 11 && !strcmp(argv[1], "sweep")) return mode_sweep(argv + 2);
+    if (argc >= 11 && argc <= 13 && !strcmp(argv[1], "sweep")) return mode_sweep(argc - 2, argv + 2);
     if (argc >= 5 && !strcmp(argv[1], "choose")) return mode_choose(argc - 2, argv + 2);
     usage();
 }

@@ -29,11 +29,30 @@
 #include <unistd.h>
 
 #define BENCH_GT_K 100
+#define BENCH_STR_(x) #x
+#define BENCH_STR(x) BENCH_STR_(x)
+/* The filtered benchmark (bench_gen's catalog, bench_gt --filters): seen
+ * items excluded per query, and the genres covering about 10% and 1% of the
+ * items (bit 0 and bit 1 of items.genres). */
+#define BENCH_SEEN_SMALL 100
+#define BENCH_SEEN_LARGE 1000
+#define BENCH_GENRE10 "Drama"
+#define BENCH_GENRE1 "Film-Noir"
 
 static inline double bench_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of the calling thread (s): what a search costs when the other
+ * work on a shared machine makes it wait for a core (wall time counts the
+ * wait, this does not). */
+static inline double bench_thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -75,7 +94,7 @@ static inline const void *bench_map_part(const char *dir, const char *name, size
 }
 
 typedef struct bench_data {
-    size_t n, q, d, gtk;
+    size_t n, q, d, gtk, seed;
     const float *items;      /* n*d */
     const int64_t *ids;      /* n */
     const float *queries;    /* q*d */
@@ -96,6 +115,7 @@ static inline void bench_data_load(bench_data *D, const char *dir, int want_gt)
         else if (!strcmp(key, "q")) D->q = (size_t)v;
         else if (!strcmp(key, "d")) D->d = (size_t)v;
         else if (!strcmp(key, "gtk")) D->gtk = (size_t)v;
+        else if (!strcmp(key, "seed")) D->seed = (size_t)v;
     }
     fclose(f);
     if (!D->n || !D->q || !D->d) bench_die("%s: n, q or d missing", path);
@@ -106,6 +126,12 @@ static inline void bench_data_load(bench_data *D, const char *dir, int want_gt)
         if (D->gtk != BENCH_GT_K) bench_die("%s: gtk=%zu, expected %d", path, D->gtk, BENCH_GT_K);
         D->gt = (const int64_t *)bench_map_part(dir, "gt.ids", D->q * D->gtk * sizeof(int64_t));
     }
+}
+
+static inline int bench_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
 }
 
 static inline int bench_cmp_double(const void *a, const void *b)
@@ -188,6 +214,7 @@ typedef int (*bench_search_fn)(const void *ctx, const float *queries, size_t nq,
 typedef struct bench_search_result {
     double p50_ms, p99_ms; /* nq=1, k=10, one thread */
     double qps1;           /* nlat / sum of their latencies */
+    double cpu_qps1;       /* nlat / sum of their calling-thread CPU times */
     double recall10;       /* over the nlat latency queries */
     size_t nlat;           /* latency queries done (fewer when time ran out) */
     double qps2;           /* `threads` threads sharing ctx, nq=1, k=10 (0: not run) */
@@ -232,18 +259,21 @@ static inline void bench_measure(bench_search_result *r, const bench_data *D, be
     for (size_t i = 0; i < 5; i++) /* warm-up, untimed, on queries the latency pass does not use */
         if (fn(ctx, D->queries + (D->q - 1 - i % D->q) * D->d, 1, 10, ids))
             bench_die("search failed");
-    double *lat = (double *)malloc((nlat ? nlat : 1) * sizeof *lat), sum = 0, start = bench_now();
+    double *lat = (double *)malloc((nlat ? nlat : 1) * sizeof *lat), sum = 0, cpu = 0,
+           start = bench_now();
     size_t done = 0;
     for (; done < nlat && (done < 10 || bench_now() - start < lat_seconds); done++) {
-        double t0 = bench_now();
+        double c0 = bench_thread_cpu(), t0 = bench_now();
         if (fn(ctx, D->queries + done * D->d, 1, 10, ids)) bench_die("search failed");
         lat[done] = bench_now() - t0;
+        cpu += bench_thread_cpu() - c0;
         sum += lat[done];
         r->recall10 += bench_recall_one(ids, D->gt + done * D->gtk, 10);
     }
     r->nlat = done;
     r->recall10 /= (double)done;
     r->qps1 = (double)done / sum;
+    r->cpu_qps1 = cpu > 0 ? (double)done / cpu : 0;
     r->p50_ms = bench_percentile(lat, done, 50) * 1e3;
     r->p99_ms = bench_percentile(lat, done, 99) * 1e3;
     free(lat);
@@ -285,6 +315,7 @@ static inline void bench_json_search(const bench_search_result *r)
     bench_json_num("p50_ms", r->p50_ms);
     bench_json_num("p99_ms", r->p99_ms);
     bench_json_num("qps1", r->qps1);
+    if (r->cpu_qps1 > 0) bench_json_num("cpu_qps1", r->cpu_qps1);
     bench_json_num("recall10", r->recall10);
     bench_json_num("nlat", (double)r->nlat);
     if (r->qps2 > 0) bench_json_num("qps2", r->qps2);
@@ -319,26 +350,34 @@ static inline size_t bench_parse_values(unsigned *vals, const char *s)
 /* Sets the search knob of ctx to value before the next measurement. */
 typedef void (*bench_set_fn)(void *ctx, unsigned value);
 
+/* Adds fields of the caller's own to a sweep line (e.g. a filter's name and
+ * how many answers came back short); may be NULL. */
+typedef void (*bench_extra_fn)(void *ctx);
+
 /* The same knob values for every system, so that they can be compared at
  * equal parameter and at equal recall: for each value, latency and
- * recall@10 over up to nlat queries ("<system>-sweep" lines), stopping at
- * the first value reaching recall@10 >= BENCH_MATCH_RECALL, whose
- * `threads`-thread throughput is then measured too ("<system>-matched").
- * Three values in a row giving exactly the same recall mean the knob has no
+ * recall@10 over up to nlat queries ("<system>-sweep" lines). The first
+ * value reaching recall@10 >= BENCH_MATCH_RECALL also gets its
+ * `threads`-thread throughput measured ("<system>-matched"); the sweep goes
+ * on up to the first value reaching stop_recall (>= BENCH_MATCH_RECALL; a
+ * "<system>-sweep-end" line says whether it was reached). Three values in a
+ * row giving exactly the same recall below stop_recall mean the knob has no
  * effect: the sweep stops there ("<system>-sweep-stopped").
  * Returns the matched value, or 0 when no value reached it. */
-static inline unsigned bench_sweep(const char *system, const char *label, const char *index_str,
-                                   const char *param, const bench_data *D, bench_search_fn fn,
-                                   void *ctx, bench_set_fn set, const unsigned *vals,
-                                   size_t nvals, size_t nlat, double lat_s, int threads,
-                                   double tput_s)
+static inline unsigned bench_sweep_to(const char *system, const char *label, const char *index_str,
+                                      const char *param, const bench_data *D, bench_search_fn fn,
+                                      void *ctx, bench_set_fn set, const unsigned *vals,
+                                      size_t nvals, size_t nlat, double lat_s, int threads,
+                                      double tput_s, double stop_recall, bench_extra_fn extra)
 {
     char name[64];
     bench_search_result r;
-    double prev = -1;
+    double prev = -1, best = 0;
     int same = 0;
+    unsigned matched = 0, last = 0;
     for (size_t i = 0; i < nvals; i++) {
         set(ctx, vals[i]);
+        last = vals[i];
         bench_measure(&r, D, fn, ctx, nlat, lat_s, 0, 0, 0);
         snprintf(name, sizeof name, "%s-sweep", system);
         bench_json_begin();
@@ -348,34 +387,64 @@ static inline unsigned bench_sweep(const char *system, const char *label, const 
         bench_json_str("param", param);
         bench_json_num("value", vals[i]);
         bench_json_search(&r);
+        if (extra) extra(ctx);
         bench_json_end();
+        if (r.recall10 > best) best = r.recall10;
         same = r.recall10 == prev ? same + 1 : 0;
         prev = r.recall10;
-        if (same == 2 && r.recall10 < BENCH_MATCH_RECALL) {
+        if (same == 2 && r.recall10 < stop_recall) {
             snprintf(name, sizeof name, "%s-sweep-stopped", system);
             bench_json_begin();
             bench_json_str("system", name);
             bench_json_str("index", label);
             bench_json_str("param", param);
             bench_json_num("value", vals[i]);
+            if (extra) extra(ctx);
             bench_json_end();
-            return 0;
+            break;
         }
-        if (r.recall10 < BENCH_MATCH_RECALL) continue;
-        if (threads > 0) bench_measure(&r, D, fn, ctx, nlat, lat_s, 0, threads, tput_s);
-        snprintf(name, sizeof name, "%s-matched", system);
+        if (!matched && r.recall10 >= BENCH_MATCH_RECALL) {
+            matched = vals[i];
+            if (threads > 0) bench_measure(&r, D, fn, ctx, nlat, lat_s, 0, threads, tput_s);
+            snprintf(name, sizeof name, "%s-matched", system);
+            bench_json_begin();
+            bench_json_str("system", name);
+            bench_json_str("index", label);
+            bench_json_str("faiss_index", index_str);
+            bench_json_str("param", param);
+            bench_json_num("value", vals[i]);
+            bench_json_num("threads", threads);
+            bench_json_search(&r);
+            if (extra) extra(ctx);
+            bench_json_end();
+        }
+        if (r.recall10 >= stop_recall) break;
+    }
+    if (stop_recall > BENCH_MATCH_RECALL) {
+        snprintf(name, sizeof name, "%s-sweep-end", system);
         bench_json_begin();
         bench_json_str("system", name);
         bench_json_str("index", label);
-        bench_json_str("faiss_index", index_str);
         bench_json_str("param", param);
-        bench_json_num("value", vals[i]);
-        bench_json_num("threads", threads);
-        bench_json_search(&r);
+        bench_json_num("stop_recall", stop_recall);
+        bench_json_num("reached", best >= stop_recall);
+        bench_json_num("best_recall10", best);
+        bench_json_num("last_value", last);
+        if (extra) extra(ctx);
         bench_json_end();
-        return vals[i];
     }
-    return 0;
+    return matched;
+}
+
+/* bench_sweep_to, stopping at the first value reaching BENCH_MATCH_RECALL. */
+static inline unsigned bench_sweep(const char *system, const char *label, const char *index_str,
+                                   const char *param, const bench_data *D, bench_search_fn fn,
+                                   void *ctx, bench_set_fn set, const unsigned *vals,
+                                   size_t nvals, size_t nlat, double lat_s, int threads,
+                                   double tput_s)
+{
+    return bench_sweep_to(system, label, index_str, param, D, fn, ctx, set, vals, nvals, nlat,
+                          lat_s, threads, tput_s, BENCH_MATCH_RECALL, NULL);
 }
 
 /* Open (load) timing: the first call, then the median of `repeats` more. */

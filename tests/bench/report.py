@@ -1,9 +1,12 @@
 """Renders the benchmark's JSON lines as Markdown (called by run.sh).
 
     python3 report.py RESULTS.jsonl MACHINE.txt > bench-results.md
+    python3 report.py RESULTS.jsonl MACHINE.txt [RESULTS2.jsonl MACHINE2.txt ...]
 
 The targets table comes first: each target with the figure measured and
-whether it was met. Standard library only.
+whether it was met. Runs of the graph suite (BENCH_SUITE=graph, machine
+"suite=graph") get the graph report instead, one section per data set when
+several runs are given (tests/bench/graph.sh). Standard library only.
 """
 import json
 import sys
@@ -87,7 +90,255 @@ def stored_setting(a):
     return "- (exact)"
 
 
+# ------------------------------------------------------------------ graph suite
+
+LEVELS = (0.90, 0.95, 0.99)  # recall@10 levels of the graph report
+# The graph suite's systems: result "system" prefix, and how the report names them.
+GRAPH_SYSTEMS = (("annb", "annb"), ("hnswlib", "hnswlib (python3-hnswlib 0.6.2)"),
+                 ("hnswlib-node", "hnswlib-node 3.0.0"), ("usearch", "usearch 2.25.3"))
+REFERENCE = "hnswlib"  # the ratio columns divide by this system's QPS
+
+
+def first_reaching(sweep, level):
+    """The first sweep line (in sweep order) whose recall@10 reaches level."""
+    return next((r for r in sweep if r.get("recall10", 0) >= level - 1e-12), None)
+
+
+def ratios(a, b):
+    """'wall ratio; CPU ratio' of two sweep lines' QPS."""
+    if not a or not b:
+        return "-"
+    return f"{ratio(a.get('qps1'), b.get('qps1'))}; {ratio(a.get('cpu_qps1'), b.get('cpu_qps1'))}"
+
+
+def bundle_split(build, n):
+    """Bytes per vector of a bundle, and of its index and vector sections."""
+    if not n or "bundle_bytes" not in build:
+        return "-"
+    sec = build.get("sections") or {}
+    vec = sec.get("VECS", 0)
+    idx = sum(v for k, v in sec.items() if k in ("GADJ", "GENT", "GCOD", "GSQP", "FAIS"))  # graph (+ codes) or Faiss
+    parts = []
+    if idx:
+        parts.append(f"index {idx / n:.0f}")
+    if vec:
+        parts.append(f"vectors {vec / n:.0f}")
+    return f"{build['bundle_bytes'] / n:,.0f}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def graph_section(res, m, heading):
+    def find(system, **kw):
+        return next((r for r in res if r.get("system") == system and
+                     all(r.get(k) == v for k, v in kw.items())), None)
+
+    def every(system, **kw):
+        return [r for r in res if r.get("system") == system and
+                all(r.get(k) == v for k, v in kw.items())]
+
+    n = int(m.get("n", 0) or 0)
+    gi = m.get("graph_index", "?")
+    build = find("annb-build", index="graph") or {}
+    annb = find("annb", index="graph") or {}
+    stop = float(m.get("stop_recall", 0.99) or 0.99)
+    out = []
+    w = out.append
+    w(f"{heading} {m.get('dataset', '?')}: {m.get('data', '?')}\n")
+    w(f"Command: `{m.get('command', '?')}`, run on {m.get('date', '?')}; annb `--index {gi}`"
+      f"{' (a stand-in: this ann-build has no --index graph)' if gi != 'graph' else ''}"
+      f" resolved to `{build.get('resolved', '?')}`. Load average at start "
+      f"{m.get('load_start', '?')}, at end {m.get('load_end', '?')}.\n")
+
+    # Sweeps per system, in sweep order.
+    sweeps = {"annb": every("annb-sweep", index="graph")}
+    for key, _ in GRAPH_SYSTEMS[1:]:
+        sweeps[key] = every(f"{key}-sweep")
+    ends = {"annb": find("annb-sweep-end", index="graph")}
+    for key, _ in GRAPH_SYSTEMS[1:]:
+        ends[key] = find(f"{key}-sweep-end")
+    matched = {"annb": find("annb-matched", index="graph")}
+    for key, _ in GRAPH_SYSTEMS[1:]:
+        matched[key] = find(f"{key}-matched")
+
+    # ---- the systems: build, size, open
+    rows = []
+    for key, label in GRAPH_SYSTEMS:
+        if key == "annb":
+            if not build:
+                continue
+            rec = build.get("recall") or {}
+            stored = (f"stored efSearch {rec['ef_search']} (recall {rec['recall']:.4f} on "
+                      f"{rec.get('queries', '?')} {rec.get('questions', '?')} questions)"
+                      if rec.get("ef_search") else "no stored parameter")
+            rows.append([f"annb `--index {gi}`", f"`{build.get('resolved', '?')}`; {stored}",
+                         f"{num(build.get('build_s'))} ({num(build.get('cpu_s'))})",
+                         build.get("build_threads", "-"),
+                         bundle_split(build, n),
+                         num(annb.get("open_ms")), num(annb.get("open_ms_first")),
+                         num((matched["annb"] or {}).get("qps2"))])
+            continue
+        b = find(key)
+        if not b:
+            continue
+        how = f"M={b.get('M')}, efConstruction={b.get('efConstruction')}"
+        if b.get("index_from"):
+            built = f"{b['index_from']}'s index"
+        else:
+            built = f"{num(b.get('build_s'))} ({num(b.get('build_cpu_s'))})"
+        rows.append([label, how, built, b.get("build_threads", "-"),
+                     num(b["index_bytes"] / n, 0) if n else "-", num(b.get("open_ms")),
+                     num(b.get("open_ms_first")), num((matched[key] or {}).get("qps2"))])
+    w("**Systems** (inner product; build = wall seconds (CPU seconds); bytes per vector = "
+      "file size / N: annb's bundle holds the vectors, IDs, graph, catalog and tuning users; "
+      "open = open/load of the file in the page cache, median and first)\n")
+    w(table(["system", "index", "build s (CPU s)", "build threads", "bytes per vector", "open ms",
+             "first open ms", f"{m.get('threads', 2)}-thread QPS at recall 0.95"], rows))
+    w("")
+
+    # ---- QPS at each recall level
+    ref = {lv: first_reaching(sweeps.get(REFERENCE, []), lv) for lv in LEVELS}
+    ref2 = {lv: first_reaching(sweeps.get("hnswlib-node", []), lv) for lv in LEVELS}
+    rows = []
+    for lv in LEVELS:
+        for key, label in GRAPH_SYSTEMS:
+            sw = sweeps.get(key) or []
+            if not sw:
+                continue
+            r = first_reaching(sw, lv)
+            name = f"annb `{gi}`" if key == "annb" else label
+            if r:
+                rows.append([f"{lv:.2f}", name, f"{r['param']} {r['value']:.0f}",
+                             num(r["recall10"], 4), num(r["qps1"]), num(r.get("cpu_qps1")),
+                             num(r["p50_ms"], 3), num(r["p99_ms"], 3),
+                             ratios(r, ref[lv]) if key == "annb" else "",
+                             ratios(r, ref2[lv]) if key == "annb" else ""])
+            else:
+                best = max(sw, key=lambda x: x.get("recall10", 0))
+                rows.append([f"{lv:.2f}", name, "not reached", f"best {best['recall10']:.4f} "
+                             f"at {best['param']} {best['value']:.0f}", "-", "-", "-", "-", "-",
+                             "-"])
+    w(f"**Single-thread QPS at the first ef reaching recall@10 0.90, 0.95 and 0.99** (one "
+      "query per call, k=10, one thread; the same ef list for every system, annb's stored "
+      "value added; ratios: annb's QPS over hnswlib's at the same level, through each of its "
+      "two bindings, which search the same graph: the Python call costs more per query than "
+      "the Node one. 1-thread QPS: queries / the sum of their wall latencies; CPU QPS: queries "
+      "/ the CPU time the searching thread (Node: process) spent in those calls, which leaves "
+      "out the time spent waiting for a core when the machine is busier than its cores; "
+      "compare the two to see how much waiting there was)\n")
+    w(table(["recall@10 >=", "system", "ef", "recall@10", "1-thread QPS", "CPU QPS", "p50 ms",
+             "p99 ms", "annb / hnswlib (Python): QPS; CPU QPS",
+             "annb / hnswlib-node: QPS; CPU QPS"], rows))
+    w("")
+    notes = []
+    for key, label in GRAPH_SYSTEMS:
+        e = ends.get(key)
+        if e and not e.get("reached"):
+            notes.append(f"- {label}: recall@10 {stop} not reached (best {e['best_recall10']:.4f}, "
+                         f"sweep ended at ef {e['last_value']:.0f}).")
+        st = find(f"{key}-sweep-stopped") if key != "annb" else find("annb-sweep-stopped", index="graph")
+        if st:
+            notes.append(f"- {label}: the sweep stopped at ef {st['value']:.0f}: the same recall for "
+                         "three values in a row.")
+    if annb.get("nlat") is not None and annb.get("vec_mismatch"):
+        notes.append(f"- annb: {annb['vec_mismatch']:.0f} sampled vectors differ from the generator's.")
+    if notes:
+        w("\n".join(notes) + "\n")
+
+    # ---- filtered
+    filters = []
+    for r in res:
+        if r.get("system") in ("annb-filter-sweep", "hnswlib-node-filter-sweep") and \
+                r.get("filter") not in filters:
+            filters.append(r["filter"])
+    if filters:
+        what = {"seen100": "100 seen items excluded", "seen1000": "1,000 seen items excluded",
+                "genre10": "genre at ~10% of items", "genre1": "genre at ~1% of items"}
+        rows = []
+        short_notes = []
+        for f in filters:
+            a_sw = every("annb-filter-sweep", index="graph", filter=f)
+            h_sw = every("hnswlib-node-filter-sweep", filter=f)
+            for lv in LEVELS:
+                a, h = first_reaching(a_sw, lv), first_reaching(h_sw, lv)
+                cells = [f"{what.get(f, f)}", f"{lv:.2f}"]
+                for x, sw in ((a, a_sw), (h, h_sw)):
+                    if x:
+                        cells += [f"{x['value']:.0f}", num(x["recall10"], 4), num(x["qps1"]),
+                                  num(x.get("cpu_qps1")), num(x["p50_ms"], 3)]
+                    elif sw:
+                        best = max(sw, key=lambda y: y.get("recall10", 0))
+                        cells += [f"not reached (best {best['recall10']:.4f})", "-", "-", "-", "-"]
+                    else:
+                        cells += ["not run", "-", "-", "-", "-"]
+                cells.append(ratios(a, h))
+                rows.append(cells)
+            for name, sw in (("annb", a_sw), ("hnswlib-node", h_sw)):
+                if not sw:
+                    continue
+                short = [x for x in sw if x.get("short_answers")]
+                if short:
+                    short_notes.append(
+                        f"- {what.get(f, f)}, {name}: fewer than 10 results at "
+                        + ", ".join(f"ef {x['value']:.0f} ({x['short_answers']:.0f} of "
+                                    f"{x['answers']:.0f} answers)" for x in short) + ".")
+                else:
+                    short_notes.append(f"- {what.get(f, f)}, {name}: 10 results in every answer "
+                                       f"(ef {sw[0]['value']:.0f} to {sw[-1]['value']:.0f}).")
+        w("**Filtered searches**: recall@10 against the exact answer under the same filter "
+          "(`bench_gt --filters`); annb through `annb_search_opts.exclude_ids` (seen) and "
+          "`.genres`, hnswlib-node through `searchKnn(q, 10, filter)` (a JavaScript callback per "
+          "candidate label, on python3-hnswlib's index); first ef reaching each level, one "
+          "query per call, one thread.\n")
+        w(table(["filter", "recall@10 >=", "annb ef", "annb recall@10", "annb QPS", "annb CPU QPS",
+                 "annb p50 ms", "hnswlib-node ef", "hnswlib-node recall@10", "hnswlib-node QPS",
+                 "hnswlib-node CPU QPS", "hnswlib-node p50 ms",
+                 "annb / hnswlib-node: QPS; CPU QPS"], rows))
+        w("")
+        w("Did k=10 results always come back?\n")
+        w("\n".join(short_notes) + "\n")
+
+    # ---- full sweeps
+    rows = []
+    for key, label in GRAPH_SYSTEMS:
+        for r in sweeps.get(key) or []:
+            rows.append([label if key != "annb" else f"annb `{gi}`", f"{r['value']:.0f}",
+                         num(r["recall10"], 4), num(r["qps1"]), num(r.get("cpu_qps1")),
+                         num(r["p50_ms"], 3), num(r["p99_ms"], 3)])
+    if rows:
+        w("<details><summary>Every swept value (unfiltered)</summary>\n")
+        w(table(["system", "ef", "recall@10", "1-thread QPS", "CPU QPS", "p50 ms", "p99 ms"], rows))
+        w("\n</details>\n")
+    phases = every("phase")
+    if phases:
+        w("Time: " + ", ".join(f"{p['name']} {p['seconds']:.0f} s" for p in phases) + ".\n")
+    return out
+
+
+def graph_main(runs):
+    out = ["# annb graph-index benchmark\n"]
+    m0 = runs[0][1]
+    out.append("Inner product, k=10, one query per call on one thread unless said otherwise; "
+               "recall@10 against exact ground truth (OpenBLAS sgemm, `bench_gt`). The peers are "
+               "built with hnswlib's usual M=16 (layer-0 degree 32) and efConstruction=200 on "
+               f"{m0.get('build_threads', 2)} threads; every system is swept over the same ef "
+               "list up to the first value reaching recall@10 "
+               f"{m0.get('stop_recall', '0.99')} (tests/bench/graph.sh, docs/benchmarks.md).\n")
+    out.append("## Machine\n")
+    for key in ("cpu", "cpus", "caches", "memory", "hypervisor", "os", "kernel", "compiler",
+                "annb"):
+        if key in m0:
+            out.append(f"- {key}: {m0[key]}")
+    out.append("")
+    for res, m in runs:
+        out += graph_section(res, m, "## Data set")
+    print("\n".join(out))
+
+
 def main():
+    if len(sys.argv) >= 3 and len(sys.argv) % 2 == 1:
+        runs = [(load(sys.argv[i]), machine(sys.argv[i + 1])) for i in range(1, len(sys.argv), 2)]
+        if all(m.get("suite") == "graph" for _, m in runs):
+            graph_main(runs)
+            return
     res = load(sys.argv[1])
     m = machine(sys.argv[2])
 

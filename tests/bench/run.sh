@@ -31,6 +31,21 @@
 #                       saves a 1M HNSW build), or build their own when the
 #                       bundle has no FAIS section (annb's own IVF)
 #   BENCH_NPM_PREFIX    npm install prefix ($BUILD/bench-npm)
+#   BENCH_DATASET       clustered (default) or als (bench_gen: item norms
+#                       log-normal(0, 0.25) or (0, 0.5)); cached apart
+#   BENCH_SUITE         classic (default: everything above) or graph: the
+#                       graph-index benchmark (tests/bench/graph.sh runs it
+#                       per data set): annb's graph bundle (built with the
+#                       catalog and tuning users) swept over opts.ef_search up
+#                       to BENCH_STOP_RECALL, the filtered sweeps, Debian's
+#                       python3-hnswlib, usearch and hnswlib-node, all with
+#                       M=16, efConstruction=200, inner product
+#   BENCH_GRAPH_INDEX   ann-build --index for the graph suite (graph when
+#                       ann-build accepts it, else hnsw as a stand-in)
+#   BENCH_STOP_RECALL   the graph suite's sweeps go on to this recall@10 (0.99)
+#   BENCH_FILTERS       graph suite filters (seen100 seen1000 genre10 genre1)
+#   BENCH_WORK          bundles, results and log of this run
+#                       ($BUILD/bench-work, graph suite $BUILD/bench-work-graph-DATASET)
 # OPENBLAS_CORETYPE and OMP_NUM_THREADS are left as they are and reported.
 set -euo pipefail
 export LC_ALL=C # decimal points in $EPOCHREALTIME and awk
@@ -55,6 +70,15 @@ ONESHOT_RUNS=${BENCH_ONESHOT_RUNS:-9}
 SKIP=" ${BENCH_SKIP:-} "
 FAISS_BUILD=" ${BENCH_FAISS_BUILD:-flat ivf} "
 NPM_PREFIX=${BENCH_NPM_PREFIX:-$BUILD/bench-npm}
+DATASET=${BENCH_DATASET:-clustered}
+SUITE=${BENCH_SUITE:-classic}
+STOP_RECALL=${BENCH_STOP_RECALL:-0.99}
+FILTERS=${BENCH_FILTERS-seen100 seen1000 genre10 genre1}
+case $DATASET in clustered | als) ;; *) echo "bench: BENCH_DATASET: unknown data set '$DATASET' (clustered als)" >&2; exit 2 ;; esac
+case $SUITE in classic | graph) ;; *) echo "bench: BENCH_SUITE: unknown suite '$SUITE' (classic graph)" >&2; exit 2 ;; esac
+for f in $FILTERS; do
+  case $f in seen100 | seen1000 | genre10 | genre1) ;; *) echo "bench: BENCH_FILTERS: unknown filter '$f'" >&2; exit 2 ;; esac
+done
 # Pinned so that reruns compare like with like.
 NPM_PACKAGES=(usearch@2.25.3 hnswlib-node@3.0.0)
 # The index types, by their ann-build --index name; the report shows what
@@ -67,12 +91,17 @@ for label in ${BENCH_INDEXES:-flat ivf hnsw}; do
   esac
 done
 HNSW_M=32 HNSW_EFC=40 # annb's hnsw = Faiss's HNSW32: M 32, efConstruction 40 (its default)
+# The graph suite's peers: hnswlib's usual M (layer-0 degree 32) and its
+# default efConstruction.
+GRAPH_M=16 GRAPH_EFC=200
 # Knob values swept for annb and Faiss alike (IVF: powers of two up to
 # nlist, at most 1024; both also get the value annb stored).
 EF_SWEEP=(16 24 32 48 64 96 128 192 256 384 512 768 1024) # as bench_npm.js
 
 BIN=$BUILD/bench              # the benchmark's programs
 WORK=$BUILD/bench-work        # bundles and indexes of this run (overwritten)
+[ "$SUITE" = graph ] && WORK=$BUILD/bench-work-graph-$DATASET
+WORK=${BENCH_WORK:-$WORK}
 RESULTS=$WORK/results.jsonl   # one JSON object per measurement
 LOG=$WORK/log.txt             # every program's stderr
 mkdir -p "$BIN" "$WORK" "$DATA_ROOT"
@@ -188,17 +217,17 @@ $CC "${FLAGS[@]}" -o "$BIN/bench_gen" tests/bench/bench_gen.c -lm
 $CC "${FLAGS[@]}" -fopenmp "${BLAS_CFLAGS[@]}" -o "$BIN/bench_gt" tests/bench/bench_gt.c "${BLAS_LIBS[@]}" -lm
 $CC "${FLAGS[@]}" -Ilib -o "$BIN/bench_annb" tests/bench/bench_annb.c -L"$BUILD" -lannb \
   -Wl,-rpath,"$(cd "$BUILD" && pwd)" -lpthread -lm
-if ! skipped faiss; then
+if ! skipped faiss && [ "$SUITE" = classic ]; then
   $CXX "${FLAGS[@]}" -fopenmp "${BLAS_CFLAGS[@]}" -o "$BIN/bench_faiss" tests/bench/bench_faiss.cpp \
     -lfaiss "${BLAS_LIBS[@]}" -lpthread
 fi
 
 # ---- data set and ground truth (cached) ----
-DATA=$DATA_ROOT/v$("$BIN/bench_gen" --version)-n$N-q$Q-d$D-s$SEED
+DATA=$DATA_ROOT/v$("$BIN/bench_gen" --version)$([ "$DATASET" = clustered ] || echo "-$DATASET")-n$N-q$Q-d$D-s$SEED
 if [ ! -f "$DATA/params" ]; then
-  say "generating $N x $D items and $Q queries into $DATA"
+  say "generating $N x $D items and $Q queries ($DATASET) into $DATA"
   rm -rf "$DATA.tmp" && mkdir -p "$DATA.tmp"
-  timed "$BIN/bench_gen" "$DATA.tmp" "$N" "$Q" "$D" "$SEED"
+  timed "$BIN/bench_gen" "$DATA.tmp" "$N" "$Q" "$D" "$SEED" "$DATASET"
   rm -rf "$DATA" && mv "$DATA.tmp" "$DATA"
   say "  ${T_REAL} s"
 else
@@ -208,6 +237,12 @@ if ! grep -q '^gtk=' "$DATA/params"; then
   say "exact ground truth (OpenBLAS sgemm, top-100 per query)"
   timed "$BIN/bench_gt" "$DATA"
   json "{\"system\":\"groundtruth\",\"seconds\":$T_REAL,\"cpu_s\":$T_CPU}"
+  say "  ${T_REAL} s"
+fi
+if [ "$SUITE" = graph ] && ! grep -q '^fgtk=' "$DATA/params"; then
+  say "filtered exact ground truth (seen items excluded, a 10% and a 1% genre)"
+  timed "$BIN/bench_gt" --filters "$DATA"
+  json "{\"system\":\"groundtruth-filters\",\"seconds\":$T_REAL,\"cpu_s\":$T_CPU}"
   say "  ${T_REAL} s"
 fi
 ITEMS=$DATA/items.csv
@@ -231,7 +266,10 @@ MACHINE=$WORK/machine.txt
   echo "annb=$("$BUILD/ann-build" --version 2>&1 | head -n 1), tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- lib format tools 2>/dev/null || echo ' + uncommitted changes in lib/format/tools')"
   echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-(not set)}"
   echo "OMP_NUM_THREADS=${OMP_NUM_THREADS-(not set)}"
-  echo "data=$N x $D items, $Q queries, seed $SEED ($DATA)"
+  echo "data=$N x $D items, $Q queries, seed $SEED, data set $DATASET ($DATA)"
+  echo "dataset=$DATASET"
+  echo "suite=$SUITE"
+  echo "stop_recall=$STOP_RECALL"
   echo "csv_bytes=$CSV_BYTES"
   echo "n=$N"
   echo "d=$D"
@@ -239,13 +277,98 @@ MACHINE=$WORK/machine.txt
   echo "threads=$THREADS"
   echo "build_threads=$BUILD_THREADS"
   echo "oneshot_runs=$ONESHOT_RUNS"
-  vars=$(for v in BENCH_N BENCH_Q BENCH_D BENCH_SEED BENCH_INDEXES BENCH_SKIP BENCH_NLAT BENCH_LAT_SECONDS BENCH_OPENS BENCH_THREADS BENCH_BUILD_THREADS BENCH_TPUT_SECONDS BENCH_ONESHOT_RUNS BENCH_FAISS_BUILD; do [ -z "${!v:-}" ] || printf ' %s=%q' "$v" "${!v}"; done)
+  vars=$(for v in BENCH_N BENCH_Q BENCH_D BENCH_SEED BENCH_DATASET BENCH_SUITE BENCH_GRAPH_INDEX BENCH_STOP_RECALL BENCH_FILTERS BENCH_INDEXES BENCH_SKIP BENCH_NLAT BENCH_LAT_SECONDS BENCH_OPENS BENCH_THREADS BENCH_BUILD_THREADS BENCH_TPUT_SECONDS BENCH_ONESHOT_RUNS BENCH_FAISS_BUILD; do [ -z "${!v:-}" ] || printf ' %s=%q' "$v" "${!v}"; done)
   if [ -n "${BENCH_COMMAND:-}" ]; then echo "command=$BENCH_COMMAND"
   elif [ -n "${MAKELEVEL:-}" ]; then echo "command=make bench$vars"
   else echo "command=${vars# }${vars:+ }tests/bench/run.sh $BUILD"; fi
   echo "start_epoch=$(date +%s)"
   echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$MACHINE"
+
+finish() {
+  phase ""
+  {
+    echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "end_epoch=$(date +%s)"
+  } >>"$MACHINE"
+  "$PY" tests/bench/report.py "$RESULTS" "$MACHINE" >"$OUT"
+  say "wrote $OUT"
+  cat "$OUT"
+}
+
+# npm_install: usearch and hnswlib-node into $NPM_PREFIX unless there; fails
+# (status 1) without node and npm.
+npm_install() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    say "skipping usearch / hnswlib-node: node and npm not found (apt-get install nodejs npm)"
+    return 1
+  fi
+  if ! NODE_PATH=$NPM_PREFIX/node_modules node -e 'require("usearch"); require("hnswlib-node")' 2>/dev/null; then
+    say "npm install --prefix $NPM_PREFIX ${NPM_PACKAGES[*]}"
+    npm install --prefix "$NPM_PREFIX" --no-save --no-audit --no-fund "${NPM_PACKAGES[@]}" >>"$LOG" 2>&1
+  fi
+}
+
+# ---- the graph suite: annb's graph index against hnswlib and usearch ----
+if [ "$SUITE" = graph ]; then
+  GI=${BENCH_GRAPH_INDEX:-}
+  if [ -z "$GI" ]; then
+    # Does this ann-build know --index graph? (a 200-item build answers it)
+    probe=$WORK/probe
+    rm -rf "$probe" && mkdir -p "$probe"
+    head -n 201 "$ITEMS" >"$probe/items.csv"
+    if "$BUILD/ann-build" "$probe/items.csv" -o "$probe/p.annb" --index graph >>"$LOG" 2>&1; then
+      GI=graph
+    else
+      GI=hnsw
+      say "ann-build does not accept --index graph: measuring --index hnsw in its place"
+    fi
+    rm -rf "$probe"
+  fi
+  echo "graph_index=$GI" >>"$MACHINE"
+  bundle=$WORK/graph.annb
+  phase "annb --index $GI: ann-build"
+  say "annb: ann-build ITEMS.csv movies.dat --users users.csv --index $GI --threads $BUILD_THREADS"
+  rm -f "$bundle"
+  timed "$BUILD/ann-build" "$ITEMS" "$DATA/movies.dat" --users "$DATA/users.csv" -o "$bundle" \
+    --index "$GI" --threads "$BUILD_THREADS"
+  read -r resolved param stored _ < <(inspect graph "$bundle" "$T_REAL" "$T_CPU" "$BUILD_THREADS")
+  say "  $resolved built in ${T_REAL} s$([ "$param" != - ] && echo ", $param $stored stored")"
+  phase "annb --index $GI: measured"
+  "$BIN/bench_annb" search "$bundle" "$DATA" graph "$NLAT" "$OPENS" "$TPUT_S" "$THREADS" \
+    "$LAT_S" >>"$RESULTS" 2>>"$LOG"
+  if [ "$param" = - ]; then
+    say "  the bundle stores no search parameter ($resolved): no sweep"
+  else
+    values=$(sweep_values "$param" "$stored" "$resolved")
+    say "  annb swept over $param $values up to recall@10 $STOP_RECALL"
+    "$BIN/bench_annb" sweep "$bundle" "$DATA" graph "$NLAT" "$TPUT_S" "$THREADS" "$LAT_S" \
+      "$param" "$values" "$STOP_RECALL" >>"$RESULTS" 2>>"$LOG"
+    for f in $FILTERS; do
+      say "  annb filtered: $f"
+      "$BIN/bench_annb" sweep "$bundle" "$DATA" graph "$NLAT" "$TPUT_S" 0 "$LAT_S" \
+        "$param" "$values" "$STOP_RECALL" "$f" >>"$RESULTS" 2>>"$LOG"
+    done
+  fi
+  phase "python3-hnswlib"
+  if "$PY" -c 'import hnswlib, numpy' 2>>"$LOG"; then
+    say "python3-hnswlib (M=$GRAPH_M, efConstruction=$GRAPH_EFC, $BUILD_THREADS build threads, ef swept)"
+    "$PY" tests/bench/bench_hnswlib.py "$DATA" "$WORK" "$NLAT" "$LAT_S" "$TPUT_S" "$BUILD_THREADS" \
+      "$GRAPH_M" "$GRAPH_EFC" "$(IFS=,; echo "${EF_SWEEP[*]}")" "$STOP_RECALL" >>"$RESULTS" 2>>"$LOG"
+  else
+    rm -f "$WORK/hnswlib.index"
+    say "skipping python3-hnswlib: not installed (make bench-graph installs it)"
+  fi
+  if ! skipped npm && npm_install; then
+    phase "usearch and hnswlib-node"
+    say "usearch and hnswlib-node (M=$GRAPH_M, efConstruction=$GRAPH_EFC, filters: ${FILTERS:-none})"
+    node tests/bench/bench_npm.js "$DATA" "$NPM_PREFIX" "$WORK" "$NLAT" "$LAT_S" "$TPUT_S" \
+      "$BUILD_THREADS" "$GRAPH_M" "$GRAPH_EFC" "$STOP_RECALL" "$(echo $FILTERS | tr ' ' ,)" \
+      "$WORK/hnswlib.index" >>"$RESULTS" 2>>"$LOG"
+  fi
+  finish
+  exit 0
+fi
 
 # ---- references: memory bandwidth, CSV parse rate ----
 phase "references (bandwidth, CSV ingest)"
@@ -358,24 +481,11 @@ fi
 # ---- HNSW from npm ----
 if ! skipped npm; then
   phase "usearch and hnswlib-node"
-  if command -v node >/dev/null && command -v npm >/dev/null; then
-    if ! NODE_PATH=$NPM_PREFIX/node_modules node -e 'require("usearch"); require("hnswlib-node")' 2>/dev/null; then
-      say "npm install --prefix $NPM_PREFIX ${NPM_PACKAGES[*]}"
-      npm install --prefix "$NPM_PREFIX" --no-save --no-audit --no-fund "${NPM_PACKAGES[@]}" >>"$LOG" 2>&1
-    fi
+  if npm_install; then
     say "usearch and hnswlib-node (HNSW M=$HNSW_M, efConstruction=$HNSW_EFC, ef swept)"
     node tests/bench/bench_npm.js "$DATA" "$NPM_PREFIX" "$WORK" "$NLAT" "$LAT_S" "$TPUT_S" \
       "$THREADS" "$HNSW_M" "$HNSW_EFC" >>"$RESULTS" 2>>"$LOG"
-  else
-    say "skipping usearch / hnswlib-node: node and npm not found (apt-get install nodejs npm)"
   fi
 fi
 
-phase ""
-{
-  echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "end_epoch=$(date +%s)"
-} >>"$MACHINE"
-"$PY" tests/bench/report.py "$RESULTS" "$MACHINE" >"$OUT"
-say "wrote $OUT"
-cat "$OUT"
+finish
