@@ -406,7 +406,11 @@ for label in "${INDEXES[@]}"; do
       "$param" "$values" >>"$RESULTS" 2>>"$LOG"
     sweep=("param=$stored" "sweep=$values")
   fi
-  if ! skipped faiss; then
+  if ! skipped faiss && [[ $resolved == Graph* ]]; then
+    # annb's own graph (--index hnsw and graph resolve to it) has no Faiss
+    # form; its peers are hnswlib and usearch (make bench-graph).
+    say "$label: no Faiss counterpart for annb's $resolved (see make bench-graph)"
+  elif ! skipped faiss; then
     findex=$WORK/faiss-$label.index mode=()
     rm -f "$findex"
     if [[ $FAISS_BUILD != *" $label "* ]] && [ "$fais_size" -gt 0 ]; then
