@@ -22,7 +22,7 @@
 #   BENCH_ONESHOT_RUNS  timed runs of each one-shot ann-query process (9)
 #   BENCH_INDEXES       ann-build --index values to build and measure, any of
 #                       flat ivf hnsw ivfpq auto ("flat ivf hnsw"), and
-#                       hnsw-mips: --index hnsw --mips-reduction
+#                       hnsw-mips: --index HNSW32 --mips-reduction (Faiss)
 #   BENCH_SKIP          any of: faiss notebook npm (skip those baselines)
 #   BENCH_FAISS_BUILD   index labels for which the Faiss baseline builds its
 #                       own index ("flat ivf"); the others search the Faiss
@@ -384,7 +384,7 @@ say "CSV ingest ($((CSV_BYTES / 1000000)) MB through annb_vector_from_csv)"
 for label in "${INDEXES[@]}"; do
   bundle=$WORK/$label.annb
   build_opts=(--index "$label") threads=default
-  [ "$label" = hnsw-mips ] && build_opts=(--index hnsw --mips-reduction)
+  [ "$label" = hnsw-mips ] && build_opts=(--index HNSW32 --mips-reduction)
   if [ "$label" != flat ]; then
     build_opts+=(--threads "$BUILD_THREADS")
     threads=$BUILD_THREADS
