@@ -52,6 +52,9 @@ demo: build
 	    --users $(EXAMPLE)/users.csv --interactions $(EXAMPLE)/ratings.dat
 	$(BUILD)/ann-query $(EXAMPLE)/ml1m-users.annb --user 10 --exclude-seen --genre Comedy -k 10
 	$(BUILD)/ann-query $(EXAMPLE)/ml1m-users.annb --similar-users 10 -k 5
+	$(BUILD)/ann-build $(EXAMPLE)/items.csv $(EXAMPLE)/movies.dat -o $(EXAMPLE)/ml1m-graph.annb \
+	    --index graph --users $(EXAMPLE)/users.csv
+	$(BUILD)/ann-query $(EXAMPLE)/ml1m-graph.annb --user-vec $(EXAMPLE)/users.csv:10 -k 10
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_DEB)
