@@ -535,6 +535,47 @@ static void test_shards_merge(void **state)
     assert_int_equal(annb_search_shards(mixed, 2, fx->queries, 1, K, NULL, merged), ANNB_E_INVALID);
 }
 
+/* A shard whose vectors are damaged (NaN in the bulk VECS section, SPEC
+ * 3.11, which annb_open does not checksum) ranks last in the merge, as each
+ * shard and the exact scan rank it. The damage is in the last shard: the
+ * old merge compared NaN as a number, and a number never came before a
+ * NaN of the second list, so [5, 4] and [NaN] merged to [NaN, 5]. */
+static void test_shards_nan_last(void **state)
+{
+    fixture *fx = *state;
+    char path[512], name[64];
+    snprintf(name, sizeof name, "ip-%u.annb", NSHARDS - 1);
+    size_t size;
+    uint8_t *bytes = tu_read_file(tu_path(path, fx->dir, name), &size);
+    uint32_t count = (uint32_t)tu_get_le(bytes + TU_HDR_SECTION_COUNT, 4), vecs = count;
+    for (uint32_t i = 0; i < count; i++)
+        if (memcmp(bytes + TU_HDR_SIZE + (size_t)i * TU_ENTRY_SIZE, "VECS", 4) == 0) vecs = i;
+    assert_true(vecs < count);
+    const uint8_t *e = bytes + TU_HDR_SIZE + (size_t)vecs * TU_ENTRY_SIZE;
+    uint64_t off = tu_get_le(e + TU_ENTRY_OFFSET, 8), len = tu_get_le(e + TU_ENTRY_STORED, 8);
+    float nan = NAN;
+    for (uint64_t b = 0; b + 4 <= len; b += 4) memcpy(bytes + off + b, &nan, 4);
+    assert_int_equal(tu_section_rehash(bytes, size, vecs), 0);
+    char damaged[512];
+    tu_write_file(tu_path(damaged, fx->dir, "ip-nan.annb"), bytes, size);
+    free(bytes);
+    annb_bundle *bad = tu_open(damaged, 0);
+    const annb_bundle *shards[NSHARDS];
+    for (int s = 0; s < NSHARDS - 1; s++) shards[s] = fx->ip_shard[s];
+    shards[NSHARDS - 1] = bad;
+    annb_hit merged[NQ * K], healthy[NQ * K];
+    assert_int_equal(annb_search_shards(shards, NSHARDS, fx->queries, NQ, K, NULL, merged), ANNB_OK);
+    /* The healthy shards hold more than K items: the damaged one adds nothing. */
+    assert_int_equal(annb_search_shards(shards, NSHARDS - 1, fx->queries, NQ, K, NULL, healthy),
+                     ANNB_OK);
+    for (size_t i = 0; i < NQ * K; i++) {
+        if (isnan(merged[i].score))
+            fail_msg("query %zu slot %zu: a NaN hit ahead of real ones", i / K, i % K);
+        assert_int_equal(merged[i].id, healthy[i].id);
+    }
+    annb_close(bad);
+}
+
 /* ---- annb_vectors_from_csv ---- */
 
 static void test_vectors_from_csv(void **state)
@@ -896,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_ivf_genre),
         cmocka_unit_test(test_shards_partition),
         cmocka_unit_test(test_shards_merge),
+        cmocka_unit_test(test_shards_nan_last),
         cmocka_unit_test(test_vectors_from_csv),
         cmocka_unit_test(test_serve_answers),
         cmocka_unit_test(test_serve_errors),
