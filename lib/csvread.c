@@ -234,9 +234,10 @@ static int inflate_block(annb_source *s, annb_error *err)
             ZSTD_inBuffer in = {s->raw, s->raw_len, s->raw_pos};
             ZSTD_outBuffer out = {s->block, ANNB_SOURCE_BLOCK, s->len};
             size_t zr = ZSTD_decompressStream(s->zd, &out, &in);
-            if (ZSTD_isError(zr)) return stream_error(s, codec, ZSTD_getErrorName(zr), err);
+            /* Where the decoder stopped, before any error: the error names that byte. */
             s->raw_pos = in.pos;
             s->len = out.pos;
+            if (ZSTD_isError(zr)) return stream_error(s, codec, ZSTD_getErrorName(zr), err);
             if (zr == 0) s->frame_open = 0;
         }
     }
