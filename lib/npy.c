@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define NPY_MAX_HEADER 65536u /* numpy itself writes a few hundred bytes */
 
@@ -275,6 +276,18 @@ int annb_npy_read(annb_embeddings *out, annb_source *src, const annb_read_opts *
         return annb_error_set(err, ANNB_E_INVALID, "%s: a .npy matrix holds no IDs: give them as a "
                               "second .npy of int64 (--ids FILE.npy) or take the row numbers "
                               "0..%" PRIu64 " (--ids-from-rows)", src->path, n - 1);
+    /* The shape is the header's word: before allocating for it, a plain
+     * file must hold that much data (a 128-byte header could otherwise ask
+     * for gigabytes). Compressed and piped input is checked as it arrives. */
+    struct stat st;
+    uint64_t at0 = offset(src);
+    if (src->codec == ANNB_CODEC_NONE && src->file && fstat(fileno(src->file), &st) == 0 &&
+        S_ISREG(st.st_mode) && (uint64_t)st.st_size >= at0 &&
+        ((uint64_t)st.st_size - at0) / info.size / d < n)
+        return npy_error(src, (uint64_t)st.st_size, err, "expected %" PRIu64 " rows of %" PRIu64
+                         " values (the shape), found the end of the file in row %" PRIu64
+                         " (a truncated file?)", n, d,
+                         ((uint64_t)st.st_size - at0) / info.size / d);
     out->ids = annb_array_resize(NULL, n, sizeof *out->ids);
     out->vectors = annb_array_resize(NULL, n * d, sizeof *out->vectors);
     unsigned char *row = malloc((size_t)d * info.size);
