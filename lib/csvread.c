@@ -122,24 +122,34 @@ static int id_row_cmp(const void *a, const void *b)
     return (x->row > y->row) - (x->row < y->row);
 }
 
-int annb_ids_check_unique(const char *path, const int64_t *ids, const uint64_t *lines, uint64_t n,
-                          annb_error *err)
+int annb_ids_first_repeat(const int64_t *ids, uint64_t n, uint64_t *first, uint64_t *second)
 {
-    uint64_t i = 1, first = 0, second = UINT64_MAX;
+    uint64_t i = 1;
+    *first = 0;
+    *second = UINT64_MAX;
     while (i < n && ids[i - 1] < ids[i]) i++;
     if (i >= n) return ANNB_OK; /* already strictly ascending */
     id_row *v = annb_array_resize(NULL, n, sizeof *v);
-    if (!v) return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", path);
+    if (!v) return ANNB_E_NOMEM;
     for (i = 0; i < n; i++) v[i] = (id_row){ids[i], i};
     qsort(v, (size_t)n, sizeof *v, id_row_cmp);
     /* In a run of equal IDs the first pair holds the earliest repetition. */
     for (i = 1; i < n; i++) {
-        if (v[i].id == v[i - 1].id && v[i].row < second) {
-            first = v[i - 1].row;
-            second = v[i].row;
+        if (v[i].id == v[i - 1].id && v[i].row < *second) {
+            *first = v[i - 1].row;
+            *second = v[i].row;
         }
     }
     free(v);
+    return ANNB_OK;
+}
+
+int annb_ids_check_unique(const char *path, const int64_t *ids, const uint64_t *lines, uint64_t n,
+                          annb_error *err)
+{
+    uint64_t first, second;
+    if (annb_ids_first_repeat(ids, n, &first, &second))
+        return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", path);
     if (second == UINT64_MAX) return ANNB_OK;
     return annb_input_error(err, ANNB_E_INPUT, path, lines[second], 1,
                             "expected unique IDs, found ID %" PRId64 " again (first on line %" PRIu64 ")",

@@ -185,5 +185,10 @@ uint64_t annb_grow_capacity(uint64_t cap, uint64_t need);
  * the one whose second occurrence comes earliest. ANNB_E_NOMEM possible. */
 int annb_ids_check_unique(const char *path, const int64_t *ids, const uint64_t *lines, uint64_t n,
                           annb_error *err);
+/* The earliest repetition in ids[0..n): *second is the first index whose
+ * ID came before, at *first; *second = UINT64_MAX when all are distinct.
+ * For readers that name elements rather than lines (.npy). ANNB_OK or
+ * ANNB_E_NOMEM. */
+int annb_ids_first_repeat(const int64_t *ids, uint64_t n, uint64_t *first, uint64_t *second);
 
 #endif /* ANNB_CSVREAD_H */

@@ -171,32 +171,12 @@ static int npy_end(annb_source *s, annb_error *err)
     return ANNB_OK;
 }
 
-typedef struct id_at {
-    int64_t id;
-    uint64_t row;
-} id_at;
-
-static int id_at_cmp(const void *a, const void *b)
-{
-    const id_at *x = a, *y = b;
-    if (x->id != y->id) return x->id < y->id ? -1 : 1;
-    return (x->row > y->row) - (x->row < y->row);
-}
-
 /* IDs unique, the earliest repetition named (rows 0-based, shown so). */
 static int ids_unique(const char *path, const int64_t *ids, uint64_t n, annb_error *err)
 {
-    id_at *v = annb_array_resize(NULL, n, sizeof *v);
-    if (!v) return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", path);
-    for (uint64_t i = 0; i < n; i++) v[i] = (id_at){ids[i], i};
-    qsort(v, (size_t)n, sizeof *v, id_at_cmp);
-    uint64_t first = 0, second = UINT64_MAX;
-    for (uint64_t i = 1; i < n; i++)
-        if (v[i].id == v[i - 1].id && v[i].row < second) {
-            first = v[i - 1].row;
-            second = v[i].row;
-        }
-    free(v);
+    uint64_t first, second;
+    if (annb_ids_first_repeat(ids, n, &first, &second))
+        return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", path);
     if (second == UINT64_MAX) return ANNB_OK;
     return annb_error_set(err, ANNB_E_INPUT, "%s: element %" PRIu64 ": expected unique IDs, found "
                           "ID %" PRId64 " again (first as element %" PRIu64 ")",
