@@ -732,13 +732,14 @@ ANNB_API annb_space annb_question_space(annb_question_kind kind);
  *           the available answers hold ANNB_ID_NONE.
  *  err      out, may be NULL: what failed, for a person:
  *           ANNB_E_NOT_FOUND  "user 11 is not in the bundle", "item 7 is in
- *                             none of the 4 bundles", "unknown genre
+ *                             none of the bundles", "unknown genre
  *                             \"Comedy\"; the genres are: Action, ..."
  *           ANNB_E_UNSUPPORTED "the bundle has no users (build with --users)",
  *                             no interactions, exclude_seen over shards,
  *                             genres on a bundle without a catalog
  *           ANNB_E_INVALID    a NULL or contradictory field ("genres filter
- *                             items; this question answers users")
+ *                             items, and this question answers users"),
+ *                             bundles that disagree on dimension or metric
  *           ANNB_E_NOMEM, ANNB_E_FAISS
  * Thread-safe on shared bundles; keeps nothing after it returns.
  */
