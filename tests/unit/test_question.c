@@ -1465,6 +1465,24 @@ static void test_batch_kinds(void **state)
                 expect_question(fx, &q, metrics[b], rows, queries,
                                 q.genre_count ? (1u << 2 | 1u << G_NOIR) : 0, hits, what);
             }
+    /* More subjects than annb_recommend's batch of 256, users repeated,
+     * seen items excluded: every answer still its own user's. */
+    enum { MANY_USERS = 600 };
+    size_t *rows = malloc(MANY_USERS * sizeof *rows);
+    int64_t *subjects = malloc(MANY_USERS * sizeof *subjects);
+    annb_hit *h = malloc(MANY_USERS * 10 * sizeof *h);
+    assert_true(rows && subjects && h);
+    for (size_t i = 0; i < MANY_USERS; i++) rows[i] = (i * 7 + i / U) % U;
+    for (int seen = 0; seen < 2; seen++) {
+        annb_question q;
+        question_for(&q, fx, ANNB_Q_ITEMS_FOR_USER, rows, MANY_USERS, NULL, subjects, 10);
+        q.exclude_seen = seen;
+        ask_ok(h, &bundles[0], 1, &q, "600 users");
+        expect_question(fx, &q, ANNB_METRIC_IP, rows, NULL, 0, h, "600 users");
+    }
+    free(rows);
+    free(subjects);
+    free(h);
     lenient_ties = 0;
 }
 
