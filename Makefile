@@ -9,7 +9,8 @@ EXAMPLE    := $(BUILD)/example
 
 DEB_PACKAGES := build-essential cmake pkg-config libfaiss-dev libopenblas-dev libzstd-dev zlib1g-dev \
                 libcsv-dev libcjson-dev libxxhash-dev libcmocka-dev valgrind \
-                redis-server redis-tools man-db
+                redis-server redis-tools man-db \
+                python3-dev python3-numpy python3-pandas python3-distributed python3-pytest
 
 .PHONY: all deps build test sanitize demo clean
 
