@@ -881,6 +881,16 @@ static int parse_rows(build_rows *r, PyObject *obj, const char *name)
     return PyUnicode_FSConverter(obj, &r->path) ? 0 : -1;
 }
 
+/* PyUnicode_FSConverter that takes None (leaving *out NULL). */
+static int opt_fs_converter(PyObject *obj, void *out)
+{
+    if (obj == Py_None) {
+        *(PyObject **)out = NULL;
+        return 1;
+    }
+    return PyUnicode_FSConverter(obj, out);
+}
+
 static const char *opt_path(PyObject *bytes)
 {
     return bytes ? PyBytes_AS_STRING(bytes) : NULL;
@@ -933,10 +943,10 @@ static PyObject *py_build(PyObject *self, PyObject *args, PyObject *kwds)
     unsigned int recall_k = 0, tune_queries = 0, shard_index = 0, shard_count = 0;
     unsigned long long max_memory = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&O|O&OO&szidIIKpO&zppIIzzO", kwlist,
-                                     PyUnicode_FSConverter, &out, &items, PyUnicode_FSConverter,
-                                     &catalog, &users, PyUnicode_FSConverter, &inter, &metric,
+                                     PyUnicode_FSConverter, &out, &items, opt_fs_converter,
+                                     &catalog, &users, opt_fs_converter, &inter, &metric,
                                      &index, &threads, &target, &recall_k, &tune_queries,
-                                     &max_memory, &allow_low, PyUnicode_FSConverter, &tune,
+                                     &max_memory, &allow_low, opt_fs_converter, &tune,
                                      &expect, &drop_zero, &from_rows, &shard_index, &shard_count,
                                      &id_col, &vec_col, &recall_ks))
         return NULL;
