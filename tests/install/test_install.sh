@@ -17,7 +17,11 @@
 #     tests/install/expected-search.txt, whose IDs are also what the installed
 #     ann-query --item answers.
 #
-#   bash test_install.sh BUILD-DIR CMAKE C-COMPILER LIBDIR
+#   - the Python package (when PYDIR is given) imports from the prefix with
+#     PYTHONPATH=PREFIX/PYDIR alone, finds libannb.so through its RUNPATH and
+#     answers as the C program does.
+#
+#   bash test_install.sh BUILD-DIR CMAKE C-COMPILER LIBDIR [PYDIR PYTHON]
 #
 # LIBDIR is CMAKE_INSTALL_LIBDIR (lib, or lib/x86_64-linux-gnu for /usr).
 # Needs pkg-config, readelf and man (Debian packages pkg-config, binutils,
@@ -27,8 +31,8 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../cli/lib.sh"
 
-need_args 4 "BUILD-DIR CMAKE C-COMPILER LIBDIR" "$@"
-BUILD=$(cd "$1" && pwd) CMAKE=$2 CC=$3 LIBDIR=$4
+[ $# -eq 6 ] || need_args 4 "BUILD-DIR CMAKE C-COMPILER LIBDIR [PYDIR PYTHON]" "$@"
+BUILD=$(cd "$1" && pwd) CMAKE=$2 CC=$3 LIBDIR=$4 PYDIR=${5-} PYTHON=${6-}
 SRC=$(cd "$HERE/../.." && pwd)
 DATA=$SRC/tests/data/cli
 EXPECTED=$HERE/expected-search.txt
@@ -77,6 +81,13 @@ share/man/man1/ann-build.1
 share/man/man1/ann-inspect.1
 share/man/man1/ann-query.1
 EOF
+if [ -n "$PYDIR" ]; then
+    suffix=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+    for f in __init__.py __init__.pyi dask.py py.typed _annb$suffix; do
+        echo "$PYDIR/annb/$f" >>"$W/files.expected"
+    done
+    sort -o "$W/files.expected" "$W/files.expected"
+fi
 if cmp -s "$W/files.expected" "$W/files"; then pass; else
     fail "installed files differ from the public set:
 $(diff "$W/files.expected" "$W/files")"
@@ -199,6 +210,21 @@ run "$CC" -o "$W/pc-static" "$CONSUMER" $(pkg-config --cflags annb) $(pkg-config
 expect_status 0
 check "pkg-config --static: the program does not need libannb.so" test -z "$(needed "$W/pc-static" | grep libannb)"
 consumer_answers "$W/pc-static"
+
+# ---------------------------------------------------------------- Python
+if [ -n "$PYDIR" ]; then
+    run env -u LD_LIBRARY_PATH PYTHONPATH="$P/$PYDIR" "$PYTHON" -c '
+import sys, annb
+assert annb.__file__.startswith(sys.argv[1]), annb.__file__
+with annb.open(sys.argv[2]) as b:
+    ids, scores = b.similar_items(2571, 5)
+    for r, (i, s) in enumerate(zip(ids[0], scores[0]), 1):
+        print("%4d %11d %11.4f  %s" % (r, i, s, b.title(int(i)) or "(no title)"))' "$P/$PYDIR" "$B"
+    expect_status 0
+    expect_stderr_empty
+    # the ranks, IDs, scores and titles of the C program's answer
+    expect_stdout_equals "$(sed -n 's/ \[[^]]*\]$//p' "$EXPECTED" | tail -n +3)"
+fi
 
 [ "$FAILED" -eq 0 ] && rm -rf "$W"
 finish
