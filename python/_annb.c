@@ -17,6 +17,9 @@
  *    alive, never unmaps memory still in use.
  *  - Per-call overhead is the product for one-query searches: arguments are
  *    parsed once with the C API, small answers use a stack buffer.
+ * Every question goes to annb_ask, the library's question model, so the
+ * rules (what is left out, which option fits which question) and the
+ * messages are the ones ann-query and the JSON protocol give.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -27,10 +30,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef ANNB_E_UNSUPPORTED /* the question model's code (annb.h), pinned */
-#define ANNB_E_UNSUPPORTED -15
-#endif
 
 /* 1 when `space` of b holds id: a binary search on its ascending IDs. */
 static int has_id(const annb_bundle *b, annb_space space, int64_t id)
@@ -218,14 +217,6 @@ static PyObject *bundle_closed(BundleObject *self, void *unused)
 
 /* ---- arguments ---- */
 
-typedef enum {
-    ASK_ITEMS_FOR_VECTOR,
-    ASK_ITEMS_FOR_USER,
-    ASK_SIMILAR_ITEMS,
-    ASK_SIMILAR_USERS,
-    ASK_USERS_FOR_ITEM
-} ask_kind;
-
 /* One call's options, parsed; what they own is released by ask_args_release. */
 typedef struct {
     size_t k;
@@ -310,130 +301,38 @@ static PyObject *hits_to_arrays(const annb_hit *hits, size_t n, size_t k)
     return Py_BuildValue("(NN)", ids, scores);
 }
 
-/* The message for a failed question, which the library's calls (before
- * the question model, annb_ask) return as a bare code. */
-static void question_error(annb_error *err, int rc, BundleObject *self, ask_kind kind,
-                           const ask_args *a, const int64_t *subject)
-{
-    err->code = rc;
-    const char *space = kind == ASK_ITEMS_FOR_USER || kind == ASK_SIMILAR_USERS ? "user" : "item";
-    if (rc == ANNB_E_NOT_FOUND && subject &&
-        !has_id(self->b, kind == ASK_ITEMS_FOR_USER || kind == ASK_SIMILAR_USERS
-                             ? ANNB_SPACE_USERS : ANNB_SPACE_ITEMS, *subject)) {
-        snprintf(err->message, sizeof err->message, "%s %lld is not in the bundle", space,
-                 (long long)*subject);
-        return;
-    }
-    if (rc == ANNB_E_NOT_FOUND && a->genre_count) {
-        /* which genre: the one the catalog does not list */
-        uint32_t n = annb_genre_count(self->b);
-        for (size_t g = 0; g < a->genre_count; g++) {
-            uint32_t i = 0;
-            while (i < n && strcmp(annb_genre_name(self->b, i), a->genres[g]) != 0) i++;
-            if (i < n) continue;
-            int w = snprintf(err->message, sizeof err->message, "unknown genre \"%s\"; the "
-                             "catalog has:", a->genres[g]);
-            for (i = 0; i < n && w > 0 && (size_t)w < sizeof err->message; i++)
-                w += snprintf(err->message + w, sizeof err->message - (size_t)w, " %s",
-                              annb_genre_name(self->b, i));
-            return;
-        }
-    }
-    snprintf(err->message, sizeof err->message, "%s", annb_strerror(rc));
-}
-
-/*
- * Answers `count` questions of one kind into hits (count * k). Runs without
- * the GIL: it touches no Python object. Until the library's question model
- * (annb_ask) this composes annb_search / annb_recommend / annb_vector_get
- * as the library's own front ends do.
- */
-static int ask(annb_hit *hits, BundleObject *self, annb_bundle *b, ask_kind kind,
+/* Answers `count` questions of one kind into hits (count * k): the
+ * library's question model, so the rules and messages are the ones every
+ * front end gives. Runs without the GIL: it touches no Python object. */
+static int ask(annb_hit *hits, const annb_bundle *b, annb_question_kind kind,
                const int64_t *subjects, const float *vectors, size_t count, const ask_args *a,
                annb_error *err)
 {
-    annb_search_opts o = ANNB_SEARCH_OPTS_INIT;
-    o.genres = a->genre_count ? a->genres : NULL;
-    o.genre_count = a->genre_count;
-    o.nprobe = (uint32_t)a->nprobe;
-    o.ef_search = (uint32_t)a->ef_search;
-    o.threads = a->threads;
-    const int64_t *ex = a->exclude ? PyArray_DATA(a->exclude) : NULL;
-    size_t nex = a->exclude ? (size_t)PyArray_SIZE(a->exclude) : 0;
-    o.exclude_ids = ex;
-    o.exclude_count = nex;
-    int rc;
-    if (kind == ASK_ITEMS_FOR_VECTOR) {
-        rc = annb_search(b, vectors, count, a->k, &o, hits);
-        if (rc) question_error(err, rc, self, kind, a, NULL);
-        return rc;
-    }
-    if (kind == ASK_ITEMS_FOR_USER) {
-        o.exclude_seen = a->exclude_seen;
-        rc = annb_recommend(b, subjects, count, a->k, &o, hits);
-        if (rc == ANNB_E_NOT_FOUND) /* which user */
-            for (size_t i = 0; i < count; i++)
-                if (!has_id(b, ANNB_SPACE_USERS, subjects[i])) {
-                    question_error(err, rc, self, kind, a, &subjects[i]);
-                    return rc;
-                }
-        if (rc) question_error(err, rc, self, kind, a, NULL);
-        return rc;
-    }
-    /* One subject at a time: each is left out of its own answer. */
-    annb_space from = kind == ASK_SIMILAR_USERS ? ANNB_SPACE_USERS : ANNB_SPACE_ITEMS;
-    o.space = kind == ASK_SIMILAR_ITEMS ? ANNB_SPACE_ITEMS : ANNB_SPACE_USERS;
-    if (o.space == ANNB_SPACE_USERS && a->genre_count) {
-        snprintf(err->message, sizeof err->message, "genres filter items; this question's "
-                 "answers are users");
-        return err->code = ANNB_E_INVALID;
-    }
-    int self_out = kind != ASK_USERS_FOR_ITEM;
-    float stackv[512];
-    int64_t stackx[64];
-    float *v = self->dimension <= 512 ? stackv : malloc(self->dimension * sizeof *v);
-    int64_t *x = nex + 1 <= 64 ? stackx : malloc((nex + 1) * sizeof *x);
-    if (!v || !x) {
-        if (v != stackv) free(v);
-        if (x != stackx) free(x);
-        snprintf(err->message, sizeof err->message, "out of memory");
-        return err->code = ANNB_E_NOMEM;
-    }
-    if (nex) memcpy(x + 1, ex, nex * sizeof *x);
-    rc = ANNB_OK;
-    for (size_t i = 0; i < count && rc == ANNB_OK; i++) {
-        rc = annb_vector_get(b, from, subjects[i], v);
-        if (rc) {
-            question_error(err, rc, self, kind, a, &subjects[i]);
-            break;
-        }
-        x[0] = subjects[i];
-        o.exclude_ids = self_out ? x : ex;
-        o.exclude_count = self_out ? nex + 1 : nex;
-        rc = annb_search(b, v, 1, a->k, &o, hits + i * a->k);
-        if (rc) question_error(err, rc, self, kind, a, &subjects[i]);
-    }
-    if (v != stackv) free(v);
-    if (x != stackx) free(x);
-    return rc;
+    annb_question q = ANNB_QUESTION_INIT;
+    q.kind = kind;
+    q.subjects = subjects;
+    q.vectors = vectors;
+    q.count = count;
+    q.k = a->k;
+    q.exclude_seen = a->exclude_seen;
+    q.exclude_ids = a->exclude ? PyArray_DATA(a->exclude) : NULL;
+    q.exclude_count = a->exclude ? (size_t)PyArray_SIZE(a->exclude) : 0;
+    q.genres = a->genre_count ? a->genres : NULL;
+    q.genre_count = a->genre_count;
+    q.nprobe = (uint32_t)a->nprobe;
+    q.ef_search = (uint32_t)a->ef_search;
+    q.threads = a->threads;
+    q.exact = a->exact;
+    return annb_ask(hits, &b, 1, &q, err);
 }
 
 /* Runs ask() without the GIL, holding the mapping, and returns (ids, scores). */
-static PyObject *ask_py(BundleObject *self, ask_kind kind, const int64_t *subjects,
+static PyObject *ask_py(BundleObject *self, annb_question_kind kind, const int64_t *subjects,
                         const float *vectors, size_t count, const ask_args *a)
 {
     annb_bundle *b = open_handle(self);
     if (!b) return NULL;
     if (count == 0) return hits_to_arrays(NULL, 0, a->k);
-    if (a->exact) {
-        /* TODO(question model): annb_search_opts.exact. Until then an exact
-         * answer is what a Flat bundle gives. */
-        annb_bundle_info info;
-        annb_bundle_info_get(&info, b);
-        if (strcmp(info.index, "Flat") != 0)
-            return raise_fmt(ANNB_E_UNSUPPORTED, "exact=True on a %s bundle needs the library's "
-                             "question model", info.index);
-    }
     if (count > SIZE_MAX / sizeof(annb_hit) / a->k) return PyErr_NoMemory();
     annb_hit stack[64];
     annb_hit *hits = count * a->k <= 64 ? stack : PyMem_RawMalloc(count * a->k * sizeof *hits);
@@ -442,7 +341,7 @@ static PyObject *ask_py(BundleObject *self, ask_kind kind, const int64_t *subjec
     int rc;
     MappingObject *hold = (MappingObject *)Py_NewRef(self->mapping);
     Py_BEGIN_ALLOW_THREADS
-    rc = ask(hits, self, b, kind, subjects, vectors, count, a, &err);
+    rc = ask(hits, b, kind, subjects, vectors, count, a, &err);
     Py_END_ALLOW_THREADS
     Py_DECREF(hold);
     PyObject *out = rc ? raise_err(&err) : hits_to_arrays(hits, count, a->k);
@@ -476,7 +375,7 @@ static PyObject *bundle_search(BundleObject *self, PyObject *args, PyObject *kwd
         goto out;
     }
     if (parse_k(&a, k) || parse_exclude(&a, exclude) || parse_genres(&a, genres)) goto out;
-    out = ask_py(self, ASK_ITEMS_FOR_VECTOR, NULL, PyArray_DATA(q),
+    out = ask_py(self, ANNB_Q_ITEMS_FOR_VECTOR, NULL, PyArray_DATA(q),
                  nd == 1 ? 1 : (size_t)PyArray_DIM(q, 0), &a);
 out:
     ask_args_release(&a);
@@ -485,7 +384,7 @@ out:
 }
 
 /* The questions about stored subjects: one ID or an array of them. */
-static PyObject *subject_question(BundleObject *self, ask_kind kind, PyObject *args,
+static PyObject *subject_question(BundleObject *self, annb_question_kind kind, PyObject *args,
                                   PyObject *kwds)
 {
     static char *kwlist[] = {"ids", "k", "exclude", "genres", "nprobe", "ef_search", "threads",
@@ -495,7 +394,7 @@ static PyObject *subject_question(BundleObject *self, ask_kind kind, PyObject *a
     PyObject *sobj, *exclude = NULL, *genres = NULL, *seen = Py_None;
     Py_ssize_t k = 10;
     ask_args a = {0};
-    int ok = kind == ASK_ITEMS_FOR_USER
+    int ok = kind == ANNB_Q_ITEMS_FOR_USER
                  ? PyArg_ParseTupleAndKeywords(args, kwds, "O|nO$OOkkip", kwlist_user, &sobj, &k,
                                                &seen, &exclude, &genres, &a.nprobe, &a.ef_search,
                                                &a.threads, &a.exact)
@@ -507,25 +406,13 @@ static PyObject *subject_question(BundleObject *self, ask_kind kind, PyObject *a
     PyArrayObject *s = (PyArrayObject *)PyArray_FROMANY(sobj, NPY_INT64, 0, 1,
                                                         NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
     if (!s) return NULL;
-    if (kind == ASK_ITEMS_FOR_USER || kind == ASK_SIMILAR_USERS || kind == ASK_USERS_FOR_ITEM) {
-        if (!self->user_count) {
-            raise_code(ANNB_E_UNSUPPORTED, "the bundle stores no users (ann-build --users, "
-                       "annb.build(users=...))");
-            goto out;
-        }
-    }
-    a.exclude_seen = 0;
-    if (kind == ASK_ITEMS_FOR_USER && seen != Py_None) {
+    /* exclude_seen None: whenever the bundle knows what was seen; True on a
+     * bundle without interactions is the library's UnsupportedError. */
+    a.exclude_seen = kind == ANNB_Q_ITEMS_FOR_USER && self->has_seen;
+    if (kind == ANNB_Q_ITEMS_FOR_USER && seen != Py_None) {
         int want = PyObject_IsTrue(seen);
         if (want < 0) goto out;
-        if (want && !self->has_seen) {
-            raise_code(ANNB_E_UNSUPPORTED, "exclude_seen=True: the bundle stores no interactions "
-                       "(ann-build --interactions, annb.build(interactions=...))");
-            goto out;
-        }
         a.exclude_seen = want;
-    } else if (kind == ASK_ITEMS_FOR_USER) {
-        a.exclude_seen = self->has_seen; /* None: whenever the bundle knows what was seen */
     }
     if (parse_k(&a, k) || parse_exclude(&a, exclude) || parse_genres(&a, genres)) goto out;
     out = ask_py(self, kind, PyArray_DATA(s), NULL, (size_t)PyArray_SIZE(s), &a);
@@ -537,22 +424,22 @@ out:
 
 static PyObject *bundle_recommend(BundleObject *self, PyObject *args, PyObject *kwds)
 {
-    return subject_question(self, ASK_ITEMS_FOR_USER, args, kwds);
+    return subject_question(self, ANNB_Q_ITEMS_FOR_USER, args, kwds);
 }
 
 static PyObject *bundle_similar_items(BundleObject *self, PyObject *args, PyObject *kwds)
 {
-    return subject_question(self, ASK_SIMILAR_ITEMS, args, kwds);
+    return subject_question(self, ANNB_Q_SIMILAR_ITEMS, args, kwds);
 }
 
 static PyObject *bundle_similar_users(BundleObject *self, PyObject *args, PyObject *kwds)
 {
-    return subject_question(self, ASK_SIMILAR_USERS, args, kwds);
+    return subject_question(self, ANNB_Q_SIMILAR_USERS, args, kwds);
 }
 
 static PyObject *bundle_users_for_item(BundleObject *self, PyObject *args, PyObject *kwds)
 {
-    return subject_question(self, ASK_USERS_FOR_ITEM, args, kwds);
+    return subject_question(self, ANNB_Q_USERS_FOR_ITEM, args, kwds);
 }
 
 /* ---- lookups ---- */

@@ -170,12 +170,14 @@ def test_errors(data, tmp_path):
             b.search(np.ones(data.d), 5, genres=["Western"])
         with pytest.raises(annb.InvalidError):
             b.search(np.ones(data.d), 0)
+        with pytest.raises(annb.InvalidError, match="genres filter items"):
+            b.similar_users(int(data.user_ids[0]), 5, genres="Drama")
         with pytest.raises(annb.NotFoundError):
             b.title(2)
     path = tmp_path / "no-users.annb"
     annb.build(path, (data.item_ids, data.item_vecs))
     with annb.open(path) as b:
-        with pytest.raises(annb.UnsupportedError, match="stores no users"):
+        with pytest.raises(annb.UnsupportedError, match="has no users"):
             b.recommend(int(data.user_ids[0]), 5)
         assert b.title(int(data.item_ids[0])) is None
     path2 = tmp_path / "users-only.annb"
@@ -307,3 +309,22 @@ def test_rss_flat_over_100000_calls(data):
         grown = (_rss_pages() - before) * page
     # 100,000 calls leaking even 64 bytes each would be 6.4 MB
     assert grown < 2 << 20, f"RSS grew by {grown} bytes over 100,000 calls"
+
+
+def test_exact_and_effort_on_an_approximate_index(data, tmp_path):
+    path = tmp_path / "ivf.annb"
+    annb.build(path, (data.item_ids, data.item_vecs), users=(data.user_ids, data.user_vecs),
+               index="IVF32,Flat")
+    q = np.random.default_rng(8).standard_normal((30, data.d)).astype(np.float32)
+    with annb.open(path) as b:
+        assert b.info["index"].startswith("IVF") and b.recall[10]["recall"] >= 0.95
+        # exact: the brute force's answer even at the least effort
+        ids, scores = b.search(q, 10, exact=True, nprobe=1)
+        assert_top_k(ids, scores, "ip", q, data.item_ids, data.item_vecs, 10)
+        ids, scores = b.recommend(data.user_ids[:10], 10, exact=True)
+        assert_top_k(ids, scores, "ip", data.user_vecs[:10], data.item_ids, data.item_vecs, 10)
+        # every list searched: exact too; one list: a different, worse answer
+        ids, scores = b.search(q, 10, nprobe=32)
+        assert_top_k(ids, scores, "ip", q, data.item_ids, data.item_vecs, 10)
+        low, _ = b.search(q, 10, nprobe=1)
+        assert (low != ids).any()
