@@ -651,10 +651,10 @@ static PyObject *bundle_provenance_text(BundleObject *self, PyObject *unused)
 
 static PyMethodDef bundle_methods[] = {
     {"close", (PyCFunction)bundle_close, METH_NOARGS,
-     "close()\n--\n\nClose the bundle. Arrays from ids() stay valid (they keep the mapping); "
+     "close($self)\n--\n\nClose the bundle. Arrays from ids() stay valid (they keep the mapping); "
      "every other method then raises ValueError."},
     {"search", (PyCFunction)(void (*)(void))bundle_search, METH_VARARGS | METH_KEYWORDS,
-     "search(queries, k=10, *, exclude=None, genres=None, nprobe=0, ef_search=0, threads=0, "
+     "search($self, queries, k=10, *, exclude=None, genres=None, nprobe=0, ef_search=0, threads=0, "
      "exact=False)\n--\n\n"
      "The k items nearest each query vector.\n\n"
      "queries: a 1-D vector (one query) or a 2-D array (n, dimension); any float dtype and any\n"
@@ -666,7 +666,7 @@ static PyMethodDef bundle_methods[] = {
      "call may use (0/1: the calling one). exact: exact scan whatever the index.\n"
      "The GIL is released while searching."},
     {"recommend", (PyCFunction)(void (*)(void))bundle_recommend, METH_VARARGS | METH_KEYWORDS,
-     "recommend(users, k=10, exclude_seen=None, *, exclude=None, genres=None, nprobe=0, "
+     "recommend($self, users, k=10, exclude_seen=None, *, exclude=None, genres=None, nprobe=0, "
      "ef_search=0, threads=0, exact=False)\n--\n\n"
      "Top-k items for users stored in the bundle (one ID or an array of IDs), as (ids, scores)\n"
      "of shape (n, k). exclude_seen: None (default) excludes the items each user has seen\n"
@@ -674,30 +674,30 @@ static PyMethodDef bundle_methods[] = {
      "them); False never excludes them."},
     {"similar_items", (PyCFunction)(void (*)(void))bundle_similar_items,
      METH_VARARGS | METH_KEYWORDS,
-     "similar_items(ids, k=10, *, exclude=None, genres=None, nprobe=0, ef_search=0, threads=0, "
+     "similar_items($self, ids, k=10, *, exclude=None, genres=None, nprobe=0, ef_search=0, threads=0, "
      "exact=False)\n--\n\n"
      "The k items nearest each given item's stored vector, the item itself left out.\n"
      "(ids, scores) of shape (n, k)."},
     {"similar_users", (PyCFunction)(void (*)(void))bundle_similar_users,
      METH_VARARGS | METH_KEYWORDS,
-     "similar_users(ids, k=10, *, exclude=None, nprobe=0, ef_search=0, threads=0, exact=False)"
+     "similar_users($self, ids, k=10, *, exclude=None, nprobe=0, ef_search=0, threads=0, exact=False)"
      "\n--\n\nThe k users nearest each given user, the user left out. (ids, scores) (n, k)."},
     {"users_for_item", (PyCFunction)(void (*)(void))bundle_users_for_item,
      METH_VARARGS | METH_KEYWORDS,
-     "users_for_item(ids, k=10, *, exclude=None, nprobe=0, ef_search=0, threads=0, exact=False)"
+     "users_for_item($self, ids, k=10, *, exclude=None, nprobe=0, ef_search=0, threads=0, exact=False)"
      "\n--\n\nThe k users whose vectors score highest against each item's. (ids, scores) (n, k)."},
     {"vector", (PyCFunction)(void (*)(void))bundle_vector, METH_VARARGS | METH_KEYWORDS,
-     "vector(ids, space='items')\n--\n\nThe stored vector of an ID (1-D float32 copy; for an\n"
+     "vector($self, ids, space='items')\n--\n\nThe stored vector of an ID (1-D float32 copy; for an\n"
      "array of IDs, 2-D). Cosine bundles store normalised vectors."},
     {"title", (PyCFunction)bundle_title, METH_O,
-     "title(id)\n--\n\nThe item's title, or None when the catalog has no entry for it."},
+     "title($self, id)\n--\n\nThe item's title, or None when the catalog has no entry for it."},
     {"genres", (PyCFunction)bundle_genres, METH_O,
-     "genres(id)\n--\n\nThe item's genres as a list of str ([] without a catalog entry)."},
+     "genres($self, id)\n--\n\nThe item's genres as a list of str ([] without a catalog entry)."},
     {"ids", (PyCFunction)(void (*)(void))bundle_ids, METH_VARARGS | METH_KEYWORDS,
-     "ids(space='items')\n--\n\nEvery ID of the space, ascending: a read-only int64 view of the\n"
+     "ids($self, space='items')\n--\n\nEvery ID of the space, ascending: a read-only int64 view of the\n"
      "bundle's memory-mapped section (no copy). It keeps the mapping alive after close()."},
     {"verify", (PyCFunction)bundle_verify, METH_NOARGS,
-     "verify()\n--\n\nCheck every section's checksum and meaning (what opening may skip);\n"
+     "verify($self)\n--\n\nCheck every section's checksum and meaning (what opening may skip);\n"
      "raises the matching annb.Error on the first problem."},
     {"_info", (PyCFunction)bundle_info, METH_NOARGS, NULL},
     {"_recalls", (PyCFunction)bundle_recalls, METH_NOARGS, NULL},
