@@ -235,4 +235,11 @@ def top_k_all_users(bundle_path, k: int = 10, client=None, partitions: int | Non
                              key_prefix=key_prefix, ttl=ttl, batch=batch, part=p, pure=False,
                              **options)
                for p in range(partitions)]
-    return client.gather(futures)
+    reports = client.gather(futures)
+    if out is not None:  # a file of an earlier run with more partitions is not part of this one
+        import glob
+        for stale in glob.glob(os.path.join(os.path.abspath(out), f"part-*.{fmt}")):
+            name = os.path.basename(stale)[len("part-"):-len(fmt) - 1]
+            if name.isdigit() and int(name) >= partitions:
+                os.unlink(stale)
+    return reports

@@ -41,6 +41,9 @@ def test_tsv_every_user(data, client, tmp_path):
     assert [p["part"] for p in parts] == list(range(7))
     assert sum(p["users"] for p in parts) == len(data.user_ids)
     assert len(glob.glob(str(out / "part-*.tsv"))) == 7
+    # a second run with fewer partitions leaves no file of the first behind
+    parts = annb.dask.top_k_all_users(path, k=10, client=client, partitions=5, out=str(out))
+    assert sorted(os.listdir(out)) == [f"part-{i:05d}.tsv" for i in range(5)]
     assert not glob.glob(str(out / "*.tmp"))
     # two worker processes answered
     pids = client.run(os.getpid)
