@@ -227,16 +227,31 @@ def main():
     ap.add_argument("--n", type=int, default=100_000, help="items of the batch benchmark")
     ap.add_argument("--users", type=int, default=200_000, help="users of the Dask benchmark")
     ap.add_argument("--calls", type=int, default=100_000)
+    ap.add_argument("--only", default="per_call,batch,dask,notebook",
+                    help="sections to run, comma-separated")
     args = ap.parse_args()
+    only = set(args.only.split(","))
+
+    def load(what):  # the machine is shared: say how busy it was
+        print(f"\n(load average {os.getloadavg()[0]:.1f} {what})")
     rng = np.random.default_rng(2026)
     print(f"## Python package (tests/bench/python.py), {time.strftime('%Y-%m-%d')}\n")
     print(f"{annb.library_version()}; numpy {np.__version__}; {os.cpu_count()} CPUs: "
           + open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t"))
     with tempfile.TemporaryDirectory(prefix="annb-bench-") as tmp:
-        per_call(args.build, tmp, rng, args.calls)
-        batch(tmp, rng, args.n)
-        dask_vs_one(tmp, rng, args.users)
-    notebook(args.build)
+        if "per_call" in only:
+            load("before")
+            per_call(args.build, tmp, rng, args.calls)
+        if "batch" in only:
+            load("before")
+            batch(tmp, rng, args.n)
+        if "dask" in only:
+            load("before")
+            dask_vs_one(tmp, rng, args.users)
+    if "notebook" in only:
+        load("before")
+        notebook(args.build)
+    load("at the end")
 
 
 if __name__ == "__main__":
