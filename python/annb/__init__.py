@@ -261,24 +261,31 @@ def _pick(columns, wanted, given, what):
     return found[0]
 
 
+def _int64_ids(ids, name):
+    """IDs as int64, refusing what would change on the way (floats, uint64 past int64)."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise InvalidError(f"{name}: IDs must be integers, got dtype {ids.dtype}", -1)
+    if ids.dtype == np.uint64 and len(ids) and ids.max() > np.uint64(np.iinfo(np.int64).max):
+        raise InvalidError(f"{name}: ID {ids.max()} does not fit in int64", -1)
+    return ids.astype(np.int64, copy=False)
+
+
 def _rows(obj, name, id_column=None, vector_column=None):
     """items/users as (ids, vectors) arrays, a path (str/PathLike), or None."""
     if obj is None or isinstance(obj, (str, bytes, os.PathLike)):
         return obj
     if isinstance(obj, tuple) and len(obj) == 2:
-        ids = np.asarray(obj[0])
-        if ids.dtype.kind not in "iu":
-            raise InvalidError(f"{name}: IDs must be integers, got dtype {ids.dtype}", -1)
-        return (ids.astype(np.int64, copy=False), obj[1])
+        return (_int64_ids(obj[0], name), obj[1])
     if hasattr(obj, "columns"):  # a pandas DataFrame: an ID column and a vector column
         idc = _pick(obj.columns, _ID_NAMES, id_column, "id")
         vc = _pick(obj.columns, _VECTOR_NAMES, vector_column, "vector")
-        ids = obj[idc].to_numpy()
         cells = obj[vc].to_numpy()
         if len(cells) and isinstance(cells[0], str):
             raise InvalidError(f"{name}: column {vc!r} holds text; parse it (json.loads) or give "
                                "the file's path instead", -1)
-        return (ids.astype(np.int64), np.stack([np.asarray(c, dtype=np.float32) for c in cells])
+        return (_int64_ids(obj[idc].to_numpy(), name),
+                np.stack([np.asarray(c, dtype=np.float32) for c in cells])
                 if len(cells) else np.zeros((0, 0), np.float32))
     raise InvalidError(f"{name}: expected (ids, vectors), a DataFrame or a path, got "
                        f"{type(obj).__name__}", -1)

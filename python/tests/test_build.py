@@ -109,5 +109,9 @@ def test_build_rejects_bad_arrays(data, tmp_path):
     assert not out.exists()  # no failed build left a file
     with pytest.raises(annb.InvalidError, match="cannot tell the vector column"):
         annb.build(out, pd.DataFrame({"id": [1], "a": [[1.0]], "b": [[2.0]]}))
+    with pytest.raises(annb.InvalidError, match="IDs must be integers"):
+        annb.build(out, (data.item_ids.astype(np.float64), data.item_vecs))
+    with pytest.raises(annb.InvalidError, match="does not fit in int64"):
+        annb.build(out, (np.array([2**63], np.uint64), data.item_vecs[:1]))
     with pytest.raises(annb.InvalidError, match="parse it"):
         annb.build(out, pd.DataFrame({"id": [1], "features": ["[1.0]"]}))
