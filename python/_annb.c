@@ -349,17 +349,32 @@ static PyObject *ask_py(BundleObject *self, annb_question_kind kind, const int64
     return out;
 }
 
+/* as_frame=True: self.frame(ids, scores, space=...) of the answer (steals it). */
+static PyObject *as_frame_of(BundleObject *self, PyObject *answer, annb_question_kind kind)
+{
+    const char *space = annb_question_space(kind) == ANNB_SPACE_USERS ? "users" : "items";
+    PyObject *frame = PyObject_GetAttrString((PyObject *)self, "frame");
+    PyObject *kw = frame ? Py_BuildValue("{s:s}", "space", space) : NULL;
+    PyObject *out = kw ? PyObject_Call(frame, answer, kw) : NULL;
+    Py_XDECREF(kw);
+    Py_XDECREF(frame);
+    Py_DECREF(answer);
+    return out;
+}
+
 /* search(queries, k=10, *, exclude=None, genres=None, nprobe=0,
  *        ef_search=0, threads=0, exact=False) */
 static PyObject *bundle_search(BundleObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"queries", "k", "exclude", "genres", "nprobe", "ef_search",
-                             "threads", "exact", NULL};
+                             "threads", "exact", "as_frame", NULL};
     PyObject *qobj, *exclude = NULL, *genres = NULL;
     Py_ssize_t k = 10;
+    int as_frame = 0;
     ask_args a = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n$OOkkip", kwlist, &qobj, &k, &exclude,
-                                     &genres, &a.nprobe, &a.ef_search, &a.threads, &a.exact))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n$OOkkipp", kwlist, &qobj, &k, &exclude,
+                                     &genres, &a.nprobe, &a.ef_search, &a.threads, &a.exact,
+                                     &as_frame))
         return NULL;
     if (!open_handle(self)) return NULL;
     PyObject *out = NULL;
@@ -377,6 +392,7 @@ static PyObject *bundle_search(BundleObject *self, PyObject *args, PyObject *kwd
     if (parse_k(&a, k) || parse_exclude(&a, exclude) || parse_genres(&a, genres)) goto out;
     out = ask_py(self, ANNB_Q_ITEMS_FOR_VECTOR, NULL, PyArray_DATA(q),
                  nd == 1 ? 1 : (size_t)PyArray_DIM(q, 0), &a);
+    if (out && as_frame) out = as_frame_of(self, out, ANNB_Q_ITEMS_FOR_VECTOR);
 out:
     ask_args_release(&a);
     Py_DECREF(q);
@@ -388,19 +404,20 @@ static PyObject *subject_question(BundleObject *self, annb_question_kind kind, P
                                   PyObject *kwds)
 {
     static char *kwlist[] = {"ids", "k", "exclude", "genres", "nprobe", "ef_search", "threads",
-                             "exact", NULL};
+                             "exact", "as_frame", NULL};
     static char *kwlist_user[] = {"users", "k", "exclude_seen", "exclude", "genres", "nprobe",
-                                  "ef_search", "threads", "exact", NULL};
+                                  "ef_search", "threads", "exact", "as_frame", NULL};
     PyObject *sobj, *exclude = NULL, *genres = NULL, *seen = Py_None;
     Py_ssize_t k = 10;
+    int as_frame = 0;
     ask_args a = {0};
     int ok = kind == ANNB_Q_ITEMS_FOR_USER
-                 ? PyArg_ParseTupleAndKeywords(args, kwds, "O|nO$OOkkip", kwlist_user, &sobj, &k,
-                                               &seen, &exclude, &genres, &a.nprobe, &a.ef_search,
-                                               &a.threads, &a.exact)
-                 : PyArg_ParseTupleAndKeywords(args, kwds, "O|n$OOkkip", kwlist, &sobj, &k,
+                 ? PyArg_ParseTupleAndKeywords(args, kwds, "O|nO$OOkkipp", kwlist_user, &sobj,
+                                               &k, &seen, &exclude, &genres, &a.nprobe,
+                                               &a.ef_search, &a.threads, &a.exact, &as_frame)
+                 : PyArg_ParseTupleAndKeywords(args, kwds, "O|n$OOkkipp", kwlist, &sobj, &k,
                                                &exclude, &genres, &a.nprobe, &a.ef_search,
-                                               &a.threads, &a.exact);
+                                               &a.threads, &a.exact, &as_frame);
     if (!ok || !open_handle(self)) return NULL;
     PyObject *out = NULL;
     PyArrayObject *s = (PyArrayObject *)PyArray_FROMANY(sobj, NPY_INT64, 0, 1,
@@ -416,6 +433,7 @@ static PyObject *subject_question(BundleObject *self, annb_question_kind kind, P
     }
     if (parse_k(&a, k) || parse_exclude(&a, exclude) || parse_genres(&a, genres)) goto out;
     out = ask_py(self, kind, PyArray_DATA(s), NULL, (size_t)PyArray_SIZE(s), &a);
+    if (out && as_frame) out = as_frame_of(self, out, kind);
 out:
     ask_args_release(&a);
     Py_DECREF(s);
@@ -655,7 +673,7 @@ static PyMethodDef bundle_methods[] = {
      "every other method then raises ValueError."},
     {"search", (PyCFunction)(void (*)(void))bundle_search, METH_VARARGS | METH_KEYWORDS,
      "search($self, queries, k=10, *, exclude=None, genres=None, nprobe=0, ef_search=0, threads=0, "
-     "exact=False)\n--\n\n"
+     "exact=False, as_frame=False)\n--\n\n"
      "The k items nearest each query vector.\n\n"
      "queries: a 1-D vector (one query) or a 2-D array (n, dimension); any float dtype and any\n"
      "layout (converted to C-contiguous float32, copied only when needed).\n"
@@ -664,10 +682,11 @@ static PyMethodDef bundle_methods[] = {
      "exclude: item IDs never returned. genres: a name or names; items with at least one of\n"
      "them. nprobe / ef_search: search effort (0: as tuned at build). threads: threads this\n"
      "call may use (0/1: the calling one). exact: exact scan whatever the index.\n"
+     "as_frame: return Bundle.frame(ids, scores) (a pandas DataFrame) instead.\n"
      "The GIL is released while searching."},
     {"recommend", (PyCFunction)(void (*)(void))bundle_recommend, METH_VARARGS | METH_KEYWORDS,
      "recommend($self, users, k=10, exclude_seen=None, *, exclude=None, genres=None, nprobe=0, "
-     "ef_search=0, threads=0, exact=False)\n--\n\n"
+     "ef_search=0, threads=0, exact=False, as_frame=False)\n--\n\n"
      "Top-k items for users stored in the bundle (one ID or an array of IDs), as (ids, scores)\n"
      "of shape (n, k). exclude_seen: None (default) excludes the items each user has seen\n"
      "whenever the bundle stores interactions; True demands it (UnsupportedError without\n"
@@ -675,16 +694,18 @@ static PyMethodDef bundle_methods[] = {
     {"similar_items", (PyCFunction)(void (*)(void))bundle_similar_items,
      METH_VARARGS | METH_KEYWORDS,
      "similar_items($self, ids, k=10, *, exclude=None, genres=None, nprobe=0, ef_search=0, threads=0, "
-     "exact=False)\n--\n\n"
+     "exact=False, as_frame=False)\n--\n\n"
      "The k items nearest each given item's stored vector, the item itself left out.\n"
      "(ids, scores) of shape (n, k)."},
     {"similar_users", (PyCFunction)(void (*)(void))bundle_similar_users,
      METH_VARARGS | METH_KEYWORDS,
-     "similar_users($self, ids, k=10, *, exclude=None, nprobe=0, ef_search=0, threads=0, exact=False)"
+     "similar_users($self, ids, k=10, *, exclude=None, nprobe=0, ef_search=0, threads=0, exact=False, "
+     "as_frame=False)"
      "\n--\n\nThe k users nearest each given user, the user left out. (ids, scores) (n, k)."},
     {"users_for_item", (PyCFunction)(void (*)(void))bundle_users_for_item,
      METH_VARARGS | METH_KEYWORDS,
-     "users_for_item($self, ids, k=10, *, exclude=None, nprobe=0, ef_search=0, threads=0, exact=False)"
+     "users_for_item($self, ids, k=10, *, exclude=None, nprobe=0, ef_search=0, threads=0, exact=False, "
+     "as_frame=False)"
      "\n--\n\nThe k users whose vectors score highest against each item's. (ids, scores) (n, k)."},
     {"vector", (PyCFunction)(void (*)(void))bundle_vector, METH_VARARGS | METH_KEYWORDS,
      "vector($self, ids, space='items')\n--\n\nThe stored vector of an ID (1-D float32 copy; for an\n"

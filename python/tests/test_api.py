@@ -219,6 +219,15 @@ def test_frame(data):
         for _, r in df.iterrows():
             assert r["title"] == b.title(int(r["id"]))
             assert r["genres"] == "|".join(b.genres(int(r["id"])))
+        # as_frame=True: the same frame from the question itself
+        ids, scores = b.recommend(users, 5, exclude_seen=False)
+        direct = b.recommend(users, 5, exclude_seen=False, as_frame=True)
+        assert direct.equals(b.frame(ids, scores))
+        q = data.item_vecs[:2]
+        assert b.search(q, 3, as_frame=True).equals(b.frame(*b.search(q, 3)))
+        users_df = b.similar_users(users, 4, as_frame=True)
+        assert list(users_df.columns) == ["query", "rank", "id", "score"]
+        assert users_df["id"].tolist() == b.similar_users(users, 4)[0].ravel().tolist()
 
 
 def test_threads_share_one_bundle(data):
