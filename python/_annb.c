@@ -225,9 +225,9 @@ typedef struct {
     const char **genres;    /* UTF-8 of genre_list's strings */
     const char *genre_stack[8];
     size_t genre_count;
-    unsigned long nprobe, ef_search;
+    long long nprobe, ef_search; /* checked to fit uint32_t by parse_effort */
     int threads, exact;
-    int exclude_seen;       /* -1: as the bundle allows */
+    int exclude_seen;
 } ask_args;
 
 static void ask_args_release(ask_args *a)
@@ -272,8 +272,19 @@ static int parse_genres(ask_args *a, PyObject *obj)
     return 0;
 }
 
+static int parse_effort(const ask_args *a)
+{
+    if (a->nprobe < 0 || a->nprobe > UINT32_MAX || a->ef_search < 0 || a->ef_search > UINT32_MAX) {
+        raise_fmt(ANNB_E_INVALID, "nprobe and ef_search must be 0 (as tuned) .. %u, got %lld and "
+                  "%lld", UINT32_MAX, a->nprobe, a->ef_search);
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_k(ask_args *a, Py_ssize_t k)
 {
+    if (parse_effort(a)) return -1;
     if (k < 1 || k > ANNB_SERVE_MAX_K) {
         raise_fmt(ANNB_E_INVALID, "k must be 1 .. %d, got %zd", ANNB_SERVE_MAX_K, k);
         return -1;
@@ -372,7 +383,7 @@ static PyObject *bundle_search(BundleObject *self, PyObject *args, PyObject *kwd
     Py_ssize_t k = 10;
     int as_frame = 0;
     ask_args a = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n$OOkkipp", kwlist, &qobj, &k, &exclude,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n$OOLLipp", kwlist, &qobj, &k, &exclude,
                                      &genres, &a.nprobe, &a.ef_search, &a.threads, &a.exact,
                                      &as_frame))
         return NULL;
@@ -412,10 +423,10 @@ static PyObject *subject_question(BundleObject *self, annb_question_kind kind, P
     int as_frame = 0;
     ask_args a = {0};
     int ok = kind == ANNB_Q_ITEMS_FOR_USER
-                 ? PyArg_ParseTupleAndKeywords(args, kwds, "O|nO$OOkkipp", kwlist_user, &sobj,
+                 ? PyArg_ParseTupleAndKeywords(args, kwds, "O|nO$OOLLipp", kwlist_user, &sobj,
                                                &k, &seen, &exclude, &genres, &a.nprobe,
                                                &a.ef_search, &a.threads, &a.exact, &as_frame)
-                 : PyArg_ParseTupleAndKeywords(args, kwds, "O|n$OOkkipp", kwlist, &sobj, &k,
+                 : PyArg_ParseTupleAndKeywords(args, kwds, "O|n$OOLLipp", kwlist, &sobj, &k,
                                                &exclude, &genres, &a.nprobe, &a.ef_search,
                                                &a.threads, &a.exact, &as_frame);
     if (!ok || !open_handle(self)) return NULL;

@@ -170,6 +170,8 @@ def test_errors(data, tmp_path):
             b.search(np.ones(data.d), 5, genres=["Western"])
         with pytest.raises(annb.InvalidError):
             b.search(np.ones(data.d), 0)
+        with pytest.raises(annb.InvalidError, match="nprobe and ef_search"):
+            b.search(np.ones(data.d), 5, nprobe=-1)
         with pytest.raises(annb.InvalidError, match="genres filter items"):
             b.similar_users(int(data.user_ids[0]), 5, genres="Drama")
         with pytest.raises(annb.NotFoundError):
