@@ -97,6 +97,13 @@ class _Redis:
         self.sock.close()
 
 
+def _check_target(out, redis, fmt) -> None:
+    if (out is None) == (redis is None):
+        raise annb.InvalidError("give exactly one of out= (a directory) and redis=", -1)
+    if fmt not in ("tsv", "jsonl"):
+        raise annb.InvalidError(f'fmt must be "tsv" or "jsonl", got {fmt!r}', -1)
+
+
 def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None,
                      fmt: str = "tsv", redis=None, key_prefix: str | None = None,
                      ttl: int = 0, batch: int = 1024, part: int = 0, **options) -> dict:
@@ -106,6 +113,7 @@ def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None
     rename) or loads Redis; returns {"part", "path", "users", "lines",
     "seconds", "redis_errors"}. options go to Bundle.recommend (exclude_seen,
     genres, nprobe, ef_search, threads, exact)."""
+    _check_target(out, redis, fmt)
     t0 = time.perf_counter()
     b = open_cached(path)
     users = b.ids("users")[lo:hi]
@@ -213,10 +221,7 @@ def top_k_all_users(bundle_path, k: int = 10, client=None, partitions: int | Non
       (exclude_seen=None excludes seen items when the bundle stores them).
     Returns the partitions' reports (answer_partition), in order.
     """
-    if (out is None) == (redis is None):
-        raise annb.InvalidError("give exactly one of out= (a directory) and redis=", -1)
-    if fmt not in ("tsv", "jsonl"):
-        raise annb.InvalidError(f'fmt must be "tsv" or "jsonl", got {fmt!r}', -1)
+    _check_target(out, redis, fmt)  # here too: before any task starts
     if client is None:
         from distributed import get_client
         client = get_client()
