@@ -50,9 +50,9 @@ extern "C" {
 #endif
 
 #define ANNB_VERSION_MAJOR 0
-#define ANNB_VERSION_MINOR 1
+#define ANNB_VERSION_MINOR 2
 #define ANNB_VERSION_PATCH 0
-#define ANNB_VERSION_STRING "0.1.0"
+#define ANNB_VERSION_STRING "0.2.0"
 
 /* Bundle format written by this library; it reads every minor version of
  * this major version. */
