@@ -991,6 +991,7 @@ PyMODINIT_FUNC PyInit__annb(void)
     if (PyModule_AddObjectRef(m, "_Bundle", (PyObject *)&BundleType) < 0 ||
         PyModule_AddIntConstant(m, "DIMENSION_MAX", 4096) < 0 ||
         PyModule_AddIntConstant(m, "K_MAX", ANNB_SERVE_MAX_K) < 0 ||
+        PyModule_AddStringConstant(m, "VERSION", ANNB_VERSION_STRING) < 0 ||
         PyModule_AddObject(m, "ID_NONE", PyLong_FromLongLong(ANNB_ID_NONE)) < 0) {
         Py_DECREF(m);
         return NULL;

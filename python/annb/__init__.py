@@ -50,7 +50,7 @@ __all__ = [
     "TruncatedError", "CorruptError", "ChecksumError", "InputError", "NotFoundError",
     "DimensionError", "FaissError", "LimitError", "RecallError", "UnsupportedError",
 ]
-__version__ = "0.1.0"
+__version__ = _annb.VERSION  # the library's: the package is built with it
 
 
 class Error(Exception):
