@@ -9,7 +9,8 @@ EXAMPLE    := $(BUILD)/example
 
 DEB_PACKAGES := build-essential cmake pkg-config libfaiss-dev libopenblas-dev libzstd-dev zlib1g-dev \
                 libcsv-dev libcjson-dev libxxhash-dev libcmocka-dev valgrind \
-                redis-server redis-tools man-db
+                redis-server redis-tools man-db \
+                python3-dev python3-numpy python3-pandas python3-distributed python3-pytest
 
 .PHONY: all deps build test sanitize demo clean
 
@@ -172,3 +173,11 @@ deb-check: deb
 bench-graph: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES='python3-hnswlib python3-numpy'
 	BUILD=$(BUILD) tests/bench/graph.sh
+
+# The Python package's benchmark (docs/benchmarks.md, "Python package"):
+# per-call cost against C, python3-faiss and python3-hnswlib, batch search,
+# Dask against one process, the notebook flow. A few minutes; not a test.
+.PHONY: bench-python
+bench-python: build
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES='python3-faiss python3-hnswlib'
+	PYTHONPATH=$(BUILD)/python /usr/bin/python3 tests/bench/python.py --build $(BUILD)

@@ -394,6 +394,46 @@ typedef struct annb_build_report {
 ANNB_API int annb_build(annb_build_report *report, const char *items_path, const char *catalog_path,
                const char *output_path, const annb_build_opts *opts, annb_error *err);
 
+/* Vectors already in memory, for annb_build_arrays: row i is ids[i] and
+ * vectors[i * dimension .. (i + 1) * dimension). Borrowed for the call. */
+typedef struct annb_matrix {
+    const int64_t *ids;    /* count IDs, unique, any order, not ANNB_ID_NONE */
+    const float *vectors;  /* count x dimension finite floats, row-major */
+    uint64_t count;        /* at least 1 */
+    uint32_t dimension;    /* 1 .. 4096 */
+} annb_matrix;
+
+/*
+ * annb_build_arrays - annb_build with the items (and the users) given as
+ * arrays instead of files: for bindings (the Python package's annb.build)
+ * and programs that hold their embeddings in memory. The rows take the
+ * path a file's rows take once read, so the bundle is byte-identical to
+ * annb_build's on a file holding the same IDs and float32 values (in any
+ * row order or form), and its provenance records the same digests.
+ *
+ *  report        out, may be NULL.
+ *  items         in: the items' IDs and vectors (not kept).
+ *  users         in, may be NULL: the users' (same dimension); then
+ *                opts->users_path must be NULL, and opts->interactions_path
+ *                may name who has seen what.
+ *  catalog_path, output_path, opts, err: as for annb_build. opts->ids_path
+ *                (with items) and opts->user_ids_path (with users) must be
+ *                NULL: the arrays hold the IDs. The other options apply
+ *                (metric, index, threads, recall, shard, drop_zero, ...).
+ *
+ * The arrays are checked as a file's rows are, with the row in the message
+ * ("items: row 3 (ID 17), value 5: expected a finite float32, found nan"):
+ * ANNB_E_INPUT for a value that is not finite, a reserved or repeated ID,
+ * a vector whose scores would overflow float32; ANNB_E_LIMIT for a
+ * dimension above 4096 or more than 2^31 rows; ANNB_E_INVALID for NULL
+ * arrays or a count or dimension of 0. Other returns as annb_build.
+ * Thread-safe (no shared state); it does not modify the arrays.
+ */
+ANNB_API int annb_build_arrays(annb_build_report *report, const annb_matrix *items,
+                               const annb_matrix *users, const char *catalog_path,
+                               const char *output_path, const annb_build_opts *opts,
+                               annb_error *err);
+
 /*
  * annb_temp_files_remove - remove the temporary files that builds in this
  * process have named and not yet renamed or removed: where the file system
@@ -781,6 +821,12 @@ ANNB_API uint64_t annb_space_count(const annb_bundle *b, annb_space space);
 /* The ID of row `row` (0 <= row < annb_space_count) of `space`, in ascending
  * ID order: lets a caller iterate over every user (e.g. top-k for all users). */
 ANNB_API int64_t annb_space_id(const annb_bundle *b, annb_space space, uint64_t row);
+
+/* The IDs of every row of `space` (annb_space_count of them), ascending:
+ * the bundle's own array (in the mapping for a raw section), lent until
+ * annb_close; NULL when the space is empty or b is NULL. For bindings that
+ * hand the IDs out without copying (Python's Bundle.ids). */
+ANNB_API const int64_t *annb_space_ids(const annb_bundle *b, annb_space space);
 
 /* 1 when the bundle stores who has seen what (built with interactions), so
  * that annb_recommend can take opts->exclude_seen; 0 otherwise (and for

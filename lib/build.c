@@ -470,15 +470,24 @@ static int zero_rows(sorted_rows *r, const char *path, int drop, uint64_t *dropp
     return ANNB_OK;
 }
 
+/* rows: the rows in memory (annb_build_arrays), checked like a file's and
+ * then taking the same path; path is then their name for messages. */
 static int read_sorted(sorted_rows *out, char digest[ANNB_SHA256_HEX], const char *path,
-                       const annb_build_opts *o, const annb_read_opts *ro, uint64_t *other_shards,
-                       uint64_t *dropped, annb_error *err)
+                       const annb_matrix *rows, const annb_build_opts *o,
+                       const annb_read_opts *ro, uint64_t *other_shards, uint64_t *dropped,
+                       annb_error *err)
 {
     annb_embeddings e = {0};
-    int rc = annb_embeddings_read_with(&e, path, ro, err);
-    if (rc == ANNB_OK) rc = annb_embeddings_check_scores(&e, path, err);
-    if (rc == ANNB_OK) rc = sort_rows(out, &e, err);
-    annb_embeddings_release(&e);
+    int rc;
+    if (rows) {
+        rc = annb_embeddings_borrow(&e, path, rows, err);
+        if (rc == ANNB_OK) rc = sort_rows(out, &e, err); /* copies: e is only a view */
+    } else {
+        rc = annb_embeddings_read_with(&e, path, ro, err);
+        if (rc == ANNB_OK) rc = annb_embeddings_check_scores(&e, path, err);
+        if (rc == ANNB_OK) rc = sort_rows(out, &e, err);
+        annb_embeddings_release(&e);
+    }
     if (rc) return rc;
     annb_digest_vectors(digest, out->ids, out->vecs, out->n, out->d);
     if (other_shards && o->shard_count > 1) {
@@ -575,8 +584,8 @@ static int read_tune_vectors(bundle_parts *p, const annb_build_opts *o, annb_err
     ro.ids_path = NULL; /* questions: their IDs do not matter */
     ro.ids_from_rows = 1;
     ro.phase = "tune vectors";
-    int rc = read_sorted(&p->tune_vectors, p->tune_digest, o->tune_vectors_path, o, &ro, NULL,
-                         NULL, err);
+    int rc = read_sorted(&p->tune_vectors, p->tune_digest, o->tune_vectors_path, NULL, o, &ro,
+                         NULL, NULL, err);
     if (rc == ANNB_OK && p->tune_vectors.d != p->items.d)
         rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: query vectors have %u values, the items %u",
                             o->tune_vectors_path, p->tune_vectors.d, p->items.d);
@@ -663,10 +672,35 @@ static void report_recall(annb_build_report *rep, const annb_tune *t)
 }
 void annb_temp_files_remove(void) { annbf_temp_remove_all(); }
 
+/* annb_build and annb_build_arrays: the items and users each from a file
+ * (path) or from memory (rows, with path NULL). */
+static int build_from(annb_build_report *report, const char *items_path,
+                      const annb_matrix *item_rows, const annb_matrix *user_rows,
+                      const char *catalog_path, const char *output_path,
+                      const annb_build_opts *opts, int named_temp, annb_error *err);
+
 int annb_build(annb_build_report *report, const char *items_path, const char *catalog_path,
                const char *output_path, const annb_build_opts *opts, annb_error *err)
 {
     return annb_build_written(report, items_path, catalog_path, output_path, opts, 0, err);
+}
+
+int annb_build_arrays(annb_build_report *report, const annb_matrix *items,
+                      const annb_matrix *users, const char *catalog_path,
+                      const char *output_path, const annb_build_opts *opts, annb_error *err)
+{
+    if (report) memset(report, 0, sizeof *report);
+    if (!items)
+        return annb_error_set(err, ANNB_E_INVALID, "annb_build_arrays: the items are required");
+    if (opts && opts->struct_size >= ANNB_BUILD_OPTS_SIZE_0_1 && users && opts->users_path)
+        return annb_error_set(err, ANNB_E_INVALID, "annb_build_arrays: users given twice, as "
+                              "arrays and as %s", opts->users_path);
+    if (opts && opts->struct_size > offsetof(annb_build_opts, user_ids_path) &&
+        (opts->ids_path || (users && opts->user_ids_path)))
+        return annb_error_set(err, ANNB_E_INVALID, "annb_build_arrays: the arrays hold the IDs; "
+                              "an IDs file (%s) is for a .npy input",
+                              opts->ids_path ? opts->ids_path : opts->user_ids_path);
+    return build_from(report, NULL, items, users, catalog_path, output_path, opts, 0, err);
 }
 
 void annb_build_opts_init(annb_build_opts *opts)
@@ -679,6 +713,19 @@ int annb_build_written(annb_build_report *report, const char *items_path,
                        const char *catalog_path, const char *output_path,
                        const annb_build_opts *opts, int named_temp, annb_error *err)
 {
+    if (!items_path) {
+        if (report) memset(report, 0, sizeof *report);
+        return annb_error_set(err, ANNB_E_INVALID, "annb_build: items and output paths are required");
+    }
+    return build_from(report, items_path, NULL, NULL, catalog_path, output_path, opts, named_temp,
+                      err);
+}
+
+static int build_from(annb_build_report *report, const char *items_path,
+                      const annb_matrix *item_rows, const annb_matrix *user_rows,
+                      const char *catalog_path, const char *output_path,
+                      const annb_build_opts *opts, int named_temp, annb_error *err)
+{
     annb_build_opts defaults = ANNB_BUILD_OPTS_INIT;
     annb_build_report rep = {0};
     annb_catalog cat = {0};
@@ -686,7 +733,7 @@ int annb_build_written(annb_build_report *report, const char *items_path,
     int rc;
 
     if (report) memset(report, 0, sizeof *report);
-    if (!items_path || !output_path)
+    if ((!items_path && !item_rows) || !output_path)
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: items and output paths are required");
     if (opts) { /* fields past the caller's struct_size keep their defaults */
         if (opts->struct_size < ANNB_BUILD_OPTS_SIZE_0_1)
@@ -698,7 +745,7 @@ int annb_build_written(annb_build_report *report, const char *items_path,
     opts = &defaults;
     if (!annb_metric_name(opts->metric))
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: unknown metric %d", (int)opts->metric);
-    if (opts->interactions_path && !opts->users_path)
+    if (opts->interactions_path && !opts->users_path && !user_rows)
         return annb_error_set(err, ANNB_E_INVALID, "interactions need the users' vectors too");
     if (opts->shard_count > 1 && opts->shard_index >= opts->shard_count)
         return annb_error_set(err, ANNB_E_INVALID, "shard %u/%u: the index must be below the count",
@@ -727,15 +774,17 @@ int annb_build_written(annb_build_report *report, const char *items_path,
     if (opts->threads > 0) omp_set_num_threads(opts->threads);
 
     annb_read_opts item_ro = item_read_opts(opts), user_ro = user_read_opts(opts);
-    if ((rc = read_sorted(&p.items, p.items_digest, items_path, opts, &item_ro,
-                          &rep.items_in_other_shards, &rep.items_dropped_zero, err)))
+    const char *users_name = user_rows ? "users" : opts->users_path;
+    if ((rc = read_sorted(&p.items, p.items_digest, item_rows ? "items" : items_path, item_rows,
+                          opts, &item_ro, &rep.items_in_other_shards, &rep.items_dropped_zero,
+                          err)))
         goto out;
-    if (opts->users_path && (rc = read_sorted(&p.users, p.users_digest, opts->users_path, opts,
-                                              &user_ro, NULL, &rep.users_dropped_zero, err)))
+    if (users_name && (rc = read_sorted(&p.users, p.users_digest, users_name, user_rows, opts,
+                                        &user_ro, NULL, &rep.users_dropped_zero, err)))
         goto out;
     if (p.users.n && p.users.d != p.items.d) {
         rc = annb_error_set(err, ANNB_E_DIMENSION, "%s: user vectors have %u values, the items %u",
-                            opts->users_path, p.users.d, p.items.d);
+                            users_name, p.users.d, p.items.d);
         goto out;
     }
     if (opts->interactions_path && (rc = read_seen(&p, opts->interactions_path, &rep, err)))

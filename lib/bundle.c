@@ -717,6 +717,12 @@ int64_t annb_space_id(const annb_bundle *b, annb_space space, uint64_t row)
     return row < v.count ? v.ids[row] : ANNB_ID_NONE;
 }
 
+const int64_t *annb_space_ids(const annb_bundle *b, annb_space space)
+{
+    annb_space_view v = b ? annb_space_of(b, space) : (annb_space_view){0};
+    return v.count ? v.ids : NULL;
+}
+
 int annb_vector_get(const annb_bundle *b, annb_space space, int64_t id, float *out)
 {
     if (!b || !out) return ANNB_E_INVALID;

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <locale.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1087,6 +1088,53 @@ int annb_embeddings_read_with(annb_embeddings *out, const char *path, const annb
 int annb_embeddings_read_general(annb_embeddings *out, const char *path, annb_error *err)
 {
     return read_embeddings(out, path, NULL, 0, err);
+}
+
+int annb_embeddings_borrow(annb_embeddings *out, const char *name, const annb_matrix *m,
+                           annb_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!m || !m->ids || !m->vectors || m->count == 0 || m->dimension == 0)
+        return annb_error_set(err, ANNB_E_INVALID, "%s: expected IDs and vectors of at least one "
+                              "row and one dimension", name);
+    if (m->dimension > ANNB_MAX_DIMENSION)
+        return annb_error_set(err, ANNB_E_LIMIT, "%s: %u dimensions, at most %u are supported",
+                              name, m->dimension, ANNB_MAX_DIMENSION);
+    if (m->count > ANNB_MAX_ROWS)
+        return annb_error_set(err, ANNB_E_LIMIT, "%s: %" PRIu64 " rows, at most %llu are "
+                              "supported", name, m->count, (unsigned long long)ANNB_MAX_ROWS);
+    uint32_t d = m->dimension;
+    for (uint64_t i = 0; i < m->count; i++) {
+        if (m->ids[i] == ANNB_ID_NONE)
+            return annb_error_set(err, ANNB_E_INPUT, "%s: row %" PRIu64 ": ID %" PRId64 " is "
+                                  "reserved (it marks an empty result slot)", name, i, m->ids[i]);
+        const float *v = m->vectors + i * d;
+        double sq = 0; /* d <= 4096 squares of at most FLT_MAX: finite in double */
+        for (uint32_t j = 0; j < d; j++) {
+            if (!isfinite(v[j]))
+                return annb_error_set(err, ANNB_E_INPUT, "%s: row %" PRIu64 " (ID %" PRId64 "), "
+                                      "value %u: expected a finite float32, found %g", name, i,
+                                      m->ids[i], j, (double)v[j]);
+            sq += (double)v[j] * v[j];
+        }
+        if (sq > ANNB_MAX_SQUARED_NORM)
+            return annb_error_set(err, ANNB_E_INPUT, "%s: row %" PRIu64 " (ID %" PRId64 "): "
+                                  "expected a vector whose squared norm is at most %.3g, so that "
+                                  "its scores fit in float32, found %.3g", name, i, m->ids[i],
+                                  ANNB_MAX_SQUARED_NORM, sq);
+    }
+    uint64_t first, second;
+    if (annb_ids_first_repeat(m->ids, m->count, &first, &second))
+        return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", name);
+    if (second != UINT64_MAX)
+        return annb_error_set(err, ANNB_E_INPUT, "%s: row %" PRIu64 ": expected unique IDs, "
+                              "found ID %" PRId64 " again (first in row %" PRIu64 ")", name,
+                              second, m->ids[second], first);
+    out->count = m->count;
+    out->dimension = d;
+    out->ids = (int64_t *)m->ids;       /* borrowed: see ingest.h */
+    out->vectors = (float *)m->vectors;
+    return ANNB_OK;
 }
 
 void annb_embeddings_release(annb_embeddings *e)

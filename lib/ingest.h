@@ -104,6 +104,19 @@ int annb_embeddings_read_with(annb_embeddings *out, const char *path, const annb
 int annb_embeddings_read_general(annb_embeddings *out, const char *path, annb_error *err);
 void annb_embeddings_release(annb_embeddings *e);
 
+/*
+ * Checks rows given in memory (annb_build_arrays) as the readers check a
+ * file's rows, and makes *out a view of them: out->ids and out->vectors are
+ * the caller's arrays, borrowed (cast from const, never written), so *out
+ * must NOT go to annb_embeddings_release. `name` ("items", "users") starts
+ * every message, which gives the row (0-based, as the array indexes it) and
+ * its ID. Returns ANNB_OK, ANNB_E_INVALID (NULL array, count or dimension
+ * 0), ANNB_E_LIMIT, ANNB_E_INPUT (reserved or repeated ID, a value that is
+ * not finite, a vector whose scores would overflow float32), ANNB_E_NOMEM.
+ */
+int annb_embeddings_borrow(annb_embeddings *out, const char *name, const annb_matrix *m,
+                           annb_error *err);
+
 /* One catalog entry: UTF-8 title and genres split on '|'. */
 typedef struct annb_catalog_entry {
     int64_t id;

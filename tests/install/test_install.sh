@@ -17,7 +17,11 @@
 #     tests/install/expected-search.txt, whose IDs are also what the installed
 #     ann-query --item answers.
 #
-#   bash test_install.sh BUILD-DIR CMAKE C-COMPILER LIBDIR
+#   - the Python package (when PYDIR is given) imports from the prefix with
+#     PYTHONPATH=PREFIX/PYDIR alone, finds libannb.so through its RUNPATH and
+#     answers as the C program does.
+#
+#   bash test_install.sh BUILD-DIR CMAKE C-COMPILER LIBDIR [PYDIR PYTHON]
 #
 # LIBDIR is CMAKE_INSTALL_LIBDIR (lib, or lib/x86_64-linux-gnu for /usr).
 # Needs pkg-config, readelf and man (Debian packages pkg-config, binutils,
@@ -27,8 +31,8 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../cli/lib.sh"
 
-need_args 4 "BUILD-DIR CMAKE C-COMPILER LIBDIR" "$@"
-BUILD=$(cd "$1" && pwd) CMAKE=$2 CC=$3 LIBDIR=$4
+[ $# -eq 6 ] || need_args 4 "BUILD-DIR CMAKE C-COMPILER LIBDIR [PYDIR PYTHON]" "$@"
+BUILD=$(cd "$1" && pwd) CMAKE=$2 CC=$3 LIBDIR=$4 PYDIR=${5-} PYTHON=${6-}
 SRC=$(cd "$HERE/../.." && pwd)
 DATA=$SRC/tests/data/cli
 EXPECTED=$HERE/expected-search.txt
@@ -36,6 +40,8 @@ CONSUMER=$SRC/examples/search_example.c
 export LC_ALL=C
 unset LD_LIBRARY_PATH PKG_CONFIG_PATH PKG_CONFIG_LIBDIR CMAKE_PREFIX_PATH
 
+# the version the tools must print: annb.h's, so a release changes one place
+VERSION=$(sed -n 's/^#define ANNB_VERSION_STRING "\(.*\)"$/\1/p' "$SRC/lib/annb.h")
 for tool in pkg-config readelf man; do
     if ! command -v $tool >/dev/null; then
         echo "test_install.sh: $tool not found: install pkg-config, binutils and man-db (make deps)" >&2
@@ -77,6 +83,13 @@ share/man/man1/ann-build.1
 share/man/man1/ann-inspect.1
 share/man/man1/ann-query.1
 EOF
+if [ -n "$PYDIR" ]; then
+    suffix=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+    for f in __init__.py __init__.pyi dask.py py.typed _annb$suffix; do
+        echo "$PYDIR/annb/$f" >>"$W/files.expected"
+    done
+    sort -o "$W/files.expected" "$W/files.expected"
+fi
 if cmp -s "$W/files.expected" "$W/files"; then pass; else
     fail "installed files differ from the public set:
 $(diff "$W/files.expected" "$W/files")"
@@ -112,7 +125,7 @@ for tool in ann-build ann-query ann-inspect; do
         test -n "$lib" -a "$(readlink -f "$lib")" = "$(readlink -f "$P/$LIBDIR/libannb.so.0")"
     run "$P/bin/$tool" --version
     expect_status 0
-    expect_stdout_matches '^annb 0\.1\.0 \(format [0-9]+\.[0-9]+, faiss [0-9.]+, zstd [0-9.]+\)$'
+    expect_stdout_matches "^annb ${VERSION//./\\.} \\(format [0-9]+\\.[0-9]+, faiss [0-9.]+, zstd [0-9.]+\\)\$"
 done
 B=$W/cli.annb
 run "$P/bin/ann-build" "$DATA/items.csv" "$DATA/movies.dat" -o "$B"
@@ -199,6 +212,22 @@ run "$CC" -o "$W/pc-static" "$CONSUMER" $(pkg-config --cflags annb) $(pkg-config
 expect_status 0
 check "pkg-config --static: the program does not need libannb.so" test -z "$(needed "$W/pc-static" | grep libannb)"
 consumer_answers "$W/pc-static"
+
+# ---------------------------------------------------------------- Python
+if [ -n "$PYDIR" ]; then
+    run env -u LD_LIBRARY_PATH PYTHONPATH="$P/$PYDIR" "$PYTHON" -c '
+import sys, annb
+assert annb.__file__.startswith(sys.argv[1]), annb.__file__
+with annb.open(sys.argv[2]) as b:
+    ids, scores = b.similar_items(2571, 5)
+    for r, (i, s) in enumerate(zip(ids[0], scores[0]), 1):
+        print("%4d %11d %11.4f  %s" % (r, i, s, b.title(int(i)) or "(no title)"))' "$P/$PYDIR" "$B"
+    expect_status 0
+    expect_stderr_empty
+    # the ranks, IDs, scores and titles of the C program's answer
+    sed -n 's/ \[[^]]*\]$//p' "$EXPECTED" | tail -n +3 >"$W/expected-python.txt"
+    expect_stdout_equals "$W/expected-python.txt"
+fi
 
 [ "$FAILED" -eq 0 ] && rm -rf "$W"
 finish
