@@ -9,7 +9,7 @@ EXAMPLE    := $(BUILD)/example
 
 DEB_PACKAGES := build-essential cmake pkg-config libfaiss-dev libopenblas-dev libzstd-dev zlib1g-dev \
                 libcsv-dev libcjson-dev libxxhash-dev libcmocka-dev valgrind \
-                redis-server redis-tools man-db
+                redis-server redis-tools man-db libmicrohttpd-dev python3 python3-prometheus-client
 
 .PHONY: all deps build test sanitize demo clean
 
