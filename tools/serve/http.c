@@ -58,6 +58,7 @@ struct serve_http {
     pthread_cond_t qcond;
     request_state *head, *tail;
     size_t qlen;
+    size_t idle;                 /* workers waiting for a question */
     int stopping;
     atomic_int draining;
     atomic_long open_requests;   /* begun and not complete */
@@ -131,7 +132,11 @@ static void *worker_main(void *arg)
     serve_http *h = arg;
     for (;;) {
         pthread_mutex_lock(&h->qlock);
-        while (!h->head && !h->stopping) pthread_cond_wait(&h->qcond, &h->qlock);
+        while (!h->head && !h->stopping) {
+            h->idle++;
+            pthread_cond_wait(&h->qcond, &h->qlock);
+            h->idle--;
+        }
         request_state *rs = h->head;
         if (rs) {
             h->head = rs->next;
@@ -155,7 +160,10 @@ static enum MHD_Result enqueue(serve_http *h, request_state *rs)
     if (atomic_load(&h->draining))
         return send_error(rs, 503, "unavailable", "the server is shutting down");
     pthread_mutex_lock(&h->qlock);
-    if (h->qlen >= h->cfg.queue) {
+    /* Admitted while fewer than --queue questions would wait beyond the
+     * idle workers (a signalled worker counts as idle until it wakes, and
+     * its question is in qlen: so it is not promised twice). */
+    if (h->qlen >= h->cfg.queue + h->idle) {
         pthread_mutex_unlock(&h->qlock);
         return send_error(rs, 503, "overloaded", "every worker is busy and the queue is full; "
                           "retry after the time in Retry-After");
