@@ -81,6 +81,8 @@ extern "C" {
 #define ANNB_E_FAISS -12      /* Faiss reported an error (its message is kept) */
 #define ANNB_E_LIMIT -13      /* an input exceeds a documented limit */
 #define ANNB_E_RECALL -14     /* the index cannot reach the target recall (build, tuning) */
+#define ANNB_E_UNSUPPORTED -15 /* the bundles do not store what a question needs (users,
+                                  interactions, genres) */
 
 /* Returns a static, constant, English name for a status code ("bundle
  * checksum mismatch", ...). Never NULL; unknown codes give "unknown error". */
@@ -424,6 +426,9 @@ typedef struct annb_open_opts {
 
 #define ANNB_OPEN_OPTS_INIT { sizeof(annb_open_opts), 0u }
 
+/* Sets *opts to ANNB_OPEN_OPTS_INIT (for callers that cannot use the macro). */
+ANNB_API void annb_open_opts_init(annb_open_opts *opts);
+
 /*
  * annb_open - memory-map a bundle and check it.
  *
@@ -600,9 +605,23 @@ typedef struct annb_search_opts {
      * lists, and batches share out their queries. Same answers with any
      * count. Faiss indexes use Faiss's own OpenMP threads. */
     int threads;
+    /* ---- added in 0.2; a struct_size that ends above gets their defaults ---- */
+    /* 1: an exact scan of the stored vectors, whatever the index (nprobe
+     * and ef_search are then ignored): the ground truth to check an
+     * approximate answer against, e.g. a service's live recall. Costs a
+     * full scan per query. */
+    int exact;
 } annb_search_opts;
 
-#define ANNB_SEARCH_OPTS_INIT { sizeof(annb_search_opts), ANNB_SPACE_ITEMS, NULL, 0, NULL, 0, 0, 0, 0, 0 }
+#define ANNB_SEARCH_OPTS_INIT { sizeof(annb_search_opts), ANNB_SPACE_ITEMS, NULL, 0, NULL, 0, 0, 0, 0, 0, 0 }
+
+/* The struct_size of the first annb_search_opts (0.1, up to threads): every
+ * function taking one accepts any struct_size from this one up, and gives
+ * the fields past the caller's struct_size their defaults. */
+#define ANNB_SEARCH_OPTS_SIZE_0_1 (offsetof(annb_search_opts, threads) + sizeof(int))
+
+/* Sets *opts to ANNB_SEARCH_OPTS_INIT (for callers that cannot use the macro). */
+ANNB_API void annb_search_opts_init(annb_search_opts *opts);
 
 /*
  * annb_search - the k nearest items for each of nq query vectors.
@@ -647,6 +666,102 @@ ANNB_API int annb_recommend(const annb_bundle *b, const int64_t *users, size_t n
 ANNB_API int annb_search_shards(const annb_bundle *const *bundles, size_t nbundles,
                                 const float *queries, size_t nq, size_t k,
                                 const annb_search_opts *opts, annb_hit *hits);
+
+/* ------------------------------------------------------------------------ */
+/* Questions: what every front end asks (ann-query, the JSON protocol,      */
+/* ann-serve, the Python package), answered by one call                     */
+/* ------------------------------------------------------------------------ */
+
+/* The five questions. "Left out" means the subject never answers its own
+ * question; the answer still has k results whenever k others exist. */
+typedef enum annb_question_kind {
+    ANNB_Q_ITEMS_FOR_USER = 0,   /* subjects: users stored in the bundle -> items */
+    ANNB_Q_ITEMS_FOR_VECTOR = 1, /* vectors: query vectors -> items */
+    ANNB_Q_SIMILAR_ITEMS = 2,    /* subjects: items -> items, each left out */
+    ANNB_Q_SIMILAR_USERS = 3,    /* subjects: users -> users, each left out */
+    ANNB_Q_USERS_FOR_ITEM = 4    /* subjects: items -> users */
+} annb_question_kind;
+
+typedef struct annb_question {
+    size_t struct_size;        /* sizeof(annb_question), set by the initialiser */
+    annb_question_kind kind;   /* default ANNB_Q_ITEMS_FOR_USER */
+    /* The question is asked `count` times at once, for each subject (IDs:
+     * every kind but ITEMS_FOR_VECTOR) or each query vector (count x
+     * dimension floats, ITEMS_FOR_VECTOR). Default count 1. */
+    const int64_t *subjects;
+    const float *vectors;
+    size_t count;
+    size_t k;                  /* results per subject, at least 1; default 10 */
+    /* ITEMS_FOR_USER over one bundle built with interactions: leave out the
+     * items each user has seen. Over shards it is refused (ANNB_E_UNSUPPORTED):
+     * each shard stores its own items' interactions; send them as exclude_ids. */
+    int exclude_seen;
+    /* IDs of the answering space left out of every answer (IDs the bundles
+     * do not hold are ignored). */
+    const int64_t *exclude_ids;
+    size_t exclude_count;
+    /* Item answers only: items with at least one of these genres (catalog
+     * names, case-sensitive). An unknown name fails with ANNB_E_NOT_FOUND
+     * and a message listing the known ones. */
+    const char *const *genres;
+    size_t genre_count;
+    uint32_t nprobe, ef_search; /* search effort; 0: as tuned at build (annb_search_opts) */
+    int threads;                /* threads for this call; 0 or 1: the caller's alone */
+    int exact;                  /* 1: an exact scan whatever the index (annb_search_opts.exact) */
+} annb_question;
+
+#define ANNB_QUESTION_INIT \
+    { sizeof(annb_question), ANNB_Q_ITEMS_FOR_USER, NULL, NULL, 1, 10, 0, NULL, 0, NULL, 0, 0, 0, 0, 0 }
+
+/* Sets *q to ANNB_QUESTION_INIT (for callers that cannot use the macro). */
+ANNB_API void annb_question_init(annb_question *q);
+
+/* The space a kind's answers are in: ANNB_SPACE_USERS for SIMILAR_USERS and
+ * USERS_FOR_ITEM, ANNB_SPACE_ITEMS otherwise. */
+ANNB_API annb_space annb_question_space(annb_question_kind kind);
+
+/*
+ * annb_ask - answers a question over one bundle (n = 1) or the shards of one
+ * catalog (n > 1, ann-build --shard I/N; they must agree on dimension and
+ * metric). Item answers over shards are merged (annb_search_shards); the
+ * subjects' vectors come from whichever shard holds the item, and from the
+ * first bundle that stores users. The combination rules (which option goes
+ * with which question) live here, so every front end applies the same ones.
+ *
+ *  hits     out: q->count x q->k slots, best first per subject; slots past
+ *           the available answers hold ANNB_ID_NONE.
+ *  err      out, may be NULL: what failed, for a person:
+ *           ANNB_E_NOT_FOUND  "user 11 is not in the bundle", "item 7 is in
+ *                             none of the 4 bundles", "unknown genre
+ *                             \"Comedy\"; the genres are: Action, ..."
+ *           ANNB_E_UNSUPPORTED "the bundle has no users (build with --users)",
+ *                             no interactions, exclude_seen over shards,
+ *                             genres on a bundle without a catalog
+ *           ANNB_E_INVALID    a NULL or contradictory field ("genres filter
+ *                             items; this question answers users")
+ *           ANNB_E_NOMEM, ANNB_E_FAISS
+ * Thread-safe on shared bundles; keeps nothing after it returns.
+ */
+ANNB_API int annb_ask(annb_hit *hits, const annb_bundle *const *bundles, size_t n,
+                      const annb_question *q, annb_error *err);
+
+/* The bundle among n shards that holds item `id` (and so its title and
+ * genres), or NULL. */
+ANNB_API const annb_bundle *annb_item_owner(const annb_bundle *const *bundles, size_t n,
+                                            int64_t id);
+
+/*
+ * annb_results_json - answers as the protocol's JSON array (docs/protocol.md):
+ * [{"rank":1,"id":2571,"score":3.25,"title":"Matrix, The (1999)","genres":
+ * ["Action","Sci-Fi"]},...], one object per filled slot of hits[0..k),
+ * titles and genres from the shard holding each item (users have none:
+ * null and []). Scores print with 9 significant digits (they read back as
+ * the same float); a score that is not finite is null. Valid UTF-8 whatever
+ * the bundle holds. The one writer of results for every JSON front end.
+ * Returns malloc'd text (free with annb_free), NULL when out of memory.
+ */
+ANNB_API char *annb_results_json(const annb_bundle *const *bundles, size_t n, annb_space space,
+                                 const annb_hit *hits, size_t k);
 
 /* Copies the stored vector of `id` in `space` (dimension floats) into out.
  * For a cosine bundle this is the normalised vector.
@@ -858,7 +973,8 @@ ANNB_API int annb_vectors_from_csv(int64_t **ids, float **vectors, size_t *count
  *
  * Returns ANNB_OK when the answer holds results, otherwise the code matching
  * the answer's error: ANNB_E_INPUT (bad_json), ANNB_E_INVALID
- * (invalid_request, unsupported), ANNB_E_NOT_FOUND, ANNB_E_DIMENSION,
+ * (invalid_request), ANNB_E_UNSUPPORTED (unsupported; ANNB_E_INVALID before
+ * 0.2), ANNB_E_NOT_FOUND, ANNB_E_DIMENSION,
  * ANNB_E_NOMEM / ANNB_E_FAISS (internal). A bad request is never fatal to the
  * caller: answer it and go on with the next.
  * Thread-safe: no state is kept between calls; many threads may serve from
@@ -866,6 +982,16 @@ ANNB_API int annb_vectors_from_csv(int64_t **ids, float **vectors, size_t *count
  */
 ANNB_API int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *request,
                                 char **response);
+
+/*
+ * annb_serve_ask - the protocol's answer to a question already parsed (a
+ * front end with its own request form, e.g. an HTTP GET with query
+ * parameters): the same JSON object, with "id" null, and the same return
+ * codes as annb_serve_request. q->count must be 1 and q->k at most
+ * ANNB_SERVE_MAX_K (else an invalid_request answer).
+ */
+ANNB_API int annb_serve_ask(const annb_bundle *const *bundles, size_t n, const annb_question *q,
+                            char **response);
 
 /*
  * annb_serve_read_line - reads one request line from `in` (up to '\n' or

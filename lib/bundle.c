@@ -601,6 +601,11 @@ static int map_file(annb_bundle *b, const char *path, annb_error *err)
     return rc;
 }
 
+void annb_open_opts_init(annb_open_opts *opts)
+{
+    if (opts) *opts = (annb_open_opts)ANNB_OPEN_OPTS_INIT;
+}
+
 int annb_open(annb_bundle **out, const char *path, const annb_open_opts *opts, annb_error *err)
 {
     annb_open_opts defaults = ANNB_OPEN_OPTS_INIT;

@@ -24,6 +24,7 @@ const char *annb_strerror(int code)
     case ANNB_E_FAISS: return "Faiss error";
     case ANNB_E_LIMIT: return "input exceeds a limit";
     case ANNB_E_RECALL: return "target recall not reached";
+    case ANNB_E_UNSUPPORTED: return "the bundle does not store what is asked";
     default: return "unknown error";
     }
 }

@@ -1,4 +1,4 @@
-/* search.c - top-k search with external IDs (annb_search), metric names. */
+/* search.c - top-k search with external IDs (annb_search, annb_recommend, shards). */
 #include "bundle.h"
 #include "exact.h"
 #include "ivf.h"
@@ -10,36 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
-
-const char *annb_metric_name(annb_metric m)
-{
-    switch (m) {
-    case ANNB_METRIC_IP: return "ip";
-    case ANNB_METRIC_L2: return "l2";
-    case ANNB_METRIC_COSINE: return "cosine";
-    }
-    return NULL;
-}
-
-int annb_metric_parse(annb_metric *out, const char *name)
-{
-    for (int m = ANNB_METRIC_IP; m <= ANNB_METRIC_COSINE; m++)
-        if (name && strcmp(name, annb_metric_name((annb_metric)m)) == 0) {
-            *out = (annb_metric)m;
-            return ANNB_OK;
-        }
-    return ANNB_E_INVALID;
-}
-
-#define ANNB_STR2(x) #x
-#define ANNB_STR(x) ANNB_STR2(x)
-const char *annb_version(void)
-{
-    return "annb " ANNB_VERSION_STRING " (format " ANNB_STR(ANNB_FORMAT_VERSION_MAJOR) "."
-        ANNB_STR(ANNB_FORMAT_VERSION_MINOR) ", faiss " ANNB_FAISS_VERSION ", zstd "
-        ZSTD_VERSION_STRING ")";
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -61,6 +31,7 @@ typedef struct plan {
     annb_faiss_view fv;    /* when v.index: how Faiss answers become exact ones */
     annb_metric metric;
     int threads;
+    int exact;             /* scan every row whatever the index (annb_search_opts.exact) */
     const int64_t *skip; /* rows excluded for every query, ascending, unique */
     size_t nskip;
     const uint8_t *genre_ok; /* bitmap of rows allowed by the genre filter, or NULL */
@@ -188,16 +159,23 @@ static int search_selected(const plan *p, const float *q, size_t nq, size_t k,
 
 /* Resolves opts for questions of k results into p (p->skip and
  * p->genre_ok are malloc'd: plan_release). */
-static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *o, size_t k)
+static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *given, size_t k)
 {
+    /* Fields past an older caller's struct_size keep their defaults. */
+    annb_search_opts all = ANNB_SEARCH_OPTS_INIT;
+    const annb_search_opts *o = &all;
     memset(p, 0, sizeof *p);
-    if (o->struct_size < sizeof(annb_search_opts) || (o->exclude_count && !o->exclude_ids) ||
+    if (given->struct_size < ANNB_SEARCH_OPTS_SIZE_0_1) return ANNB_E_INVALID;
+    memcpy(&all, given, given->struct_size < sizeof all ? given->struct_size : sizeof all);
+    all.struct_size = sizeof all;
+    if ((o->exclude_count && !o->exclude_ids) ||
         (o->genre_count && !o->genres) || (o->space != ANNB_SPACE_ITEMS && o->space != ANNB_SPACE_USERS) ||
         (o->genre_count && o->space != ANNB_SPACE_ITEMS))
         return ANNB_E_INVALID;
     p->v = annb_space_of(b, o->space);
     if (!p->v.count || (!p->v.exact && !p->v.index && !p->v.ivf && !p->v.graph)) return ANNB_E_INVALID; /* no such space */
     p->threads = o->threads;
+    p->exact = o->exact;
     p->d = b->c.meta.dimension;
     /* The parameters tuned for the nearest k measured at or above this one
      * (SPEC 6.16), unless the caller sets them. */
@@ -267,11 +245,11 @@ static int search_exact(const plan *p, const float *q, size_t nq, size_t k,
         exn[i] = extra[i].count;
     }
     annb_row_filter f = {p->genre_ok, p->skip, p->nskip, ex, exn};
-    if (rc == ANNB_OK && p->v.graph) /* efSearch: tuned at build (SPEC 6.14) */
+    if (rc == ANNB_OK && p->v.graph && !p->exact) /* efSearch: tuned at build (SPEC 6.14) */
         rc = annb_graph_search(p->v.graph, p->v.graph_pool, p->metric, q, nq, k,
                                p->ef_search ? p->ef_search : ANNB_GRAPH_DEFAULT_EF, &f, p->threads,
                                dist, rows);
-    else if (rc == ANNB_OK && p->v.ivf) /* nprobe: tuned at build (SPEC 6.14), 1 without */
+    else if (rc == ANNB_OK && p->v.ivf && !p->exact) /* nprobe: tuned at build (SPEC 6.14), 1 without */
         rc = annb_ivf_search_threads(p->v.ivf, p->metric, q, nq, k, p->nprobe ? p->nprobe : 1, &f,
                                      p->threads, dist, rows);
     else if (rc == ANNB_OK)
@@ -291,7 +269,7 @@ static int search_exact(const plan *p, const float *q, size_t nq, size_t k,
 static int run_plan(const plan *p, const float *q, size_t nq, size_t k,
                     const row_list *extra, annb_hit *hits)
 {
-    if (p->v.exact || p->v.ivf || p->v.graph) return search_exact(p, q, nq, k, extra, hits);
+    if (p->exact || p->v.exact || p->v.ivf || p->v.graph) return search_exact(p, q, nq, k, extra, hits);
     return search_selected(p, q, nq, k, extra, hits);
 }
 
@@ -310,6 +288,11 @@ int annb_queries_normalized(float **out, const annb_bundle *b, const float *q, s
         for (uint32_t j = 0; j < d; j++) (*out)[i * d + j] = (float)(q[i * d + j] * inv);
     }
     return ANNB_OK;
+}
+
+void annb_search_opts_init(annb_search_opts *opts)
+{
+    if (opts) *opts = (annb_search_opts)ANNB_SEARCH_OPTS_INIT;
 }
 
 int annb_search(const annb_bundle *b, const float *queries, size_t nq, size_t k,

@@ -334,7 +334,7 @@ check "line 4: empty" test "$(sed -n 4p "$TMP/stdout")" = \
     '{"id":null,"error":{"code":"bad_json","message":"the request is empty"}}'
 check "line 5: not_found" test "$(sed -n 5p "$TMP/stdout")" = \
     '{"id":5,"error":{"code":"not_found","message":"user 11 is not in the bundle"}}'
-expect_stdout_contains '{"id":6,"error":{"code":"invalid_request","message":"\"genres\" filters items; \"similar_users\" answers users"}}'
+expect_stdout_contains '{"id":6,"error":{"code":"invalid_request","message":"genres filter items, and this question answers users"}}'
 awk -f "$HERE/brute.awk" -v metric=ip -v k=3 -v q=0.5,-1.25,2,0.125 -v catalog="$W/movies.utf8" \
     "$ITEMS" >"$W/expected.tsv"
 check "answer 7 = the brute force" \

@@ -781,7 +781,7 @@ static void test_serve_errors(void **state)
         {"{\"item\": 3, \"ef_search\": 1.5}", ANNB_E_INVALID, "invalid_request", "\"ef_search\""},
         {"{\"item\": 3, \"nprobe\": \"8\"}", ANNB_E_INVALID, "invalid_request", "\"nprobe\""},
         {"{\"item\": 3, \"exclude_seen\": 1}", ANNB_E_INVALID, "invalid_request", "true or false"},
-        {"{\"item\": 3, \"exclude_seen\": true}", ANNB_E_INVALID, "invalid_request", "with \"user\""},
+        {"{\"item\": 3, \"exclude_seen\": true}", ANNB_E_INVALID, "invalid_request", "items for a stored user only"},
         {"{\"item\": 3, \"exclude\": 5}", ANNB_E_INVALID, "invalid_request", "array of IDs"},
         {"{\"item\": 3, \"exclude\": [5, 2.5]}", ANNB_E_INVALID, "invalid_request", "element 2"},
         {"{\"item\": 3, \"genres\": \"Comedy\"}", ANNB_E_INVALID, "invalid_request", "array of strings"},
@@ -816,14 +816,14 @@ static void test_serve_errors(void **state)
     cJSON_Delete(a);
     /* What the bundles do not store. */
     const annb_bundle *no_users[] = {fx->l2}, *no_seen[] = {fx->cosine};
-    a = serve(no_users, 1, "{\"user\": 5}", ANNB_E_INVALID);
+    a = serve(no_users, 1, "{\"user\": 5}", ANNB_E_UNSUPPORTED);
     const cJSON *e = cJSON_GetObjectItem(a, "error");
     assert_string_equal(cJSON_GetObjectItem(e, "code")->valuestring, "unsupported");
     assert_non_null(strstr(cJSON_GetObjectItem(e, "message")->valuestring, "no users"));
     cJSON_Delete(a);
     char req[128];
     snprintf(req, sizeof req, "{\"user\": %lld, \"exclude_seen\": true}", (long long)fx->users.ids[0]);
-    a = serve(no_seen, 1, req, ANNB_E_INVALID);
+    a = serve(no_seen, 1, req, ANNB_E_UNSUPPORTED);
     assert_non_null(strstr(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "error"), "message")->valuestring,
                            "no interactions"));
     cJSON_Delete(a);
@@ -860,11 +860,11 @@ static void test_serve_shards(void **state)
         annb_free(b);
     }
     snprintf(req, sizeof req, "{\"user\": %lld, \"exclude_seen\": true}", (long long)fx->users.ids[0]);
-    cJSON *a = serve(shards, NSHARDS, req, ANNB_E_INVALID);
+    cJSON *a = serve(shards, NSHARDS, req, ANNB_E_UNSUPPORTED);
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "error"), "code")->valuestring, "unsupported");
     cJSON_Delete(a);
     const annb_bundle *mixed[] = {fx->ip_shard[0], fx->l2_shard[1]};
-    a = serve(mixed, 2, "{\"item\": 1}", ANNB_E_INVALID);
+    a = serve(mixed, 2, "{\"item\": 1}", ANNB_E_UNSUPPORTED);
     cJSON_Delete(a);
 }
 

@@ -1,0 +1,110 @@
+/* results_json.c - answers as JSON: the results array of docs/protocol.md,
+ * written once for every JSON front end (the protocol, ann-query's JSON
+ * output, ann-serve). */
+#include "json_out.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int annb_json_put(cJSON *obj, const char *key, cJSON *item)
+{
+    if (!item) return 0;
+    cJSON_AddItemToObjectCS(obj, key, item); /* constant key: nothing to copy */
+    return 1;
+}
+
+/* Numbers printed by us, which cJSON's double printing would not do: int64
+ * IDs exactly (by hand: printf costs more than the rest of the answer), and
+ * float scores with %.9g, which read back as the same float. */
+cJSON *annb_json_int(int64_t v)
+{
+    char buf[24], *p = buf + sizeof buf;
+    uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    *--p = '\0';
+    do *--p = (char)('0' + mag % 10); while (mag /= 10);
+    if (v < 0) *--p = '-';
+    return cJSON_CreateRaw(p);
+}
+
+static cJSON *score_of(float score)
+{
+    char buf[32];
+    if (!isfinite(score)) return cJSON_CreateNull();
+    snprintf(buf, sizeof buf, "%.9g", (double)score);
+    return cJSON_CreateRaw(buf);
+}
+
+/* "Action|Comedy" of item id as a JSON array; the bundle that holds the
+ * item also holds its catalog entry (shards split the catalog too). */
+static cJSON *genres_of(const annb_bundle *b, int64_t id)
+{
+    char small[256], *buf = small;
+    int len = annb_item_genres(b, id, small, sizeof small);
+    if (len >= (int)sizeof small && (buf = malloc((size_t)len + 1)))
+        annb_item_genres(b, id, buf, (size_t)len + 1);
+    cJSON *arr = buf ? cJSON_CreateArray() : NULL;
+    int ok = arr != NULL;
+    for (char *s = buf, *bar; ok && len > 0 && s; s = bar ? bar + 1 : NULL) {
+        if ((bar = strchr(s, '|'))) *bar = '\0';
+        ok = cJSON_AddItemToArray(arr, cJSON_CreateString(s));
+    }
+    if (buf != small) free(buf);
+    if (!ok) cJSON_Delete(arr);
+    return ok ? arr : NULL;
+}
+
+static cJSON *result(const annb_bundle *const *b, size_t n, annb_space space, size_t rank,
+                     const annb_hit *h)
+{
+    const annb_bundle *owner = space == ANNB_SPACE_ITEMS ? annb_item_owner(b, n, h->id) : NULL;
+    const char *title = owner ? annb_item_title(owner, h->id) : NULL;
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && annb_json_put(o, "rank", annb_json_int((int64_t)rank)) &&
+             annb_json_put(o, "id", annb_json_int(h->id)) &&
+             annb_json_put(o, "score", score_of(h->score)) &&
+             annb_json_put(o, "title", title ? cJSON_CreateString(title) : cJSON_CreateNull()) &&
+             annb_json_put(o, "genres", owner ? genres_of(owner, h->id) : cJSON_CreateArray());
+    if (!ok) cJSON_Delete(o);
+    return ok ? o : NULL;
+}
+
+cJSON *annb_json_results(const annb_bundle *const *b, size_t n, annb_space space,
+                         const annb_hit *hits, size_t k)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t j = 0; arr && j < k && hits[j].id != ANNB_ID_NONE; j++)
+        if (!cJSON_AddItemToArray(arr, result(b, n, space, j + 1, &hits[j]))) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    return arr;
+}
+
+/* cJSON copies string bytes as they are: a title of a crafted bundle, the
+ * echoed id or a key quoted in a message may hold bytes that are not UTF-8.
+ * Those bytes (all >= 0x80) can only be inside strings, so replacing each
+ * by U+FFFD on the whole text keeps it JSON and makes it valid UTF-8. */
+char *annb_json_print(const cJSON *root)
+{
+    char *text = cJSON_PrintUnformatted(root);
+    size_t n = text ? strlen(text) : 0;
+    for (size_t i = 0, len; i < n; i += len)
+        if (!(len = annb_text_char(text + i, n - i, NULL))) {
+            char *fixed = annb_text_repair(text);
+            cJSON_free(text);
+            return fixed;
+        }
+    return text;
+}
+
+char *annb_results_json(const annb_bundle *const *bundles, size_t n, annb_space space,
+                        const annb_hit *hits, size_t k)
+{
+    if (!bundles || !n || !hits) return NULL;
+    cJSON *arr = annb_json_results(bundles, n, space, hits, k);
+    char *text = arr ? annb_json_print(arr) : NULL;
+    cJSON_Delete(arr);
+    return text;
+}
