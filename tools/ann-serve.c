@@ -222,8 +222,12 @@ int main(int argc, char **argv)
         serve_set_close(&set);
         return EXIT_INTERNAL;
     }
-    /* LIVE-RECALL-PENDING */
+    if (serve_recall_start(&recall, cfg.recall_sample, 256, &metrics, cfg.verbosity) != 0) {
+        serve_set_close(&set);
+        return EXIT_INTERNAL;
+    }
     if (serve_http_start(&http, &cfg, &set, &metrics, recall, &port) != 0) {
+        serve_recall_stop(recall);
         serve_set_close(&set);
         return EXIT_IO;
     }
@@ -242,6 +246,7 @@ int main(int argc, char **argv)
         break;
     }
     serve_http_stop(http, drain_ms);
+    serve_recall_stop(recall);
     serve_set_close(&set);
     serve_metrics_destroy(&metrics);
     if (cfg.access_log && cfg.access_log != stdout) fclose(cfg.access_log);

@@ -38,7 +38,8 @@ typedef struct request_state {
     char *body;                  /* POST: NUL-terminated */
     size_t len, cap, reserved;   /* reserved: bytes counted in the body budget */
     int too_large, over_budget;
-    char *request_text;          /* GET: the protocol request */
+    serve_get_question get;      /* GET: the question */
+    int has_get;
     serve_question question;
     unsigned status;
     char *answer;                /* free()d after sending */
@@ -119,11 +120,13 @@ static void answer(serve_http *h, request_state *rs)
     }
     serve_generation *g = serve_acquire(h->set);
     const annb_bundle *const *b = g->bundles;
-    if (rs->is_post)
+    if (rs->has_get) {
+        rs->status = serve_answer_get(&rs->answer, b, g->n, &rs->get);
+        if (rs->status == 200) serve_recall_offer(h->recall, g, &rs->get);
+    } else {
         rs->status = serve_answer_post(&rs->answer, &rs->question, b, g->n, rs->body, rs->len,
                                        h->cfg.max_k);
-    else
-        rs->status = serve_answer_text(&rs->answer, b, g->n, rs->request_text);
+    }
     serve_release(g);
 }
 
@@ -247,15 +250,16 @@ static enum MHD_Result route(serve_http *h, request_state *rs, const char *url)
         serve_set_request_reload(h->set, "POST /admin/reload");
         return send_text(rs, 202, strdup("{\"reload\":\"requested\"}"), NULL);
     }
-    serve_route_result r;
-    if (serve_route_get(&r, rs->conn, url, h->cfg.max_k) == 0) {
-        rs->question = r.question;
+    char *error = NULL;
+    int form = serve_route_get(&rs->get, &rs->question, &error, rs->conn, url, h->cfg.max_k);
+    if (form >= 0) {
         if (!get) {
-            free(r.body);
+            if (form == 0) serve_get_question_release(&rs->get);
+            free(error);
             return send_error(rs, 405, "method_not_allowed", "this path takes GET");
         }
-        if (r.status) return send_text(rs, r.status, r.body, NULL);
-        rs->request_text = r.body;
+        if (form > 0) return send_text(rs, (unsigned)form, error, NULL);
+        rs->has_get = 1;
         return enqueue(h, rs);
     }
     char msg[160];
@@ -358,7 +362,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     }
     atomic_fetch_sub(&h->body_bytes, rs->reserved);
     free(rs->body);
-    free(rs->request_text);
+    if (rs->has_get) serve_get_question_release(&rs->get);
     free(rs->answer);
     free(rs->uri);
     free(rs);

@@ -47,28 +47,26 @@ char *serve_error_json(const char *code, const char *fmt, ...)
 
 /* ---- the status of an answer ---- */
 
-/* The "code" of an answer's error object: the last one in the text, as the
- * error object follows the echoed "id" (which may hold anything); in a
- * JSON string a quote is escaped, so the pattern cannot start inside one. */
-static const char *error_code(const char *answer)
-{
-    static const char pattern[] = "\"error\":{\"code\":\"";
-    const char *found = NULL;
-    for (const char *at = answer; (at = strstr(at, pattern)); at++) found = at;
-    return found ? found + sizeof pattern - 1 : "";
-}
-
-static unsigned status_of(int rc, const char *answer)
+static unsigned status_of(int rc)
 {
     switch (rc) {
     case ANNB_OK: return 200;
-    case ANNB_E_INPUT: return 400;
+    case ANNB_E_INPUT:
+    case ANNB_E_INVALID: return 400;
     case ANNB_E_NOT_FOUND: return 404;
-    case ANNB_E_DIMENSION: return 422;
-    case ANNB_E_INVALID:
-        return strncmp(error_code(answer), "unsupported\"", 12) == 0 ? 422 : 400;
+    case ANNB_E_DIMENSION:
+    case ANNB_E_UNSUPPORTED: return 422;
     default: return 500;
     }
+}
+
+/* The library's answer text (annb_free) as ours (free()), with its status:
+ * one rule for every answer the HTTP layer sends. */
+static unsigned copy_answer(char **answer, int rc, char *text)
+{
+    *answer = text ? strdup(text) : NULL;
+    annb_free(text);
+    return *answer ? status_of(rc) : 500;
 }
 
 unsigned serve_answer_text(char **answer, const annb_bundle *const *bundles, size_t n,
@@ -76,16 +74,7 @@ unsigned serve_answer_text(char **answer, const annb_bundle *const *bundles, siz
 {
     char *text = NULL;
     int rc = annb_serve_request(bundles, n, request, &text);
-    if (!text) {
-        *answer = NULL;
-        return 500;
-    }
-    /* Copied: the library's text goes to annb_free, and every answer of
-     * ann-serve (batches, errors) to free(); one rule for the HTTP layer. */
-    *answer = strdup(text);
-    unsigned status = status_of(rc, text);
-    annb_free(text);
-    return *answer ? status : 500;
+    return copy_answer(answer, rc, text);
 }
 
 /* ---- POST /v1/query ---- */
@@ -197,22 +186,64 @@ enum { F_K = 1, F_EXCLUDE_SEEN = 2, F_GENRE = 4, F_EXCLUDE = 8, F_EFFORT = 16 };
 
 static const struct get_form {
     const char *first, *last; /* /v1/FIRST/{id}/LAST */
-    const char *key;          /* the protocol's question key */
+    annb_question_kind kind;
     serve_question question;
     unsigned params;          /* query parameters the question takes */
 } forms[] = {
-    {"users", "items", "user", SQ_ITEMS_FOR_USER, F_K | F_EXCLUDE_SEEN | F_GENRE | F_EXCLUDE | F_EFFORT},
-    {"items", "similar", "item", SQ_SIMILAR_ITEMS, F_K | F_GENRE | F_EXCLUDE | F_EFFORT},
-    {"users", "similar", "similar_users", SQ_SIMILAR_USERS, F_K | F_EXCLUDE},
-    {"items", "users", "users_for_item", SQ_USERS_FOR_ITEM, F_K | F_EXCLUDE},
+    {"users", "items", ANNB_Q_ITEMS_FOR_USER, SQ_ITEMS_FOR_USER,
+     F_K | F_EXCLUDE_SEEN | F_GENRE | F_EXCLUDE | F_EFFORT},
+    {"items", "similar", ANNB_Q_SIMILAR_ITEMS, SQ_SIMILAR_ITEMS, F_K | F_GENRE | F_EXCLUDE | F_EFFORT},
+    {"users", "similar", ANNB_Q_SIMILAR_USERS, SQ_SIMILAR_USERS, F_K | F_EXCLUDE},
+    {"items", "users", ANNB_Q_USERS_FOR_ITEM, SQ_USERS_FOR_ITEM, F_K | F_EXCLUDE},
 };
+
+void serve_get_question_release(serve_get_question *q)
+{
+    for (size_t i = 0; i < q->ngenres; i++) free(q->genres[i]);
+    free(q->genres);
+    free(q->exclude);
+    memset(q, 0, sizeof *q);
+}
+
+/* Points q's annb_question at its own storage. */
+static void link_question(serve_get_question *q)
+{
+    q->q.subjects = &q->subject;
+    q->q.count = 1;
+    q->q.exclude_ids = q->exclude;
+    q->q.exclude_count = q->nexclude;
+    q->q.genres = (const char *const *)q->genres;
+    q->q.genre_count = q->ngenres;
+}
+
+int serve_get_question_copy(serve_get_question *dst, const serve_get_question *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->q = src->q;
+    dst->subject = src->subject;
+    if (src->nexclude && !(dst->exclude = malloc(src->nexclude * sizeof *dst->exclude))) return -1;
+    if (src->nexclude) memcpy(dst->exclude, src->exclude, src->nexclude * sizeof *dst->exclude);
+    dst->nexclude = src->nexclude;
+    if (src->ngenres && !(dst->genres = calloc(src->ngenres, sizeof *dst->genres))) {
+        serve_get_question_release(dst);
+        return -1;
+    }
+    for (; dst->ngenres < src->ngenres; dst->ngenres++)
+        if (!(dst->genres[dst->ngenres] = strdup(src->genres[dst->ngenres]))) {
+            serve_get_question_release(dst);
+            return -1;
+        }
+    link_question(dst);
+    return 0;
+}
 
 typedef struct get_args {
     const struct get_form *form;
     size_t max_k;
-    cJSON *req;
-    cJSON *genres, *exclude; /* owned by req once added */
-    char *error;             /* first problem, as an answer */
+    serve_get_question *q;
+    unsigned seen;           /* parameters given: each at most once */
+    int oom;
+    char *error;             /* the first problem, as an answer */
 } get_args;
 
 static int bad(get_args *a, const char *fmt, ...)
@@ -230,18 +261,32 @@ static int bad(get_args *a, const char *fmt, ...)
     return MHD_NO;
 }
 
-/* An ID as the protocol takes any int64: a decimal string. */
-static int add_id(cJSON *arr_or_obj, const char *key, const char *text)
+/* Once only: k, exclude_seen, nprobe, ef_search. */
+static int once(get_args *a, unsigned flag, const char *key)
 {
-    int64_t v;
-    if (cli_parse_i64(text, &v) != 0) return 0;
-    char digits[24];
-    snprintf(digits, sizeof digits, "%lld", (long long)v);
-    cJSON *s = cJSON_CreateString(digits);
-    if (!s) return 0;
-    if (key) cJSON_AddItemToObject(arr_or_obj, key, s);
-    else cJSON_AddItemToArray(arr_or_obj, s);
+    if (a->seen & flag) return bad(a, "query parameter \"%s\" given twice", key), 0;
+    a->seen |= flag;
     return 1;
+}
+
+static int add_exclude(get_args *a, const char *list)
+{
+    for (const char *at = list; *at;) {
+        const char *comma = strchr(at, ',');
+        size_t len = comma ? (size_t)(comma - at) : strlen(at);
+        char id[32];
+        int64_t v;
+        if (len == 0 || len >= sizeof id ||
+            (snprintf(id, sizeof id, "%.*s", (int)len, at), cli_parse_i64(id, &v) != 0))
+            return bad(a, "\"exclude\" takes IDs separated by commas; \"%.*s\" is not an ID",
+                       (int)(len > 64 ? 64 : len), at);
+        int64_t *grown = realloc(a->q->exclude, (a->q->nexclude + 1) * sizeof *grown);
+        if (!grown) return a->oom = 1, MHD_NO;
+        a->q->exclude = grown;
+        a->q->exclude[a->q->nexclude++] = v;
+        at = comma ? comma + 1 : at + len;
+    }
+    return MHD_YES;
 }
 
 static enum MHD_Result get_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -251,45 +296,36 @@ static enum MHD_Result get_arg(void *cls, enum MHD_ValueKind kind, const char *k
     (void)kind;
     unsigned p = a->form->params;
     int64_t v;
-    if (a->error) return MHD_NO;
+    if (a->error || a->oom) return MHD_NO;
     if (!value) value = "";
     if (!strcmp(key, "k") && (p & F_K)) {
-        if (cli_parse_i64(value, &v) != 0 || v < 1 || (uint64_t)v > a->max_k) {
+        if (!once(a, F_K, key)) return MHD_NO;
+        if (cli_parse_i64(value, &v) != 0 || v < 1 || (uint64_t)v > a->max_k)
             return bad(a, "\"k\" must be an integer from 1 to %zu, not \"%.64s\"", a->max_k, value);
-        }
-        if (cJSON_GetObjectItemCaseSensitive(a->req, "k"))
-            return bad(a, "query parameter \"%s\" given twice", key);
-        cJSON_AddNumberToObject(a->req, "k", (double)v);
+        a->q->q.k = (size_t)v;
     } else if (!strcmp(key, "exclude_seen") && (p & F_EXCLUDE_SEEN)) {
+        if (!once(a, F_EXCLUDE_SEEN, key)) return MHD_NO;
         int on = !strcmp(value, "1") || !strcmp(value, "true");
         if (!on && strcmp(value, "0") && strcmp(value, "false"))
-            return bad(a, "\"%s\" must be 1, 0, true or false, not \"%.64s\"", key, value);
-        if (cJSON_GetObjectItemCaseSensitive(a->req, "exclude_seen"))
-            return bad(a, "query parameter \"%s\" given twice", key);
-        cJSON_AddBoolToObject(a->req, "exclude_seen", on);
+            return bad(a, "\"exclude_seen\" must be 1, 0, true or false, not \"%.64s\"", value);
+        a->q->q.exclude_seen = on;
     } else if (!strcmp(key, "genre") && (p & F_GENRE)) {
-        if (!a->genres && !(a->genres = cJSON_AddArrayToObject(a->req, "genres"))) return MHD_NO;
-        cJSON_AddItemToArray(a->genres, cJSON_CreateString(value));
+        char **grown = realloc(a->q->genres, (a->q->ngenres + 1) * sizeof *grown);
+        if (!grown) return a->oom = 1, MHD_NO;
+        a->q->genres = grown;
+        if (!(a->q->genres[a->q->ngenres] = strdup(value))) return a->oom = 1, MHD_NO;
+        a->q->ngenres++;
     } else if (!strcmp(key, "exclude") && (p & F_EXCLUDE)) {
-        if (!a->exclude && !(a->exclude = cJSON_AddArrayToObject(a->req, "exclude"))) return MHD_NO;
-        char *copy = strdup(value), *save = NULL;
-        if (!copy) return MHD_NO;
-        for (char *id = strtok_r(copy, ",", &save); id; id = strtok_r(NULL, ",", &save))
-            if (!add_id(a->exclude, NULL, id)) {
-                bad(a, "\"%s\" takes IDs separated by commas; \"%.64s\" is not an ID", key, id);
-                break;
-            }
-        free(copy);
+        return add_exclude(a, value);
     } else if ((!strcmp(key, "nprobe") || !strcmp(key, "ef_search")) && (p & F_EFFORT)) {
+        if (!once(a, key[0] == 'n' ? F_EFFORT : F_EFFORT << 1, key)) return MHD_NO;
         if (cli_parse_i64(value, &v) != 0 || v < 1 || v > 1 << 20)
             return bad(a, "\"%s\" must be an integer from 1 to 1048576, not \"%.64s\"", key, value);
-        if (cJSON_GetObjectItemCaseSensitive(a->req, key))
-            return bad(a, "query parameter \"%s\" given twice", key);
-        cJSON_AddNumberToObject(a->req, key, (double)v);
+        *(key[0] == 'n' ? &a->q->q.nprobe : &a->q->q.ef_search) = (uint32_t)v;
     } else {
         return bad(a, "unknown query parameter \"%.64s\" for this question", key);
     }
-    return a->error ? MHD_NO : MHD_YES;
+    return a->error || a->oom ? MHD_NO : MHD_YES;
 }
 
 /* Splits /v1/FIRST/ID/LAST; 0 when the path has that shape. */
@@ -301,8 +337,7 @@ static int split_path(const char *path, char *first, char *id, char *last, size_
     const char *at = path + 4;
     for (int i = 0; i < 3; i++) {
         const char *slash = strchr(at, '/');
-        if (i < 2 && !slash) return -1;
-        if (i == 2 && slash) return -1;
+        if ((i < 2 && !slash) || (i == 2 && slash)) return -1;
         parts[i] = at;
         lens[i] = slash ? (size_t)(slash - at) : strlen(at);
         if (lens[i] == 0 || lens[i] >= size) return -1;
@@ -314,36 +349,44 @@ static int split_path(const char *path, char *first, char *id, char *last, size_
     return 0;
 }
 
-int serve_route_get(serve_route_result *out, struct MHD_Connection *conn, const char *path,
-                    size_t max_k)
+int serve_route_get(serve_get_question *q, serve_question *question, char **error,
+                    struct MHD_Connection *conn, const char *path, size_t max_k)
 {
     char first[64], id[64], last[64];
     const struct get_form *form = NULL;
-    memset(out, 0, sizeof *out);
+    *error = NULL;
     if (split_path(path, first, id, last, sizeof first) != 0) return -1;
     for (size_t i = 0; i < sizeof forms / sizeof forms[0] && !form; i++)
         if (!strcmp(first, forms[i].first) && !strcmp(last, forms[i].last)) form = &forms[i];
     if (!form) return -1;
-    out->question = form->question;
-    get_args a = {form, max_k, cJSON_CreateObject(), NULL, NULL, NULL};
-    if (!a.req) {
-        out->status = 500;
-        out->body = serve_error_json("internal", "out of memory");
-        return 0;
-    }
-    if (!add_id(a.req, form->key, id)) {
+    *question = form->question;
+    memset(q, 0, sizeof *q);
+    annb_question_init(&q->q);
+    q->q.kind = form->kind;
+    get_args a = {form, max_k, q, 0, 0, NULL};
+    if (cli_parse_i64(id, &q->subject) != 0)
         bad(&a, "%s ID \"%.64s\" in the path is not an integer ID",
             form->first[0] == 'u' ? "user" : "item", id);
-    } else {
+    else
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, get_arg, &a);
+    link_question(q);
+    if (a.oom && !a.error) {
+        serve_get_question_release(q);
+        *error = serve_error_json("internal", "out of memory");
+        return 500;
     }
     if (a.error) {
-        out->status = 400;
-        out->body = a.error;
-    } else if (!(out->body = cJSON_PrintUnformatted(a.req))) {
-        out->status = 500;
-        out->body = serve_error_json("internal", "out of memory");
+        serve_get_question_release(q);
+        *error = a.error;
+        return 400;
     }
-    cJSON_Delete(a.req);
     return 0;
+}
+
+unsigned serve_answer_get(char **answer, const annb_bundle *const *bundles, size_t n,
+                          const serve_get_question *q)
+{
+    char *text = NULL;
+    int rc = annb_serve_ask(bundles, n, &q->q, &text);
+    return copy_answer(answer, rc, text);
 }

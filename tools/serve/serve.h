@@ -152,9 +152,37 @@ void serve_set_close(serve_bundle_set *s);
 serve_generation *serve_acquire(serve_bundle_set *s);
 void serve_release(serve_generation *g);
 
+/* ---- questions of the GET forms (routes.c) ---- */
+
+/* An annb_question with the storage its pointers point into: set up by
+ * serve_route_get, never moved after (q.subjects points at subject). */
+typedef struct serve_get_question {
+    annb_question q;
+    int64_t subject;
+    int64_t *exclude;        /* malloc'd */
+    size_t nexclude;
+    char **genres;           /* malloc'd, each string too */
+    size_t ngenres;
+} serve_get_question;
+
+void serve_get_question_release(serve_get_question *q);
+/* A deep copy into *dst (for a live recall sample). 0, or -1 out of memory. */
+int serve_get_question_copy(serve_get_question *dst, const serve_get_question *src);
+
 /* ---- live recall (live_recall.c) ---- */
 
 typedef struct serve_recall serve_recall;
+
+/* A sampler re-answering `fraction` of the questions offered exactly, on one
+ * SCHED_IDLE thread with a queue of `capacity` samples. *out is NULL (and 0
+ * returned) when fraction is 0; -1 when it cannot start. */
+int serve_recall_start(serve_recall **out, double fraction, size_t capacity, serve_metrics *m,
+                       int verbosity);
+/* Offers an answered question (r may be NULL): sampled or not, copied when
+ * sampled, with a reference to g, the generation that answered it. */
+void serve_recall_offer(serve_recall *r, serve_generation *g, const serve_get_question *q);
+/* Stops the thread; queued samples are dropped. Accepts NULL. */
+void serve_recall_stop(serve_recall *r);
 
 /* ---- HTTP (http.c, routes.c) ---- */
 
@@ -181,20 +209,16 @@ int serve_http_start(serve_http **out, const serve_config *cfg, serve_bundle_set
  * drain_ms for requests begun), then stops. */
 void serve_http_stop(serve_http *h, unsigned drain_ms);
 
-/* A GET form translated: a question to answer, or an answer now. */
-typedef struct serve_route_result {
-    serve_question question;
-    unsigned status;           /* 0: a question to answer; else an error answer now */
-    char *body;                /* malloc'd: the protocol request (status 0) or the error
-                                * answer (status != 0), JSON */
-} serve_route_result;
-
 struct MHD_Connection;
 /* Translates GET /v1/... (path without the query string; the query
- * arguments read from conn) into a protocol request. Returns 0 when the
- * path is one of the GET forms (result filled), -1 when it is not. */
-int serve_route_get(serve_route_result *out, struct MHD_Connection *conn, const char *path,
-                    size_t max_k);
+ * arguments read from conn) into *q, labelled *question. Returns -1 when
+ * the path is none of the GET forms; 0 when q holds the question; or an HTTP
+ * status (400) with its answer in *error (malloc'd, free()). */
+int serve_route_get(serve_get_question *q, serve_question *question, char **error,
+                    struct MHD_Connection *conn, const char *path, size_t max_k);
+/* Answers a GET question: *answer (malloc'd, free()), the HTTP status back. */
+unsigned serve_answer_get(char **answer, const annb_bundle *const *bundles, size_t n,
+                          const serve_get_question *q);
 /* Answers a POST /v1/query body (a request or an array of them): the JSON
  * answer into *answer (malloc'd, free with free()), the HTTP status back. */
 unsigned serve_answer_post(char **answer, serve_question *question,
