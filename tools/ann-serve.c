@@ -30,13 +30,19 @@ static void usage(FILE *out)
             "  --listen ADDR:PORT     numeric address and port (default 127.0.0.1:8080;\n"
             "                         [::1]:8080 for IPv6; port 0: any free port). The\n"
             "                         first line on stdout is `listening on ADDR:PORT`\n"
-            "  --threads N            workers answering questions (default: the cores)\n"
+            "  --threads N            threads answering questions (default: the cores)\n"
+            "  --dispatch MODE        inline (default): each HTTP thread answers its own\n"
+            "                         requests, the fastest; queue: one HTTP thread hands\n"
+            "                         questions to the workers through a bounded queue, for\n"
+            "                         503 on overload, 504 past --timeout-ms, and health\n"
+            "                         checks that never wait behind questions\n"
             "  --max-request-bytes N  largest request body (default 1048576; 413 past it)\n"
             "  --max-k N              largest k (default and at most 10000; 400 past it)\n"
-            "  --queue N              questions waiting for a worker (default 1024; 503\n"
-            "                         with Retry-After past it)\n"
-            "  --timeout-ms N         longest wait for a worker (default 1000; 504 past\n"
-            "                         it; 0: no limit)\n"
+            "  --queue N              --dispatch queue: questions that may wait for a busy\n"
+            "                         worker (default 1024; 0: none); 503 with Retry-After\n"
+            "                         past it\n"
+            "  --timeout-ms N         --dispatch queue: longest wait for a worker (default\n"
+            "                         1000; 0: no limit); 504 past it\n"
             "  --drain-ms N           on SIGTERM/SIGINT, longest wait for requests begun\n"
             "                         (default 10000)\n"
             "  --recall-sample F      fraction of questions re-answered exactly to measure\n"
@@ -87,6 +93,7 @@ static int parse_args(serve_config *c, unsigned *drain_ms, const char ***paths, 
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"threads", required_argument, NULL, 't'},
+        {"dispatch", required_argument, NULL, 'd'},
         {"max-request-bytes", required_argument, NULL, 'b'},
         {"max-k", required_argument, NULL, 'k'},
         {"queue", required_argument, NULL, 'Q'},
@@ -120,6 +127,13 @@ static int parse_args(serve_config *c, unsigned *drain_ms, const char ***paths, 
                 return EXIT_USAGE;
             }
             c->threads = (int)v;
+            break;
+        case 'd':
+            if (strcmp(optarg, "inline") && strcmp(optarg, "queue")) {
+                cli_warn(prog, "--dispatch takes inline or queue, not '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            c->dispatch_queue = optarg[0] == 'q';
             break;
         case 'b':
             if (cli_parse_size(optarg, &size) != 0 || size < 1 || size > (1u << 30)) {

@@ -4,12 +4,11 @@
  * translation of HTTP requests into questions (routes.c), the HTTP front end
  * with its worker pool (http.c) and the live recall sampler (live_recall.c).
  *
- * Threads: one libmicrohttpd polling thread does all socket I/O and answers
- * the cheap routes (/healthz, /readyz, /metrics, errors) itself; questions go
- * through a bounded queue to a pool of workers (one per core), so a health
- * check or a scrape never waits behind searches. A reloader thread opens and
- * verifies new bundles, an inotify thread watches the served directories, a
- * low-priority thread re-answers sampled questions exactly.
+ * Threads: libmicrohttpd's, which answer questions themselves or hand them
+ * to a pool of workers behind a bounded queue (--dispatch, http.c); a
+ * reloader thread that opens and verifies new bundles; an inotify thread
+ * watching the served directories; a low-priority thread re-answering
+ * sampled questions exactly.
  */
 #ifndef ANNB_SERVE_H
 #define ANNB_SERVE_H
@@ -189,7 +188,8 @@ void serve_recall_stop(serve_recall *r);
 typedef struct serve_config {
     const char *listen_host;   /* numeric IPv4 or IPv6 address */
     unsigned listen_port;      /* 0: any free port */
-    int threads;               /* workers */
+    int threads;               /* workers (inline: MHD's thread pool) */
+    int dispatch_queue;        /* 1: --dispatch queue; 0: inline (http.c) */
     size_t max_request_bytes;  /* body cap (413) */
     size_t max_k;              /* k cap (400) */
     size_t queue;              /* requests waiting for a worker (503 past it) */
