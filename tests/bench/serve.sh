@@ -46,14 +46,20 @@ request = function()
 end
 EOF
 
-row() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@" >>"$OUT"; }
-# wrk's output -> requests/s, p50, p99, errors
-wrk_row() { # wrk_row WHAT CONNECTIONS FILE
-    awk -v what="$1" -v c="$2" '
+# CPU seconds (user + system) a process has used: the server's cost per
+# request, which other load on the machine does not change as it does wall
+# time. And its resident memory.
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+rss_of() { awk '/^VmRSS/ { print $2 / 1024 " MiB" }' "/proc/$1/status"; }
+# wrk's output -> requests/s, p50, p99, errors, server CPU per request
+wrk_row() { # wrk_row WHAT CONNECTIONS FILE CPU-SECONDS
+    awk -v what="$1" -v c="$2" -v cpu="$4" '
+        /requests in/ { n = $1 }
         /Requests\/sec/ { rps = $2 }
         /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
         /Non-2xx/ { err += $NF } /Socket errors/ { for (i = 3; i <= NF; i += 2) err += $(i + 1) }
-        END { printf "| %s | %s | %.0f | %s | %s | %d |\n", what, c, rps, p50, p99, err }' "$3" >>"$OUT"
+        END { printf "| %s | %s | %.0f | %s | %s | %d | %.1f |\n", what, c, rps, p50, p99, err,
+              n ? cpu * 1e6 / n : 0 }' "$3" >>"$OUT"
 }
 
 {
@@ -62,8 +68,8 @@ wrk_row() { # wrk_row WHAT CONNECTIONS FILE
     echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(sed -n 's/^model name\t: //p' /proc/cpuinfo | head -1)), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "annb $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo '?'); wrk, redis-benchmark and the server on the same machine; ${SECS} s per run."
     echo
-    echo "| what | connections | requests/s | p50 | p99 | errors |"
-    echo "| --- | --- | --- | --- | --- | --- |"
+    echo "| what | connections | requests/s | p50 | p99 | errors | server CPU µs/request |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
 } >"$OUT"
 
 for mode in inline queue; do
@@ -72,13 +78,18 @@ for mode in inline queue; do
     PIDS+=($!)
     for _ in $(seq 100); do grep -q '^listening on' "$W/serve.out" && break; sleep 0.05; done
     port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$W/serve.out")
+    pid=${PIDS[-1]}
     wrk -t1 -c1 -d1s -s "$W/users.lua" "http://127.0.0.1:$port/" >/dev/null # warm up
+    rss_warm=$(rss_of "$pid")
     for c in 1 16 64; do
+        before=$(cpu_of "$pid")
         wrk -t$((c > 1 ? 2 : 1)) -c"$c" -d"${SECS}s" --latency -s "$W/users.lua" \
             "http://127.0.0.1:$port/" >"$W/wrk.txt"
-        wrk_row "ann-serve --dispatch $mode" "$c" "$W/wrk.txt"
+        wrk_row "ann-serve --dispatch $mode" "$c" "$W/wrk.txt" \
+            "$(awk -v a="$before" -v b="$(cpu_of "$pid")" 'BEGIN { print b - a }')"
     done
-    kill -TERM "${PIDS[-1]}"
+    echo "ann-serve --dispatch $mode: resident memory $rss_warm after the warm-up, $(rss_of "$pid") after the three runs" >>"$W/rss.txt"
+    kill -TERM "$pid"
     wait "${PIDS[-1]}" || true
 done
 
@@ -89,7 +100,7 @@ awk '/^closed loop/ { rate1 = $3; for (i = 1; i <= NF; i++) { if ($i == "p50") p
                                                                 if ($i == "p99") p99 = $(i + 1) "ms" } }
      /^pipelined/ { rate2 = $2 }
      END { gsub(",", "", rate1); gsub(",", "", rate2)
-           printf "| ann-query --serve-stdin, one at a time (pipelined: %s req/s) | 1 (pipe) | %s | %s | %s | 0 |\n",
+           printf "| ann-query --serve-stdin, one at a time (pipelined: %s req/s) | 1 (pipe) | %s | %s | %s | 0 | |\n",
                   rate2, rate1, p50, p99 }' "$W/pipe.txt" >>"$OUT"
 
 # Redis: the same answers, precomputed, one GET per question.
@@ -115,11 +126,13 @@ for line in sys.stdin:
 for c in 1 16 64; do
     redis-benchmark -p "$rport" -c "$c" -n $((c == 1 ? 50000 : 300000)) -r 6041 --csv \
         GET rec:__rand_int__ >"$W/rb.csv"
-    awk -F'"' -v c="$c" 'NR == 2 { printf "| redis-server GET of the precomputed answer | %s | %.0f | %sms | %sms | 0 |\n",
+    awk -F'"' -v c="$c" 'NR == 2 { printf "| redis-server GET of the precomputed answer | %s | %.0f | %sms | %sms | 0 | |\n",
         c, $4, $10, $14 }' "$W/rb.csv" >>"$OUT"
 done
 
 {
+    echo
+    cat "$W/rss.txt"
     echo
     echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 } >>"$OUT"

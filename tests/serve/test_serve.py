@@ -328,7 +328,14 @@ def errors(small, items_only):
         check("%s %s %r: %d %s" % (method, path, body, status, code),
               got == status and answer.get("error", {}).get("code") == code, "%d %s" % (got, text))
         if status == 405:
-            check("%s %s: an Allow header" % (method, path), headers.get("allow") in ("GET", "POST"))
+            allow = "POST" if path in ("/v1/query", "/admin/reload") else "GET, HEAD"
+            check("%s %s: Allow: %s" % (method, path, allow), headers.get("allow") == allow, headers)
+    # A batch's k add up to at most --max-k (10 where not given).
+    got, _, text = s.post("/v1/query", [{"id": n, "user": 10} for n in range(5)])
+    check("a batch of 5 x k 10 under --max-k 50: 200", got == 200 and len(json.loads(text)) == 5, text)
+    got, _, text = s.post("/v1/query", [{"id": n, "user": 10} for n in range(6)])
+    check("a batch of 6 x k 10 over --max-k 50: 400 invalid_request",
+          got == 400 and json.loads(text)["error"]["code"] == "invalid_request", text)
     _, _, text = s.post("/v1/query", '{"id": "x", "user": 10, "k": 51}')
     check("--max-k: the error echoes the request's id", json.loads(text)["id"] == "x", text)
     s.stop()

@@ -96,9 +96,11 @@ static enum MHD_Result send_text(request_state *rs, unsigned status, char *text,
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type ? type : json_type);
     if (status == 503) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (status == 405)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
-                                strcmp(rs->uri ? rs->uri : "", "/v1/query") == 0 ? "POST" : "GET");
+    if (status == 405) {
+        const char *uri = rs->uri ? rs->uri : "";
+        int post = !strcmp(uri, "/v1/query") || !strcmp(uri, "/admin/reload");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, post ? "POST" : "GET, HEAD");
+    }
     if (status == 413 || atomic_load(&h->draining))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     rs->status = status;

@@ -153,6 +153,22 @@ unsigned serve_answer_post(char **answer, serve_question *question,
         return status;
     }
     *question = SQ_BATCH;
+    /* A batch costs at most what one request at the cap does: its k (10
+     * where not given) add up to at most max_k, so its answer is bounded
+     * like any other, whatever the body packs in. */
+    size_t total = 0;
+    for (const cJSON *e = req->child; e; e = e->next) {
+        const cJSON *k = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "k") : NULL;
+        double v = cJSON_IsNumber(k) ? k->valuedouble : 10;
+        total += v >= 1 && v <= (double)max_k ? (size_t)v : 1; /* a bad k is its own error */
+        if (total > max_k) {
+            cJSON_Delete(req);
+            *answer = serve_error_json("invalid_request", "a batch asks for more than %zu results "
+                                       "in all (the sum of its requests' k, 10 where not given; "
+                                       "--max-k): split it", max_k);
+            return 400;
+        }
+    }
     /* [answer, answer, ...]: each element answered as if sent alone. */
     char *out = NULL;
     size_t out_len = 0;
