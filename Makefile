@@ -172,3 +172,11 @@ deb-check: deb
 bench-graph: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES='python3-hnswlib python3-numpy'
 	BUILD=$(BUILD) tests/bench/graph.sh
+
+# ann-serve under wrk beside --serve-stdin and Redis, and 10 swaps under load
+# (docs/benchmarks.md, "ann-serve over HTTP"); writes $(BUILD)/bench-serve.md.
+# BENCH_SERVE_SECONDS (10), BENCH_SERVE_THREADS (the cores).
+.PHONY: bench-serve
+bench-serve: build
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES='wrk curl redis-server redis-tools python3'
+	tests/bench/serve.sh $(BUILD)

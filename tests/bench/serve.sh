@@ -14,6 +14,7 @@
 #     (examples/serve_latency.py: closed-loop p50/p99, and pipelined rate);
 #   redis-server: redis-benchmark GETs of the same answers precomputed
 #     (the JSON ann-serve returns, one string per user) at 1, 16, 64 clients.
+#   10 swaps under wrk load at 16 connections: errors seen by wrk.
 # Environment: BENCH_SERVE_SECONDS (10) per wrk run, BENCH_SERVE_THREADS
 # (ann-serve --threads; default the cores), BENCH_SERVE_OUT ($BUILD/bench-serve.md).
 set -eu
@@ -92,6 +93,39 @@ for mode in inline queue; do
     kill -TERM "$pid"
     wait "${PIDS[-1]}" || true
 done
+
+# 10 swaps under load: the two example bundles (seeds 1 and 2) published in
+# turn over the served path as docs/serve.md says, while wrk asks at 16
+# connections; every swap awaited in /metrics.
+"$BUILD/annb-example-gen" "$W/ex2" --seed 2 >/dev/null
+"$BUILD/ann-build" "$W/ex2/items.csv" "$W/ex2/movies.dat" --users "$W/ex2/users.csv" \
+    --interactions "$W/ex2/ratings.dat" -o "$W/rec2.annb" -q
+mkdir "$W/live"
+cp "$W/rec.annb" "$W/live/rec.annb"
+"$BUILD/ann-serve" "$W/live/rec.annb" --listen 127.0.0.1:0 -q >"$W/serve.out" 2>"$W/serve.err" &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q '^listening on' "$W/serve.out" && break; sleep 0.05; done
+port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$W/serve.out")
+swaps() { curl -s "http://127.0.0.1:$port/metrics" | awk '$1 == "annb_serve_swaps_total" { print $2 }'; }
+wrk -t2 -c16 -d"$((SECS * 3))s" --latency -s "$W/users.lua" "http://127.0.0.1:$port/" >"$W/wrk-swaps.txt" &
+wrk_pid=$!
+sleep 1
+for n in $(seq 10); do
+    src=$W/rec.annb; [ $((n % 2)) = 1 ] && src=$W/rec2.annb
+    cp "$src" "$W/live/rec.annb.new"
+    "$BUILD/ann-inspect" "$W/live/rec.annb.new" --verify -q
+    mv "$W/live/rec.annb.new" "$W/live/rec.annb"
+    for _ in $(seq 400); do [ "$(swaps)" -ge "$n" ] && break; sleep 0.05; done
+done
+swapped=$(swaps)
+wait "$wrk_pid"
+refused=$(curl -s "http://127.0.0.1:$port/metrics" | awk '$1 == "annb_serve_swaps_refused_total" { print $2 }')
+kill -TERM "${PIDS[-1]}"
+wait "${PIDS[-1]}" || true
+awk -v s="$swapped" -v r="$refused" '/requests in/ { n = $1 } /Requests\/sec/ { rps = $2 }
+    /^ +99%/ { p99 = $2 } /Non-2xx/ { err += $NF } /Socket errors/ { for (i = 3; i <= NF; i += 2) err += $(i + 1) }
+    END { printf "Swaps under load: %d swaps (%d refused) during %d requests at 16 connections (%.0f/s, p99 %s): %d errors.\n",
+          s, r, n, rps, p99, err }' "$W/wrk-swaps.txt" >>"$W/rss.txt"
 
 # The same questions through a pipe, one process, one question at a time.
 /usr/bin/python3 "$HERE/examples/serve_latency.py" --requests 20000 --kind user --exclude-seen \
