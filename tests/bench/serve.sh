@@ -15,7 +15,8 @@
 #   redis-server: redis-benchmark GETs of the same answers precomputed
 #     (the JSON ann-serve returns, one string per user) at 1, 16, 64 clients.
 #   10 swaps under wrk load at 16 connections: errors seen by wrk.
-# Environment: BENCH_SERVE_SECONDS (10) per wrk run, BENCH_SERVE_THREADS
+#   1M x 64 (IVF, users, interactions): ann-serve at 1, 16, 64 connections.
+# Environment: BENCH_SERVE_BIG (1; 0: skip the 1M set), BENCH_SERVE_SECONDS (10) per wrk run, BENCH_SERVE_THREADS
 # (ann-serve --threads; default the cores), BENCH_SERVE_OUT ($BUILD/bench-serve.md).
 set -eu
 BUILD=${1:-${BUILD:-build}}
@@ -37,15 +38,19 @@ done
 "$BUILD/ann-build" "$W/ex/items.csv" "$W/ex/movies.dat" --users "$W/ex/users.csv" \
     --interactions "$W/ex/ratings.dat" -o "$W/rec.annb" -q
 
-# The users asked, in order: the generator of docs/protocol.md's benchmark.
-cat >"$W/users.lua" <<'EOF'
+# The users asked, in order: the generator of docs/protocol.md's benchmark
+# (users 1..N: users_lua N FILE).
+users_lua() {
+    cat >"$2" <<LUA
 local s = 5
 request = function()
   s = (s * 69069 + 1) % 4294967296
-  return wrk.format("GET", "/v1/users/" .. (1 + math.floor(s / 65536) % 6040) ..
+  return wrk.format("GET", "/v1/users/" .. (1 + math.floor(s / 65536) % $1) ..
                     "/items?k=10&exclude_seen=1")
 end
-EOF
+LUA
+}
+users_lua 6040 "$W/users.lua"
 
 # CPU seconds (user + system) a process has used: the server's cost per
 # request, which other load on the machine does not change as it does wall
@@ -93,6 +98,39 @@ for mode in inline queue; do
     kill -TERM "$pid"
     wait "${PIDS[-1]}" || true
 done
+
+# The issue's second data set: 1,000,000 items x 64 (100,000 users and their
+# ratings), an IVF bundle tuned to recall@10 0.95 on the users; the same
+# question, inline dispatch. BENCH_SERVE_BIG=0 leaves it out.
+if [ "${BENCH_SERVE_BIG:-1}" = 1 ]; then
+    "$BUILD/annb-example-gen" "$W/big" --items 1000000 --dim 64 --users 100000 >/dev/null
+    start=$(date +%s)
+    "$BUILD/ann-build" "$W/big/items.csv" "$W/big/movies.dat" --users "$W/big/users.csv" \
+        --interactions "$W/big/ratings.dat" --index ivf -o "$W/big.annb" -q
+    built=$(($(date +%s) - start))
+    rm -rf "$W/big"
+    users_lua 100000 "$W/big.lua"
+    "$BUILD/ann-serve" "$W/big.annb" --listen 127.0.0.1:0 -q \
+        ${BENCH_SERVE_THREADS:+--threads "$BENCH_SERVE_THREADS"} >"$W/serve.out" 2>"$W/serve.err" &
+    PIDS+=($!)
+    pid=${PIDS[-1]}
+    for _ in $(seq 100); do grep -q '^listening on' "$W/serve.out" && break; sleep 0.05; done
+    port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$W/serve.out")
+    curl -s "http://127.0.0.1:$port/metrics" >"$W/big-metrics.txt"
+    index=$(sed -n 's/^annb_serve_bundle_info{.*index="\([^"]*\)".*/\1/p' "$W/big-metrics.txt")
+    recall=$(awk '/^annb_serve_bundle_stored_recall/ && /k="10"/ { print $NF }' "$W/big-metrics.txt")
+    wrk -t1 -c1 -d1s -s "$W/big.lua" "http://127.0.0.1:$port/" >/dev/null
+    for c in 1 16 64; do
+        before=$(cpu_of "$pid")
+        wrk -t$((c > 1 ? 2 : 1)) -c"$c" -d"${SECS}s" --latency -s "$W/big.lua" \
+            "http://127.0.0.1:$port/" >"$W/wrk.txt"
+        wrk_row "ann-serve, 1M x 64, $index (stored recall@10 $recall)" "$c" "$W/wrk.txt" \
+            "$(awk -v a="$before" -v b="$(cpu_of "$pid")" 'BEGIN { print b - a }')"
+    done
+    echo "1M x 64: ann-build --index ivf with users and interactions took ${built} s; ann-serve's resident memory after its runs $(rss_of "$pid")." >>"$W/rss.txt"
+    kill -TERM "$pid"
+    wait "$pid" || true
+fi
 
 # 10 swaps under load: the two example bundles (seeds 1 and 2) published in
 # turn over the served path as docs/serve.md says, while wrk asks at 16

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void generation_free(serve_generation *g)
@@ -158,7 +159,11 @@ int serve_set_open(serve_bundle_set *s, const char **paths, size_t n, serve_metr
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->reload_lock, NULL);
-    pthread_cond_init(&s->reload_cond, NULL);
+    pthread_condattr_t ca; /* timed waits on the monotonic clock */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->reload_cond, &ca);
+    pthread_condattr_destroy(&ca);
     if (!(s->current = generation_load(s, 1, &err))) {
         serve_log(verbosity, -1, "%s", err.message[0] ? err.message : annb_strerror(err.code));
         return -1;
@@ -225,14 +230,29 @@ static void reload(serve_bundle_set *s)
     serve_release(old);      /* ours; the last reader closes it */
 }
 
+/* Requests are coalesced until none has come for this long: the shards of
+ * one catalog renamed one after another, or a burst of events, give one
+ * reload of them all, never a generation mixing old and new shards. */
+#define RELOAD_QUIET_MS 200
+
 static void *reloader_main(void *arg)
 {
     serve_bundle_set *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->reload_lock);
         while (!s->reload_pending && !s->stopping) pthread_cond_wait(&s->reload_cond, &s->reload_lock);
+        while (s->reload_pending && !s->stopping) { /* wait for a quiet moment */
+            s->reload_pending = 0;
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += RELOAD_QUIET_MS * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            while (!s->reload_pending && !s->stopping &&
+                   pthread_cond_timedwait(&s->reload_cond, &s->reload_lock, &until) == 0) {
+            }
+        }
         int stop = s->stopping;
-        s->reload_pending = 0;
         pthread_mutex_unlock(&s->reload_lock);
         if (stop) return NULL;
         reload(s);

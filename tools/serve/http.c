@@ -40,7 +40,8 @@ typedef struct request_state {
     struct serve_http *h;
     struct MHD_Connection *conn;
     struct request_state *next;  /* in the queue */
-    uint64_t start_ns;
+    uint64_t start_ns;           /* the headers arrived */
+    uint64_t queued_ns;          /* put on the queue (the body, if any, was in) */
     enum phase phase;
     int is_post;
     char *body;                  /* POST: NUL-terminated */
@@ -67,7 +68,9 @@ struct serve_http {
     pthread_cond_t qcond;
     request_state *head, *tail;
     size_t qlen;
-    size_t idle;                 /* workers waiting for a question */
+    size_t idle;                 /* workers not answering a question (from their start: a
+                                  * question arriving before a worker first waits is not
+                                  * refused) */
     int stopping;
     atomic_int draining;
     atomic_long open_requests;   /* begun and not complete */
@@ -120,7 +123,7 @@ static enum MHD_Result send_error(request_state *rs, unsigned status, const char
 
 static void answer(serve_http *h, request_state *rs)
 {
-    uint64_t waited_ms = (serve_now_ns() - rs->start_ns) / 1000000u;
+    uint64_t waited_ms = (serve_now_ns() - rs->queued_ns) / 1000000u;
     if (h->cfg.dispatch_queue && h->cfg.timeout_ms && waited_ms > h->cfg.timeout_ms) {
         rs->status = 504;
         rs->answer = serve_error_json("timeout", "the request waited %llu ms for a worker, more "
@@ -143,18 +146,19 @@ static void answer(serve_http *h, request_state *rs)
 static void *worker_main(void *arg)
 {
     serve_http *h = arg;
+    int busy = 0;
     for (;;) {
         pthread_mutex_lock(&h->qlock);
-        while (!h->head && !h->stopping) {
-            h->idle++;
-            pthread_cond_wait(&h->qcond, &h->qlock);
-            h->idle--;
-        }
+        if (busy) h->idle++; /* back from the last question */
+        busy = 0;
+        while (!h->head && !h->stopping) pthread_cond_wait(&h->qcond, &h->qlock);
         request_state *rs = h->head;
         if (rs) {
             h->head = rs->next;
             if (!h->head) h->tail = NULL;
             h->qlen--;
+            h->idle--;
+            busy = 1;
         }
         pthread_mutex_unlock(&h->qlock);
         if (!rs) return NULL; /* stopping, and the queue is empty */
@@ -183,8 +187,8 @@ static enum MHD_Result enqueue(serve_http *h, request_state *rs)
     }
     pthread_mutex_lock(&h->qlock);
     /* Admitted while fewer than --queue questions would wait beyond the
-     * idle workers (a signalled worker counts as idle until it wakes, and
-     * its question is in qlen: so it is not promised twice). */
+     * idle workers (a signalled worker counts as idle until it takes its
+     * question, which is in qlen until then: no worker is promised twice). */
     if (h->qlen >= h->cfg.queue + h->idle) {
         pthread_mutex_unlock(&h->qlock);
         return send_error(rs, 503, "overloaded", "every worker is busy and the queue is full; "
@@ -194,6 +198,7 @@ static enum MHD_Result enqueue(serve_http *h, request_state *rs)
      * follow the suspend. */
     MHD_suspend_connection(rs->conn);
     rs->phase = P_QUEUED;
+    rs->queued_ns = serve_now_ns();
     rs->next = NULL;
     if (h->tail) h->tail->next = rs;
     else h->head = rs;
@@ -443,6 +448,7 @@ int serve_http_start(serve_http **out, const serve_config *cfg, serve_bundle_set
     pthread_cond_init(&h->qcond, NULL);
     pthread_mutex_init(&h->log_lock, NULL);
     int workers = cfg->dispatch_queue ? cfg->threads : 0;
+    h->idle = (size_t)workers;
     if (workers && !(h->workers = calloc((size_t)workers, sizeof *h->workers))) return -1;
     for (; h->nworkers < workers; h->nworkers++)
         if (pthread_create(&h->workers[h->nworkers], NULL, worker_main, h) != 0) break;
