@@ -99,17 +99,17 @@ for mode in inline queue; do
     wait "${PIDS[-1]}" || true
 done
 
-# The second data set: 1,000,000 items x 64 (100,000 users and their
+# The second data set: 1,000,000 items x 64 (2,000 users and their
 # ratings), an IVF bundle tuned to recall@10 0.95 on the users; the same
 # question, inline dispatch. BENCH_SERVE_BIG=0 leaves it out.
 if [ "${BENCH_SERVE_BIG:-1}" = 1 ]; then
-    "$BUILD/annb-example-gen" "$W/big" --items 1000000 --dim 64 --users 100000 >/dev/null
+    "$BUILD/annb-example-gen" "$W/big" --items 1000000 --dim 64 --users 2000 >/dev/null
     start=$(date +%s)
     "$BUILD/ann-build" "$W/big/items.csv" "$W/big/movies.dat" --users "$W/big/users.csv" \
         --interactions "$W/big/ratings.dat" --index ivf -o "$W/big.annb" -q
     built=$(($(date +%s) - start))
     rm -rf "$W/big"
-    users_lua 100000 "$W/big.lua"
+    users_lua 2000 "$W/big.lua"
     "$BUILD/ann-serve" "$W/big.annb" --listen 127.0.0.1:0 -q \
         ${BENCH_SERVE_THREADS:+--threads "$BENCH_SERVE_THREADS"} >"$W/serve.out" 2>"$W/serve.err" &
     PIDS+=($!)

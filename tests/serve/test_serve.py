@@ -361,6 +361,23 @@ def limits(small):
     text = r.read().decode()
     check("a chunked body over the cap: 413", r.status == 413, text)
     c.close()
+    sent = [0]
+
+    def endless():  # 100 MB unless the server hangs up
+        yield b'{"user": 10}'
+        for _ in range(100 * 128):
+            sent[0] += 8192
+            yield b" " * 8192
+    c = s.conn()
+    try:
+        c.request("POST", "/v1/query", body=endless(), encode_chunked=True,
+                  headers={"Transfer-Encoding": "chunked"})
+        status = c.getresponse().status
+    except OSError as e:  # reset or broken pipe: the server hung up
+        status = type(e).__name__
+    c.close()
+    check("an endless chunked body is cut off (%s after %d bytes)" % (status, sent[0]),
+          sent[0] < 100 * 128 * 8192, sent[0])
     got, _, text = s.post("/v1/query", '{"user": 10}' + " " * 4000)
     check("a body under the cap: 200", got == 200, text)
     s.stop()
@@ -586,7 +603,7 @@ def busy_and_drain():
     s.stop()
 
     # Inline dispatch (the default): one thread answers the batch, the other /metrics.
-    s = Server(big, "--threads", "2")
+    s = Server(big, "--threads", "2", "--drain-ms", "600000")  # the batch, however slow the machine
     res = []
     t = in_background(s, res)
     s.proc.send_signal(signal.SIGTERM)

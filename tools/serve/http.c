@@ -47,6 +47,7 @@ typedef struct request_state {
     char *body;                  /* POST: NUL-terminated */
     size_t len, cap, reserved;   /* reserved: bytes counted in the body budget */
     int too_large, over_budget;
+    size_t discarded;            /* body bytes dropped past the cap */
     serve_get_question get;      /* GET: the question */
     int has_get;
     serve_question question;
@@ -353,8 +354,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (*upload_data_size) {
         take_body(h, rs, upload_data, *upload_data_size);
+        if (rs->too_large) rs->discarded += *upload_data_size;
         *upload_data_size = 0;
-        return MHD_YES;
+        /* A body over the cap is read on (and dropped) so that its client can
+         * read the 413, but an endless one is cut off: hang up after as much
+         * again as the cap, and 64 KiB. */
+        return rs->discarded > h->cfg.max_request_bytes + (64u << 10) ? MHD_NO : MHD_YES;
     }
     if (rs->phase == P_ANSWERED) { /* back from a worker: send what it wrote */
         char *text = rs->answer;
@@ -459,9 +464,9 @@ int serve_http_start(serve_http **out, const serve_config *cfg, serve_bundle_set
                      (family == AF_INET6 ? MHD_USE_IPv6 : 0);
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first: it then gets every message */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),

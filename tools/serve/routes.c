@@ -1,8 +1,10 @@
 /*
- * routes.c - HTTP requests as questions of the JSON protocol
- * (docs/protocol.md, docs/serve.md): the GET forms translated into a protocol
- * request, POST bodies (one request or an array of them) answered through
- * annb_serve_request, and each answer's HTTP status.
+ * routes.c - HTTP requests as questions (docs/serve.md): the GET forms parsed
+ * into an annb_question and answered with annb_serve_ask; POST bodies (one
+ * protocol request or an array of them, docs/protocol.md) answered with
+ * annb_serve_request; and each answer's HTTP status. The rules of which
+ * option fits which question, and every message about them, are the
+ * library's: only the URL's own syntax is checked here.
  */
 #define _GNU_SOURCE
 #include "serve.h"
