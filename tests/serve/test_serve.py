@@ -194,6 +194,7 @@ def main():
             genres[int(mid)] = set(g.split("|"))
 
     endpoints(small, items, users, genres)
+    shards(cli, items, users)
     errors(small, items_only)
     limits(small)
     ex = swaps()
@@ -290,6 +291,31 @@ def live_recall(s):
     check("live recall: samples measured", n >= 8, n)
     check("live recall: 1 on an exact index", s.metric("annb_serve_live_recall") == 1.0,
           s.metrics()[1])
+
+
+def shards(cli, items, users):
+    """Two shards of the fixture served together: merged answers, as
+    ann-query gives them over the same shards and as the brute force ranks."""
+    paths = [build(os.path.join(TMP, "shard%d.annb" % i), os.path.join(cli, "items.csv"),
+                   os.path.join(cli, "movies.dat"), "--users", os.path.join(cli, "users.csv"),
+                   "--shard", "%d/2" % i) for i in range(2)]
+    s = Server(*paths)
+    cases = [("/v1/items/2571/similar?k=4", {"item": 2571, "k": 4},
+              brute_top(items[2571], items, 99, exclude={2571})[0], 4),
+             ("/v1/users/20/items?k=5&exclude=260", {"user": 20, "k": 5, "exclude": [260]},
+              brute_top(users[20], items, 99, exclude={260})[0], 5)]
+    r = run(QUERY, *paths, "--serve-stdin", input="".join(json.dumps(q) + "\n" for _, q, _, _ in cases))
+    for (path, q, ranked, k), want in zip(cases, r.stdout.splitlines()):
+        status, _, body = s.get(path)
+        check("shards: GET %s: ann-query's answer over the same shards" % path,
+              status == 200 and body == want, "%s\n%s" % (body, want))
+        is_top_k(body, ranked, k, "shards: GET " + path)
+    status, _, body = s.get("/v1/users/20/items?exclude_seen=1")
+    check("shards: exclude_seen is unsupported (422)",
+          status == 422 and json.loads(body)["error"]["code"] == "unsupported", body)
+    info = [l for (n, l), v in s.metrics()[2].items() if n == "annb_serve_bundle_info"]
+    check("shards: /metrics names both files", len(info) == 2, info)
+    s.stop()
 
 
 def errors(small, items_only):
