@@ -78,25 +78,35 @@ wrk_row() { # wrk_row WHAT CONNECTIONS FILE CPU-SECONDS
     echo "| --- | --- | --- | --- | --- | --- | --- |"
 } >"$OUT"
 
-for mode in inline queue; do
-    "$BUILD/ann-serve" "$W/rec.annb" --listen 127.0.0.1:0 --dispatch "$mode" -q \
+# serve BUNDLE [OPTION...]: ann-serve in the background; sets pid and port.
+serve() {
+    "$BUILD/ann-serve" "$@" --listen 127.0.0.1:0 -q \
         ${BENCH_SERVE_THREADS:+--threads "$BENCH_SERVE_THREADS"} >"$W/serve.out" 2>"$W/serve.err" &
     PIDS+=($!)
+    pid=${PIDS[-1]}
     for _ in $(seq 100); do grep -q '^listening on' "$W/serve.out" && break; sleep 0.05; done
     port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$W/serve.out")
-    pid=${PIDS[-1]}
-    wrk -t1 -c1 -d1s -s "$W/users.lua" "http://127.0.0.1:$port/" >/dev/null # warm up
+}
+# wrk_runs WHAT LUA: a warm-up, then 1, 16 and 64 connections against $port.
+wrk_runs() {
+    wrk -t1 -c1 -d1s -s "$2" "http://127.0.0.1:$port/" >/dev/null
     rss_warm=$(rss_of "$pid")
     for c in 1 16 64; do
+        local before
         before=$(cpu_of "$pid")
-        wrk -t$((c > 1 ? 2 : 1)) -c"$c" -d"${SECS}s" --latency -s "$W/users.lua" \
+        wrk -t$((c > 1 ? 2 : 1)) -c"$c" -d"${SECS}s" --latency -s "$2" \
             "http://127.0.0.1:$port/" >"$W/wrk.txt"
-        wrk_row "ann-serve --dispatch $mode" "$c" "$W/wrk.txt" \
+        wrk_row "$1" "$c" "$W/wrk.txt" \
             "$(awk -v a="$before" -v b="$(cpu_of "$pid")" 'BEGIN { print b - a }')"
     done
+}
+stop() { kill -TERM "$pid"; wait "$pid" || true; }
+
+for mode in inline queue; do
+    serve "$W/rec.annb" --dispatch "$mode"
+    wrk_runs "ann-serve --dispatch $mode" "$W/users.lua"
     echo "ann-serve --dispatch $mode: resident memory $rss_warm after the warm-up, $(rss_of "$pid") after the three runs" >>"$W/rss.txt"
-    kill -TERM "$pid"
-    wait "${PIDS[-1]}" || true
+    stop
 done
 
 # The issue's second data set: 1,000,000 items x 64 (2,000 users and their
@@ -110,26 +120,13 @@ if [ "${BENCH_SERVE_BIG:-1}" = 1 ]; then
     built=$(($(date +%s) - start))
     rm -rf "$W/big"
     users_lua 2000 "$W/big.lua"
-    "$BUILD/ann-serve" "$W/big.annb" --listen 127.0.0.1:0 -q \
-        ${BENCH_SERVE_THREADS:+--threads "$BENCH_SERVE_THREADS"} >"$W/serve.out" 2>"$W/serve.err" &
-    PIDS+=($!)
-    pid=${PIDS[-1]}
-    for _ in $(seq 100); do grep -q '^listening on' "$W/serve.out" && break; sleep 0.05; done
-    port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$W/serve.out")
+    serve "$W/big.annb"
     curl -s "http://127.0.0.1:$port/metrics" >"$W/big-metrics.txt"
     index=$(sed -n 's/^annb_serve_bundle_info{.*index="\([^"]*\)".*/\1/p' "$W/big-metrics.txt")
     recall=$(awk '/^annb_serve_bundle_stored_recall/ && /k="10"/ { print $NF }' "$W/big-metrics.txt")
-    wrk -t1 -c1 -d1s -s "$W/big.lua" "http://127.0.0.1:$port/" >/dev/null
-    for c in 1 16 64; do
-        before=$(cpu_of "$pid")
-        wrk -t$((c > 1 ? 2 : 1)) -c"$c" -d"${SECS}s" --latency -s "$W/big.lua" \
-            "http://127.0.0.1:$port/" >"$W/wrk.txt"
-        wrk_row "ann-serve, 1M x 64, $index (stored recall@10 $recall)" "$c" "$W/wrk.txt" \
-            "$(awk -v a="$before" -v b="$(cpu_of "$pid")" 'BEGIN { print b - a }')"
-    done
+    wrk_runs "ann-serve, 1M x 64, $index (stored recall@10 $recall)" "$W/big.lua"
     echo "1M x 64: ann-build --index ivf with users and interactions took ${built} s; ann-serve's resident memory after its runs $(rss_of "$pid")." >>"$W/rss.txt"
-    kill -TERM "$pid"
-    wait "$pid" || true
+    stop
 fi
 
 # 10 swaps under load: the two example bundles (seeds 1 and 2) published in
@@ -140,10 +137,7 @@ fi
     --interactions "$W/ex2/ratings.dat" -o "$W/rec2.annb" -q
 mkdir "$W/live"
 cp "$W/rec.annb" "$W/live/rec.annb"
-"$BUILD/ann-serve" "$W/live/rec.annb" --listen 127.0.0.1:0 -q >"$W/serve.out" 2>"$W/serve.err" &
-PIDS+=($!)
-for _ in $(seq 100); do grep -q '^listening on' "$W/serve.out" && break; sleep 0.05; done
-port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$W/serve.out")
+serve "$W/live/rec.annb"
 swaps() { curl -s "http://127.0.0.1:$port/metrics" | awk '$1 == "annb_serve_swaps_total" { print $2 }'; }
 wrk -t2 -c16 -d"$((SECS * 3))s" --latency -s "$W/users.lua" "http://127.0.0.1:$port/" >"$W/wrk-swaps.txt" &
 wrk_pid=$!
@@ -158,8 +152,7 @@ done
 swapped=$(swaps)
 wait "$wrk_pid"
 refused=$(curl -s "http://127.0.0.1:$port/metrics" | awk '$1 == "annb_serve_swaps_refused_total" { print $2 }')
-kill -TERM "${PIDS[-1]}"
-wait "${PIDS[-1]}" || true
+stop
 awk -v s="$swapped" -v r="$refused" '/requests in/ { n = $1 } /Requests\/sec/ { rps = $2 }
     /^ +99%/ { p99 = $2 } /Non-2xx/ { err += $NF } /Socket errors/ { for (i = 3; i <= NF; i += 2) err += $(i + 1) }
     END { printf "Swaps under load: %d swaps (%d refused) during %d requests at 16 connections (%.0f/s, p99 %s): %d errors.\n",
