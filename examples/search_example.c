@@ -8,8 +8,8 @@
  * endpoint does per request, minus the HTTP:
  *
  *   at start-up  annb_open()          map and check the bundle once  (main)
- *   per request  annb_item_vector()   the query item's stored vector (similar_items)
- *                annb_search()        top-k, with real item IDs
+ *   per request  annb_ask()           the question "items like this one": top-k,
+ *                                     with real item IDs (similar_items)
  *                annb_item_title(), annb_item_genres()   catalog lookups (print_hits)
  *   at shutdown  annb_close()                                         (main)
  *
@@ -117,42 +117,35 @@ static int print_hits(const annb_bundle *b, const annb_bundle_info *info, int64_
  */
 static int similar_items(const annb_bundle *b, const char *path, int64_t item_id, size_t k)
 {
-    /* What the bundle holds: the dimension sizes the query buffer, the
-     * metric says how to read the scores. */
+    /* What the bundle holds: the metric says how to read the scores. */
     annb_bundle_info info;
     annb_bundle_info_get(&info, b);
 
-    float *query = malloc((size_t)info.dimension * sizeof *query);
+    /* The question, as every annb front end asks it: items like this item.
+     * The library takes the item's stored vector and leaves the item out of
+     * its own answer; it still returns k other items when it has them.
+     * Filters (exclude_ids, genres), search effort and threads are fields of
+     * the same struct. */
+    annb_question q = ANNB_QUESTION_INIT;
+    q.kind = ANNB_Q_SIMILAR_ITEMS;
+    q.subjects = &item_id;
+    q.count = 1;
+    q.k = k;
+
     annb_hit *hits = malloc(k * sizeof *hits);
-    int rc = query && hits ? ANNB_OK : ANNB_E_NOMEM;
+    annb_error err;
+    int rc = hits ? annb_ask(hits, &b, 1, &q, &err) : ANNB_E_NOMEM;
 
-    /* The query is the item's own stored vector (already normalised in a
-     * cosine bundle). An unknown ID is an ordinary answer, not a crash. */
-    if (rc == ANNB_OK)
-        rc = annb_item_vector(b, item_id, query);
-
-    /* Exclude the item itself: otherwise it is (almost always) its own best
-     * match. The library still returns k other items when it has them. */
-    if (rc == ANNB_OK) {
-        annb_search_opts opts = ANNB_SEARCH_OPTS_INIT;
-        opts.exclude_ids = &item_id;
-        opts.exclude_count = 1;
-        rc = annb_search(b, query, 1, k, &opts, hits);
-    }
-
+    /* An unknown ID is an ordinary answer, not a crash: err says which. */
     int status = 0;
-    if (rc == ANNB_E_NOT_FOUND) {
-        fprintf(stderr, PROG ": %s: item %" PRId64 " is not in the bundle\n", path, item_id);
-        status = 1;
-    } else if (rc != ANNB_OK) {
-        fprintf(stderr, PROG ": %s: item %" PRId64 ": %s\n", path, item_id, annb_strerror(rc));
+    if (rc != ANNB_OK) {
+        fprintf(stderr, PROG ": %s: %s\n", path, hits ? err.message : annb_strerror(rc));
         status = 1;
     } else if (print_hits(b, &info, item_id, hits, k) != 0) {
         fprintf(stderr, PROG ": writing the results: %s\n", strerror(errno));
         status = 1;
     }
     free(hits);
-    free(query);
     return status;
 }
 

@@ -50,9 +50,9 @@ extern "C" {
 #endif
 
 #define ANNB_VERSION_MAJOR 0
-#define ANNB_VERSION_MINOR 1
+#define ANNB_VERSION_MINOR 2
 #define ANNB_VERSION_PATCH 0
-#define ANNB_VERSION_STRING "0.1.0"
+#define ANNB_VERSION_STRING "0.2.0"
 
 /* Bundle format written by this library; it reads every minor version of
  * this major version. */
@@ -125,14 +125,20 @@ ANNB_API int annb_metric_parse(annb_metric *out, const char *name);
 /* Progress of reading an input, for a tool's progress line. Filled by the
  * library, valid during the call only. */
 typedef struct annb_progress {
-    const char *phase; /* what is read: "items", "users", "tune vectors", "interactions" */
-    const char *path;  /* the file as the caller named it ("-": stdin) */
-    uint64_t done;     /* bytes of the file consumed so far (compressed bytes of a compressed file) */
-    uint64_t total;    /* the file's size in bytes; 0: unknown (stdin, a pipe) */
-    int finished;      /* 1 on the last call for this file (its end was read) */
+    /* What is done: reading "items", "users", "tune vectors",
+     * "interactions"; or "graph", linking annb's graph index. */
+    const char *phase;
+    const char *path;  /* the file as the caller named it ("-": stdin); NULL for "graph" */
+    uint64_t done;     /* bytes of the file consumed so far (compressed bytes of a
+                        * compressed file); "graph": rows linked */
+    uint64_t total;    /* the file's size in bytes, 0: unknown (stdin, a pipe); "graph": rows */
+    int finished;      /* 1 on the last call for this file or phase */
+    /* Added in 0.2: what done and total count, "bytes" or "rows". */
+    const char *unit;
 } annb_progress;
 
-/* Called on the caller's thread about once per MiB read, and once with
+/* Called on the caller's thread about once per MiB read (and once per batch
+ * of rows linked, 1/64 of those linked so far at most), and once with
  * finished set; it must not call back into the library for this build. */
 typedef void (*annb_progress_fn)(void *ctx, const annb_progress *p);
 
@@ -243,8 +249,8 @@ typedef struct annb_build_opts {
      * they are left out instead and counted (annb_build_report.
      * items_dropped_zero, users_dropped_zero). Other metrics keep them. */
     int drop_zero;
-    /* Progress of reading the embeddings and interactions (NULL: none),
-     * called with progress_ctx. */
+    /* Progress of reading the embeddings and interactions, and of linking
+     * a graph index (NULL: none), called with progress_ctx. */
     annb_progress_fn progress;
     void *progress_ctx;
 } annb_build_opts;
@@ -732,13 +738,14 @@ ANNB_API annb_space annb_question_space(annb_question_kind kind);
  *           the available answers hold ANNB_ID_NONE.
  *  err      out, may be NULL: what failed, for a person:
  *           ANNB_E_NOT_FOUND  "user 11 is not in the bundle", "item 7 is in
- *                             none of the 4 bundles", "unknown genre
+ *                             none of the bundles", "unknown genre
  *                             \"Comedy\"; the genres are: Action, ..."
  *           ANNB_E_UNSUPPORTED "the bundle has no users (build with --users)",
  *                             no interactions, exclude_seen over shards,
  *                             genres on a bundle without a catalog
  *           ANNB_E_INVALID    a NULL or contradictory field ("genres filter
- *                             items; this question answers users")
+ *                             items, and this question answers users"),
+ *                             bundles that disagree on dimension or metric
  *           ANNB_E_NOMEM, ANNB_E_FAISS
  * Thread-safe on shared bundles; keeps nothing after it returns.
  */

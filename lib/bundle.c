@@ -93,6 +93,7 @@ static void content_release(annb_content *c)
 {
     if (c->index) faiss_Index_free(c->index);
     annb_graph_pool_free(c->graph_pool);
+    annb_genre_rows_free(c->genre_rows);
     for (unsigned i = 0; i < c->owned_count; i++) free(c->owned[i]);
     free((void *)c->genre_names);
     memset(c, 0, sizeof *c);
@@ -206,6 +207,8 @@ static int load_catalog(const annb_bundle *b, annb_content *c, int full, annb_er
                            &gbit, err)))
         return rc;
     c->genre_bits = gbit;
+    if (g && !(c->genre_rows = annb_genre_rows_new(g)))
+        return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", b->path);
     if (full && g % 64)
         for (uint64_t i = 0; i < n; i++)
             if (c->genre_bits[i * c->genre_words + c->genre_words - 1] >> (g % 64))

@@ -4,6 +4,7 @@
 
 #include "annb.h"
 #include "annb_format.h"
+#include "genre_rows.h"
 #include "graph.h"
 #include "ivf.h"
 #include "sections.h"
@@ -22,6 +23,7 @@ typedef struct annb_content {
     uint32_t genre_count;
     uint32_t genre_words;        /* u64 words per row in genre_bits */
     const uint64_t *genre_bits;
+    annb_genre_rows *genre_rows; /* per-genre row bitmaps, built on first use; owned */
     FaissIndex *index;           /* NULL for Flat (exact.c scans vecs in place) and annb's IVF */
     annb_ivf ivf;                /* annb's own IVF-Flat (SPEC 6.15), in place, when has_ivf */
     int has_ivf;

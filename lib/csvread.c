@@ -277,6 +277,7 @@ void annb_source_watch(annb_source *s, annb_progress_fn fn, void *ctx, const cha
     memset(&s->info, 0, sizeof s->info);
     s->info.phase = phase;
     s->info.path = path;
+    s->info.unit = "bytes";
     if (s->file && fstat(fileno(s->file), &st) == 0 && S_ISREG(st.st_mode) && !s->is_stdin)
         s->info.total = (uint64_t)st.st_size;
     else if (s->file && s->is_stdin && fstat(fileno(s->file), &st) == 0 && S_ISREG(st.st_mode))

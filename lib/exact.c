@@ -73,42 +73,46 @@ void annb_exact_scan(annb_score_block_fn fn, const float *x, size_t count, uint3
     }
 }
 
-static int scan_blas(const float *vecs, uint64_t n, uint32_t d, int l2, const float *q, size_t nq,
-                     const annb_row_filter *f, annb_topk *heaps)
+/* Many queries at once: one matrix multiply per block of rows gives every
+ * score, but not bit for bit the score the one-query kernels give (another
+ * order of additions), so a batch would rank ties and near-ties unlike the
+ * same questions asked one at a time. The product only discards rows that
+ * cannot enter a top k (with a margin for its rounding error); the others
+ * are scored by `fn`, the one-query kernel. For l2 this also avoids
+ * |q|^2 + |x|^2 - 2 x.q, which cancels badly for near neighbours. */
+static int scan_blas(const float *vecs, uint64_t n, uint32_t d, int l2, annb_score_block_fn fn,
+                     const float *q, size_t nq, const annb_row_filter *f, annb_topk *heaps)
 {
     float *s = malloc(nq * ANNB_BLOCK_ROWS * sizeof *s);
-    float *qn = l2 ? malloc(nq * sizeof *qn) : NULL, *xn = l2 ? malloc(ANNB_BLOCK_ROWS * sizeof *xn) : NULL;
-    if (!s || (l2 && (!qn || !xn))) {
+    float *qn = malloc(nq * sizeof *qn), *xn = malloc(ANNB_BLOCK_ROWS * sizeof *xn);
+    if (!s || !qn || !xn) {
         free(s);
         free(qn);
         free(xn);
         return ANNB_E_NOMEM;
     }
-    for (size_t i = 0; l2 && i < nq; i++) qn[i] = annb_dot_scalar(q + i * d, q + i * d, d);
+    for (size_t i = 0; i < nq; i++) qn[i] = annb_dot_scalar(q + i * d, q + i * d, d);
     for (uint64_t r0 = 0; r0 < n; r0 += ANNB_BLOCK_ROWS) {
         int b = (int)(n - r0 < ANNB_BLOCK_ROWS ? n - r0 : ANNB_BLOCK_ROWS);
         const float *x = vecs + r0 * d;
         /* s (nq x b) = q (nq x d) * x^T (d x b) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, b, (int)d, 1.0f, q, (int)d,
                     x, (int)d, 0.0f, s, b);
-        for (int j = 0; l2 && j < b; j++) xn[j] = annb_dot_scalar(x + (size_t)j * d, x + (size_t)j * d, d);
-        for (size_t i = 0; i < nq; i++)
+        for (int j = 0; j < b; j++) xn[j] = annb_dot_scalar(x + (size_t)j * d, x + (size_t)j * d, d);
+        for (size_t i = 0; i < nq; i++) {
+            annb_topk *h = &heaps[i];
             for (int j = 0; j < b; j++) {
-                int64_t row = (int64_t)(r0 + (uint64_t)j);
-                if (!l2) {
-                    offer(&heaps[i], f, i, s[i * b + j], row);
-                    continue;
-                }
-                /* |x-q|^2 = |q|^2 + |x|^2 - 2 x.q cancels badly for near
-                 * neighbours: use it only to discard rows that cannot enter
-                 * the top-k (with a margin for that error), and score the
-                 * others directly. */
-                float approx = qn[i] + xn[j] - 2 * s[i * b + j];
+                /* The product's error is far below 1e-4 |q|^2 + |x|^2 >= 2e-4 |q||x|. */
                 float margin = 1e-4f * (qn[i] + xn[j]) + 1e-30f;
-                annb_topk *h = &heaps[i];
-                if (h->size == h->k && approx - margin > h->score[0]) continue;
-                offer(h, f, i, annb_l2_scalar(x + (size_t)j * d, q + i * d, d), row);
+                float approx = l2 ? qn[i] + xn[j] - 2 * s[i * b + j] : s[i * b + j];
+                if (h->size == h->k && (l2 ? approx - margin > h->score[0]
+                                           : approx + margin < h->score[0]))
+                    continue;
+                float exact;
+                fn(x + (size_t)j * d, q + i * d, d, 1, &exact);
+                offer(h, f, i, exact, (int64_t)(r0 + (uint64_t)j));
             }
+        }
     }
     free(s);
     free(qn);
@@ -170,7 +174,7 @@ int annb_exact_search_threads(const float *vecs, uint64_t n, uint32_t d, annb_me
         annb_topk_init(&heaps[nq + i], xs + i * k, xr + i * k, k, m);
     int rc = ANNB_OK;
     if (nq >= ANNB_BLAS_MIN_QUERIES) {
-        rc = scan_blas(vecs, n, d, m == ANNB_METRIC_L2, q, nq, filter, heaps);
+        rc = scan_blas(vecs, n, d, m == ANNB_METRIC_L2, annb_exact_score_fn(m), q, nq, filter, heaps);
     } else {
         row_split job = {vecs, n, d, annb_exact_score_fn(m), q, nq, filter, threads, heaps};
         annb_run_threads(threads, row_split_run, &job);

@@ -765,6 +765,13 @@ void annb_graph_release_built(annb_graph_built *b)
     memset(b, 0, sizeof *b);
 }
 
+static void report_rows(const annb_graph_params *p, uint64_t done, uint64_t total, int finished)
+{
+    if (!p->progress) return;
+    annb_progress info = {"graph", NULL, done, total, finished, "rows"};
+    p->progress(p->progress_ctx, &info);
+}
+
 int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t d, annb_metric m,
                      const annb_graph_params *p, int threads, annb_error *err)
 {
@@ -831,9 +838,11 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         if (t2 > 0) annb_run_threads(t2, build_reverse, &j);
         rc = atomic_load(&j.rc);
         lo = j.hi;
+        report_rows(p, lo, n, 0);
     }
     if (rc == ANNB_OK) rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef);
     if (rc == ANNB_OK && p->sq8) rc = reorder(out);
+    if (rc == ANNB_OK) report_rows(p, n, n, 1);
     free(links);
     free(group);
     annb_graph_pool_free(pool);

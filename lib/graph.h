@@ -58,6 +58,8 @@ typedef struct annb_graph_params {
     uint32_t build_ef; /* candidate list of the searches that pick them */
     uint32_t nentry;   /* entry rows (0: chosen from n, annb_graph_entries) */
     int sq8;           /* also 8-bit codes for the walk (sq8.h) */
+    annb_progress_fn progress; /* rows linked, phase "graph" (NULL: none) */
+    void *progress_ctx;
 } annb_graph_params;
 
 /* efSearch of a graph bundle without a TUNE section (annb writes one). */

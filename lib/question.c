@@ -56,15 +56,26 @@ static int subject_is_item(annb_question_kind kind)
     return kind == ANNB_Q_SIMILAR_ITEMS || kind == ANNB_Q_USERS_FOR_ITEM;
 }
 
+/* The bytes of s that fit in `most` without cutting a UTF-8 character (a
+ * byte that starts none counts as one). */
+static int fitting(const char *s, size_t most)
+{
+    size_t n = strlen(s), at = 0;
+    while (at < n) {
+        size_t len = annb_text_char(s + at, n - at, NULL);
+        if (!len) len = 1;
+        if (len > most - at) break;
+        at += len;
+    }
+    return (int)at;
+}
+
 /* "unknown genre "X"; the genres are: A, B, .." within the message's room,
  * cut at a character boundary (names are UTF-8). */
 static int unknown_genre(const asking *a, const char *name)
 {
     const annb_bundle *b = a->b[0];
     uint32_t n = annb_genre_count(b);
-    if (!n)
-        return annb_error_set(a->err, ANNB_E_NOT_FOUND,
-                              "unknown genre \"%.64s\": the bundle has no catalog genres", name);
     char list[400] = "";
     size_t used = 0;
     for (uint32_t g = 0; g < n && used < sizeof list; g++)
@@ -75,8 +86,8 @@ static int unknown_genre(const asking *a, const char *name)
         while (at > 0 && ((unsigned char)list[at] & 0xC0) == 0x80) at--;
         strcpy(list + at, ", ..");
     }
-    return annb_error_set(a->err, ANNB_E_NOT_FOUND, "unknown genre \"%.64s\"; the genres are: %s",
-                          name, list);
+    return annb_error_set(a->err, ANNB_E_NOT_FOUND, "unknown genre \"%.*s\"; the genres are: %s",
+                          fitting(name, 64), name, list);
 }
 
 /* The combination rules: what each question may take and the bundles must
@@ -102,6 +113,10 @@ static int check(const asking *a, const annb_question *q)
     if (q->exclude_seen && !annb_bundle_has_seen(a->b[0]))
         return annb_error_set(a->err, ANNB_E_UNSUPPORTED,
                               "the bundle has no interactions (build with --interactions)");
+    if (q->genre_count && !annb_genre_count(a->b[0]))
+        return annb_error_set(a->err, ANNB_E_UNSUPPORTED,
+                              "the bundle has no catalog genres to filter on (build with a "
+                              "catalog)");
     for (size_t i = 0; i < q->genre_count; i++) {
         uint32_t g = 0, n = annb_genre_count(a->b[0]);
         if (!q->genres[i]) return annb_error_set(a->err, ANNB_E_INVALID, "genre %zu is NULL", i + 1);

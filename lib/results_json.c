@@ -82,21 +82,41 @@ cJSON *annb_json_results(const annb_bundle *const *b, size_t n, annb_space space
     return arr;
 }
 
-/* cJSON copies string bytes as they are: a title of a crafted bundle, the
- * echoed id or a key quoted in a message may hold bytes that are not UTF-8.
- * Those bytes (all >= 0x80) can only be inside strings, so replacing each
- * by U+FFFD on the whole text keeps it JSON and makes it valid UTF-8. */
+/* cJSON copies string bytes as they are and escapes only C0 controls: a
+ * title of a crafted bundle, the echoed id or a key quoted in a message may
+ * hold bytes that are not UTF-8, or C1 controls and DEL that a terminal
+ * showing the JSON would obey. Such bytes (all >= 0x7F) can only be inside
+ * strings, so one pass over the whole text writes each invalid byte as
+ * \ufffd and each of those controls as \u00XX: the same JSON string values,
+ * valid UTF-8, nothing a terminal acts on. */
 char *annb_json_print(const cJSON *root)
 {
     char *text = cJSON_PrintUnformatted(root);
-    size_t n = text ? strlen(text) : 0;
-    for (size_t i = 0, len; i < n; i += len)
-        if (!(len = annb_text_char(text + i, n - i, NULL))) {
-            char *fixed = annb_text_repair(text);
-            cJSON_free(text);
-            return fixed;
+    size_t n = text ? strlen(text) : 0, extra = 0, len;
+    int control;
+    for (size_t i = 0; i < n; i += len ? len : 1) {
+        len = annb_text_char(text + i, n - i, &control);
+        if (!len || control) extra += 6; /* at most 6 more bytes each */
+    }
+    if (!extra) return text;
+    char *out = malloc(n + extra + 1), *at = out;
+    for (size_t i = 0; out && i < n; i += len ? len : 1) {
+        len = annb_text_char(text + i, n - i, &control);
+        if (!len) {
+            memcpy(at, "\\ufffd", 6);
+            at += 6;
+        } else if (control) { /* C0 never gets here: cJSON escaped it */
+            unsigned cp = len == 1 ? (unsigned char)text[i]
+                                   : ((unsigned char)text[i] & 0x1Fu) << 6 | ((unsigned char)text[i + 1] & 0x3Fu);
+            at += sprintf(at, "\\u%04x", cp);
+        } else {
+            memcpy(at, text + i, len);
+            at += len;
         }
-    return text;
+    }
+    if (out) *at = '\0';
+    cJSON_free(text);
+    return out;
 }
 
 char *annb_results_json(const annb_bundle *const *bundles, size_t n, annb_space space,

@@ -35,6 +35,7 @@ typedef struct plan {
     const int64_t *skip; /* rows excluded for every query, ascending, unique */
     size_t nskip;
     const uint8_t *genre_ok; /* bitmap of rows allowed by the genre filter, or NULL */
+    uint8_t *genre_owned;    /* genre_ok when made for this search (an OR), else NULL */
 } plan;
 
 static int in_rows(const row_list *l, int64_t row)
@@ -209,15 +210,25 @@ static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *give
             if (g == c->genre_count) return ANNB_E_NOT_FOUND;
             mask[g / 64] |= 1ull << (g % 64);
         }
-        uint8_t *ok = calloc((p->v.count + 7) / 8, 1);
-        if (!ok) return ANNB_E_NOMEM;
-        for (uint64_t r = 0; r < p->v.count; r++)
-            for (uint32_t w = 0; w < c->genre_words; w++)
-                if (c->genre_bits[r * c->genre_words + w] & mask[w]) {
-                    ok[r / 8] |= (uint8_t)(1u << (r % 8));
-                    break;
-                }
-        p->genre_ok = ok;
+        /* One genre: its cached bitmap as it is; several: their OR. */
+        const size_t bytes = (size_t)(p->v.count + 7) / 8;
+        uint8_t *ok = NULL;
+        for (uint32_t g = 0; g < c->genre_count; g++) {
+            if (!(mask[g / 64] >> (g % 64) & 1)) continue;
+            const uint8_t *rows = annb_genre_rows_get(c->genre_rows, g, c->genre_bits,
+                                                      c->genre_words, p->v.count);
+            if (!rows) return ANNB_E_NOMEM;
+            if (!p->genre_ok) {
+                p->genre_ok = rows;
+                continue;
+            }
+            if (!ok) {
+                if (!(ok = malloc(bytes))) return ANNB_E_NOMEM;
+                memcpy(ok, p->genre_ok, bytes);
+                p->genre_ok = p->genre_owned = ok;
+            }
+            for (size_t i = 0; i < bytes; i++) ok[i] |= rows[i];
+        }
     }
     return ANNB_OK;
 }
@@ -225,7 +236,7 @@ static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *give
 static void plan_release(plan *p)
 {
     free((void *)p->skip);
-    free((void *)p->genre_ok);
+    free(p->genre_owned); /* a single genre's bitmap belongs to the bundle */
 }
 
 /* Exact, annb's IVF and annb's graph: our own search of the mapped vectors,

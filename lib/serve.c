@@ -249,18 +249,16 @@ static int put_error(cJSON *root, const problem *p)
            annb_json_put(e, "message", cJSON_CreateString(p->message));
 }
 
+/* The dimension a "vector" must have; annb_ask checks the rest of the
+ * bundles (that shards agree, what each stores). */
 static int check_bundles(const annb_bundle *const *b, size_t n, size_t *dim, problem *p)
 {
-    annb_bundle_info first, info;
-    if (!b || n == 0 || !b[0]) return INVALID(p, "no bundle to answer from");
-    annb_bundle_info_get(&first, b[0]);
-    for (size_t i = 1; i < n; i++) {
+    annb_bundle_info first;
+    for (size_t i = 0; b && i < n; i++)
         if (!b[i]) return INVALID(p, "no bundle to answer from");
-        annb_bundle_info_get(&info, b[i]);
-        if (info.dimension != first.dimension || info.metric != first.metric)
-            return fail(p, ANNB_E_UNSUPPORTED, "unsupported",
-                        "the bundles disagree on dimension or metric");
-    }
+    if (!b || n == 0) return INVALID(p, "no bundle to answer from");
+    annb_bundle_info_get(&first, b[0]);
+    if (!first.dimension) return INVALID(p, "the bundle was opened for its structure only");
     *dim = first.dimension;
     return ANNB_OK;
 }

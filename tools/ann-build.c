@@ -90,7 +90,8 @@ static void usage(FILE *out)
             "                        on stderr (errors and warnings only; otherwise Faiss's\n"
             "                        lines are shown as 'ann-build: faiss: ...')\n"
             "  -v, --verbose         also a progress line per input read, as --progress\n"
-            "      --progress        progress of reading the inputs as plain lines on stderr\n"
+            "      --progress        progress of reading the inputs and linking a graph index\n"
+            "                        as plain lines on stderr\n"
             "                        (about one a second, and one per input when read); when\n"
             "                        stderr is a terminal, a live line with rate and ETA is\n"
             "                        shown anyway\n"
@@ -148,7 +149,8 @@ typedef struct progress_line {
     int fd;                /* where the lines go: the real stderr */
     int tty, plain;
     int open;              /* a live line is on the terminal, not ended */
-    const char *path;      /* the file being read */
+    const char *path;      /* the file being read (NULL: a phase of the build) */
+    const char *phase;
     double start, last;    /* when it started, when the last line was shown */
 } progress_line;
 
@@ -164,8 +166,9 @@ static void on_progress(void *ctx, const annb_progress *p)
 {
     progress_line *pl = ctx;
     double t = now();
-    if (pl->path != p->path) {
+    if (pl->path != p->path || pl->phase != p->phase) {
         pl->path = p->path;
+        pl->phase = p->phase;
         pl->start = pl->last = t;
     }
     double elapsed = t - pl->start;
@@ -176,8 +179,18 @@ static void on_progress(void *ctx, const annb_progress *p)
     char done[32], total[32], line[256];
     megabytes(done, sizeof done, p->done);
     double rate = elapsed > 0 ? (double)p->done / elapsed / 1e6 : 0;
-    const char *name = strcmp(p->path, "-") == 0 ? "stdin" : p->path;
-    if (p->finished) {
+    const char *name = !p->path ? "" : strcmp(p->path, "-") == 0 ? "stdin" : p->path;
+    if (!p->path) { /* rows of the index: the graph's links */
+        double per_s = elapsed > 0 ? (double)p->done / elapsed : 0;
+        if (p->finished)
+            snprintf(line, sizeof line, "linked the graph of %llu rows in %.1f s",
+                     (unsigned long long)p->total, elapsed);
+        else
+            snprintf(line, sizeof line, "linking the graph: %llu of %llu rows (%.0f%%), ETA %.0f s",
+                     (unsigned long long)p->done, (unsigned long long)p->total,
+                     p->total ? 100.0 * (double)p->done / (double)p->total : 0.0,
+                     per_s > 0 ? (double)(p->total - p->done) / per_s : 0.0);
+    } else if (p->finished) {
         snprintf(line, sizeof line, "read %s from %s: %s in %.1f s (%.1f MB/s)", p->phase, name, done,
                  elapsed, rate);
     } else if (p->total) {

@@ -34,10 +34,11 @@ void cli_warn(const char *prog, const char *fmt, ...)
 
 int cli_fail(const char *prog, int rc, const annb_error *err)
 {
-    if (err && err->code == rc && err->message[0])
-        cli_warn(prog, "%s", err->message);
-    else
-        cli_warn(prog, "%s", annb_strerror(rc));
+    /* A message quotes files and bundles (IDs, genre names, titles): escaped
+     * like any text from them, for a terminal. */
+    fprintf(stderr, "%s: ", prog);
+    cli_put_text(stderr, err && err->code == rc && err->message[0] ? err->message : annb_strerror(rc));
+    fputc('\n', stderr);
     return cli_exit_code(rc);
 }
 

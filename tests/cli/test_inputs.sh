@@ -313,6 +313,11 @@ expect_stderr_matches "^ann-build: read users from $W/users.csv: "
 expect_stderr_matches "^ann-build: read interactions from $W/seen.csv: "
 run "$BUILD" "$W/big.csv.gz" -o "$W/x.annb" -v
 expect_stderr_matches "^ann-build: read items from $W/big.csv.gz: [0-9.]+ [kM]B in"
+# a graph index: the rows linked (a line a second; this one is done sooner)
+gen_vectors 3000 16 11 1 1 >"$W/mid.csv"
+run "$BUILD" "$W/mid.csv" -o "$W/g.annb" --index graph --progress
+expect_status 0
+expect_stderr_matches "^ann-build: linked the graph of 3000 rows in [0-9.]+ s$"
 # -q: nothing but errors and warnings, --progress or not
 run "$BUILD" "$W/big.csv" -o "$W/x.annb" -q --progress
 expect_status 0

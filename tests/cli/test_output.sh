@@ -233,8 +233,9 @@ printf '{"id":"x","item":2571,"k":12}\n{"id":"\377","item":1}\n{"item":1,"genres
 run "$QUERY" "$U" --serve-stdin <"$W/req"
 expect_status 0
 expect_true "serve: valid UTF-8 and JSON" valid_json_lines
-expect_stdout_contains $'"title":"T\xef\xbf\xbd\xef\xbf\xbd Story (1995)"'
-expect_stdout_contains $'{"id":"\xef\xbf\xbd","metric"'
+# The same writer as ann-query's JSON (annb_results_json): replacements escaped.
+expect_stdout_contains '"title":"T\ufffd\ufffd Story (1995)"'
+expect_stdout_contains '{"id":"\ufffd","metric"'
 run "$INSPECT" "$U" --verify
 expect_status 1
 expect_stderr_contains "is not valid UTF-8 (byte 0xff)"

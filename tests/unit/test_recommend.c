@@ -864,7 +864,7 @@ static void test_serve_shards(void **state)
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "error"), "code")->valuestring, "unsupported");
     cJSON_Delete(a);
     const annb_bundle *mixed[] = {fx->ip_shard[0], fx->l2_shard[1]};
-    a = serve(mixed, 2, "{\"item\": 1}", ANNB_E_UNSUPPORTED);
+    a = serve(mixed, 2, "{\"item\": 1}", ANNB_E_INVALID);
     cJSON_Delete(a);
 }
 

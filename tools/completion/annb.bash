@@ -41,7 +41,7 @@ _annb()
         return
         ;;
     -i | --index)
-        COMPREPLY=($(compgen -W 'flat auto ivf hnsw ivfpq' -- "$cur"))
+        COMPREPLY=($(compgen -W 'flat auto graph ivf hnsw ivfpq' -- "$cur"))
         return
         ;;
     -f | --format)
