@@ -337,9 +337,15 @@ typedef struct annb_build_report {
      * were passed over, e.g. "IVF1024,PQ32np: recall@10 0.81 < 0.95"; "". */
     char auto_note[512];
     /* Added in 0.2. Metric cosine with opts.drop_zero: vectors of zeros
-     * left out of the items (of this shard) and of the users. */
+     * left out of the items (of this shard) and of the users. Written only
+     * when opts is given with a 0.2 struct_size (or larger): a caller built
+     * against 0.1 has a report that ends before them, and its opts say so. */
     uint64_t items_dropped_zero, users_dropped_zero;
 } annb_build_report;
+
+/* The size of a 0.1 annb_build_report (up to auto_note): what annb_build
+ * writes for opts of a 0.1 struct_size, or NULL opts. */
+#define ANNB_BUILD_REPORT_SIZE_0_1 offsetof(annb_build_report, items_dropped_zero)
 
 /*
  * annb_build - read an embeddings file and an optional catalog, build the
