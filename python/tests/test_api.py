@@ -339,3 +339,63 @@ def test_exact_and_effort_on_an_approximate_index(data, tmp_path):
         assert_top_k(ids, scores, "ip", q, data.item_ids, data.item_vecs, 10)
         low, _ = b.search(q, 10, nprobe=1)
         assert (low != ids).any()
+
+
+def test_ids_are_integers_only(data):
+    """A float, bool or string ID is refused, never cast into another ID."""
+    user = int(data.user_ids[0])
+    item = int(data.item_ids[0])
+    with annb.open(data.bundle("ip")) as b:
+        for bad in (user + 0.7, str(user), True, [float(user)], np.array([user], np.float64)):
+            with pytest.raises(annb.InvalidError):
+                b.recommend(bad, 5)
+        for call in (lambda: b.vector([item + 0.5]), lambda: b.title(float(item)),
+                     lambda: b.genres(True),
+                     lambda: b.search(np.ones(data.d), 5, exclude=[item + 0.5]),
+                     lambda: b.similar_items(np.array([2**63], np.uint64), 5)):
+            with pytest.raises(annb.InvalidError):
+                call()
+        # integer kinds of any width are fine
+        a, _ = b.recommend(np.array([user], np.uint32 if user < 2**32 else np.int64), 5)
+        c, _ = b.recommend(np.int64(user), 5)
+        assert (a == c).all()
+        assert b.title(np.int64(item)) == b.title(item)
+
+
+def test_close_from_argument_conversion(data):
+    """An argument whose conversion closes the bundle: no use after free."""
+    b = annb.open(data.bundle("ip"))
+    item = int(data.item_ids[0])
+
+    class Closing:
+        def __index__(self):
+            b.close()
+            return item
+
+        def __int__(self):
+            return self.__index__()
+
+        def __array__(self, dtype=None):
+            b.close()
+            return np.array(item, dtype=np.int64)
+
+    for call in (lambda: b.title(Closing()), lambda: b.genres(Closing()),
+                 lambda: b.vector(Closing())):
+        b = annb.open(data.bundle("ip"))
+        with pytest.raises(ValueError, match="closed"):
+            call()
+
+
+def test_messages_not_utf8(tmp_path):
+    with pytest.raises(annb.IOError) as e:
+        annb.open(os.fsencode(str(tmp_path)) + b"/caf\xe9-missing.annb")
+    assert "caf\\xe9-missing.annb" in str(e.value)
+
+
+def test_build_options_range_checked(data, tmp_path):
+    out = tmp_path / "x.annb"
+    for kwargs in (dict(shard=(2**32 + 1, 3)), dict(shard=(-1, 3)), dict(recall_k=-1),
+                   dict(max_memory=-5)):
+        with pytest.raises(annb.InvalidError):
+            annb.build(out, (data.item_ids, data.item_vecs), **kwargs)
+    assert not out.exists()
