@@ -106,7 +106,9 @@ def _check_target(out, redis, fmt) -> None:
 
 def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None,
                      fmt: str = "tsv", redis=None, key_prefix: str | None = None,
-                     ttl: int = 0, batch: int = 1024, part: int = 0, **options) -> dict:
+                     ttl: int = 0, batch: int = 1024, part: int = 0,
+                     bundle_id: int | None = None, users: int | None = None,
+                     **options) -> dict:
     """Answers the users of rows [lo, hi) of the bundle at ``path``: what one
     Dask task runs (usable alone, e.g. from Spark's mapInPandas). Writes
     ``out/part-NNNNN.tsv|jsonl`` (atomically: a temporary name, then a
@@ -116,6 +118,12 @@ def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None
     _check_target(out, redis, fmt)
     t0 = time.perf_counter()
     b = open_cached(path)
+    # the row ranges were cut from the driver's bundle: this worker's file at
+    # that path must be the same build, or the partitions would mix two
+    if bundle_id is not None and (b.info["bundle_id"] != bundle_id or b.info["users"] != users):
+        raise annb.Error(f"{path} on this worker is not the bundle the job was planned on "
+                         f"(bundle id {b.info['bundle_id']:016x} with {b.info['users']} users, "
+                         f"expected {bundle_id:016x} with {users})", 0)
     users = b.ids("users")[lo:hi]
     target = None
     fh = None
@@ -228,6 +236,7 @@ def top_k_all_users(bundle_path, k: int = 10, client=None, partitions: int | Non
     path = os.path.abspath(os.fspath(bundle_path))
     with annb.open(path) as b:
         n = b.info["users"]
+        bundle_id = b.info["bundle_id"]
     if n == 0:
         raise annb.UnsupportedError(f"{path}: the bundle stores no users", -15)
     if partitions is None:
@@ -238,7 +247,7 @@ def top_k_all_users(bundle_path, k: int = 10, client=None, partitions: int | Non
     futures = [client.submit(answer_partition, path, int(edges[p]), int(edges[p + 1]), k,
                              out=os.path.abspath(out) if out else None, fmt=fmt, redis=redis,
                              key_prefix=key_prefix, ttl=ttl, batch=batch, part=p, pure=False,
-                             **options)
+                             bundle_id=bundle_id, users=n, **options)
                for p in range(partitions)]
     reports = client.gather(futures)
     if out is not None:  # a file of an earlier run with more partitions is not part of this one

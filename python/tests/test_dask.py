@@ -126,3 +126,12 @@ def test_arguments(data, client, tmp_path):
     annb.build(no_users, (data.item_ids, data.item_vecs))
     with pytest.raises(annb.UnsupportedError):
         annb.dask.top_k_all_users(no_users, client=client, out=str(tmp_path))
+
+
+def test_other_bundle_at_the_path_is_refused(data, tmp_path):
+    """A worker whose file differs from the driver's fails the task, never mixes two builds."""
+    with annb.open(data.bundle("ip")) as b:
+        n, ident = b.info["users"], b.info["bundle_id"]
+    with pytest.raises(annb.Error, match="not the bundle the job was planned on"):
+        annb.dask.answer_partition(data.bundle("l2"), 0, 10, 5, out=str(tmp_path),
+                                   bundle_id=ident, users=n)
