@@ -233,6 +233,8 @@ static PyObject *bundle_closed(BundleObject *self, void *unused)
 typedef struct {
     size_t k;
     PyArrayObject *exclude; /* int64 1-D, or NULL */
+    const int64_t *exclude_ids; /* its data and size, read with the GIL held */
+    size_t exclude_count;
     PyObject *genre_list;   /* list of str, or NULL */
     const char **genres;    /* UTF-8 of genre_list's strings */
     const char *genre_stack[8];
@@ -293,7 +295,10 @@ static int parse_exclude(ask_args *a, PyObject *obj)
 {
     if (!obj || obj == Py_None) return 0;
     a->exclude = as_ids(obj, 1, "exclude");
-    return a->exclude ? 0 : -1;
+    if (!a->exclude) return -1;
+    a->exclude_ids = PyArray_DATA(a->exclude);
+    a->exclude_count = (size_t)PyArray_SIZE(a->exclude);
+    return 0;
 }
 
 /* genres: None, one str, or an iterable of str. */
@@ -375,8 +380,8 @@ static int ask(annb_hit *hits, const annb_bundle *b, annb_question_kind kind,
     q.count = count;
     q.k = a->k;
     q.exclude_seen = a->exclude_seen;
-    q.exclude_ids = a->exclude ? PyArray_DATA(a->exclude) : NULL;
-    q.exclude_count = a->exclude ? (size_t)PyArray_SIZE(a->exclude) : 0;
+    q.exclude_ids = a->exclude_ids;
+    q.exclude_count = a->exclude_count;
     q.genres = a->genre_count ? a->genres : NULL;
     q.genre_count = a->genre_count;
     q.nprobe = (uint32_t)a->nprobe;

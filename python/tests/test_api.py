@@ -399,3 +399,42 @@ def test_build_options_range_checked(data, tmp_path):
         with pytest.raises(annb.InvalidError):
             annb.build(out, (data.item_ids, data.item_vecs), **kwargs)
     assert not out.exists()
+
+
+def test_gil_released_during_a_search(data, tmp_path):
+    """A Python thread keeps running while another thread's long search runs."""
+    rng = np.random.default_rng(9)
+    n, d = 60_000, 64
+    path = tmp_path / "big.annb"
+    annb.build(path, (np.arange(n, dtype=np.int64) * 3 + 1,
+                      rng.standard_normal((n, d)).astype(np.float32)))
+    q = rng.standard_normal((400, d)).astype(np.float32)
+    ticks = []
+    done = threading.Event()
+
+    def count():
+        while not done.is_set():
+            ticks.append(1)
+
+    import sys
+
+    interval = sys.getswitchinterval()
+    # a long switch interval: a thread holding the GIL keeps it, so the
+    # counter can only run while the search has let the GIL go
+    sys.setswitchinterval(0.5)
+    try:
+        with annb.open(path) as b:
+            b.search(q[:5], 10)
+            t = threading.Thread(target=count)
+            t.start()
+            while not ticks:
+                pass
+            before = len(ticks)
+            b.search(q, 100)
+            during = len(ticks) - before
+            done.set()
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    # held for the whole search, the GIL would have let the counter add nothing
+    assert during > 1000, during
