@@ -438,3 +438,57 @@ def test_gil_released_during_a_search(data, tmp_path):
         sys.setswitchinterval(interval)
     # held for the whole search, the GIL would have let the counter add nothing
     assert during > 1000, during
+
+
+def test_no_reference_or_allocation_kept_per_call(data):
+    """Each method, error paths included: the inputs' reference counts are
+    unchanged and Python-allocated memory does not grow (tracemalloc), so a
+    leak of even one small object per call shows."""
+    import sys
+    import tracemalloc
+
+    q = np.random.default_rng(10).standard_normal((2, data.d)).astype(np.float32)
+    users = data.user_ids[:2].copy()
+    items = data.item_ids[:2].copy()
+    ex = data.item_ids[5:8].copy()
+    genres = ["Drama", "Comedy"]
+    item = int(items[0])
+
+    def expect(exc, f):
+        try:
+            f()
+        except exc:
+            return
+        raise AssertionError("no error")
+
+    with annb.open(data.bundle("ip")) as b:
+        calls = {
+            "search": lambda: b.search(q, 5, exclude=ex, genres=genres),
+            "recommend": lambda: b.recommend(users, 5, exclude=ex),
+            "similar_items": lambda: b.similar_items(items, 5),
+            "similar_users": lambda: b.similar_users(users, 5),
+            "users_for_item": lambda: b.users_for_item(items, 5),
+            "vector": lambda: b.vector(items),
+            "title+genres": lambda: (b.title(item), b.genres(item)),
+            "ids": lambda: b.ids("users"),
+            "not found": lambda: expect(annb.NotFoundError, lambda: b.recommend([4], 5)),
+            "bad genre": lambda: expect(annb.NotFoundError, lambda: b.search(q, 5, genres=["X"])),
+            "bad dimension": lambda: expect(annb.DimensionError, lambda: b.search(q[:, :3], 5)),
+            "bad id": lambda: expect(annb.InvalidError, lambda: b.vector([1.5])),
+        }
+        inputs = [q, users, items, ex, genres]
+        counts = [sys.getrefcount(x) for x in inputs]
+        for name, call in calls.items():
+            for _ in range(200):
+                call()
+            tracemalloc.start()
+            try:
+                start = tracemalloc.get_traced_memory()[0]
+                for _ in range(5000):
+                    call()
+                grown = tracemalloc.get_traced_memory()[0] - start
+            finally:
+                tracemalloc.stop()
+            # one leaked int (28 bytes) per call would be 140,000 bytes
+            assert grown < 50_000, (name, grown)
+        assert [sys.getrefcount(x) for x in inputs] == counts
