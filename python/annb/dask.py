@@ -18,7 +18,7 @@ page-cache copy.
 """
 from __future__ import annotations
 
-import json
+import math
 import os
 import socket
 import threading
@@ -136,6 +136,8 @@ def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None
         os.makedirs(out, exist_ok=True)
         target = os.path.join(out, f"part-{part:05d}.{fmt}")
         fh = open(target + ".tmp", "w", encoding="utf-8")
+        if fmt == "tsv":
+            fh.write("user\trank\titem\tscore\n")
     try:
         for start in range(0, len(users), batch):
             chunk = users[start:start + batch]
@@ -161,10 +163,17 @@ def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None
                 target.send(b"".join(payload), n)
                 errors += target.drain()
                 lines += n
-        if fh is not None:
+        if fh is not None:  # complete on disk before it gets its name
+            fh.flush()
+            os.fsync(fh.fileno())
             fh.close()
             fh = None
             os.replace(target + ".tmp", target)
+            dfd = os.open(out, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
     finally:
         if fh is not None:
             fh.close()
@@ -177,25 +186,33 @@ def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None
             "lines": lines, "seconds": time.perf_counter() - t0, "redis_errors": errors}
 
 
+def _score_text(s: float) -> str:
+    """As ann-query writes a score: 9 significant digits (reads back as the same float32)."""
+    return "%.9g" % s
+
+
 def _write_tsv(fh, users, ids, scores) -> int:
-    """user, rank, item, score: one line per answer slot that holds an item."""
+    """user, rank, item, score: one line per answer slot that holds an item,
+    as `ann-query --all-users --format tsv` writes them (nan/inf as there)."""
     k = ids.shape[1]
     keep = ids != annb.ID_NONE
     u = np.repeat(users, k).reshape(ids.shape)[keep]
     r = np.tile(np.arange(1, k + 1), len(users)).reshape(ids.shape)[keep]
     rows = np.column_stack([u, r, ids[keep]])
-    text = [f"{a}\t{b}\t{c}\t{s:.9g}\n" for (a, b, c), s in zip(rows.tolist(),
-                                                              scores[keep].tolist())]
+    text = [f"{a}\t{b}\t{c}\t{_score_text(s)}\n" for (a, b, c), s in zip(rows.tolist(),
+                                                                       scores[keep].tolist())]
     fh.writelines(text)
     return len(text)
 
 
 def _write_jsonl(fh, users, ids, scores) -> int:
-    """{"user": U, "items": [...], "scores": [...]} per user, best first."""
+    """{"user":U,"items":[[item,score],...]} per user, best first, as
+    `ann-query --all-users --format json` writes it (a non-finite score: null)."""
     for u, row, srow in zip(users.tolist(), ids, scores):
         keep = row != annb.ID_NONE
-        fh.write(json.dumps({"user": u, "items": row[keep].tolist(),
-                             "scores": srow[keep].tolist()}) + "\n")
+        pairs = ",".join(f"[{i},{_score_text(x) if math.isfinite(x) else 'null'}]"
+                         for i, x in zip(row[keep].tolist(), srow[keep].tolist()))
+        fh.write(f'{{"user":{u},"items":[{pairs}]}}\n')
     return len(users)
 
 
@@ -206,8 +223,7 @@ def read_tsv(out: str):
     import pandas as pd
 
     parts = sorted(glob.glob(os.path.join(out, "part-*.tsv")))
-    frames = [pd.read_csv(p, sep="\t", header=None, names=["user", "rank", "item", "score"])
-              for p in parts]
+    frames = [pd.read_csv(p, sep="\t") for p in parts]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["user", "rank", "item", "score"])
 
@@ -221,8 +237,10 @@ def top_k_all_users(bundle_path, k: int = 10, client=None, partitions: int | Non
     bundle_path: the bundle, at the same path on every worker.
     client: a distributed.Client (None: the current default client).
     partitions: how many tasks (default: 4 per worker thread, at least 1).
-    out, fmt: a directory for one file per partition, "tsv" (user, rank, item,
-      score) or "jsonl" ({"user", "items", "scores"} per user); or
+    out, fmt: a directory for one file per partition, "tsv" (header and rows
+      `user rank item score`) or "jsonl" ({"user":U,"items":[[item,score],...]}
+      per user): ann-query --all-users's formats, so the partitions
+      concatenated (one TSV header kept) are its output; or
     redis: "host:port" or (host, port): DEL + RPUSH per user as in docs/redis.md
       (prefix ``annb:<bundle id>:user:`` unless key_prefix; ttl: EXPIRE).
     batch: users per recommend() call. options: as Bundle.recommend

@@ -71,8 +71,9 @@ def test_jsonl_options_and_cache(data, client, tmp_path):
              for x in open(p)]
     assert [x["user"] for x in lines] == users.tolist()  # partitions in order, users ascending
     for x, row, srow in zip(lines, ids, scores):
-        assert x["items"] == row[row != annb.ID_NONE].tolist()
-        np.testing.assert_allclose(np.float32(x["scores"]), srow[row != annb.ID_NONE], rtol=1e-6)
+        assert [i for i, _ in x["items"]] == row[row != annb.ID_NONE].tolist()
+        np.testing.assert_allclose(np.float32([s for _, s in x["items"]]),
+                                   srow[row != annb.ID_NONE], rtol=1e-6)
     # each worker process keeps the bundle open once, keyed by the file
     keys = client.run(lambda: [k[0] for k in annb.dask._cache])
     for ks in keys.values():
@@ -135,3 +136,20 @@ def test_other_bundle_at_the_path_is_refused(data, tmp_path):
     with pytest.raises(annb.Error, match="not the bundle the job was planned on"):
         annb.dask.answer_partition(data.bundle("l2"), 0, 10, 5, out=str(tmp_path),
                                    bundle_id=ident, users=n)
+
+
+def test_same_output_as_ann_query(data, client, tmp_path):
+    """The partitions, concatenated, are `ann-query --all-users`'s output."""
+    path = data.bundle("ip")
+    for fmt, cli_fmt in (("tsv", "tsv"), ("jsonl", "json")):
+        out = tmp_path / fmt
+        annb.dask.top_k_all_users(path, k=7, client=client, partitions=5, out=str(out),
+                                  fmt=fmt)
+        text = []
+        for i, p in enumerate(sorted(glob.glob(str(out / f"part-*.{fmt}")))):
+            part = open(p).read().splitlines()
+            text += part if fmt == "jsonl" or i == 0 else part[1:]  # one TSV header
+        cli = subprocess.run([os.environ["ANNB_QUERY_TOOL"], path, "--all-users", "-k", "7",
+                              "--exclude-seen", "--format", cli_fmt], check=True,
+                             capture_output=True, text=True).stdout.splitlines()
+        assert text == cli, fmt
