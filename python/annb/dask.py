@@ -18,6 +18,7 @@ page-cache copy.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -29,6 +30,8 @@ import numpy as np
 import annb
 
 __all__ = ["top_k_all_users", "answer_partition", "open_cached", "read_tsv"]
+
+MANIFEST = "manifest.json"  # written last by top_k_all_users: the job is complete
 
 _cache: dict = {}
 _cache_lock = threading.Lock()
@@ -217,12 +220,22 @@ def _write_jsonl(fh, users, ids, scores) -> int:
 
 
 def read_tsv(out: str):
-    """The TSV partitions of ``out`` as one pandas DataFrame (user, rank, item, score)."""
+    """The TSV partitions of ``out`` as one pandas DataFrame (user, rank, item,
+    score), as listed by the manifest a finished top_k_all_users wrote last
+    (IOError without one: the job did not finish)."""
     import glob
 
     import pandas as pd
 
-    parts = sorted(glob.glob(os.path.join(out, "part-*.tsv")))
+    try:  # only a complete job's output: its manifest names every part
+        with open(os.path.join(out, MANIFEST)) as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        raise annb.IOError(f"{out}: no {MANIFEST}: the job did not finish (or did not run)",
+                           -3) from None
+    if manifest["fmt"] != "tsv":
+        raise annb.InvalidError(f"{out}: the job wrote {manifest['fmt']}, not tsv", -1)
+    parts = [os.path.join(out, p["file"]) for p in manifest["partitions"]]
     frames = [pd.read_csv(p, sep="\t") for p in parts]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["user", "rank", "item", "score"])
@@ -267,11 +280,29 @@ def top_k_all_users(bundle_path, k: int = 10, client=None, partitions: int | Non
                              key_prefix=key_prefix, ttl=ttl, batch=batch, part=p, pure=False,
                              bundle_id=bundle_id, users=n, **options)
                for p in range(partitions)]
+    out_dir = os.path.abspath(out) if out is not None else None
+    if out_dir is not None:  # an earlier manifest no longer describes the files
+        try:
+            os.unlink(os.path.join(out_dir, MANIFEST))
+        except FileNotFoundError:
+            pass
     reports = client.gather(futures)
-    if out is not None:  # a file of an earlier run with more partitions is not part of this one
+    if out_dir is not None:
         import glob
-        for stale in glob.glob(os.path.join(os.path.abspath(out), f"part-*.{fmt}")):
+        # a file of an earlier run with more partitions is not part of this one
+        for stale in glob.glob(os.path.join(out_dir, f"part-*.{fmt}")):
             name = os.path.basename(stale)[len("part-"):-len(fmt) - 1]
             if name.isdigit() and int(name) >= partitions:
                 os.unlink(stale)
+        # written last: its presence says every partition is complete
+        manifest = {"bundle": path, "bundle_id": "%016x" % bundle_id, "users": n, "k": k,
+                    "fmt": fmt, "options": {key: v for key, v in options.items()},
+                    "partitions": [{"file": os.path.basename(r["path"]), "users": r["users"],
+                                    "lines": r["lines"]} for r in reports]}
+        tmp = os.path.join(out_dir, MANIFEST + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(manifest, f, indent=1, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(out_dir, MANIFEST))
     return reports

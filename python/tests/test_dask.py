@@ -43,7 +43,15 @@ def test_tsv_every_user(data, client, tmp_path):
     assert len(glob.glob(str(out / "part-*.tsv"))) == 7
     # a second run with fewer partitions leaves no file of the first behind
     parts = annb.dask.top_k_all_users(path, k=10, client=client, partitions=5, out=str(out))
-    assert sorted(os.listdir(out)) == [f"part-{i:05d}.tsv" for i in range(5)]
+    assert sorted(os.listdir(out)) == ["manifest.json"] + [f"part-{i:05d}.tsv" for i in range(5)]
+    manifest = json.load(open(out / "manifest.json"))
+    assert manifest["k"] == 10 and len(manifest["partitions"]) == 5
+    assert sum(p["users"] for p in manifest["partitions"]) == len(data.user_ids)
+    os.unlink(out / "manifest.json")
+    with pytest.raises(annb.IOError, match="did not finish"):
+        annb.dask.read_tsv(str(out))
+    parts = annb.dask.top_k_all_users(path, k=10, client=client, partitions=7, out=str(out),
+                                      batch=50)
     assert not glob.glob(str(out / "*.tmp"))
     # two worker processes answered
     pids = client.run(os.getpid)
