@@ -161,6 +161,10 @@ deb-check: deb
 	cc -o $$w/search examples/search_example.c $$(pkg-config --cflags --libs annb); \
 	$$w/search $$w/cli.annb 2571 5 >$$w/search.txt; \
 	cmp tests/install/expected-search.txt $$w/search.txt; \
+	echo "+ the Python package from the package: import annb, similar items"; \
+	env -u PYTHONPATH /usr/bin/python3 -c 'import sys, annb; \
+	  assert annb.__file__.startswith("/usr/lib/python3/dist-packages/annb/"), annb.__file__; \
+	  print(annb.open(sys.argv[1]).similar_items(2571, 5)[0])' $$w/cli.annb; \
 	echo "+ dpkg --purge annb"; $$SUDO dpkg --purge annb; trap - EXIT; \
 	if [ -e /usr/bin/ann-query ]; then echo "deb-check: /usr/bin/ann-query left behind" >&2; exit 1; fi; \
 	echo "deb-check: ok"

@@ -401,7 +401,9 @@ ANNB_API int annb_build(annb_build_report *report, const char *items_path, const
                const char *output_path, const annb_build_opts *opts, annb_error *err);
 
 /* Vectors already in memory, for annb_build_arrays: row i is ids[i] and
- * vectors[i * dimension .. (i + 1) * dimension). Borrowed for the call. */
+ * vectors[i * dimension .. (i + 1) * dimension). Borrowed for the call.
+ * No struct_size: a plain description of two arrays, complete as it is (a
+ * new way to give rows would be a new type, not a field). */
 typedef struct annb_matrix {
     const int64_t *ids;    /* count IDs, unique, any order, not ANNB_ID_NONE */
     const float *vectors;  /* count x dimension finite floats, row-major */
@@ -424,8 +426,10 @@ typedef struct annb_matrix {
  *                may name who has seen what.
  *  catalog_path, output_path, opts, err: as for annb_build. opts->ids_path
  *                (with items) and opts->user_ids_path (with users) must be
- *                NULL: the arrays hold the IDs. The other options apply
- *                (metric, index, threads, recall, shard, drop_zero, ...).
+ *                NULL: the arrays hold the IDs; so must the column options
+ *                (id_column, vector_column; user_* with users arrays):
+ *                ANNB_E_INVALID. The other options apply (metric, index,
+ *                threads, recall, shard, drop_zero, tune vectors, ...).
  *
  * The arrays are checked as a file's rows are, with the row in the message
  * ("items: row 3 (ID 17), value 5: expected a finite float32, found nan"):

@@ -715,6 +715,13 @@ int annb_build_arrays(annb_build_report *report, const annb_matrix *items,
         return annb_error_set(err, ANNB_E_INVALID, "annb_build_arrays: the arrays hold the IDs; "
                               "an IDs file (%s) is for a .npy input",
                               opts->ids_path ? opts->ids_path : opts->user_ids_path);
+    /* Options that only say how to read the items' (or users') file would
+     * be ignored: refused, so that a caller never believes they applied. */
+    if (opts && opts->struct_size > offsetof(annb_build_opts, ids_from_rows) &&
+        (opts->id_column || opts->vector_column ||
+         (users && (opts->user_id_column || opts->user_vector_column))))
+        return annb_error_set(err, ANNB_E_INVALID, "annb_build_arrays: column options are for "
+                              "files; the arrays have no columns");
     return build_from(report, NULL, items, users, catalog_path, output_path, opts, 0, err);
 }
 

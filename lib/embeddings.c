@@ -989,14 +989,21 @@ static int read_word2vec(emb_reader *r, annb_source *src, annb_error *err)
     return ANNB_OK;
 }
 
+/* The squared norm of a row, in double: d <= 4096 squares of at most
+ * FLT_MAX stay finite. */
+static double squared_norm(const float *v, uint32_t d)
+{
+    double sq = 0;
+    for (uint32_t j = 0; j < d; j++) sq += (double)v[j] * v[j];
+    return sq;
+}
+
 /* Every value is a finite float, yet products can overflow: notes the
  * first row past ANNB_MAX_SQUARED_NORM for annb_embeddings_check_scores. */
 static void find_overflow(annb_embeddings *e, const uint64_t *lines)
 {
     for (uint64_t i = 0; i < e->count; i++) {
-        const float *v = e->vectors + i * e->dimension;
-        double sq = 0; /* d <= 4096 squares of at most FLT_MAX: finite in double */
-        for (uint32_t j = 0; j < e->dimension; j++) sq += (double)v[j] * v[j];
+        double sq = squared_norm(e->vectors + i * e->dimension, e->dimension);
         if (sq > ANNB_MAX_SQUARED_NORM) {
             e->overflow_row = i + 1;
             e->overflow_line = lines[i];
@@ -1009,9 +1016,7 @@ int annb_embeddings_check_scores(const annb_embeddings *e, const char *path, ann
 {
     if (!e->overflow_row) return ANNB_OK;
     uint64_t i = e->overflow_row - 1;
-    const float *v = e->vectors + i * e->dimension;
-    double sq = 0;
-    for (uint32_t j = 0; j < e->dimension; j++) sq += (double)v[j] * v[j];
+    double sq = squared_norm(e->vectors + i * e->dimension, e->dimension);
     return annb_input_error(err, ANNB_E_INPUT, path, e->overflow_line, 1,
                             "expected a vector whose squared norm is at most %.3g, so that its "
                             "scores fit in float32, found %.3g (ID %lld)",
@@ -1109,14 +1114,12 @@ int annb_embeddings_borrow(annb_embeddings *out, const char *name, const annb_ma
             return annb_error_set(err, ANNB_E_INPUT, "%s: row %" PRIu64 ": ID %" PRId64 " is "
                                   "reserved (it marks an empty result slot)", name, i, m->ids[i]);
         const float *v = m->vectors + i * d;
-        double sq = 0; /* d <= 4096 squares of at most FLT_MAX: finite in double */
-        for (uint32_t j = 0; j < d; j++) {
+        for (uint32_t j = 0; j < d; j++)
             if (!isfinite(v[j]))
                 return annb_error_set(err, ANNB_E_INPUT, "%s: row %" PRIu64 " (ID %" PRId64 "), "
                                       "value %u: expected a finite float32, found %g", name, i,
                                       m->ids[i], j, (double)v[j]);
-            sq += (double)v[j] * v[j];
-        }
+        double sq = squared_norm(v, d);
         if (sq > ANNB_MAX_SQUARED_NORM)
             return annb_error_set(err, ANNB_E_INPUT, "%s: row %" PRIu64 " (ID %" PRId64 "): "
                                   "expected a vector whose squared norm is at most %.3g, so that "

@@ -65,9 +65,11 @@ static PyObject *raise_code(int code, const char *message)
         if (!cls && PyErr_Occurred()) return NULL;
     }
     if (!cls) cls = error_base ? error_base : PyExc_RuntimeError;
-    PyObject *exc = PyObject_CallFunction(cls, "si", message && *message ? message
-                                                                         : annb_strerror(code),
-                                          code);
+    /* a message may quote a path or an input's bytes that are not UTF-8 */
+    const char *text = message && *message ? message : annb_strerror(code);
+    PyObject *msg = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "backslashreplace");
+    if (!msg) return NULL;
+    PyObject *exc = PyObject_CallFunction(cls, "Ni", msg, code);
     if (!exc) return NULL;
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
     Py_DECREF(exc);
@@ -201,6 +203,16 @@ static annb_bundle *open_handle(BundleObject *self)
     return self->b;
 }
 
+/* The open handle and a reference to its mapping (*hold, to release with
+ * Py_DECREF), for methods that call Python (allocations, conversions: a
+ * __del__ or __index__ may close the bundle) while they use the handle. */
+static annb_bundle *hold_open(BundleObject *self, MappingObject **hold)
+{
+    annb_bundle *b = open_handle(self);
+    *hold = b ? (MappingObject *)Py_NewRef(self->mapping) : NULL;
+    return b;
+}
+
 static PyObject *bundle_close(BundleObject *self, PyObject *unused)
 {
     (void)unused;
@@ -221,6 +233,8 @@ static PyObject *bundle_closed(BundleObject *self, void *unused)
 typedef struct {
     size_t k;
     PyArrayObject *exclude; /* int64 1-D, or NULL */
+    const int64_t *exclude_ids; /* its data and size, read with the GIL held */
+    size_t exclude_count;
     PyObject *genre_list;   /* list of str, or NULL */
     const char **genres;    /* UTF-8 of genre_list's strings */
     const char *genre_stack[8];
@@ -238,13 +252,53 @@ static void ask_args_release(ask_args *a)
     a->genres = NULL;
 }
 
-/* exclude: None or anything numpy makes a 1-D int64 array of. */
+/* IDs: an int or an array-like of integers (0-D up to maxdim), as a
+ * C-contiguous int64 array. Only integer kinds: a float, bool or string
+ * would otherwise be cast into some other ID; a uint64 must fit int64. */
+static PyArrayObject *as_ids(PyObject *obj, int maxdim, const char *what)
+{
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROM_O(obj);
+    if (!arr) return NULL;
+    char kind = PyArray_DESCR(arr)->kind;
+    if (!(kind == 'i' || kind == 'u') || PyArray_NDIM(arr) > maxdim) {
+        Py_DECREF(arr);
+        return (PyArrayObject *)raise_fmt(ANNB_E_INVALID, "%s: expected %s, got %s", what,
+                                          maxdim ? "integer IDs (an int or an array of them)"
+                                                 : "an integer ID",
+                                          kind == 'i' || kind == 'u' ? "more dimensions"
+                                          : kind == 'b' ? "bool" : kind == 'f' ? "a float"
+                                          : "another type");
+    }
+    if (PyArray_TYPE(arr) == NPY_UINT64) {
+        const npy_intp n = PyArray_SIZE(arr);
+        PyArrayObject *c = (PyArrayObject *)PyArray_GETCONTIGUOUS(arr);
+        Py_DECREF(arr);
+        if (!c) return NULL;
+        const uint64_t *u = PyArray_DATA(c);
+        for (npy_intp i = 0; i < n; i++)
+            if (u[i] > INT64_MAX) {
+                Py_DECREF(c);
+                return (PyArrayObject *)raise_fmt(ANNB_E_INVALID, "%s: ID %llu does not fit in "
+                                                  "int64", what, (unsigned long long)u[i]);
+            }
+        arr = c;
+    }
+    PyArrayObject *out = (PyArrayObject *)PyArray_FROMANY(
+        (PyObject *)arr, NPY_INT64, 0, maxdim,
+        NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
+    Py_DECREF(arr);
+    return out;
+}
+
+/* exclude: None or integer IDs. */
 static int parse_exclude(ask_args *a, PyObject *obj)
 {
     if (!obj || obj == Py_None) return 0;
-    a->exclude = (PyArrayObject *)PyArray_FROMANY(obj, NPY_INT64, 0, 1,
-                                                  NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
-    return a->exclude ? 0 : -1;
+    a->exclude = as_ids(obj, 1, "exclude");
+    if (!a->exclude) return -1;
+    a->exclude_ids = PyArray_DATA(a->exclude);
+    a->exclude_count = (size_t)PyArray_SIZE(a->exclude);
+    return 0;
 }
 
 /* genres: None, one str, or an iterable of str. */
@@ -285,8 +339,8 @@ static int parse_effort(const ask_args *a)
 static int parse_k(ask_args *a, Py_ssize_t k)
 {
     if (parse_effort(a)) return -1;
-    if (k < 1 || k > ANNB_SERVE_MAX_K) {
-        raise_fmt(ANNB_E_INVALID, "k must be 1 .. %d, got %zd", ANNB_SERVE_MAX_K, k);
+    if (k < 1) { /* the largest k is annb_ask's to say */
+        raise_fmt(ANNB_E_INVALID, "k must be at least 1, got %zd", k);
         return -1;
     }
     a->k = (size_t)k;
@@ -326,8 +380,8 @@ static int ask(annb_hit *hits, const annb_bundle *b, annb_question_kind kind,
     q.count = count;
     q.k = a->k;
     q.exclude_seen = a->exclude_seen;
-    q.exclude_ids = a->exclude ? PyArray_DATA(a->exclude) : NULL;
-    q.exclude_count = a->exclude ? (size_t)PyArray_SIZE(a->exclude) : 0;
+    q.exclude_ids = a->exclude_ids;
+    q.exclude_count = a->exclude_count;
     q.genres = a->genre_count ? a->genres : NULL;
     q.genre_count = a->genre_count;
     q.nprobe = (uint32_t)a->nprobe;
@@ -431,8 +485,7 @@ static PyObject *subject_question(BundleObject *self, annb_question_kind kind, P
                                                &a.threads, &a.exact, &as_frame);
     if (!ok || !open_handle(self)) return NULL;
     PyObject *out = NULL;
-    PyArrayObject *s = (PyArrayObject *)PyArray_FROMANY(sobj, NPY_INT64, 0, 1,
-                                                        NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+    PyArrayObject *s = as_ids(sobj, 1, "ids");
     if (!s) return NULL;
     /* exclude_seen None: whenever the bundle knows what was seen; True on a
      * bundle without interactions is the library's UnsupportedError. */
@@ -494,11 +547,17 @@ static PyObject *bundle_vector(BundleObject *self, PyObject *args, PyObject *kwd
     PyObject *sobj, *space_obj = NULL;
     annb_space space;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|U", kwlist, &sobj, &space_obj)) return NULL;
-    annb_bundle *b = open_handle(self);
-    if (!b || parse_space(space_obj, &space)) return NULL;
-    PyArrayObject *s = (PyArrayObject *)PyArray_FROMANY(sobj, NPY_INT64, 0, 1,
-                                                        NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+    if (parse_space(space_obj, &space)) return NULL;
+    /* arguments first (conversions may run Python code that closes the
+     * bundle), then the handle, held for the rest of the call */
+    PyArrayObject *s = as_ids(sobj, 1, "ids");
     if (!s) return NULL;
+    MappingObject *hold;
+    annb_bundle *b = hold_open(self, &hold);
+    if (!b) {
+        Py_DECREF(s);
+        return NULL;
+    }
     int scalar = PyArray_NDIM(s) == 0;
     npy_intp n = PyArray_SIZE(s);
     npy_intp dims[2] = {n, self->dimension};
@@ -516,14 +575,16 @@ static PyObject *bundle_vector(BundleObject *self, PyObject *args, PyObject *kwd
             }
     }
     Py_DECREF(s);
+    Py_DECREF(hold);
     return out;
 }
 
 static int parse_id(PyObject *obj, int64_t *id)
 {
-    long long v = PyLong_AsLongLong(obj);
-    if (v == -1 && PyErr_Occurred()) return -1;
-    *id = (int64_t)v;
+    PyArrayObject *a = as_ids(obj, 0, "id");
+    if (!a) return -1;
+    *id = *(const int64_t *)PyArray_DATA(a);
+    Py_DECREF(a);
     return 0;
 }
 
@@ -531,32 +592,41 @@ static int parse_id(PyObject *obj, int64_t *id)
 static PyObject *bundle_title(BundleObject *self, PyObject *arg)
 {
     int64_t id;
-    annb_bundle *b = open_handle(self);
-    if (!b || parse_id(arg, &id)) return NULL;
-    if (!has_id(b, ANNB_SPACE_ITEMS, id))
-        return raise_fmt(ANNB_E_NOT_FOUND, "item %lld is not in the bundle", (long long)id);
+    MappingObject *hold;
+    if (parse_id(arg, &id)) return NULL;
+    annb_bundle *b = hold_open(self, &hold);
+    if (!b) return NULL;
+    PyObject *out;
     const char *t = annb_item_title(b, id);
-    if (!t) Py_RETURN_NONE;
-    /* titles are checked by annb_verify, not annb_open: repair, never fail */
-    return PyUnicode_DecodeUTF8(t, (Py_ssize_t)strlen(t), "replace");
+    if (!has_id(b, ANNB_SPACE_ITEMS, id))
+        out = raise_fmt(ANNB_E_NOT_FOUND, "item %lld is not in the bundle", (long long)id);
+    else if (!t)
+        out = Py_NewRef(Py_None);
+    else /* titles are checked by annb_verify, not annb_open: repair, never fail */
+        out = PyUnicode_DecodeUTF8(t, (Py_ssize_t)strlen(t), "replace");
+    Py_DECREF(hold);
+    return out;
 }
 
 /* genres(id) -> list of str. */
 static PyObject *bundle_genres(BundleObject *self, PyObject *arg)
 {
     int64_t id;
-    annb_bundle *b = open_handle(self);
-    if (!b || parse_id(arg, &id)) return NULL;
+    MappingObject *hold;
+    if (parse_id(arg, &id)) return NULL;
+    annb_bundle *b = hold_open(self, &hold);
+    if (!b) return NULL;
     char stack[256];
     int n = annb_item_genres(b, id, stack, sizeof stack);
+    char *buf = stack;
+    if (n >= 0 && (size_t)n >= sizeof stack) {
+        if ((buf = PyMem_Malloc((size_t)n + 1))) annb_item_genres(b, id, buf, (size_t)n + 1);
+    }
+    Py_DECREF(hold); /* the text is copied out of the bundle from here on */
     if (n == ANNB_E_NOT_FOUND)
         return raise_fmt(ANNB_E_NOT_FOUND, "item %lld is not in the bundle", (long long)id);
     if (n < 0) return raise_code(n, NULL);
-    char *buf = stack;
-    if ((size_t)n >= sizeof stack) {
-        if (!(buf = PyMem_Malloc((size_t)n + 1))) return PyErr_NoMemory();
-        annb_item_genres(b, id, buf, (size_t)n + 1);
-    }
+    if (!buf) return PyErr_NoMemory();
     PyObject *out = PyList_New(0);
     if (out && n > 0) {
         PyObject *joined = PyUnicode_DecodeUTF8(buf, n, "replace");
@@ -621,7 +691,8 @@ static PyObject *recall_dict(const annb_recall_info *r)
 static PyObject *bundle_info(BundleObject *self, PyObject *unused)
 {
     (void)unused;
-    annb_bundle *b = open_handle(self);
+    MappingObject *hold;
+    annb_bundle *b = hold_open(self, &hold);
     if (!b) return NULL;
     annb_bundle_info i;
     annb_bundle_info_get(&i, b);
@@ -636,11 +707,12 @@ static PyObject *bundle_info(BundleObject *self, PyObject *unused)
     if (!genres || !recall) {
         Py_XDECREF(genres);
         Py_XDECREF(recall);
+        Py_DECREF(hold);
         return NULL;
     }
     char format[32];
     snprintf(format, sizeof format, "%u.%u", i.format_major, i.format_minor);
-    return Py_BuildValue("{s:I,s:K,s:K,s:s,s:s,s:O,s:N,s:O,s:N,s:s,s:K,s:K}",
+    PyObject *result_ = Py_BuildValue("{s:I,s:K,s:K,s:s,s:s,s:O,s:N,s:O,s:N,s:s,s:K,s:K}",
                          "dimension", i.dimension, "count", (unsigned long long)i.count,
                          "users", (unsigned long long)self->user_count,
                          "metric", annb_metric_name(i.metric), "index", i.index ? i.index : "",
@@ -649,13 +721,16 @@ static PyObject *bundle_info(BundleObject *self, PyObject *unused)
                          "recall", recall, "format", format,
                          "file_size", (unsigned long long)i.file_size,
                          "bundle_id", (unsigned long long)annb_bundle_id(b));
+    Py_DECREF(hold);
+    return result_;
 }
 
 /* _recalls() -> list of dicts, one per k measured at build. */
 static PyObject *bundle_recalls(BundleObject *self, PyObject *unused)
 {
     (void)unused;
-    annb_bundle *b = open_handle(self);
+    MappingObject *hold;
+    annb_bundle *b = hold_open(self, &hold);
     if (!b) return NULL;
     uint32_t n = annb_recall_count(b);
     PyObject *out = PyList_New(n);
@@ -665,17 +740,22 @@ static PyObject *bundle_recalls(BundleObject *self, PyObject *unused)
         if (!d) Py_CLEAR(out);
         else PyList_SET_ITEM(out, i, d);
     }
-    return out;
+    PyObject *result_ = out;
+    Py_DECREF(hold);
+    return result_;
 }
 
 static PyObject *bundle_provenance_text(BundleObject *self, PyObject *unused)
 {
     (void)unused;
-    annb_bundle *b = open_handle(self);
+    MappingObject *hold;
+    annb_bundle *b = hold_open(self, &hold);
     if (!b) return NULL;
     const char *t = annb_bundle_provenance(b);
-    if (!t) Py_RETURN_NONE;
-    return PyUnicode_DecodeUTF8(t, (Py_ssize_t)strlen(t), "replace");
+    PyObject *result_ = t ? PyUnicode_DecodeUTF8(t, (Py_ssize_t)strlen(t), "replace")
+                          : Py_NewRef(Py_None);
+    Py_DECREF(hold);
+    return result_;
 }
 
 static PyMethodDef bundle_methods[] = {
@@ -777,9 +857,12 @@ static int parse_rows(build_rows *r, PyObject *obj, const char *name)
 {
     if (!obj || obj == Py_None) return 0;
     if (PyTuple_Check(obj) && PyTuple_GET_SIZE(obj) == 2) {
-        r->ids = (PyArrayObject *)PyArray_FROMANY(PyTuple_GET_ITEM(obj, 0), NPY_INT64, 1, 1,
-                                                  NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+        r->ids = as_ids(PyTuple_GET_ITEM(obj, 0), 1, name);
         if (!r->ids) return -1;
+        if (PyArray_NDIM(r->ids) != 1) {
+            raise_fmt(ANNB_E_INVALID, "%s: expected a 1-D array of IDs", name);
+            return -1;
+        }
         r->vecs = (PyArrayObject *)PyArray_FROMANY(PyTuple_GET_ITEM(obj, 1), NPY_FLOAT32, 2, 2,
                                                    NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED |
                                                        NPY_ARRAY_FORCECAST);
@@ -859,9 +942,8 @@ static PyObject *py_build(PyObject *self, PyObject *args, PyObject *kwds)
     const char *metric = "ip", *index = NULL, *expect = NULL, *id_col = NULL, *vec_col = NULL;
     int threads = 0, allow_low = 0, drop_zero = 0, from_rows = 0;
     double target = 0;
-    unsigned int recall_k = 0, tune_queries = 0, shard_index = 0, shard_count = 0;
-    unsigned long long max_memory = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&O|O&OO&szidIIKpO&zppIIzzO", kwlist,
+    long long recall_k = 0, tune_queries = 0, shard_index = 0, shard_count = 0, max_memory = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&O|O&OO&szidLLLpO&zppLLzzO", kwlist,
                                      PyUnicode_FSConverter, &out, &items, opt_fs_converter,
                                      &catalog, &users, opt_fs_converter, &inter, &metric,
                                      &index, &threads, &target, &recall_k, &tune_queries,
@@ -879,20 +961,31 @@ static PyObject *py_build(PyObject *self, PyObject *args, PyObject *kwds)
                   metric);
         goto done;
     }
+    if (recall_k < 0 || recall_k > UINT32_MAX || tune_queries < 0 || tune_queries > UINT32_MAX ||
+        shard_index < 0 || shard_index > UINT32_MAX || shard_count < 0 ||
+        shard_count > UINT32_MAX || max_memory < 0) {
+        raise_code(ANNB_E_INVALID, "recall_k, tune_queries and the shard must be 0 .. 2^32-1, "
+                   "max_memory at least 0");
+        goto done;
+    }
     if (parse_rows(&it, items, "items") || parse_rows(&us, users, "users")) goto done;
+    if (us.ids && !it.ids) {
+        raise_code(ANNB_E_INVALID, "users given as arrays need the items as arrays too");
+        goto done;
+    }
     o.index = index;
     o.threads = threads;
     o.target_recall = target;
-    o.recall_k = recall_k;
-    o.tune_queries = tune_queries;
-    o.max_memory = max_memory;
+    o.recall_k = (uint32_t)recall_k;
+    o.tune_queries = (uint32_t)tune_queries;
+    o.max_memory = (uint64_t)max_memory;
     o.allow_low_recall = allow_low;
     o.tune_vectors_path = opt_path(tune);
     o.expect_sha256 = expect;
     o.drop_zero = drop_zero;
     o.ids_from_rows = from_rows;
-    o.shard_index = shard_index;
-    o.shard_count = shard_count;
+    o.shard_index = (uint32_t)shard_index;
+    o.shard_count = (uint32_t)shard_count;
     o.id_column = id_col;
     o.vector_column = vec_col;
     o.interactions_path = opt_path(inter);
@@ -929,8 +1022,6 @@ static PyObject *py_build(PyObject *self, PyObject *args, PyObject *kwds)
     else
         rc = annb_build_arrays(&rep, &it.m, us.ids ? &us.m : NULL, cat, out_path, &o, &err);
     Py_END_ALLOW_THREADS
-    if (rc == ANNB_OK && us.ids && it.path) /* unreachable: annb.build forbids the mix */
-        rc = ANNB_E_INVALID;
     result = rc ? raise_err(&err) : report_dict(&rep);
 done:
     build_rows_release(&it);
@@ -988,13 +1079,16 @@ PyMODINIT_FUNC PyInit__annb(void)
     if (PyType_Ready(&MappingType) < 0 || PyType_Ready(&BundleType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m) return NULL;
+    PyObject *none = PyLong_FromLongLong(ANNB_ID_NONE);
     if (PyModule_AddObjectRef(m, "_Bundle", (PyObject *)&BundleType) < 0 ||
         PyModule_AddIntConstant(m, "DIMENSION_MAX", 4096) < 0 ||
         PyModule_AddIntConstant(m, "K_MAX", ANNB_SERVE_MAX_K) < 0 ||
         PyModule_AddStringConstant(m, "VERSION", ANNB_VERSION_STRING) < 0 ||
-        PyModule_AddObject(m, "ID_NONE", PyLong_FromLongLong(ANNB_ID_NONE)) < 0) {
+        !none || PyModule_AddObjectRef(m, "ID_NONE", none) < 0) {
+        Py_XDECREF(none);
         Py_DECREF(m);
         return NULL;
     }
+    Py_DECREF(none);
     return m;
 }

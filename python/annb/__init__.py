@@ -284,9 +284,17 @@ def _rows(obj, name, id_column=None, vector_column=None):
         if len(cells) and isinstance(cells[0], str):
             raise InvalidError(f"{name}: column {vc!r} holds text; parse it (json.loads) or give "
                                "the file's path instead", -1)
-        return (_int64_ids(obj[idc].to_numpy(), name),
-                np.stack([np.asarray(c, dtype=np.float32) for c in cells])
-                if len(cells) else np.zeros((0, 0), np.float32))
+        ids = _int64_ids(obj[idc].to_numpy(), name)
+        rows = []
+        for r, c in enumerate(cells):  # a ragged or empty cell is named by row and ID
+            v = None if c is None else np.asarray(c, dtype=np.float32)
+            if v is None or v.ndim != 1 or (rows and len(v) != len(rows[0])):
+                got = "nothing" if v is None else f"shape {v.shape}"
+                raise InputError(f"{name}: row {r} (ID {ids[r]}), column {vc!r}: expected a "
+                                 f"vector{f' of {len(rows[0])} values' if rows else ''}, "
+                                 f"found {got}", -9)
+            rows.append(v)
+        return (ids, np.stack(rows) if rows else np.zeros((0, 0), np.float32))
     raise InvalidError(f"{name}: expected (ids, vectors), a DataFrame or a path, got "
                        f"{type(obj).__name__}", -1)
 
@@ -333,12 +341,17 @@ def build(out, items, catalog=None, users=None, interactions=None, *, metric: st
     if interactions is None or isinstance(interactions, (str, bytes, os.PathLike)):
         return _annb._build(out, it, catalog, us, interactions, **kwargs)
     pairs = interactions
-    if hasattr(pairs, "columns"):
-        pairs = pairs.iloc[:, :2].to_numpy()
+    if hasattr(pairs, "columns"):  # by name, as ratings files name them
+        uc = _pick(pairs.columns, ("user", "userid", "user_id"), None, "user")
+        ic = _pick(pairs.columns, ("item", "itemid", "item_id", "movie", "movieid", "movie_id"),
+                   None, "item")
+        pairs = np.column_stack([_int64_ids(pairs[uc].to_numpy(), "interactions"),
+                                 _int64_ids(pairs[ic].to_numpy(), "interactions")])
     pairs = np.asarray(pairs)
-    if pairs.ndim != 2 or pairs.shape[1] < 2 or pairs.dtype.kind not in "iu":
+    if pairs.ndim != 2 or pairs.shape[1] != 2:
         raise InvalidError("interactions: expected a path or (n, 2) integer (user, item) pairs",
                            -1)
+    pairs = _int64_ids(pairs, "interactions")
     with tempfile.TemporaryDirectory(prefix="annb-") as tmp:
         path = os.path.join(tmp, "interactions.csv")
         np.savetxt(path, pairs[:, :2].astype(np.int64), fmt="%d", delimiter=",",

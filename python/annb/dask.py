@@ -19,6 +19,7 @@ page-cache copy.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import threading
@@ -29,6 +30,8 @@ import numpy as np
 import annb
 
 __all__ = ["top_k_all_users", "answer_partition", "open_cached", "read_tsv"]
+
+MANIFEST = "manifest.json"  # written last by top_k_all_users: the job is complete
 
 _cache: dict = {}
 _cache_lock = threading.Lock()
@@ -106,7 +109,9 @@ def _check_target(out, redis, fmt) -> None:
 
 def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None,
                      fmt: str = "tsv", redis=None, key_prefix: str | None = None,
-                     ttl: int = 0, batch: int = 1024, part: int = 0, **options) -> dict:
+                     ttl: int = 0, batch: int = 1024, part: int = 0,
+                     bundle_id: int | None = None, users: int | None = None,
+                     **options) -> dict:
     """Answers the users of rows [lo, hi) of the bundle at ``path``: what one
     Dask task runs (usable alone, e.g. from Spark's mapInPandas). Writes
     ``out/part-NNNNN.tsv|jsonl`` (atomically: a temporary name, then a
@@ -116,6 +121,12 @@ def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None
     _check_target(out, redis, fmt)
     t0 = time.perf_counter()
     b = open_cached(path)
+    # the row ranges were cut from the driver's bundle: this worker's file at
+    # that path must be the same build, or the partitions would mix two
+    if bundle_id is not None and (b.info["bundle_id"] != bundle_id or b.info["users"] != users):
+        raise annb.Error(f"{path} on this worker is not the bundle the job was planned on "
+                         f"(bundle id {b.info['bundle_id']:016x} with {b.info['users']} users, "
+                         f"expected {bundle_id:016x} with {users})", 0)
     users = b.ids("users")[lo:hi]
     target = None
     fh = None
@@ -128,6 +139,8 @@ def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None
         os.makedirs(out, exist_ok=True)
         target = os.path.join(out, f"part-{part:05d}.{fmt}")
         fh = open(target + ".tmp", "w", encoding="utf-8")
+        if fmt == "tsv":
+            fh.write("user\trank\titem\tscore\n")
     try:
         for start in range(0, len(users), batch):
             chunk = users[start:start + batch]
@@ -153,10 +166,17 @@ def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None
                 target.send(b"".join(payload), n)
                 errors += target.drain()
                 lines += n
-        if fh is not None:
+        if fh is not None:  # complete on disk before it gets its name
+            fh.flush()
+            os.fsync(fh.fileno())
             fh.close()
             fh = None
             os.replace(target + ".tmp", target)
+            dfd = os.open(out, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
     finally:
         if fh is not None:
             fh.close()
@@ -169,37 +189,54 @@ def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None
             "lines": lines, "seconds": time.perf_counter() - t0, "redis_errors": errors}
 
 
+def _score_text(s: float) -> str:
+    """As ann-query writes a score: 9 significant digits (reads back as the same float32)."""
+    return "%.9g" % s
+
+
 def _write_tsv(fh, users, ids, scores) -> int:
-    """user, rank, item, score: one line per answer slot that holds an item."""
+    """user, rank, item, score: one line per answer slot that holds an item,
+    as `ann-query --all-users --format tsv` writes them (nan/inf as there)."""
     k = ids.shape[1]
     keep = ids != annb.ID_NONE
     u = np.repeat(users, k).reshape(ids.shape)[keep]
     r = np.tile(np.arange(1, k + 1), len(users)).reshape(ids.shape)[keep]
     rows = np.column_stack([u, r, ids[keep]])
-    text = [f"{a}\t{b}\t{c}\t{s:.9g}\n" for (a, b, c), s in zip(rows.tolist(),
-                                                              scores[keep].tolist())]
+    text = [f"{a}\t{b}\t{c}\t{_score_text(s)}\n" for (a, b, c), s in zip(rows.tolist(),
+                                                                       scores[keep].tolist())]
     fh.writelines(text)
     return len(text)
 
 
 def _write_jsonl(fh, users, ids, scores) -> int:
-    """{"user": U, "items": [...], "scores": [...]} per user, best first."""
+    """{"user":U,"items":[[item,score],...]} per user, best first, as
+    `ann-query --all-users --format json` writes it (a non-finite score: null)."""
     for u, row, srow in zip(users.tolist(), ids, scores):
         keep = row != annb.ID_NONE
-        fh.write(json.dumps({"user": u, "items": row[keep].tolist(),
-                             "scores": srow[keep].tolist()}) + "\n")
+        pairs = ",".join(f"[{i},{_score_text(x) if math.isfinite(x) else 'null'}]"
+                         for i, x in zip(row[keep].tolist(), srow[keep].tolist()))
+        fh.write(f'{{"user":{u},"items":[{pairs}]}}\n')
     return len(users)
 
 
 def read_tsv(out: str):
-    """The TSV partitions of ``out`` as one pandas DataFrame (user, rank, item, score)."""
+    """The TSV partitions of ``out`` as one pandas DataFrame (user, rank, item,
+    score), as listed by the manifest a finished top_k_all_users wrote last
+    (IOError without one: the job did not finish)."""
     import glob
 
     import pandas as pd
 
-    parts = sorted(glob.glob(os.path.join(out, "part-*.tsv")))
-    frames = [pd.read_csv(p, sep="\t", header=None, names=["user", "rank", "item", "score"])
-              for p in parts]
+    try:  # only a complete job's output: its manifest names every part
+        with open(os.path.join(out, MANIFEST)) as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        raise annb.IOError(f"{out}: no {MANIFEST}: the job did not finish (or did not run)",
+                           -3) from None
+    if manifest["fmt"] != "tsv":
+        raise annb.InvalidError(f"{out}: the job wrote {manifest['fmt']}, not tsv", -1)
+    parts = [os.path.join(out, p["file"]) for p in manifest["partitions"]]
+    frames = [pd.read_csv(p, sep="\t") for p in parts]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["user", "rank", "item", "score"])
 
@@ -213,8 +250,10 @@ def top_k_all_users(bundle_path, k: int = 10, client=None, partitions: int | Non
     bundle_path: the bundle, at the same path on every worker.
     client: a distributed.Client (None: the current default client).
     partitions: how many tasks (default: 4 per worker thread, at least 1).
-    out, fmt: a directory for one file per partition, "tsv" (user, rank, item,
-      score) or "jsonl" ({"user", "items", "scores"} per user); or
+    out, fmt: a directory for one file per partition, "tsv" (header and rows
+      `user rank item score`) or "jsonl" ({"user":U,"items":[[item,score],...]}
+      per user): ann-query --all-users's formats, so the partitions
+      concatenated (one TSV header kept) are its output; or
     redis: "host:port" or (host, port): DEL + RPUSH per user as in docs/redis.md
       (prefix ``annb:<bundle id>:user:`` unless key_prefix; ttl: EXPIRE).
     batch: users per recommend() call. options: as Bundle.recommend
@@ -228,6 +267,7 @@ def top_k_all_users(bundle_path, k: int = 10, client=None, partitions: int | Non
     path = os.path.abspath(os.fspath(bundle_path))
     with annb.open(path) as b:
         n = b.info["users"]
+        bundle_id = b.info["bundle_id"]
     if n == 0:
         raise annb.UnsupportedError(f"{path}: the bundle stores no users", -15)
     if partitions is None:
@@ -238,13 +278,31 @@ def top_k_all_users(bundle_path, k: int = 10, client=None, partitions: int | Non
     futures = [client.submit(answer_partition, path, int(edges[p]), int(edges[p + 1]), k,
                              out=os.path.abspath(out) if out else None, fmt=fmt, redis=redis,
                              key_prefix=key_prefix, ttl=ttl, batch=batch, part=p, pure=False,
-                             **options)
+                             bundle_id=bundle_id, users=n, **options)
                for p in range(partitions)]
+    out_dir = os.path.abspath(out) if out is not None else None
+    if out_dir is not None:  # an earlier manifest no longer describes the files
+        try:
+            os.unlink(os.path.join(out_dir, MANIFEST))
+        except FileNotFoundError:
+            pass
     reports = client.gather(futures)
-    if out is not None:  # a file of an earlier run with more partitions is not part of this one
+    if out_dir is not None:
         import glob
-        for stale in glob.glob(os.path.join(os.path.abspath(out), f"part-*.{fmt}")):
+        # a file of an earlier run with more partitions is not part of this one
+        for stale in glob.glob(os.path.join(out_dir, f"part-*.{fmt}")):
             name = os.path.basename(stale)[len("part-"):-len(fmt) - 1]
             if name.isdigit() and int(name) >= partitions:
                 os.unlink(stale)
+        # written last: its presence says every partition is complete
+        manifest = {"bundle": path, "bundle_id": "%016x" % bundle_id, "users": n, "k": k,
+                    "fmt": fmt, "options": {key: v for key, v in options.items()},
+                    "partitions": [{"file": os.path.basename(r["path"]), "users": r["users"],
+                                    "lines": r["lines"]} for r in reports]}
+        tmp = os.path.join(out_dir, MANIFEST + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(manifest, f, indent=1, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(out_dir, MANIFEST))
     return reports

@@ -339,3 +339,156 @@ def test_exact_and_effort_on_an_approximate_index(data, tmp_path):
         assert_top_k(ids, scores, "ip", q, data.item_ids, data.item_vecs, 10)
         low, _ = b.search(q, 10, nprobe=1)
         assert (low != ids).any()
+
+
+def test_ids_are_integers_only(data):
+    """A float, bool or string ID is refused, never cast into another ID."""
+    user = int(data.user_ids[0])
+    item = int(data.item_ids[0])
+    with annb.open(data.bundle("ip")) as b:
+        for bad in (user + 0.7, str(user), True, [float(user)], np.array([user], np.float64)):
+            with pytest.raises(annb.InvalidError):
+                b.recommend(bad, 5)
+        for call in (lambda: b.vector([item + 0.5]), lambda: b.title(float(item)),
+                     lambda: b.genres(True),
+                     lambda: b.search(np.ones(data.d), 5, exclude=[item + 0.5]),
+                     lambda: b.similar_items(np.array([2**63], np.uint64), 5)):
+            with pytest.raises(annb.InvalidError):
+                call()
+        # integer kinds of any width are fine
+        a, _ = b.recommend(np.array([user], np.uint32 if user < 2**32 else np.int64), 5)
+        c, _ = b.recommend(np.int64(user), 5)
+        assert (a == c).all()
+        assert b.title(np.int64(item)) == b.title(item)
+
+
+def test_close_from_argument_conversion(data):
+    """An argument whose conversion closes the bundle: no use after free."""
+    b = annb.open(data.bundle("ip"))
+    item = int(data.item_ids[0])
+
+    class Closing:
+        def __index__(self):
+            b.close()
+            return item
+
+        def __int__(self):
+            return self.__index__()
+
+        def __array__(self, dtype=None):
+            b.close()
+            return np.array(item, dtype=np.int64)
+
+    for call in (lambda: b.title(Closing()), lambda: b.genres(Closing()),
+                 lambda: b.vector(Closing())):
+        b = annb.open(data.bundle("ip"))
+        with pytest.raises(ValueError, match="closed"):
+            call()
+
+
+def test_messages_not_utf8(tmp_path):
+    with pytest.raises(annb.IOError) as e:
+        annb.open(os.fsencode(str(tmp_path)) + b"/caf\xe9-missing.annb")
+    assert "caf\\xe9-missing.annb" in str(e.value)
+
+
+def test_build_options_range_checked(data, tmp_path):
+    out = tmp_path / "x.annb"
+    for kwargs in (dict(shard=(2**32 + 1, 3)), dict(shard=(-1, 3)), dict(recall_k=-1),
+                   dict(max_memory=-5)):
+        with pytest.raises(annb.InvalidError):
+            annb.build(out, (data.item_ids, data.item_vecs), **kwargs)
+    assert not out.exists()
+
+
+def test_gil_released_during_a_search(data, tmp_path):
+    """A Python thread keeps running while another thread's long search runs."""
+    rng = np.random.default_rng(9)
+    n, d = 60_000, 64
+    path = tmp_path / "big.annb"
+    annb.build(path, (np.arange(n, dtype=np.int64) * 3 + 1,
+                      rng.standard_normal((n, d)).astype(np.float32)))
+    q = rng.standard_normal((400, d)).astype(np.float32)
+    ticks = []
+    done = threading.Event()
+
+    def count():
+        while not done.is_set():
+            ticks.append(1)
+
+    import sys
+
+    interval = sys.getswitchinterval()
+    # a long switch interval: a thread holding the GIL keeps it, so the
+    # counter can only run while the search has let the GIL go
+    sys.setswitchinterval(0.5)
+    try:
+        with annb.open(path) as b:
+            b.search(q[:5], 10)
+            t = threading.Thread(target=count)
+            t.start()
+            while not ticks:
+                pass
+            before = len(ticks)
+            b.search(q, 100)
+            during = len(ticks) - before
+            done.set()
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    # held for the whole search, the GIL would have let the counter add nothing
+    assert during > 1000, during
+
+
+def test_no_reference_or_allocation_kept_per_call(data):
+    """Each method, error paths included: the inputs' reference counts are
+    unchanged and Python-allocated memory does not grow (tracemalloc), so a
+    leak of even one small object per call shows."""
+    import sys
+    import tracemalloc
+
+    q = np.random.default_rng(10).standard_normal((2, data.d)).astype(np.float32)
+    users = data.user_ids[:2].copy()
+    items = data.item_ids[:2].copy()
+    ex = data.item_ids[5:8].copy()
+    genres = ["Drama", "Comedy"]
+    item = int(items[0])
+
+    def expect(exc, f):
+        try:
+            f()
+        except exc:
+            return
+        raise AssertionError("no error")
+
+    with annb.open(data.bundle("ip")) as b:
+        calls = {
+            "search": lambda: b.search(q, 5, exclude=ex, genres=genres),
+            "recommend": lambda: b.recommend(users, 5, exclude=ex),
+            "similar_items": lambda: b.similar_items(items, 5),
+            "similar_users": lambda: b.similar_users(users, 5),
+            "users_for_item": lambda: b.users_for_item(items, 5),
+            "vector": lambda: b.vector(items),
+            "title+genres": lambda: (b.title(item), b.genres(item)),
+            "ids": lambda: b.ids("users"),
+            "not found": lambda: expect(annb.NotFoundError, lambda: b.recommend([4], 5)),
+            "bad genre": lambda: expect(annb.NotFoundError, lambda: b.search(q, 5, genres=["X"])),
+            "bad dimension": lambda: expect(annb.DimensionError, lambda: b.search(q[:, :3], 5)),
+            "bad id": lambda: expect(annb.InvalidError, lambda: b.vector([1.5])),
+        }
+        inputs = [q, users, items, ex, genres]
+        counts = [sys.getrefcount(x) for x in inputs]
+        for name, call in calls.items():
+            for _ in range(200):
+                call()
+            tracemalloc.start()
+            try:
+                start = tracemalloc.get_traced_memory()[0]
+                for _ in range(5000):
+                    call()
+                grown = tracemalloc.get_traced_memory()[0] - start
+            finally:
+                tracemalloc.stop()
+            # one leaked int (28 bytes) per call would be 140,000 bytes
+            assert grown < 50_000, (name, grown)
+        assert [sys.getrefcount(x) for x in inputs] == counts

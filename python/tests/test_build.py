@@ -55,6 +55,15 @@ def test_arrays_byte_identical_to_cli(data, tmp_path, metric, index):
 
     # the same from a DataFrame (vector column of lists), float64 values,
     # the users' interactions as (user, item) pairs, and from the paths
+    # pairs by column name, in any column order, with other columns beside
+    pairs_df = pd.DataFrame({"rating": 4.0, "movieId": [i for u, s in data.seen.items()
+                                                        for i in sorted(s)],
+                             "userId": [u for u, s in data.seen.items() for _ in s]})
+    via_pairs_df = tmp_path / "pairs-df.annb"
+    annb.build(via_pairs_df, (data.item_ids, data.item_vecs), catalog=data.catalog,
+               users=(data.user_ids, data.user_vecs), interactions=pairs_df, metric=metric,
+               index=index)
+    assert sha256(via_pairs_df) == sha256(cli)
     frame = pd.DataFrame({"movie_id": data.item_ids,
                           "embedding": [v.astype(np.float64) for v in data.item_vecs]})
     pairs = np.array([(u, i) for u, s in data.seen.items() for i in sorted(s)], np.int64)
@@ -113,5 +122,13 @@ def test_build_rejects_bad_arrays(data, tmp_path):
         annb.build(out, (data.item_ids.astype(np.float64), data.item_vecs))
     with pytest.raises(annb.InvalidError, match="does not fit in int64"):
         annb.build(out, (np.array([2**63], np.uint64), data.item_vecs[:1]))
+    with pytest.raises(annb.InputError, match=r"row 1 \(ID 8\), column 'features': expected a "
+                                              "vector of 2 values, found shape"):
+        annb.build(out, pd.DataFrame({"id": [7, 8], "features": [[1.0, 2.0], [3.0]]}))
+    with pytest.raises(annb.InputError, match=r"row 0 \(ID 7\).*found nothing"):
+        annb.build(out, pd.DataFrame({"id": [7], "features": [None]}))
+    with pytest.raises(annb.InvalidError, match="does not fit"):
+        annb.build(out, (data.item_ids, data.item_vecs), users=(data.user_ids, data.user_vecs),
+                   interactions=np.array([[2**63, 1]], np.uint64))
     with pytest.raises(annb.InvalidError, match="parse it"):
         annb.build(out, pd.DataFrame({"id": [1], "features": ["[1.0]"]}))

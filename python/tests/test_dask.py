@@ -43,7 +43,15 @@ def test_tsv_every_user(data, client, tmp_path):
     assert len(glob.glob(str(out / "part-*.tsv"))) == 7
     # a second run with fewer partitions leaves no file of the first behind
     parts = annb.dask.top_k_all_users(path, k=10, client=client, partitions=5, out=str(out))
-    assert sorted(os.listdir(out)) == [f"part-{i:05d}.tsv" for i in range(5)]
+    assert sorted(os.listdir(out)) == ["manifest.json"] + [f"part-{i:05d}.tsv" for i in range(5)]
+    manifest = json.load(open(out / "manifest.json"))
+    assert manifest["k"] == 10 and len(manifest["partitions"]) == 5
+    assert sum(p["users"] for p in manifest["partitions"]) == len(data.user_ids)
+    os.unlink(out / "manifest.json")
+    with pytest.raises(annb.IOError, match="did not finish"):
+        annb.dask.read_tsv(str(out))
+    parts = annb.dask.top_k_all_users(path, k=10, client=client, partitions=7, out=str(out),
+                                      batch=50)
     assert not glob.glob(str(out / "*.tmp"))
     # two worker processes answered
     pids = client.run(os.getpid)
@@ -71,8 +79,9 @@ def test_jsonl_options_and_cache(data, client, tmp_path):
              for x in open(p)]
     assert [x["user"] for x in lines] == users.tolist()  # partitions in order, users ascending
     for x, row, srow in zip(lines, ids, scores):
-        assert x["items"] == row[row != annb.ID_NONE].tolist()
-        np.testing.assert_allclose(np.float32(x["scores"]), srow[row != annb.ID_NONE], rtol=1e-6)
+        assert [i for i, _ in x["items"]] == row[row != annb.ID_NONE].tolist()
+        np.testing.assert_allclose(np.float32([s for _, s in x["items"]]),
+                                   srow[row != annb.ID_NONE], rtol=1e-6)
     # each worker process keeps the bundle open once, keyed by the file
     keys = client.run(lambda: [k[0] for k in annb.dask._cache])
     for ks in keys.values():
@@ -126,3 +135,29 @@ def test_arguments(data, client, tmp_path):
     annb.build(no_users, (data.item_ids, data.item_vecs))
     with pytest.raises(annb.UnsupportedError):
         annb.dask.top_k_all_users(no_users, client=client, out=str(tmp_path))
+
+
+def test_other_bundle_at_the_path_is_refused(data, tmp_path):
+    """A worker whose file differs from the driver's fails the task, never mixes two builds."""
+    with annb.open(data.bundle("ip")) as b:
+        n, ident = b.info["users"], b.info["bundle_id"]
+    with pytest.raises(annb.Error, match="not the bundle the job was planned on"):
+        annb.dask.answer_partition(data.bundle("l2"), 0, 10, 5, out=str(tmp_path),
+                                   bundle_id=ident, users=n)
+
+
+def test_same_output_as_ann_query(data, client, tmp_path):
+    """The partitions, concatenated, are `ann-query --all-users`'s output."""
+    path = data.bundle("ip")
+    for fmt, cli_fmt in (("tsv", "tsv"), ("jsonl", "json")):
+        out = tmp_path / fmt
+        annb.dask.top_k_all_users(path, k=7, client=client, partitions=5, out=str(out),
+                                  fmt=fmt)
+        text = []
+        for i, p in enumerate(sorted(glob.glob(str(out / f"part-*.{fmt}")))):
+            part = open(p).read().splitlines()
+            text += part if fmt == "jsonl" or i == 0 else part[1:]  # one TSV header
+        cli = subprocess.run([os.environ["ANNB_QUERY_TOOL"], path, "--all-users", "-k", "7",
+                              "--exclude-seen", "--format", cli_fmt], check=True,
+                             capture_output=True, text=True).stdout.splitlines()
+        assert text == cli, fmt

@@ -132,6 +132,7 @@ static void test_bad_arrays(void **state)
     annb_matrix m = {ids, v, n, (uint32_t)d};
     char msg[160];
 
+    float keepv = v[7 * d + 3];
     v[7 * d + 3] = NAN;
     snprintf(msg, sizeof msg, "items: row 7 (ID %lld), value 3: expected a finite float32",
              (long long)ids[7]);
@@ -140,7 +141,7 @@ static void test_bad_arrays(void **state)
     expect_refused(f, &m, NULL, NULL, ANNB_E_INPUT, "found inf");
     v[7 * d + 3] = 1e30f;
     expect_refused(f, &m, NULL, NULL, ANNB_E_INPUT, "squared norm");
-    v[7 * d + 3] = 0.5f;
+    v[7 * d + 3] = keepv;
 
     int64_t keep = ids[9];
     ids[9] = ids[2];
@@ -176,6 +177,12 @@ static void test_bad_arrays(void **state)
     annb_build_opts_init(&o);
     o.interactions_path = f->seen;
     expect_refused(f, &m, NULL, &o, ANNB_E_INVALID, "interactions need the users");
+    annb_build_opts_init(&o);
+    o.vector_column = "features"; /* would be ignored: refused */
+    expect_refused(f, &m, NULL, &o, ANNB_E_INVALID, "column options are for files");
+    annb_build_opts_init(&o);
+    o.user_id_column = "id";
+    expect_refused(f, &m, &us, &o, ANNB_E_INVALID, "column options are for files");
 
     /* the arrays are not modified: the good ones build */
     char out[512];
@@ -183,6 +190,7 @@ static void test_bad_arrays(void **state)
     assert_int_equal(annb_build_arrays(NULL, &m, &us, NULL, tu_path(out, f->dir, "ok.annb"), NULL,
                                        &err), ANNB_OK);
     assert_memory_equal(ids, f->items.ids, n * sizeof *ids);
+    assert_memory_equal(v, f->items.vecs, n * d * sizeof *v);
     free(ids);
     free(v);
 }
