@@ -122,6 +122,18 @@ static enum MHD_Result send_error(request_state *rs, unsigned status, const char
 
 /* ---- the workers ---- */
 
+struct answered_ctx {
+    serve_recall *recall;
+    serve_generation *g;
+};
+
+static void on_answered(void *arg, const annb_question *q, const annb_hit *hits)
+{
+    const struct answered_ctx *ctx = arg;
+    (void)hits; /* the sampler asks again: searches are deterministic */
+    serve_recall_offer(ctx->recall, ctx->g, q);
+}
+
 static void answer(serve_http *h, request_state *rs)
 {
     uint64_t waited_ms = (serve_now_ns() - rs->queued_ns) / 1000000u;
@@ -134,13 +146,18 @@ static void answer(serve_http *h, request_state *rs)
     }
     serve_generation *g = serve_acquire(h->set);
     const annb_bundle *const *b = g->bundles;
-    if (rs->has_get) {
-        rs->status = serve_answer_get(&rs->answer, b, g->n, &rs->get);
-        if (rs->status == 200) serve_recall_offer(h->recall, g, &rs->get);
-    } else {
+    /* The library caps k and hands every question answered (GET, POST and
+     * each element of a batch) to the live recall sampler. */
+    struct answered_ctx ctx = {h->recall, g};
+    annb_serve_opts opts = ANNB_SERVE_OPTS_INIT;
+    opts.max_k = h->cfg.max_k;
+    opts.answered = h->recall ? on_answered : NULL;
+    opts.answered_ctx = &ctx;
+    if (rs->has_get)
+        rs->status = serve_answer_get(&rs->answer, b, g->n, &rs->get, &opts);
+    else
         rs->status = serve_answer_post(&rs->answer, &rs->question, b, g->n, rs->body, rs->len,
-                                       h->cfg.max_k);
-    }
+                                       &opts);
     serve_release(g);
 }
 

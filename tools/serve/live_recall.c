@@ -114,7 +114,7 @@ int serve_recall_start(serve_recall **out, double fraction, size_t capacity, ser
     return 0;
 }
 
-void serve_recall_offer(serve_recall *r, serve_generation *g, const serve_get_question *q)
+void serve_recall_offer(serve_recall *r, serve_generation *g, const annb_question *q)
 {
     if (!r) return;
     /* Sample n when floor((n + 1) f) > floor(n f): exactly a fraction f. */
@@ -128,7 +128,7 @@ void serve_recall_offer(serve_recall *r, serve_generation *g, const serve_get_qu
         return;
     }
     sample *s = &r->ring[(r->head + r->count) % r->capacity];
-    if (serve_get_question_copy(&s->q, q) != 0) {
+    if (serve_get_question_copy(&s->q, q, g->files[0].info.dimension) != 0) {
         pthread_mutex_unlock(&r->lock);
         atomic_fetch_add(&r->m->recall_dropped, 1);
         return;

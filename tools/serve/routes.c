@@ -72,10 +72,10 @@ static unsigned copy_answer(char **answer, int rc, char *text)
 }
 
 unsigned serve_answer_text(char **answer, const annb_bundle *const *bundles, size_t n,
-                           const char *request)
+                           const char *request, const annb_serve_opts *opts)
 {
     char *text = NULL;
-    int rc = annb_serve_request(bundles, n, request, &text);
+    int rc = annb_serve_request_with(bundles, n, request, opts, &text);
     return copy_answer(answer, rc, text);
 }
 
@@ -96,49 +96,23 @@ static serve_question question_of(const cJSON *req)
     return count == 1 ? found : SQ_INVALID;
 }
 
-/* The server's cap on k, below the protocol's: an answer in the protocol's
- * shape, with the request's id. NULL when k is within the cap. */
-static char *k_over_cap(const cJSON *req, size_t max_k, unsigned *status)
-{
-    const cJSON *k = cJSON_IsObject(req) ? cJSON_GetObjectItemCaseSensitive(req, "k") : NULL;
-    if (!cJSON_IsNumber(k) || !(k->valuedouble > (double)max_k)) return NULL;
-    char *text = serve_error_json("invalid_request", "\"k\" must be an integer from 1 to %zu "
-                                  "(this server's --max-k)", max_k);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
-    cJSON *answer = text && id ? cJSON_Parse(text) : NULL;
-    if (answer) { /* echo the id, as the protocol does */
-        cJSON_ReplaceItemInObjectCaseSensitive(answer, "id", cJSON_Duplicate(id, 1));
-        char *with_id = cJSON_PrintUnformatted(answer);
-        cJSON_Delete(answer);
-        if (with_id) {
-            char *fixed = annb_text_repair(with_id); /* the echoed id may hold any bytes */
-            cJSON_free(with_id);
-            free(text);
-            text = fixed;
-        }
-    }
-    *status = 400;
-    return text;
-}
-
 /* One element of a batch, or the whole body: its answer and status. */
 static unsigned answer_one(char **answer, const annb_bundle *const *bundles, size_t n,
-                           const cJSON *req, const char *text, size_t max_k)
+                           const cJSON *req, const char *text, const annb_serve_opts *opts)
 {
-    unsigned status;
-    if ((*answer = k_over_cap(req, max_k, &status))) return status;
-    if (text) return serve_answer_text(answer, bundles, n, text);
+    if (text) return serve_answer_text(answer, bundles, n, text, opts);
     char *printed = cJSON_PrintUnformatted(req);
     if (!printed) return *answer = NULL, 500;
-    status = serve_answer_text(answer, bundles, n, printed);
+    unsigned status = serve_answer_text(answer, bundles, n, printed, opts);
     cJSON_free(printed);
     return status;
 }
 
 unsigned serve_answer_post(char **answer, serve_question *question,
                            const annb_bundle *const *bundles, size_t n, const char *body,
-                           size_t len, size_t max_k)
+                           size_t len, const annb_serve_opts *opts)
 {
+    size_t max_k = opts->max_k;
     *answer = NULL;
     *question = SQ_INVALID;
     if (memchr(body, '\0', len)) {
@@ -150,7 +124,7 @@ unsigned serve_answer_post(char **answer, serve_question *question,
     if (!cJSON_IsArray(req)) {
         /* One request (or not JSON: the library's message says where). */
         *question = question_of(req);
-        unsigned status = answer_one(answer, bundles, n, req, body, max_k);
+        unsigned status = answer_one(answer, bundles, n, req, body, opts);
         cJSON_Delete(req);
         return status;
     }
@@ -179,7 +153,7 @@ unsigned serve_answer_post(char **answer, serve_question *question,
     if (ok) fputc('[', f);
     for (const cJSON *e = req->child; ok && e; e = e->next) {
         char *one = NULL;
-        answer_one(&one, bundles, n, e, NULL, max_k);
+        answer_one(&one, bundles, n, e, NULL, opts);
         if (!one) ok = 0;
         else fprintf(f, "%s%s", e == req->child ? "" : ",", one);
         free(one);
@@ -220,13 +194,15 @@ void serve_get_question_release(serve_get_question *q)
     for (size_t i = 0; i < q->ngenres; i++) free(q->genres[i]);
     free(q->genres);
     free(q->exclude);
+    free(q->vector);
     memset(q, 0, sizeof *q);
 }
 
 /* Points q's annb_question at its own storage. */
 static void link_question(serve_get_question *q)
 {
-    q->q.subjects = &q->subject;
+    q->q.subjects = q->vector ? NULL : &q->subject;
+    q->q.vectors = q->vector;
     q->q.count = 1;
     q->q.exclude_ids = q->exclude;
     q->q.exclude_count = q->nexclude;
@@ -234,25 +210,29 @@ static void link_question(serve_get_question *q)
     q->q.genre_count = q->ngenres;
 }
 
-int serve_get_question_copy(serve_get_question *dst, const serve_get_question *src)
+int serve_get_question_copy(serve_get_question *dst, const annb_question *src, size_t dimension)
 {
     memset(dst, 0, sizeof *dst);
-    dst->q = src->q;
-    dst->subject = src->subject;
-    if (src->nexclude && !(dst->exclude = malloc(src->nexclude * sizeof *dst->exclude))) return -1;
-    if (src->nexclude) memcpy(dst->exclude, src->exclude, src->nexclude * sizeof *dst->exclude);
-    dst->nexclude = src->nexclude;
-    if (src->ngenres && !(dst->genres = calloc(src->ngenres, sizeof *dst->genres))) {
-        serve_get_question_release(dst);
-        return -1;
+    dst->q = *src;
+    if (src->count != 1) return -1;
+    if (src->kind == ANNB_Q_ITEMS_FOR_VECTOR) {
+        if (!src->vectors || !(dst->vector = malloc(dimension * sizeof *dst->vector))) return -1;
+        memcpy(dst->vector, src->vectors, dimension * sizeof *dst->vector);
+    } else if (src->subjects) {
+        dst->subject = src->subjects[0];
     }
-    for (; dst->ngenres < src->ngenres; dst->ngenres++)
-        if (!(dst->genres[dst->ngenres] = strdup(src->genres[dst->ngenres]))) {
-            serve_get_question_release(dst);
-            return -1;
-        }
+    size_t nex = src->exclude_ids ? src->exclude_count : 0, ngen = src->genres ? src->genre_count : 0;
+    if (nex && !(dst->exclude = malloc(nex * sizeof *dst->exclude))) goto fail;
+    if (nex) memcpy(dst->exclude, src->exclude_ids, nex * sizeof *dst->exclude);
+    dst->nexclude = nex;
+    if (ngen && !(dst->genres = calloc(ngen, sizeof *dst->genres))) goto fail;
+    for (; dst->ngenres < ngen; dst->ngenres++)
+        if (!(dst->genres[dst->ngenres] = strdup(src->genres[dst->ngenres]))) goto fail;
     link_question(dst);
     return 0;
+fail:
+    serve_get_question_release(dst);
+    return -1;
 }
 
 typedef struct get_args {
@@ -402,9 +382,9 @@ int serve_route_get(serve_get_question *q, serve_question *question, char **erro
 }
 
 unsigned serve_answer_get(char **answer, const annb_bundle *const *bundles, size_t n,
-                          const serve_get_question *q)
+                          const serve_get_question *q, const annb_serve_opts *opts)
 {
     char *text = NULL;
-    int rc = annb_serve_ask(bundles, n, &q->q, NULL, &text);
+    int rc = annb_serve_ask(bundles, n, &q->q, opts, &text);
     return copy_answer(answer, rc, text);
 }

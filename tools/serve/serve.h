@@ -158,6 +158,7 @@ void serve_release(serve_generation *g);
 typedef struct serve_get_question {
     annb_question q;
     int64_t subject;
+    float *vector;           /* ITEMS_FOR_VECTOR: malloc'd, dimension floats */
     int64_t *exclude;        /* malloc'd */
     size_t nexclude;
     char **genres;           /* malloc'd, each string too */
@@ -165,8 +166,9 @@ typedef struct serve_get_question {
 } serve_get_question;
 
 void serve_get_question_release(serve_get_question *q);
-/* A deep copy into *dst (for a live recall sample). 0, or -1 out of memory. */
-int serve_get_question_copy(serve_get_question *dst, const serve_get_question *src);
+/* A deep copy of a question (count 1; a vector has `dimension` floats) into
+ * *dst, for a live recall sample. 0, or -1 (out of memory, count not 1). */
+int serve_get_question_copy(serve_get_question *dst, const annb_question *src, size_t dimension);
 
 /* ---- live recall (live_recall.c) ---- */
 
@@ -179,7 +181,7 @@ int serve_recall_start(serve_recall **out, double fraction, size_t capacity, ser
                        int verbosity);
 /* Offers an answered question (r may be NULL): sampled or not, copied when
  * sampled, with a reference to g, the generation that answered it. */
-void serve_recall_offer(serve_recall *r, serve_generation *g, const serve_get_question *q);
+void serve_recall_offer(serve_recall *r, serve_generation *g, const annb_question *q);
 /* Stops the thread; queued samples are dropped. Accepts NULL. */
 void serve_recall_stop(serve_recall *r);
 
@@ -218,15 +220,15 @@ int serve_route_get(serve_get_question *q, serve_question *question, char **erro
                     struct MHD_Connection *conn, const char *path, size_t max_k);
 /* Answers a GET question: *answer (malloc'd, free()), the HTTP status back. */
 unsigned serve_answer_get(char **answer, const annb_bundle *const *bundles, size_t n,
-                          const serve_get_question *q);
+                          const serve_get_question *q, const annb_serve_opts *opts);
 /* Answers a POST /v1/query body (a request or an array of them): the JSON
  * answer into *answer (malloc'd, free with free()), the HTTP status back. */
 unsigned serve_answer_post(char **answer, serve_question *question,
                            const annb_bundle *const *bundles, size_t n, const char *body,
-                           size_t len, size_t max_k);
+                           size_t len, const annb_serve_opts *opts);
 /* Answers one protocol request text: *answer (malloc'd, free with free()). */
 unsigned serve_answer_text(char **answer, const annb_bundle *const *bundles, size_t n,
-                           const char *request);
+                           const char *request, const annb_serve_opts *opts);
 /* {"id":null,"error":{"code":CODE,"message":MESSAGE}}, malloc'd (free()). */
 char *serve_error_json(const char *code, const char *fmt, ...)
 #if defined(__GNUC__)
