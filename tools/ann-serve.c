@@ -44,8 +44,10 @@ static void usage(FILE *out)
             "                         past it\n"
             "  --timeout-ms N         --dispatch queue: longest wait for a worker (default\n"
             "                         1000; 0: no limit); 504 past it\n"
-            "  --drain-ms N           on SIGTERM/SIGINT, longest wait for requests begun\n"
-            "                         (default 10000)\n"
+            "  --drain-ms N           on SIGTERM/SIGINT: /readyz 503 for N ms while every\n"
+            "                         request is still answered (Connection: close), then\n"
+            "                         stop listening and wait at most N ms more for\n"
+            "                         requests begun (default 10000)\n"
             "  --recall-sample F      fraction of questions re-answered exactly to measure\n"
             "                         live recall (default 0.01; 0: off)\n"
             "  --access-log FILE      a line per request (method, path, status, ms); -: stdout\n"
@@ -257,7 +259,7 @@ int main(int argc, char **argv)
             serve_set_request_reload(&set, "SIGHUP");
             continue;
         }
-        serve_log(cfg.verbosity, 0, "%s: draining (at most %u ms)", strsignal(sig), drain_ms);
+        serve_log(cfg.verbosity, 0, "%s: draining (/readyz 503 for %u ms)", strsignal(sig), drain_ms);
         break;
     }
     serve_http_stop(http, drain_ms);

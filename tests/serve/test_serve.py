@@ -602,11 +602,27 @@ def busy_and_drain():
     t.join()
     s.stop()
 
-    # Inline dispatch (the default): one thread answers the batch, the other /metrics.
-    s = Server(big, "--threads", "2", "--drain-ms", "600000")  # the batch, however slow the machine
+    # Inline dispatch: one thread answers the batch, the other the rest. The
+    # drain's grace (--drain-ms) outlasts the checks below, and the batch
+    # has twice that to finish, however slow the machine.
+    s = Server(big, "--dispatch", "inline", "--threads", "2", "--drain-ms", "30000")
     res = []
     t = in_background(s, res)
+    keep = s.conn()  # opened before the drain, on the thread not busy with the batch
+    status, headers, _ = s.request("GET", "/healthz", conn=keep)
+    check("before the drain: keep-alive", status == 200 and headers.get("connection") != "close")
     s.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 120  # a hang guard only
+    while s.get("/readyz")[0] != 503 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    status, _, body = s.get("/readyz")
+    check("draining: /readyz 503 draining while the batch is in flight",
+          status == 503 and json.loads(body)["status"] == "draining" and t.is_alive(), body)
+    status, headers, body = s.request("GET", "/v1/items/%d/similar?k=3" % item, conn=keep)
+    check("draining: a question on an open connection is answered, Connection: close",
+          status == 200 and "results" in json.loads(body) and headers.get("connection") == "close",
+          "%s %s %s" % (status, headers, body))
+    keep.close()
     t.join()
     code = s.proc.wait(timeout=120)
     check("SIGTERM: the request in flight is answered in full",

@@ -176,8 +176,6 @@ static void *worker_main(void *arg)
  * connection suspended), or answers 503. */
 static enum MHD_Result enqueue(serve_http *h, request_state *rs)
 {
-    if (atomic_load(&h->draining))
-        return send_error(rs, 503, "unavailable", "the server is shutting down");
     if (!h->cfg.dispatch_queue) {
         atomic_fetch_add(&h->m->in_flight, 1);
         answer(h, rs);
@@ -488,12 +486,19 @@ int serve_http_start(serve_http **out, const serve_config *cfg, serve_bundle_set
 void serve_http_stop(serve_http *h, unsigned drain_ms)
 {
     if (!h) return;
+    /* The grace period: /readyz answers 503 so that load balancers take this
+     * replica out, while every request, new connections and open ones, is
+     * still answered (with Connection: close). */
     atomic_store(&h->draining, 1);
+    MHD_socket fd = MHD_INVALID_SOCKET;
     if (h->daemon) {
-        MHD_socket fd = MHD_quiesce_daemon(h->daemon); /* no new connections */
-        if (fd != MHD_INVALID_SOCKET) close(fd);
-        /* Requests begun finish: queued ones are answered, answers sent. */
         uint64_t until = serve_now_ns() + (uint64_t)drain_ms * 1000000u;
+        while (serve_now_ns() < until) usleep(5000);
+        fd = MHD_quiesce_daemon(h->daemon); /* no new connections */
+        if (fd != MHD_INVALID_SOCKET) close(fd);
+        /* Requests begun finish (at most drain_ms more): queued ones are
+         * answered, answers sent. */
+        until = serve_now_ns() + (uint64_t)drain_ms * 1000000u;
         while (atomic_load(&h->open_requests) > 0 && serve_now_ns() < until) usleep(5000);
     }
     pthread_mutex_lock(&h->qlock);

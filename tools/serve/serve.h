@@ -205,8 +205,9 @@ typedef struct serve_http serve_http;
 /* Starts listening and the workers. *bound gets the port. 0 or -1 (logged). */
 int serve_http_start(serve_http **out, const serve_config *cfg, serve_bundle_set *set,
                      serve_metrics *m, serve_recall *recall, unsigned *bound);
-/* Stops accepting connections, answers what was admitted (waiting at most
- * drain_ms for requests begun), then stops. */
+/* Drains: for drain_ms /readyz is 503 and every request is answered with
+ * Connection: close; then stops accepting connections, waits at most
+ * drain_ms more for requests begun, and stops. */
 void serve_http_stop(serve_http *h, unsigned drain_ms);
 
 struct MHD_Connection;
