@@ -495,7 +495,6 @@ void serve_http_stop(serve_http *h, unsigned drain_ms)
         uint64_t until = serve_now_ns() + (uint64_t)drain_ms * 1000000u;
         while (serve_now_ns() < until) usleep(5000);
         fd = MHD_quiesce_daemon(h->daemon); /* no new connections */
-        if (fd != MHD_INVALID_SOCKET) close(fd);
         /* Requests begun finish (at most drain_ms more): queued ones are
          * answered, answers sent. */
         until = serve_now_ns() + (uint64_t)drain_ms * 1000000u;
@@ -507,6 +506,9 @@ void serve_http_stop(serve_http *h, unsigned drain_ms)
     pthread_mutex_unlock(&h->qlock);
     for (int i = 0; i < h->nworkers; i++) pthread_join(h->workers[i], NULL);
     if (h->daemon) MHD_stop_daemon(h->daemon);
+    /* Only now: MHD's threads may still use the socket until they stop, and a
+     * number closed earlier could be reused by another file meanwhile. */
+    if (fd != MHD_INVALID_SOCKET) close(fd);
     free(h->workers);
     pthread_mutex_destroy(&h->qlock);
     pthread_cond_destroy(&h->qcond);
