@@ -275,12 +275,19 @@ def endpoints(small, items, users, genres):
     for name in ("annb_serve_in_flight_requests", "annb_serve_queued_requests",
                  "annb_serve_swaps_total", "annb_serve_swaps_refused_total", "annb_serve_generation"):
         check("/metrics: %s" % name, (name, ()) in m, text)
+    status, _, _ = s.get("/v1/x%0Aforged%20200%200.1%1b[2J%ff")
+    check("a path with %0A, %1b and %ff: 404", status == 404, status)
     live_recall(s)
     s.stop()
-    with open(log) as f:
-        lines = f.read().splitlines()
-    check("--access-log: a line per request", len(lines) >= len(cases) + 6 and
+    with open(log, "rb") as f:
+        raw = f.read()
+    lines = raw.decode("utf-8").splitlines()
+    check("--access-log: a line per request", len(lines) >= len(cases) + 7 and
           any(l.startswith("GET /v1/users/10/items 200 ") for l in lines), lines[:5])
+    check("--access-log: control bytes and invalid UTF-8 in a path escaped, no forged line",
+          "GET /v1/x\\nforged 200 0.1\\x1b[2J\\xff 404 " in raw.decode("utf-8")
+          and not any(l.startswith("forged") for l in lines) and b"\x1b" not in raw,
+          [l for l in lines if "forged" in l])
 
 
 def live_recall(s):

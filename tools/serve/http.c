@@ -25,6 +25,8 @@
 #define _GNU_SOURCE
 #include "serve.h"
 
+#include "cli.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -382,8 +384,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     if (h->cfg.access_log) {
         double ms = (double)(serve_now_ns() - rs->start_ns) / 1e6;
         pthread_mutex_lock(&h->log_lock);
-        fprintf(h->cfg.access_log, "%s %s %u %.3f%s\n", rs->method, rs->uri ? rs->uri : "-",
-                rs->status, ms, why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+        /* The method and the decoded path are the client's bytes: escaped
+         * (cli_put_text), so that %0A cannot forge a line nor %1b a terminal. */
+        cli_put_text(h->cfg.access_log, rs->method);
+        putc(' ', h->cfg.access_log);
+        cli_put_text(h->cfg.access_log, rs->uri ? rs->uri : "-");
+        fprintf(h->cfg.access_log, " %u %.3f%s\n", rs->status, ms,
+                why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
         fflush(h->cfg.access_log);
         pthread_mutex_unlock(&h->log_lock);
     }
