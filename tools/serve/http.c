@@ -187,6 +187,10 @@ static enum MHD_Result enqueue(serve_http *h, request_state *rs)
         return send_text(rs, rs->status, text, NULL);
     }
     pthread_mutex_lock(&h->qlock);
+    if (h->stopping) { /* the workers are leaving: nobody would resume it */
+        pthread_mutex_unlock(&h->qlock);
+        return send_error(rs, 503, "unavailable", "the server is shutting down");
+    }
     /* Admitted while fewer than --queue questions would wait beyond the
      * idle workers (a signalled worker counts as idle until it takes its
      * question, which is in qlen until then: no worker is promised twice). */
