@@ -239,7 +239,7 @@ int main(int argc, char **argv)
         serve_set_close(&set);
         return EXIT_INTERNAL;
     }
-    if (serve_recall_start(&recall, cfg.recall_sample, 256, &metrics, cfg.verbosity) != 0) {
+    if (serve_recall_start(&recall, cfg.recall_sample, 256, &metrics, &set, cfg.verbosity) != 0) {
         serve_set_close(&set);
         return EXIT_INTERNAL;
     }

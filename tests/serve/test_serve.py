@@ -503,6 +503,11 @@ def swaps():
     ok, failures = load.finish()
     check("swaps under load: zero failed requests (%d answered)" % ok, not failures and ok > 0,
           failures[:5])
+    # No request in flight: only the current generation's file is mapped
+    # (live recall samples hold no generation, so superseded ones are closed).
+    with open("/proc/%d/maps" % s.proc.pid) as f:
+        mapped = {l.split()[4] for l in f if live + "/" in l}
+    check("after the swaps only the current bundle is mapped", len(mapped) == 1, mapped)
     print("serve: swaps under load: %d swaps, %d refused, %d requests, %d failed"
           % (6, 3, ok, len(failures)))
     err = s.stderr()

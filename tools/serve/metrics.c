@@ -207,7 +207,7 @@ static void live_recall(FILE *out, serve_metrics *m, double fraction)
     fprintf(out, "annb_serve_live_recall_sampled_total %llu\n",
             (unsigned long long)get(&m->recall_sampled));
     head(out, "annb_serve_live_recall_dropped_total", "counter",
-         "samples dropped: the exact re-answering thread was behind");
+         "samples dropped: the exact re-answering thread was behind, or a swap came first");
     fprintf(out, "annb_serve_live_recall_dropped_total %llu\n",
             (unsigned long long)get(&m->recall_dropped));
     pthread_mutex_lock(&m->recall_lock);

@@ -176,10 +176,11 @@ typedef struct serve_recall serve_recall;
  * SCHED_IDLE thread with a queue of `capacity` samples. *out is NULL (and 0
  * returned) when fraction is 0; -1 when it cannot start. */
 int serve_recall_start(serve_recall **out, double fraction, size_t capacity, serve_metrics *m,
-                       int verbosity);
+                       serve_bundle_set *set, int verbosity);
 /* Offers an answered question (r may be NULL): sampled or not, copied when
- * sampled, with a reference to g, the generation that answered it. */
-void serve_recall_offer(serve_recall *r, serve_generation *g, const serve_get_question *q);
+ * sampled, with the number of g, the generation that answered it (a sample
+ * is measured on that generation, or dropped once it is swapped out). */
+void serve_recall_offer(serve_recall *r, const serve_generation *g, const serve_get_question *q);
 /* Stops the thread; queued samples are dropped. Accepts NULL. */
 void serve_recall_stop(serve_recall *r);
 
