@@ -31,11 +31,12 @@ static void usage(FILE *out)
             "                         [::1]:8080 for IPv6; port 0: any free port). The\n"
             "                         first line on stdout is `listening on ADDR:PORT`\n"
             "  --threads N            threads answering questions (default: the cores)\n"
-            "  --dispatch MODE        inline (default): each HTTP thread answers its own\n"
-            "                         requests, the fastest; queue: one HTTP thread hands\n"
-            "                         questions to the workers through a bounded queue, for\n"
-            "                         503 on overload, 504 past --timeout-ms, and health\n"
-            "                         checks that never wait behind questions\n"
+            "  --dispatch MODE        queue (default): one HTTP thread hands questions to\n"
+            "                         the workers through a bounded queue, for 503 on\n"
+            "                         overload, 504 past --timeout-ms, and health checks\n"
+            "                         that never wait behind questions; inline: each HTTP\n"
+            "                         thread answers its own requests, the fastest, with\n"
+            "                         no queue, 503 or timeout (queue in a load balancer)\n"
             "  --max-request-bytes N  largest request body (default 1048576; 413 past it)\n"
             "  --max-k N              largest k, and of a batch's k added up (default and\n"
             "                         at most 10000; 400 past it)\n"
@@ -211,7 +212,7 @@ int main(int argc, char **argv)
     serve_config cfg = {
         .listen_host = "127.0.0.1", .listen_port = 8080, .threads = cores > 0 ? (int)cores : 1,
         .max_request_bytes = ANNB_SERVE_MAX_REQUEST_BYTES, .max_k = ANNB_SERVE_MAX_K,
-        .queue = 1024, .timeout_ms = 1000, .recall_sample = 0.01,
+        .dispatch_queue = 1, .queue = 1024, .timeout_ms = 1000, .recall_sample = 0.01,
     };
     unsigned drain_ms = 10000, port = 0;
     const char **paths = NULL;

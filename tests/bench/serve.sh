@@ -110,7 +110,7 @@ if [ "${BENCH_SERVE_BIG:-1}" = 1 ]; then
     built=$(($(date +%s) - start))
     rm -rf "$W/big"
     users_lua 2000 "$W/big.lua"
-    "$BUILD/ann-serve" "$W/big.annb" --listen 127.0.0.1:0 -q \
+    "$BUILD/ann-serve" "$W/big.annb" --listen 127.0.0.1:0 --dispatch inline -q \
         ${BENCH_SERVE_THREADS:+--threads "$BENCH_SERVE_THREADS"} >"$W/serve.out" 2>"$W/serve.err" &
     PIDS+=($!)
     pid=${PIDS[-1]}
@@ -140,7 +140,7 @@ fi
     --interactions "$W/ex2/ratings.dat" -o "$W/rec2.annb" -q
 mkdir "$W/live"
 cp "$W/rec.annb" "$W/live/rec.annb"
-"$BUILD/ann-serve" "$W/live/rec.annb" --listen 127.0.0.1:0 -q >"$W/serve.out" 2>"$W/serve.err" &
+"$BUILD/ann-serve" "$W/live/rec.annb" --listen 127.0.0.1:0 --dispatch inline -q >"$W/serve.out" 2>"$W/serve.err" &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q '^listening on' "$W/serve.out" && break; sleep 0.05; done
 port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$W/serve.out")

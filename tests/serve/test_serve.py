@@ -592,7 +592,7 @@ def busy_and_drain():
             time.sleep(0.02)
         return t
 
-    s = Server(big, "--dispatch", "queue", "--threads", "1", "--queue", "0")
+    s = Server(big, "--threads", "1", "--queue", "0")  # the default dispatch: queue
     res = []
     t = in_background(s, res)
     status, headers, body = s.get("/v1/items/%d/similar?k=3" % item)

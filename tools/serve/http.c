@@ -3,13 +3,15 @@
  *
  * Two ways to dispatch a question (--dispatch; docs/serve.md measures both):
  *
- *  inline (default): MHD's own thread pool (--threads threads, epoll each)
+ *  inline: MHD's own thread pool (--threads threads, epoll each)
  *    reads a request, answers it and writes the answer on one thread. The
  *    fewest context switches and system calls: 28,000 against 16,000
  *    requests/s on 2 cores for the same questions. Overload shows as latency
  *    (queue in front, e.g. HAProxy's maxconn, which answers 503 itself).
  *
- *  queue: one MHD polling thread does the I/O and answers the cheap routes;
+ *  queue (default: the bounded queue, 503 and timeout the issue requires;
+ *    inline has no way to bound or time out what waits in socket buffers):
+ *    one MHD polling thread does the I/O and answers the cheap routes;
  *    a question goes onto a bounded queue with its connection suspended, a
  *    worker answers it and resumes the connection, and MHD calls the handler
  *    again to send the answer. So a full queue is a 503 with Retry-After at
