@@ -59,7 +59,8 @@ static void usage(FILE *out)
             "  -V, --version          library, format, Faiss and zstd versions\n"
             "\n"
             "Exit status: 0 after SIGTERM/SIGINT and a drain, 1 a bundle cannot be served,\n"
-            "2 usage, 3 cannot listen.\n");
+            "2 usage, 3 cannot listen (or --access-log cannot be opened), 5 out of memory\n"
+            "or a thread cannot start.\n");
 }
 
 /* ADDR:PORT, [V6]:PORT, or PORT alone (loopback). */

@@ -273,7 +273,8 @@ def endpoints(small, items, users, genres):
     got = m.get(("annb_serve_request_duration_seconds_count", (("question", "similar_items"),)))
     check("/metrics: the latency histogram counts the similar-items questions", got == 2, got)
     for name in ("annb_serve_in_flight_requests", "annb_serve_queued_requests",
-                 "annb_serve_swaps_total", "annb_serve_swaps_refused_total", "annb_serve_generation"):
+                 "annb_serve_swaps_total", "annb_serve_swaps_refused_total", "annb_serve_generation",
+                 "annb_serve_live_recall_failed_total"):
         check("/metrics: %s" % name, (name, ()) in m, text)
     status, _, _ = s.get("/v1/x%0Aforged%20200%200.1%1b[2J%ff")
     check("a path with %0A, %1b and %ff: 404", status == 404, status)
@@ -529,6 +530,16 @@ def swaps():
     info = [dict(l) for (name, l), v in m.items() if name == "annb_serve_bundle_info"]
     check("/metrics: the identity of the bundle served (not of the refused file on disk)",
           len(info) == 1 and info[0]["sha256"] == sha1 and sha != sha1, info)
+    # A stream of reload requests (SIGHUP every 100 ms, never 200 ms quiet)
+    # does not postpone the reload of a published file past about 1 s.
+    publish(ex[2], served)
+    swapped, end = False, time.monotonic() + 5
+    while not swapped and time.monotonic() < end:
+        s.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.1)
+        swapped = s.metric("annb_serve_swaps_total") >= 7
+    check("a stream of reload requests: the swap happens while it goes on", swapped,
+          s.metric("annb_serve_swaps_total"))
     s.stop()
     return ex
 

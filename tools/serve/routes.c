@@ -33,7 +33,8 @@ static char *error_json_v(const char *code, const char *fmt, va_list ap)
     if (text) { /* names and values from the request may hold any bytes */
         char *fixed = annb_text_repair(text);
         cJSON_free(text);
-        text = fixed;
+        text = fixed ? strdup(fixed) : NULL; /* callers free() it; the library's is annb_free'd */
+        annb_free(fixed);
     }
     return text;
 }
@@ -114,7 +115,8 @@ static char *k_over_cap(const cJSON *req, size_t max_k, unsigned *status)
             char *fixed = annb_text_repair(with_id); /* the echoed id may hold any bytes */
             cJSON_free(with_id);
             free(text);
-            text = fixed;
+            text = fixed ? strdup(fixed) : NULL;
+            annb_free(fixed);
         }
     }
     *status = 400;
