@@ -261,7 +261,8 @@ int main(int argc, char **argv)
             serve_set_request_reload(&set, "SIGHUP");
             continue;
         }
-        serve_log(cfg.verbosity, 0, "%s: draining (/readyz 503 for %u ms)", strsignal(sig), drain_ms);
+        serve_log(cfg.verbosity, 0, "%s: draining (/readyz 503 for %u ms)", strsignal(sig),
+                  drain_ms);
         break;
     }
     serve_http_stop(http, drain_ms);
