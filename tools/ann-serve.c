@@ -31,11 +31,12 @@ static void usage(FILE *out)
             "                         [::1]:8080 for IPv6; port 0: any free port). The\n"
             "                         first line on stdout is `listening on ADDR:PORT`\n"
             "  --threads N            threads answering questions (default: the cores)\n"
-            "  --dispatch MODE        inline (default): each HTTP thread answers its own\n"
-            "                         requests, the fastest; queue: one HTTP thread hands\n"
-            "                         questions to the workers through a bounded queue, for\n"
-            "                         503 on overload, 504 past --timeout-ms, and health\n"
-            "                         checks that never wait behind questions\n"
+            "  --dispatch MODE        queue (default): one HTTP thread hands questions to\n"
+            "                         the workers through a bounded queue, for 503 on\n"
+            "                         overload, 504 past --timeout-ms, and health checks\n"
+            "                         that never wait behind questions; inline: each HTTP\n"
+            "                         thread answers its own requests, the fastest, with\n"
+            "                         no queue, 503 or timeout (queue in a load balancer)\n"
             "  --max-request-bytes N  largest request body (default 1048576; 413 past it)\n"
             "  --max-k N              largest k, and of a batch's k added up (default and\n"
             "                         at most 10000; 400 past it)\n"
@@ -44,8 +45,10 @@ static void usage(FILE *out)
             "                         past it\n"
             "  --timeout-ms N         --dispatch queue: longest wait for a worker (default\n"
             "                         1000; 0: no limit); 504 past it\n"
-            "  --drain-ms N           on SIGTERM/SIGINT, longest wait for requests begun\n"
-            "                         (default 10000)\n"
+            "  --drain-ms N           on SIGTERM/SIGINT: /readyz 503 for N ms while every\n"
+            "                         request is still answered (Connection: close), then\n"
+            "                         stop listening and wait at most N ms more for\n"
+            "                         requests begun (default 10000)\n"
             "  --recall-sample F      fraction of questions re-answered exactly to measure\n"
             "                         live recall (default 0.01; 0: off)\n"
             "  --access-log FILE      a line per request (method, path, status, ms); -: stdout\n"
@@ -56,7 +59,8 @@ static void usage(FILE *out)
             "  -V, --version          library, format, Faiss and zstd versions\n"
             "\n"
             "Exit status: 0 after SIGTERM/SIGINT and a drain, 1 a bundle cannot be served,\n"
-            "2 usage, 3 cannot listen.\n");
+            "2 usage, 3 cannot listen (or --access-log cannot be opened), 5 out of memory\n"
+            "or a thread cannot start.\n");
 }
 
 /* ADDR:PORT, [V6]:PORT, or PORT alone (loopback). */
@@ -209,7 +213,7 @@ int main(int argc, char **argv)
     serve_config cfg = {
         .listen_host = "127.0.0.1", .listen_port = 8080, .threads = cores > 0 ? (int)cores : 1,
         .max_request_bytes = ANNB_SERVE_MAX_REQUEST_BYTES, .max_k = ANNB_SERVE_MAX_K,
-        .queue = 1024, .timeout_ms = 1000, .recall_sample = 0.01,
+        .dispatch_queue = 1, .queue = 1024, .timeout_ms = 1000, .recall_sample = 0.01,
     };
     unsigned drain_ms = 10000, port = 0;
     const char **paths = NULL;
@@ -237,7 +241,7 @@ int main(int argc, char **argv)
         serve_set_close(&set);
         return EXIT_INTERNAL;
     }
-    if (serve_recall_start(&recall, cfg.recall_sample, 256, &metrics, cfg.verbosity) != 0) {
+    if (serve_recall_start(&recall, cfg.recall_sample, 256, &metrics, &set, cfg.verbosity) != 0) {
         serve_set_close(&set);
         return EXIT_INTERNAL;
     }
@@ -257,7 +261,8 @@ int main(int argc, char **argv)
             serve_set_request_reload(&set, "SIGHUP");
             continue;
         }
-        serve_log(cfg.verbosity, 0, "%s: draining (at most %u ms)", strsignal(sig), drain_ms);
+        serve_log(cfg.verbosity, 0, "%s: draining (/readyz 503 for %u ms)", strsignal(sig),
+                  drain_ms);
         break;
     }
     serve_http_stop(http, drain_ms);

@@ -120,7 +120,7 @@ if [ "${BENCH_SERVE_BIG:-1}" = 1 ]; then
     built=$(($(date +%s) - start))
     rm -rf "$W/big"
     users_lua 2000 "$W/big.lua"
-    serve "$W/big.annb"
+serve "$W/big.annb" --dispatch inline
     curl -s "http://127.0.0.1:$port/metrics" >"$W/big-metrics.txt"
     index=$(sed -n 's/^annb_serve_bundle_info{.*index="\([^"]*\)".*/\1/p' "$W/big-metrics.txt")
     recall=$(awk '/^annb_serve_bundle_stored_recall/ && /k="10"/ { print $NF }' "$W/big-metrics.txt")
@@ -137,7 +137,7 @@ fi
     --interactions "$W/ex2/ratings.dat" -o "$W/rec2.annb" -q
 mkdir "$W/live"
 cp "$W/rec.annb" "$W/live/rec.annb"
-serve "$W/live/rec.annb"
+serve "$W/live/rec.annb" --dispatch inline
 swaps() { curl -s "http://127.0.0.1:$port/metrics" | awk '$1 == "annb_serve_swaps_total" { print $2 }'; }
 wrk -t2 -c16 -d"$((SECS * 3))s" --latency -s "$W/users.lua" "http://127.0.0.1:$port/" >"$W/wrk-swaps.txt" &
 wrk_pid=$!

@@ -274,14 +274,22 @@ def endpoints(small, items, users, genres):
     got = m.get(("annb_serve_request_duration_seconds_count", (("question", "similar_items"),)))
     check("/metrics: the latency histogram counts the similar-items questions", got == 2, got)
     for name in ("annb_serve_in_flight_requests", "annb_serve_queued_requests",
-                 "annb_serve_swaps_total", "annb_serve_swaps_refused_total", "annb_serve_generation"):
+                 "annb_serve_swaps_total", "annb_serve_swaps_refused_total", "annb_serve_generation",
+                 "annb_serve_live_recall_failed_total"):
         check("/metrics: %s" % name, (name, ()) in m, text)
+    status, _, _ = s.get("/v1/x%0Aforged%20200%200.1%1b[2J%ff")
+    check("a path with %0A, %1b and %ff: 404", status == 404, status)
     live_recall(s)
     s.stop()
-    with open(log) as f:
-        lines = f.read().splitlines()
-    check("--access-log: a line per request", len(lines) >= len(cases) + 6 and
+    with open(log, "rb") as f:
+        raw = f.read()
+    lines = raw.decode("utf-8").splitlines()
+    check("--access-log: a line per request", len(lines) >= len(cases) + 7 and
           any(l.startswith("GET /v1/users/10/items 200 ") for l in lines), lines[:5])
+    check("--access-log: control bytes and invalid UTF-8 in a path escaped, no forged line",
+          "GET /v1/x\\nforged 200 0.1\\x1b[2J\\xff 404 " in raw.decode("utf-8")
+          and not any(l.startswith("forged") for l in lines) and b"\x1b" not in raw,
+          [l for l in lines if "forged" in l])
 
 
 def live_recall(s):
@@ -335,11 +343,14 @@ def errors(small, items_only):
         ("GET", "/v1/users/11/items", None, 404, "not_found"),
         ("GET", "/v1/items/999999/similar", None, 404, "not_found"),
         ("GET", "/v1/users/x10/items", None, 400, "invalid_request"),
+        ("GET", "/v1/users/%20%2B10/items", None, 400, "invalid_request"),
+        ("GET", "/v1/users/+10/items", None, 400, "invalid_request"),
         ("GET", "/v1/users/10/items?k=0", None, 400, "invalid_request"),
         ("GET", "/v1/users/10/items?k=51", None, 400, "invalid_request"),
         ("GET", "/v1/users/10/items?colour=red", None, 400, "invalid_request"),
         ("GET", "/v1/users/10/similar?genre=Drama", None, 400, "invalid_request"),
         ("GET", "/v1/users/10/items?exclude=1,x", None, 400, "invalid_request"),
+        ("GET", "/v1/users/10/items?exclude=1,%2B2", None, 400, "invalid_request"),
         ("GET", "/v1/users/10/items?genre=Comdy", None, 404, "not_found"),
         ("GET", "/v2/users/10/items", None, 404, "not_found"),
         ("GET", "/", None, 404, "not_found"),
@@ -525,6 +536,11 @@ def swaps():
     ok, failures = load.finish()
     check("swaps under load: zero failed requests (%d answered)" % ok, not failures and ok > 0,
           failures[:5])
+    # No request in flight: only the current generation's file is mapped
+    # (live recall samples hold no generation, so superseded ones are closed).
+    with open("/proc/%d/maps" % s.proc.pid) as f:
+        mapped = {l.split()[4] for l in f if live + "/" in l}
+    check("after the swaps only the current bundle is mapped", len(mapped) == 1, mapped)
     print("serve: swaps under load: %d swaps, %d refused, %d requests, %d failed"
           % (6, 3, ok, len(failures)))
     err = s.stderr()
@@ -546,6 +562,16 @@ def swaps():
     info = [dict(l) for (name, l), v in m.items() if name == "annb_serve_bundle_info"]
     check("/metrics: the identity of the bundle served (not of the refused file on disk)",
           len(info) == 1 and info[0]["sha256"] == sha1 and sha != sha1, info)
+    # A stream of reload requests (SIGHUP every 100 ms, never 200 ms quiet)
+    # does not postpone the reload of a published file past about 1 s.
+    publish(ex[2], served)
+    swapped, end = False, time.monotonic() + 5
+    while not swapped and time.monotonic() < end:
+        s.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.1)
+        swapped = s.metric("annb_serve_swaps_total") >= 7
+    check("a stream of reload requests: the swap happens while it goes on", swapped,
+          s.metric("annb_serve_swaps_total"))
     s.stop()
     return ex
 
@@ -609,7 +635,7 @@ def busy_and_drain():
             time.sleep(0.02)
         return t
 
-    s = Server(big, "--dispatch", "queue", "--threads", "1", "--queue", "0")
+    s = Server(big, "--threads", "1", "--queue", "0")  # the default dispatch: queue
     res = []
     t = in_background(s, res)
     status, headers, body = s.get("/v1/items/%d/similar?k=3" % item)
@@ -631,11 +657,27 @@ def busy_and_drain():
     t.join()
     s.stop()
 
-    # Inline dispatch (the default): one thread answers the batch, the other /metrics.
-    s = Server(big, "--threads", "2", "--drain-ms", "600000")  # the batch, however slow the machine
+    # Inline dispatch: one thread answers the batch, the other the rest. The
+    # drain's grace (--drain-ms) outlasts the checks below, and the batch
+    # has twice that to finish, however slow the machine.
+    s = Server(big, "--dispatch", "inline", "--threads", "2", "--drain-ms", "30000")
     res = []
     t = in_background(s, res)
+    keep = s.conn()  # opened before the drain, on the thread not busy with the batch
+    status, headers, _ = s.request("GET", "/healthz", conn=keep)
+    check("before the drain: keep-alive", status == 200 and headers.get("connection") != "close")
     s.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 120  # a hang guard only
+    while s.get("/readyz")[0] != 503 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    status, _, body = s.get("/readyz")
+    check("draining: /readyz 503 draining while the batch is in flight",
+          status == 503 and json.loads(body)["status"] == "draining" and t.is_alive(), body)
+    status, headers, body = s.request("GET", "/v1/items/%d/similar?k=3" % item, conn=keep)
+    check("draining: a question on an open connection is answered, Connection: close",
+          status == 200 and "results" in json.loads(body) and headers.get("connection") == "close",
+          "%s %s %s" % (status, headers, body))
+    keep.close()
     t.join()
     code = s.proc.wait(timeout=120)
     check("SIGTERM: the request in flight is answered in full",

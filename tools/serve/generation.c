@@ -234,6 +234,22 @@ static void reload(serve_bundle_set *s)
  * one catalog renamed one after another, or a burst of events, give one
  * reload of them all, never a generation mixing old and new shards. */
 #define RELOAD_QUIET_MS 200
+/* ...but at most this long after the first: a steady stream of events (a
+ * file rewritten over and over) cannot postpone a reload forever. */
+#define RELOAD_MAX_WAIT_MS 1000
+
+static struct timespec ms_after(struct timespec t, long ms)
+{
+    t.tv_nsec += ms * 1000000L;
+    t.tv_sec += t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
+}
+
+static int before(struct timespec a, struct timespec b)
+{
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
 
 static void *reloader_main(void *arg)
 {
@@ -241,17 +257,19 @@ static void *reloader_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&s->reload_lock);
         while (!s->reload_pending && !s->stopping) pthread_cond_wait(&s->reload_cond, &s->reload_lock);
-        while (s->reload_pending && !s->stopping) { /* wait for a quiet moment */
+        struct timespec now, cap;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        cap = ms_after(now, RELOAD_MAX_WAIT_MS);
+        while (s->reload_pending && !s->stopping && before(now, cap)) { /* a quiet moment */
             s->reload_pending = 0;
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += RELOAD_QUIET_MS * 1000000L;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            struct timespec until = ms_after(now, RELOAD_QUIET_MS);
+            if (before(cap, until)) until = cap;
             while (!s->reload_pending && !s->stopping &&
                    pthread_cond_timedwait(&s->reload_cond, &s->reload_lock, &until) == 0) {
             }
+            clock_gettime(CLOCK_MONOTONIC, &now);
         }
+        s->reload_pending = 0; /* this reload looks at the files after every request so far */
         int stop = s->stopping;
         pthread_mutex_unlock(&s->reload_lock);
         if (stop) return NULL;

@@ -3,13 +3,15 @@
  *
  * Two ways to dispatch a question (--dispatch; docs/serve.md measures both):
  *
- *  inline (default): MHD's own thread pool (--threads threads, epoll each)
+ *  inline: MHD's own thread pool (--threads threads, epoll each)
  *    reads a request, answers it and writes the answer on one thread. The
  *    fewest context switches and system calls: 28,000 against 16,000
  *    requests/s on 2 cores for the same questions. Overload shows as latency
  *    (queue in front, e.g. HAProxy's maxconn, which answers 503 itself).
  *
- *  queue: one MHD polling thread does the I/O and answers the cheap routes;
+ *  queue (default: the bounded queue, 503 and timeout the issue requires;
+ *    inline has no way to bound or time out what waits in socket buffers):
+ *    one MHD polling thread does the I/O and answers the cheap routes;
  *    a question goes onto a bounded queue with its connection suspended, a
  *    worker answers it and resumes the connection, and MHD calls the handler
  *    again to send the answer. So a full queue is a 503 with Retry-After at
@@ -24,6 +26,8 @@
  */
 #define _GNU_SOURCE
 #include "serve.h"
+
+#include "cli.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -193,8 +197,6 @@ static void *worker_main(void *arg)
  * connection suspended), or answers 503. */
 static enum MHD_Result enqueue(serve_http *h, request_state *rs)
 {
-    if (atomic_load(&h->draining))
-        return send_error(rs, 503, "unavailable", "the server is shutting down");
     if (!h->cfg.dispatch_queue) {
         atomic_fetch_add(&h->m->in_flight, 1);
         answer(h, rs);
@@ -204,6 +206,10 @@ static enum MHD_Result enqueue(serve_http *h, request_state *rs)
         return send_text(rs, rs->status, text, NULL);
     }
     pthread_mutex_lock(&h->qlock);
+    if (h->stopping) { /* the workers are leaving: nobody would resume it */
+        pthread_mutex_unlock(&h->qlock);
+        return send_error(rs, 503, "unavailable", "the server is shutting down");
+    }
     /* Admitted while fewer than --queue questions would wait beyond the
      * idle workers (a signalled worker counts as idle until it takes its
      * question, which is in qlen until then: no worker is promised twice). */
@@ -401,8 +407,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     if (h->cfg.access_log) {
         double ms = (double)(serve_now_ns() - rs->start_ns) / 1e6;
         pthread_mutex_lock(&h->log_lock);
-        fprintf(h->cfg.access_log, "%s %s %u %.3f%s\n", rs->method, rs->uri ? rs->uri : "-",
-                rs->status, ms, why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+        /* The method and the decoded path are the client's bytes: escaped
+         * (cli_put_text), so that %0A cannot forge a line nor %1b a terminal. */
+        cli_put_text(h->cfg.access_log, rs->method);
+        putc(' ', h->cfg.access_log);
+        cli_put_text(h->cfg.access_log, rs->uri ? rs->uri : "-");
+        fprintf(h->cfg.access_log, " %u %.3f%s\n", rs->status, ms,
+                why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
         fflush(h->cfg.access_log);
         pthread_mutex_unlock(&h->log_lock);
     }
@@ -505,12 +516,18 @@ int serve_http_start(serve_http **out, const serve_config *cfg, serve_bundle_set
 void serve_http_stop(serve_http *h, unsigned drain_ms)
 {
     if (!h) return;
+    /* The grace period: /readyz answers 503 so that load balancers take this
+     * replica out, while every request, new connections and open ones, is
+     * still answered (with Connection: close). */
     atomic_store(&h->draining, 1);
+    MHD_socket fd = MHD_INVALID_SOCKET;
     if (h->daemon) {
-        MHD_socket fd = MHD_quiesce_daemon(h->daemon); /* no new connections */
-        if (fd != MHD_INVALID_SOCKET) close(fd);
-        /* Requests begun finish: queued ones are answered, answers sent. */
         uint64_t until = serve_now_ns() + (uint64_t)drain_ms * 1000000u;
+        while (serve_now_ns() < until) usleep(5000);
+        fd = MHD_quiesce_daemon(h->daemon); /* no new connections */
+        /* Requests begun finish (at most drain_ms more): queued ones are
+         * answered, answers sent. */
+        until = serve_now_ns() + (uint64_t)drain_ms * 1000000u;
         while (atomic_load(&h->open_requests) > 0 && serve_now_ns() < until) usleep(5000);
     }
     pthread_mutex_lock(&h->qlock);
@@ -519,6 +536,9 @@ void serve_http_stop(serve_http *h, unsigned drain_ms)
     pthread_mutex_unlock(&h->qlock);
     for (int i = 0; i < h->nworkers; i++) pthread_join(h->workers[i], NULL);
     if (h->daemon) MHD_stop_daemon(h->daemon);
+    /* Only now: MHD's threads may still use the socket until they stop, and a
+     * number closed earlier could be reused by another file meanwhile. */
+    if (fd != MHD_INVALID_SOCKET) close(fd);
     free(h->workers);
     pthread_mutex_destroy(&h->qlock);
     pthread_cond_destroy(&h->qcond);

@@ -1,12 +1,14 @@
 /*
  * live_recall.c - the recall the real traffic sees. A fraction of the
  * questions answered (exactly that fraction: a counter, not a coin) is
- * copied onto a bounded queue, with a reference to the generation that
- * answered it; one thread at the lowest priority (SCHED_IDLE) asks each
+ * copied onto a bounded queue with the number of the generation that
+ * answered it (no reference: a queue behind on a busy machine must not keep a
+ * superseded bundle mapped); one thread at the lowest priority (SCHED_IDLE) asks each
  * again as served and exactly (annb_question.exact), and the share of the
  * exact top-k found in the served one goes into the metrics' sliding window.
- * A sample that finds the queue full is dropped and counted: measuring
- * never slows answering.
+ * A sample that finds the queue full, or whose generation was swapped out
+ * before it was measured, is dropped and counted: measuring never slows
+ * answering.
  *
  * The approximate answer is asked again rather than kept from the request:
  * searches are deterministic for a given bundle and question, so it is the
@@ -21,7 +23,7 @@
 #include <string.h>
 
 typedef struct sample {
-    serve_generation *g;  /* a reference, released after measuring */
+    uint64_t generation;  /* the number of the generation that answered it */
     serve_get_question q; /* a deep copy */
 } sample;
 
@@ -29,6 +31,7 @@ struct serve_recall {
     double fraction;
     atomic_uint_fast64_t seen;
     serve_metrics *m;
+    serve_bundle_set *set;
     int verbosity;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -81,16 +84,21 @@ static void *recall_main(void *arg)
         r->count--;
         pthread_mutex_unlock(&r->lock);
         double recall = 0;
-        int rc = measure(&recall, s.g, &s.q.q);
-        if (rc == ANNB_OK) serve_metrics_recall(r->m, recall);
-        else if (rc < 0) atomic_fetch_add(&r->m->recall_failed, 1);
-        serve_release(s.g);
+        serve_generation *g = serve_acquire(r->set);
+        if (g->number != s.generation) { /* swapped since: not what was served */
+            atomic_fetch_add(&r->m->recall_dropped, 1);
+        } else {
+            int rc = measure(&recall, g, &s.q.q);
+            if (rc == ANNB_OK) serve_metrics_recall(r->m, recall);
+            else if (rc < 0) atomic_fetch_add(&r->m->recall_failed, 1);
+        }
+        serve_release(g);
         serve_get_question_release(&s.q);
     }
 }
 
 int serve_recall_start(serve_recall **out, double fraction, size_t capacity, serve_metrics *m,
-                       int verbosity)
+                       serve_bundle_set *set, int verbosity)
 {
     *out = NULL;
     if (fraction <= 0) return 0;
@@ -102,6 +110,7 @@ int serve_recall_start(serve_recall **out, double fraction, size_t capacity, ser
     r->fraction = fraction;
     r->capacity = capacity;
     r->m = m;
+    r->set = set;
     r->verbosity = verbosity;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
@@ -114,7 +123,7 @@ int serve_recall_start(serve_recall **out, double fraction, size_t capacity, ser
     return 0;
 }
 
-void serve_recall_offer(serve_recall *r, serve_generation *g, const annb_question *q)
+void serve_recall_offer(serve_recall *r, const serve_generation *g, const annb_question *q)
 {
     if (!r) return;
     /* Sample n when floor((n + 1) f) > floor(n f): exactly a fraction f. */
@@ -133,8 +142,7 @@ void serve_recall_offer(serve_recall *r, serve_generation *g, const annb_questio
         atomic_fetch_add(&r->m->recall_dropped, 1);
         return;
     }
-    atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
-    s->g = g;
+    s->generation = g->number;
     r->count++;
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
@@ -148,10 +156,8 @@ void serve_recall_stop(serve_recall *r)
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);
-    for (; r->count; r->count--, r->head = (r->head + 1) % r->capacity) {
-        serve_release(r->ring[r->head].g);
+    for (; r->count; r->count--, r->head = (r->head + 1) % r->capacity)
         serve_get_question_release(&r->ring[r->head].q);
-    }
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->cond);
     free(r->ring);

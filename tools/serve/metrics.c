@@ -48,7 +48,8 @@ void serve_metrics_request(serve_metrics *m, serve_question q, unsigned status, 
 {
     size_t s = 0;
     while (s < SERVE_STATUS_COUNT - 1 && statuses[s] != status) s++;
-    if (statuses[s] != status) s = 8; /* 500: a status we never meant to send */
+    if (statuses[s] != status) /* a status we never meant to send: counted as 500 (listed) */
+        return serve_metrics_request(m, q, 500, ns);
     atomic_fetch_add_explicit(&m->requests[q][s], 1, memory_order_relaxed);
     double secs = (double)ns / 1e9;
     size_t b = 0;
@@ -207,9 +208,13 @@ static void live_recall(FILE *out, serve_metrics *m, double fraction)
     fprintf(out, "annb_serve_live_recall_sampled_total %llu\n",
             (unsigned long long)get(&m->recall_sampled));
     head(out, "annb_serve_live_recall_dropped_total", "counter",
-         "samples dropped: the exact re-answering thread was behind");
+         "samples dropped: the exact re-answering thread was behind, or a swap came first");
     fprintf(out, "annb_serve_live_recall_dropped_total %llu\n",
             (unsigned long long)get(&m->recall_dropped));
+    head(out, "annb_serve_live_recall_failed_total", "counter",
+         "samples that could not be measured: out of memory, or a search failed");
+    fprintf(out, "annb_serve_live_recall_failed_total %llu\n",
+            (unsigned long long)get(&m->recall_failed));
     pthread_mutex_lock(&m->recall_lock);
     size_t filled = m->recall_filled;
     double mean = filled ? m->recall_sum / (double)filled : 0;

@@ -178,10 +178,11 @@ typedef struct serve_recall serve_recall;
  * SCHED_IDLE thread with a queue of `capacity` samples. *out is NULL (and 0
  * returned) when fraction is 0; -1 when it cannot start. */
 int serve_recall_start(serve_recall **out, double fraction, size_t capacity, serve_metrics *m,
-                       int verbosity);
+                       serve_bundle_set *set, int verbosity);
 /* Offers an answered question (r may be NULL): sampled or not, copied when
- * sampled, with a reference to g, the generation that answered it. */
-void serve_recall_offer(serve_recall *r, serve_generation *g, const annb_question *q);
+ * sampled, with the number of g, the generation that answered it (a sample
+ * is measured on that generation, or dropped once it is swapped out). */
+void serve_recall_offer(serve_recall *r, const serve_generation *g, const annb_question *q);
 /* Stops the thread; queued samples are dropped. Accepts NULL. */
 void serve_recall_stop(serve_recall *r);
 
@@ -207,8 +208,9 @@ typedef struct serve_http serve_http;
 /* Starts listening and the workers. *bound gets the port. 0 or -1 (logged). */
 int serve_http_start(serve_http **out, const serve_config *cfg, serve_bundle_set *set,
                      serve_metrics *m, serve_recall *recall, unsigned *bound);
-/* Stops accepting connections, answers what was admitted (waiting at most
- * drain_ms for requests begun), then stops. */
+/* Drains: for drain_ms /readyz is 503 and every request is answered with
+ * Connection: close; then stops accepting connections, waits at most
+ * drain_ms more for requests begun, and stops. */
 void serve_http_stop(serve_http *h, unsigned drain_ms);
 
 struct MHD_Connection;
