@@ -9,7 +9,7 @@ EXAMPLE    := $(BUILD)/example
 
 DEB_PACKAGES := build-essential cmake pkg-config libfaiss-dev libopenblas-dev libzstd-dev zlib1g-dev \
                 libcsv-dev libcjson-dev libxxhash-dev libcmocka-dev valgrind \
-                redis-server redis-tools man-db \
+                redis-server redis-tools man-db libmicrohttpd-dev python3-prometheus-client \
                 python3-dev python3-numpy python3-pandas python3-distributed python3-pytest
 
 .PHONY: all deps build test sanitize demo clean
@@ -185,3 +185,11 @@ bench-graph: build
 bench-python: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES='python3-faiss python3-hnswlib'
 	PYTHONPATH=$(BUILD)/python /usr/bin/python3 tests/bench/python.py --build $(BUILD)
+
+# ann-serve under wrk beside --serve-stdin and Redis, and 10 swaps under load
+# (docs/benchmarks.md, "ann-serve over HTTP"); writes $(BUILD)/bench-serve.md.
+# BENCH_SERVE_SECONDS (10), BENCH_SERVE_THREADS (the cores).
+.PHONY: bench-serve
+bench-serve: build
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES='wrk curl redis-server redis-tools python3'
+	tests/bench/serve.sh $(BUILD)

@@ -337,9 +337,15 @@ typedef struct annb_build_report {
      * were passed over, e.g. "IVF1024,PQ32np: recall@10 0.81 < 0.95"; "". */
     char auto_note[512];
     /* Added in 0.2. Metric cosine with opts.drop_zero: vectors of zeros
-     * left out of the items (of this shard) and of the users. */
+     * left out of the items (of this shard) and of the users. Written only
+     * when opts is given with a 0.2 struct_size (or larger): a caller built
+     * against 0.1 has a report that ends before them, and its opts say so. */
     uint64_t items_dropped_zero, users_dropped_zero;
 } annb_build_report;
+
+/* The size of a 0.1 annb_build_report (up to auto_note): what annb_build
+ * writes for opts of a 0.1 struct_size, or NULL opts. */
+#define ANNB_BUILD_REPORT_SIZE_0_1 offsetof(annb_build_report, items_dropped_zero)
 
 /*
  * annb_build - read an embeddings file and an optional catalog, build the
@@ -1040,15 +1046,41 @@ ANNB_API int annb_vectors_from_csv(int64_t **ids, float **vectors, size_t *count
 ANNB_API int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *request,
                                 char **response);
 
+/* What a service adds to the protocol (annb_serve_request_with,
+ * annb_serve_ask). */
+typedef struct annb_serve_opts {
+    size_t struct_size; /* sizeof(annb_serve_opts), set by the initialiser */
+    /* The largest k a request may ask for, 1..ANNB_SERVE_MAX_K (0: that);
+     * a larger k is an invalid_request answer naming this limit. */
+    size_t max_k;
+    /* Called, on the caller's thread, after each question answered with
+     * results: the parsed question (count 1) and its q->k hits, both valid
+     * during the call only. For a service that samples its traffic, e.g. to
+     * ask again with q->exact set and measure its live recall. NULL: none. */
+    void (*answered)(void *ctx, const annb_question *q, const annb_hit *hits);
+    void *answered_ctx;
+} annb_serve_opts;
+
+#define ANNB_SERVE_OPTS_INIT { sizeof(annb_serve_opts), 0, NULL, NULL }
+
+/* Sets *opts to ANNB_SERVE_OPTS_INIT (for callers that cannot use the macro). */
+ANNB_API void annb_serve_opts_init(annb_serve_opts *opts);
+
+/* annb_serve_request with a service's options (NULL: the defaults, which
+ * is what annb_serve_request uses). */
+ANNB_API int annb_serve_request_with(const annb_bundle *const *bundles, size_t n,
+                                     const char *request, const annb_serve_opts *opts,
+                                     char **response);
+
 /*
  * annb_serve_ask - the protocol's answer to a question already parsed (a
  * front end with its own request form, e.g. an HTTP GET with query
  * parameters): the same JSON object, with "id" null, and the same return
  * codes as annb_serve_request. q->count must be 1 and q->k at most
- * ANNB_SERVE_MAX_K (else an invalid_request answer).
+ * opts->max_k (else an invalid_request answer). opts may be NULL.
  */
 ANNB_API int annb_serve_ask(const annb_bundle *const *bundles, size_t n, const annb_question *q,
-                            char **response);
+                            const annb_serve_opts *opts, char **response);
 
 /*
  * annb_serve_read_line - reads one request line from `in` (up to '\n' or

@@ -679,6 +679,21 @@ static int build_from(annb_build_report *report, const char *items_path,
                       const char *catalog_path, const char *output_path,
                       const annb_build_opts *opts, int named_temp, annb_error *err);
 
+/* The bytes of the caller's report: annb_build_report grew in 0.2 (the
+ * dropped-zero counts) without a struct_size of its own, so a caller built
+ * against 0.1 has a shorter one. Its opts tell: the new fields are written
+ * only for opts of 0.2's size or more (NULL opts: 0.1's fields only). */
+static size_t report_size(const annb_build_opts *opts)
+{
+    return opts && opts->struct_size >= sizeof(annb_build_opts) ? sizeof(annb_build_report)
+                                                                : ANNB_BUILD_REPORT_SIZE_0_1;
+}
+
+static void report_clear(annb_build_report *report, const annb_build_opts *opts)
+{
+    if (report) memset(report, 0, report_size(opts));
+}
+
 int annb_build(annb_build_report *report, const char *items_path, const char *catalog_path,
                const char *output_path, const annb_build_opts *opts, annb_error *err)
 {
@@ -689,7 +704,7 @@ int annb_build_arrays(annb_build_report *report, const annb_matrix *items,
                       const annb_matrix *users, const char *catalog_path,
                       const char *output_path, const annb_build_opts *opts, annb_error *err)
 {
-    if (report) memset(report, 0, sizeof *report);
+    report_clear(report, opts);
     if (!items)
         return annb_error_set(err, ANNB_E_INVALID, "annb_build_arrays: the items are required");
     if (opts && opts->struct_size >= ANNB_BUILD_OPTS_SIZE_0_1 && users && opts->users_path)
@@ -721,7 +736,7 @@ int annb_build_written(annb_build_report *report, const char *items_path,
                        const annb_build_opts *opts, int named_temp, annb_error *err)
 {
     if (!items_path) {
-        if (report) memset(report, 0, sizeof *report);
+        report_clear(report, opts);
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: items and output paths are required");
     }
     return build_from(report, items_path, NULL, NULL, catalog_path, output_path, opts, named_temp,
@@ -734,12 +749,13 @@ static int build_from(annb_build_report *report, const char *items_path,
                       const annb_build_opts *opts, int named_temp, annb_error *err)
 {
     annb_build_opts defaults = ANNB_BUILD_OPTS_INIT;
+    const annb_build_opts *caller_opts = opts; /* its size says the report's */
     annb_build_report rep = {0};
     annb_catalog cat = {0};
     bundle_parts p = {0};
     int rc;
 
-    if (report) memset(report, 0, sizeof *report);
+    report_clear(report, opts);
     if ((!items_path && !item_rows) || !output_path)
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: items and output paths are required");
     if (opts) { /* fields past the caller's struct_size keep their defaults */
@@ -819,7 +835,7 @@ static int build_from(annb_build_report *report, const char *items_path,
     rc = write_bundle(output_path, &p, &rep, err);
 out:
     omp_set_num_threads(caller_threads);
-    if (rc == ANNB_OK && report) *report = rep;
+    if (rc == ANNB_OK && report) memcpy(report, &rep, report_size(caller_opts));
     annb_catalog_release(&cat);
     parts_release(&p);
     return rc;

@@ -3,6 +3,7 @@
 #include "threads.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 
 /* ---- filters ---- */
@@ -56,6 +57,8 @@ static inline void offer(annb_topk *h, const annb_row_filter *f, size_t qi, floa
 /* Rows per block: the block's scores stay in L1 (scan) or L2 (BLAS). */
 #define ANNB_SCAN_ROWS 256
 #define ANNB_BLOCK_ROWS 8192
+/* Queries per matrix product: 64 x 8192 scores, 2 MB. */
+#define ANNB_BLAS_QUERY_BLOCK 64
 
 void annb_exact_scan(annb_score_block_fn fn, const float *x, size_t count, uint32_t d,
                      const float *q, const uint32_t *rows, int64_t first_row,
@@ -80,44 +83,87 @@ void annb_exact_scan(annb_score_block_fn fn, const float *x, size_t count, uint3
  * cannot enter a top k (with a margin for its rounding error); the others
  * are scored by `fn`, the one-query kernel. For l2 this also avoids
  * |q|^2 + |x|^2 - 2 x.q, which cancels badly for near neighbours. */
+/* The rows of one query's block of products that may enter its top k:
+ * those not discarded against `thr` (a bound from the heap's worst score,
+ * the product's error allowed for). Branch-free, so the compiler can make
+ * it a vector loop; NaN products stay candidates (the comparisons are
+ * false), as the one-query scan offers them too. */
+static size_t candidates(uint32_t *cand, const float *s, const float *xa, int b, int l2, float thr)
+{
+    size_t nc = 0;
+    if (l2)
+        for (int j = 0; j < b; j++) {
+            cand[nc] = (uint32_t)j;
+            nc += !(xa[j] - 2 * s[j] > thr);
+        }
+    else
+        for (int j = 0; j < b; j++) {
+            cand[nc] = (uint32_t)j;
+            nc += !(s[j] + xa[j] < thr);
+        }
+    return nc;
+}
+
+/* Many queries at once: one matrix multiply per block of rows and queries
+ * gives every score, but not bit for bit the score the one-query kernels
+ * give (another order of additions), so a batch would rank ties and
+ * near-ties unlike the same questions asked one at a time. The product only
+ * discards rows that cannot enter a top k (with a margin for its rounding
+ * error, far below 1e-4 (|q|^2 + |x|^2) >= 2e-4 |q||x|); the others are
+ * scored by `fn`, the one-query kernel. For l2 this also avoids
+ * |q|^2 + |x|^2 - 2 x.q, which cancels badly for near neighbours. Queries
+ * go through in blocks so that a block's scores (2 MB) stay in cache
+ * between the product writing them and the scan reading them. */
 static int scan_blas(const float *vecs, uint64_t n, uint32_t d, int l2, annb_score_block_fn fn,
                      const float *q, size_t nq, const annb_row_filter *f, annb_topk *heaps)
 {
-    float *s = malloc(nq * ANNB_BLOCK_ROWS * sizeof *s);
+    const size_t qb = nq < ANNB_BLAS_QUERY_BLOCK ? nq : ANNB_BLAS_QUERY_BLOCK;
+    float *s = malloc(qb * ANNB_BLOCK_ROWS * sizeof *s);
     float *qn = malloc(nq * sizeof *qn), *xn = malloc(ANNB_BLOCK_ROWS * sizeof *xn);
-    if (!s || !qn || !xn) {
-        free(s);
-        free(qn);
-        free(xn);
-        return ANNB_E_NOMEM;
-    }
-    for (size_t i = 0; i < nq; i++) qn[i] = annb_dot_scalar(q + i * d, q + i * d, d);
-    for (uint64_t r0 = 0; r0 < n; r0 += ANNB_BLOCK_ROWS) {
+    float *xa = malloc(ANNB_BLOCK_ROWS * sizeof *xa);
+    uint32_t *cand = malloc(ANNB_BLOCK_ROWS * sizeof *cand);
+    int rc = s && qn && xn && xa && cand ? ANNB_OK : ANNB_E_NOMEM;
+    for (size_t i = 0; rc == ANNB_OK && i < nq; i++) qn[i] = annb_dot_scalar(q + i * d, q + i * d, d);
+    for (uint64_t r0 = 0; rc == ANNB_OK && r0 < n; r0 += ANNB_BLOCK_ROWS) {
         int b = (int)(n - r0 < ANNB_BLOCK_ROWS ? n - r0 : ANNB_BLOCK_ROWS);
         const float *x = vecs + r0 * d;
-        /* s (nq x b) = q (nq x d) * x^T (d x b) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, b, (int)d, 1.0f, q, (int)d,
-                    x, (int)d, 0.0f, s, b);
-        for (int j = 0; j < b; j++) xn[j] = annb_dot_scalar(x + (size_t)j * d, x + (size_t)j * d, d);
-        for (size_t i = 0; i < nq; i++) {
-            annb_topk *h = &heaps[i];
-            for (int j = 0; j < b; j++) {
-                /* The product's error is far below 1e-4 |q|^2 + |x|^2 >= 2e-4 |q||x|. */
-                float margin = 1e-4f * (qn[i] + xn[j]) + 1e-30f;
-                float approx = l2 ? qn[i] + xn[j] - 2 * s[i * b + j] : s[i * b + j];
-                if (h->size == h->k && (l2 ? approx - margin > h->score[0]
-                                           : approx + margin < h->score[0]))
-                    continue;
-                float exact;
-                fn(x + (size_t)j * d, q + i * d, d, 1, &exact);
-                offer(h, f, i, exact, (int64_t)(r0 + (uint64_t)j));
+        for (int j = 0; j < b; j++) {
+            xn[j] = annb_dot_scalar(x + (size_t)j * d, x + (size_t)j * d, d);
+            xa[j] = l2 ? xn[j] * (1 - 1e-4f) : 1e-4f * xn[j];
+        }
+        for (size_t i0 = 0; i0 < nq; i0 += qb) {
+            size_t m = nq - i0 < qb ? nq - i0 : qb;
+            /* s (m x b) = q (m x d) * x^T (d x b) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, b, (int)d, 1.0f,
+                        q + i0 * d, (int)d, x, (int)d, 0.0f, s, b);
+            for (size_t i = i0; i < i0 + m; i++) {
+                annb_topk *h = &heaps[i];
+                const float *si = s + (i - i0) * (size_t)b;
+                const int full = h->size == h->k;
+                float thr = l2 ? (full ? h->score[0] - qn[i] * (1 - 1e-4f) + 1e-30f : INFINITY)
+                               : (full ? h->score[0] - 1e-4f * qn[i] - 1e-30f : -INFINITY);
+                size_t nc = candidates(cand, si, xa, b, l2, thr);
+                for (size_t c = 0; c < nc; c++) {
+                    uint32_t j = cand[c];
+                    /* The heap has moved on since thr: the same test, up to date. */
+                    float margin = 1e-4f * (qn[i] + xn[j]) + 1e-30f;
+                    float approx = l2 ? qn[i] + xn[j] - 2 * si[j] : si[j];
+                    if (h->size == h->k && (l2 ? approx - margin > h->score[0]
+                                               : approx + margin < h->score[0]))
+                        continue;
+                    float exact;
+                    fn(x + (size_t)j * d, q + i * d, d, 1, &exact);
+                    offer(h, f, i, exact, (int64_t)(r0 + j));
+                }
             }
         }
     }
     free(s);
     free(qn);
     free(xn);
-    return ANNB_OK;
+    free(xa);
+    free(cand);
+    return rc;
 }
 
 /* From this many queries on, a matrix multiply beats one scan per query. */

@@ -62,6 +62,7 @@ typedef struct request {
     const cJSON *key[K_COUNT]; /* each key's value, NULL when absent */
     int question;              /* K_USER .. K_USERS_FOR_ITEM */
     annb_question q;           /* what annb_ask answers */
+    size_t max_k;              /* the largest k accepted (annb_serve_opts.max_k) */
     int64_t subject;           /* the user or item asked about */
     int64_t *exclude;
     const char **genres;
@@ -142,8 +143,8 @@ static int parse_filters(request *r, problem *p)
     const cJSON *v;
     if ((v = r->key[K_K])) {
         double d = cJSON_IsNumber(v) ? v->valuedouble : 0;
-        if (!(d >= 1 && d <= ANNB_SERVE_MAX_K) || d != floor(d))
-            return INVALID(p, "\"k\" must be an integer from 1 to %d", ANNB_SERVE_MAX_K);
+        if (!(d >= 1 && d <= (double)r->max_k) || d != floor(d))
+            return INVALID(p, "\"k\" must be an integer from 1 to %zu", r->max_k);
         r->q.k = (size_t)d;
     }
     for (int key = K_NPROBE; key <= K_EF_SEARCH; key++) {
@@ -283,11 +284,35 @@ static int respond(char **response, const annb_bundle *const *b, size_t n, const
     return code;
 }
 
-int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *request_text,
-                       char **response)
+void annb_serve_opts_init(annb_serve_opts *opts)
 {
+    if (opts) *opts = (annb_serve_opts)ANNB_SERVE_OPTS_INIT;
+}
+
+/* opts resolved: defaults for NULL and for fields past an older struct_size. */
+static annb_serve_opts serve_opts(const annb_serve_opts *given)
+{
+    annb_serve_opts o = ANNB_SERVE_OPTS_INIT;
+    if (given && given->struct_size >= sizeof(size_t))
+        memcpy(&o, given, given->struct_size < sizeof o ? given->struct_size : sizeof o);
+    o.struct_size = sizeof o;
+    if (o.max_k == 0 || o.max_k > ANNB_SERVE_MAX_K) o.max_k = ANNB_SERVE_MAX_K;
+    return o;
+}
+
+/* The question answered: the caller's hook sees it with its hits. */
+static void tell_answered(const annb_serve_opts *o, const problem *p, const annb_question *q,
+                          const annb_hit *hits)
+{
+    if (o->answered && p->code == ANNB_OK) o->answered(o->answered_ctx, q, hits);
+}
+
+int annb_serve_request_with(const annb_bundle *const *bundles, size_t n, const char *request_text,
+                            const annb_serve_opts *opts, char **response)
+{
+    const annb_serve_opts o = serve_opts(opts);
     problem p = {ANNB_OK, NULL, ""};
-    request r = {0};
+    request r = {.max_k = o.max_k};
     annb_hit *hits = NULL;
     size_t dim = 0;
     const char *end = NULL;
@@ -305,7 +330,7 @@ int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *
     } else if (check_bundles(bundles, n, &dim, &p) == ANNB_OK &&
                parse_request(&r, req, dim, &p) == ANNB_OK) {
         if (!(hits = malloc(r.q.k * sizeof *hits))) fail(&p, ANNB_E_NOMEM, "internal", "out of memory");
-        else answer(hits, bundles, n, &r.q, &p);
+        else if (answer(hits, bundles, n, &r.q, &p) == ANNB_OK) tell_answered(&o, &p, &r.q, hits);
     }
     const cJSON *id = req && cJSON_IsObject(req) ? cJSON_GetObjectItemCaseSensitive(req, "id") : NULL;
     int rc = respond(response, bundles, n, id, &p, annb_question_space(r.q.kind), hits, r.q.k);
@@ -315,9 +340,16 @@ int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *
     return rc;
 }
 
-int annb_serve_ask(const annb_bundle *const *bundles, size_t n, const annb_question *q,
-                   char **response)
+int annb_serve_request(const annb_bundle *const *bundles, size_t n, const char *request_text,
+                       char **response)
 {
+    return annb_serve_request_with(bundles, n, request_text, NULL, response);
+}
+
+int annb_serve_ask(const annb_bundle *const *bundles, size_t n, const annb_question *q,
+                   const annb_serve_opts *opts, char **response)
+{
+    const annb_serve_opts o = serve_opts(opts);
     problem p = {ANNB_OK, NULL, ""};
     annb_hit *hits = NULL;
     size_t dim = 0;
@@ -325,11 +357,11 @@ int annb_serve_ask(const annb_bundle *const *bundles, size_t n, const annb_quest
     *response = NULL;
     if (!q) INVALID(&p, "no question");
     else if (q->count != 1) INVALID(&p, "one question at a time (count %zu)", q->count);
-    else if (q->k < 1 || q->k > ANNB_SERVE_MAX_K)
-        INVALID(&p, "\"k\" must be an integer from 1 to %d", ANNB_SERVE_MAX_K);
+    else if (q->k < 1 || q->k > o.max_k)
+        INVALID(&p, "\"k\" must be an integer from 1 to %zu", o.max_k);
     else if (check_bundles(bundles, n, &dim, &p) == ANNB_OK) {
         if (!(hits = malloc(q->k * sizeof *hits))) fail(&p, ANNB_E_NOMEM, "internal", "out of memory");
-        else answer(hits, bundles, n, q, &p);
+        else if (answer(hits, bundles, n, q, &p) == ANNB_OK) tell_answered(&o, &p, q, hits);
     }
     int rc = respond(response, bundles, n, NULL, &p,
                      q ? annb_question_space(q->kind) : ANNB_SPACE_ITEMS, hits, q ? q->k : 0);

@@ -64,6 +64,7 @@ sort >"$W/files.expected" <<EOF
 bin/ann-build
 bin/ann-inspect
 bin/ann-query
+bin/ann-serve
 include/annb.h
 $LIBDIR/cmake/annb/annbConfig.cmake
 $LIBDIR/cmake/annb/annbConfigVersion.cmake
@@ -77,11 +78,13 @@ $LIBDIR/pkgconfig/annb.pc
 share/bash-completion/completions/ann-build
 share/bash-completion/completions/ann-inspect
 share/bash-completion/completions/ann-query
+share/bash-completion/completions/ann-serve
 share/doc/annb/LICENSE
 share/doc/annb/README.md
 share/man/man1/ann-build.1
 share/man/man1/ann-inspect.1
 share/man/man1/ann-query.1
+share/man/man1/ann-serve.1
 EOF
 if [ -n "$PYDIR" ]; then
     suffix=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
@@ -116,7 +119,7 @@ run pkg-config --modversion annb
 expect_stdout_contains "0.2.0"
 
 # ---------------------------------------------------------------- installed tools
-for tool in ann-build ann-query ann-inspect; do
+for tool in ann-build ann-query ann-inspect ann-serve; do
     run readelf -d "$P/bin/$tool"
     expect_stdout_matches "\(RUNPATH\) +Library runpath: \[\\\$ORIGIN/\.\./$LIBDIR\]"
     run ldd "$P/bin/$tool"
@@ -141,7 +144,7 @@ awk '$1 ~ /^[0-9]+$/ { print $1, $2 }' "$EXPECTED" >"$W/expected.ids"
 check "expected-search.txt ranks the IDs ann-query --item ranks" cmp -s "$W/expected.ids" "$W/ann-query.ids"
 
 # ---------------------------------------------------------------- man pages, completion
-for tool in ann-build ann-query ann-inspect; do
+for tool in ann-build ann-query ann-inspect ann-serve; do
     page=$P/share/man/man1/$tool.1
     run env MANWIDTH=200 man --warnings -l "$page"
     expect_status 0

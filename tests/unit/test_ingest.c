@@ -1020,8 +1020,24 @@ static void test_build_opts_size(void **state)
     o.id_column = o.vector_column = "no such column"; /* beyond an old caller's struct */
     o.struct_size = ANNB_BUILD_OPTS_SIZE_0_1;
     annb_error err = {0};
-    expect_ok(annb_build(NULL, items, NULL, out, &o, &err), &err);
+    /* Its report ends before the fields added in 0.2: not a byte past it is
+     * written (a canary fills the rest of a 0.2-sized buffer). */
+    union { annb_build_report r; unsigned char bytes[sizeof(annb_build_report)]; } rep;
+    memset(rep.bytes, 0xAB, sizeof rep.bytes);
+    expect_ok(annb_build(&rep.r, items, NULL, out, &o, &err), &err);
+    assert_true(rep.r.items > 0);
+    for (size_t i = ANNB_BUILD_REPORT_SIZE_0_1; i < sizeof rep.bytes; i++)
+        if (rep.bytes[i] != 0xAB) fail_msg("report byte %zu written for a 0.1 caller", i);
+    memset(rep.bytes, 0xAB, sizeof rep.bytes);
+    expect_ok(annb_build(&rep.r, items, NULL, out, NULL, &err), &err); /* NULL opts: 0.1's too */
+    for (size_t i = ANNB_BUILD_REPORT_SIZE_0_1; i < sizeof rep.bytes; i++)
+        if (rep.bytes[i] != 0xAB) fail_msg("report byte %zu written for NULL opts", i);
     o.struct_size = sizeof o; /* now they count */
+    o.id_column = o.vector_column = NULL;
+    memset(rep.bytes, 0xAB, sizeof rep.bytes);
+    expect_ok(annb_build(&rep.r, items, NULL, out, &o, &err), &err);
+    assert_true(rep.r.items_dropped_zero == 0 && rep.r.users_dropped_zero == 0);
+    o.id_column = o.vector_column = "no such column";
     assert_int_equal(annb_build(NULL, items, NULL, out, &o, &err), ANNB_E_INPUT);
     assert_non_null(strstr(err.message, "expected a column no such column (--id-column"));
     o.struct_size = ANNB_BUILD_OPTS_SIZE_0_1 - 1;

@@ -1646,7 +1646,7 @@ static void test_serve_ask(void **state)
                     snprintf(req + at, sizeof req - at, "}");
                     char *from_request = NULL, *from_ask = NULL;
                     int rc1 = annb_serve_request(s ? sh : whole, s ? NSH : 1, req, &from_request);
-                    int rc2 = annb_serve_ask(s ? sh : whole, s ? NSH : 1, &q, &from_ask);
+                    int rc2 = annb_serve_ask(s ? sh : whole, s ? NSH : 1, &q, NULL, &from_ask);
                     assert_non_null(from_request);
                     assert_non_null(from_ask);
                     if (rc1 != rc2 || strcmp(from_request, from_ask))
@@ -1685,28 +1685,113 @@ static void test_serve_ask(void **state)
     annb_question_init(&q);
     q.subjects = fx->users.ids;
     q.count = 2;
-    assert_int_equal(annb_serve_ask(whole, 1, &q, &text), ANNB_E_INVALID);
+    assert_int_equal(annb_serve_ask(whole, 1, &q, NULL, &text), ANNB_E_INVALID);
     assert_non_null(strstr(text, "\"code\":\"invalid_request\""));
     assert_non_null(strstr(text, "one question at a time"));
     annb_free(text);
     q.subjects = &id;
     q.count = 1;
     q.k = ANNB_SERVE_MAX_K + 1;
-    assert_int_equal(annb_serve_ask(whole, 1, &q, &text), ANNB_E_INVALID);
+    assert_int_equal(annb_serve_ask(whole, 1, &q, NULL, &text), ANNB_E_INVALID);
     assert_non_null(strstr(text, "must be an integer from 1 to 10000"));
     annb_free(text);
     q.k = 0;
-    assert_int_equal(annb_serve_ask(whole, 1, &q, &text), ANNB_E_INVALID);
+    assert_int_equal(annb_serve_ask(whole, 1, &q, NULL, &text), ANNB_E_INVALID);
     annb_free(text);
-    assert_int_equal(annb_serve_ask(whole, 1, NULL, &text), ANNB_E_INVALID);
+    assert_int_equal(annb_serve_ask(whole, 1, NULL, NULL, &text), ANNB_E_INVALID);
     assert_non_null(text);
     annb_free(text);
     q.k = 10;
-    assert_int_equal(annb_serve_ask(whole, 1, &q, NULL), ANNB_E_INVALID);
-    assert_int_equal(annb_serve_ask(NULL, 0, &q, &text), ANNB_E_INVALID);
+    assert_int_equal(annb_serve_ask(whole, 1, &q, NULL, NULL), ANNB_E_INVALID);
+    assert_int_equal(annb_serve_ask(NULL, 0, &q, NULL, &text), ANNB_E_INVALID);
     annb_free(text);
     q.struct_size = 8;
-    assert_int_equal(annb_serve_ask(whole, 1, &q, &text), ANNB_E_INVALID);
+    assert_int_equal(annb_serve_ask(whole, 1, &q, NULL, &text), ANNB_E_INVALID);
+    annb_free(text);
+}
+
+/* What a service adds: a lower cap on k, and a hook that sees each question
+ * answered (with its hits) so that it can sample them. */
+typedef struct seen_answer {
+    int calls;
+    annb_question q;
+    int64_t subject;
+    annb_hit hits[16];
+} seen_answer;
+
+static void on_answered(void *ctx, const annb_question *q, const annb_hit *hits)
+{
+    seen_answer *s = ctx;
+    s->calls++;
+    s->q = *q;
+    s->subject = q->subjects ? q->subjects[0] : ANNB_ID_NONE;
+    memcpy(s->hits, hits, q->k * sizeof *hits);
+}
+
+static void test_serve_opts(void **state)
+{
+    fixture *fx = *state;
+    const annb_bundle *whole[] = {fx->ip};
+    seen_answer seen = {0};
+    annb_serve_opts o;
+    annb_serve_opts_init(&o);
+    o.max_k = 7;
+    o.answered = on_answered;
+    o.answered_ctx = &seen;
+    char req[256], *text = NULL;
+    const int64_t user = fx->users.ids[3];
+    /* Over the cap: refused with the cap in the message, nothing answered. */
+    snprintf(req, sizeof req, "{\"user\": %lld, \"k\": 8}", (long long)user);
+    assert_int_equal(annb_serve_request_with(whole, 1, req, &o, &text), ANNB_E_INVALID);
+    assert_non_null(strstr(text, "must be an integer from 1 to 7"));
+    assert_int_equal(seen.calls, 0);
+    annb_free(text);
+    /* At the cap: answered, and the hook saw the question and the answer's hits. */
+    snprintf(req, sizeof req, "{\"user\": %lld, \"k\": 7, \"exclude_seen\": true, "
+             "\"genres\": [\"Drama\"]}", (long long)user);
+    assert_int_equal(annb_serve_request_with(whole, 1, req, &o, &text), ANNB_OK);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.q.kind, ANNB_Q_ITEMS_FOR_USER);
+    assert_int_equal(seen.q.k, 7);
+    assert_int_equal(seen.q.count, 1);
+    assert_true(seen.q.exclude_seen);
+    assert_int_equal(seen.q.genre_count, 1);
+    assert_true(seen.subject == user);
+    annb_question q = seen.q;
+    q.subjects = &user;
+    q.genres = (const char *const[]){"Drama"};
+    annb_hit hits[7];
+    assert_int_equal(annb_ask(hits, whole, 1, &q, NULL), ANNB_OK);
+    char *results = annb_results_json(whole, 1, ANNB_SPACE_ITEMS, hits, 7);
+    assert_non_null(strstr(text, results)); /* the hook's hits are the answer's */
+    for (size_t j = 0; j < 7; j++) assert_true(seen.hits[j].id == hits[j].id);
+    annb_free(results);
+    annb_free(text);
+    /* A failed question is not reported to the hook. */
+    assert_int_equal(annb_serve_request_with(whole, 1, "{\"user\": 424242}", &o, &text),
+                     ANNB_E_NOT_FOUND);
+    assert_int_equal(seen.calls, 1);
+    annb_free(text);
+    /* annb_serve_ask takes the same options. */
+    q.k = 8;
+    assert_int_equal(annb_serve_ask(whole, 1, &q, &o, &text), ANNB_E_INVALID);
+    assert_non_null(strstr(text, "from 1 to 7"));
+    annb_free(text);
+    q.k = 3;
+    assert_int_equal(annb_serve_ask(whole, 1, &q, &o, &text), ANNB_OK);
+    assert_int_equal(seen.calls, 2);
+    annb_free(text);
+    /* An older caller's struct ends before the hook: it is not called. */
+    o.struct_size = offsetof(annb_serve_opts, answered);
+    assert_int_equal(annb_serve_request_with(whole, 1, req, &o, &text), ANNB_OK);
+    assert_int_equal(seen.calls, 2);
+    annb_free(text);
+    /* max_k 0 or above the protocol's limit: the protocol's limit. */
+    o = (annb_serve_opts)ANNB_SERVE_OPTS_INIT;
+    o.max_k = ANNB_SERVE_MAX_K + 5;
+    snprintf(req, sizeof req, "{\"user\": %lld, \"k\": %d}", (long long)user, ANNB_SERVE_MAX_K + 1);
+    assert_int_equal(annb_serve_request_with(whole, 1, req, &o, &text), ANNB_E_INVALID);
+    assert_non_null(strstr(text, "from 1 to 10000"));
     annb_free(text);
 }
 
@@ -1714,6 +1799,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_five_kinds),
+        cmocka_unit_test(test_serve_opts),
         cmocka_unit_test(test_self_and_ties),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_shards),

@@ -1,4 +1,4 @@
-# bash completion for ann-build, ann-query and ann-inspect          -*- sh -*-
+# bash completion for ann-build, ann-query, ann-inspect and ann-serve  -*- sh -*-
 #
 # Installed once per tool as share/bash-completion/completions/<tool>
 # (bash-completion loads a command's file on first use); source it by hand
@@ -54,6 +54,17 @@ _annb()
         _annb_files "$cur" annb
         return
         ;;
+    --dispatch)
+        COMPREPLY=($(compgen -W 'inline queue' -- "$cur"))
+        return
+        ;;
+    --listen | --max-k | --queue | --timeout-ms | --drain-ms | --recall-sample)
+        return # a value to type
+        ;;
+    --access-log)
+        _annb_files "$cur"
+        return
+        ;;
     -k | -t | --threads | --target-recall | --recall-k | --tune-queries | --max-memory | --shard | \
         --expect-sha256 | --user | --item | --vec | --similar-users | --users-for-item | --exclude | \
         --genre | --nprobe | --ef-search | --key-prefix | --ttl | --max-request-bytes | \
@@ -77,4 +88,4 @@ _annb()
     esac
 }
 
-complete -F _annb ann-build ann-query ann-inspect
+complete -F _annb ann-build ann-query ann-inspect ann-serve
