@@ -290,6 +290,27 @@ static PyArrayObject *as_ids(PyObject *obj, int maxdim, const char *what)
     return out;
 }
 
+/* Vectors: any real numeric array-like (float of any width, integers) as
+ * C-contiguous float32, copied only when needed. Complex, bool, string and
+ * object arrays are refused rather than cast (a cast would drop imaginary
+ * parts or parse text). */
+static PyArrayObject *as_vectors(PyObject *obj, int mindim, int maxdim, const char *what)
+{
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROM_O(obj);
+    if (!arr) return NULL;
+    char kind = PyArray_DESCR(arr)->kind;
+    if (kind != 'f' && kind != 'i' && kind != 'u') {
+        Py_DECREF(arr);
+        return (PyArrayObject *)raise_fmt(ANNB_E_INVALID, "%s: expected real numbers, got "
+                                          "dtype kind '%c'", what, kind);
+    }
+    PyArrayObject *out = (PyArrayObject *)PyArray_FROMANY(
+        (PyObject *)arr, NPY_FLOAT32, mindim, maxdim,
+        NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
+    Py_DECREF(arr);
+    return out;
+}
+
 /* exclude: None or integer IDs. */
 static int parse_exclude(ask_args *a, PyObject *obj)
 {
@@ -443,9 +464,7 @@ static PyObject *bundle_search(BundleObject *self, PyObject *args, PyObject *kwd
         return NULL;
     if (!open_handle(self)) return NULL;
     PyObject *out = NULL;
-    PyArrayObject *q = (PyArrayObject *)PyArray_FROMANY(qobj, NPY_FLOAT32, 1, 2,
-                                                        NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED |
-                                                            NPY_ARRAY_FORCECAST);
+    PyArrayObject *q = as_vectors(qobj, 1, 2, "queries");
     if (!q) return NULL;
     int nd = PyArray_NDIM(q);
     npy_intp d = PyArray_DIM(q, nd - 1);
@@ -863,9 +882,7 @@ static int parse_rows(build_rows *r, PyObject *obj, const char *name)
             raise_fmt(ANNB_E_INVALID, "%s: expected a 1-D array of IDs", name);
             return -1;
         }
-        r->vecs = (PyArrayObject *)PyArray_FROMANY(PyTuple_GET_ITEM(obj, 1), NPY_FLOAT32, 2, 2,
-                                                   NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED |
-                                                       NPY_ARRAY_FORCECAST);
+        r->vecs = as_vectors(PyTuple_GET_ITEM(obj, 1), 2, 2, name);
         if (!r->vecs) return -1;
         if (PyArray_DIM(r->vecs, 0) != PyArray_DIM(r->ids, 0)) {
             raise_fmt(ANNB_E_INVALID, "%s: %zd IDs for %zd vectors", name,

@@ -150,6 +150,10 @@ def test_dtypes_and_shapes(data):
         assert isinstance(e.value, ValueError) and e.value.code == -11
         with pytest.raises(ValueError):
             b.search(np.zeros((2, 2, data.d)), 5)
+        for bad in (np.zeros(data.d, np.complex64), np.array(["1.0"] * data.d),
+                    np.zeros(data.d, bool)):
+            with pytest.raises(annb.InvalidError, match="expected real numbers"):
+                b.search(bad, 5)
         ids, scores = b.search(np.zeros((0, data.d), np.float32), 5)
         assert ids.shape == (0, 5)
         # IDs as any integer array
