@@ -56,6 +56,7 @@ demo: build
 	$(BUILD)/ann-build $(EXAMPLE)/items.csv $(EXAMPLE)/movies.dat -o $(EXAMPLE)/ml1m-graph.annb \
 	    --index graph --users $(EXAMPLE)/users.csv
 	$(BUILD)/ann-query $(EXAMPLE)/ml1m-graph.annb --user-vec $(EXAMPLE)/users.csv:10 -k 10
+	PYTHONPATH=$(BUILD)/python /usr/bin/python3 examples/notebook.py $(EXAMPLE)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_DEB)
