@@ -504,6 +504,8 @@ def swaps():
     sec = [x for x in json.loads(vecs.stdout)["sections"] if x["kind"] == "VECS"][0]
     data[sec["offset"] + sec["stored_size"] // 2] ^= 0x40
     open(damaged, "wb").write(data)
+    nousers = build(os.path.join(TMP, "nousers.annb"),  # stores less than the served one
+                    os.path.join(TMP, "ex2", "items.csv"), os.path.join(TMP, "ex2", "movies.dat"))
     hostile = os.path.join(TMP, "hostile.annb")  # not a bundle at all
     open(hostile, "wb").write(b"ANNB" + os.urandom(5000))
 
@@ -527,7 +529,7 @@ def swaps():
         s.wait_metric("annb_serve_swaps_total", lambda v: v >= n, "swap %d" % n)
         check("swap %d: the new bundle's answers after it" % n, answer() == want[2 if n % 2 else 1],
               answer())
-    for n, bad in enumerate((damaged, hostile, reshaped), 1):
+    for n, bad in enumerate((damaged, hostile, reshaped, nousers), 1):
         put_over(bad, served)
         s.wait_metric("annb_serve_swaps_refused_total", lambda v: v >= n,
                       "refusal of %s" % os.path.basename(bad))
@@ -542,9 +544,11 @@ def swaps():
         mapped = {l.split()[4] for l in f if live + "/" in l}
     check("after the swaps only the current bundle is mapped", len(mapped) == 1, mapped)
     print("serve: swaps under load: %d swaps, %d refused, %d requests, %d failed"
-          % (6, 3, ok, len(failures)))
+          % (6, 4, ok, len(failures)))
     err = s.stderr()
     check("a refusal is logged with the reason", "refused" in err and "dimension" in err, err[-2000:])
+    check("a bundle without the served one's users is refused, saying so", "stores no users" in err,
+          err[-2000:])
     # SIGHUP and POST /admin/reload each make the server look at the files again.
     for how in ("SIGHUP", "admin"):
         before = s.metric("annb_serve_reloads_total")

@@ -182,6 +182,15 @@ static const char *incompatible(const serve_generation *old, const serve_generat
             return "its dimension differs from the served bundle's";
         if (new->files[i].info.metric != old->files[i].info.metric)
             return "its metric differs from the served bundle's";
+        /* Storing less than the served bundle would turn questions that are
+         * answered now into errors (422) the moment it is swapped in. */
+        const annb_bundle *ob = old->files[i].bundle, *nb = new->files[i].bundle;
+        if (annb_space_count(ob, ANNB_SPACE_USERS) && !annb_space_count(nb, ANNB_SPACE_USERS))
+            return "it stores no users, and the served bundle does (user questions would fail)";
+        if (annb_bundle_has_seen(ob) && !annb_bundle_has_seen(nb))
+            return "it stores no interactions, and the served bundle does (exclude_seen would fail)";
+        if (old->files[i].info.has_catalog && !new->files[i].info.has_catalog)
+            return "it has no catalog, and the served bundle has (titles and genre filters would go)";
     }
     return NULL;
 }
