@@ -45,7 +45,10 @@ int cli_fail(const char *prog, int rc, const annb_error *err)
 int cli_parse_i64(const char *s, int64_t *out)
 {
     char *end;
-    if (!s || !*s) return -1;
+    /* Digits with a leading '-' at most, as the JSON protocol takes an ID in
+     * a string: strtoll alone would also take " +10". */
+    if (!s || !s[s[0] == '-'] || strspn(s + (s[0] == '-'), "0123456789") != strlen(s + (s[0] == '-')))
+        return -1;
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || *end || end == s) return -1;

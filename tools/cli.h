@@ -41,7 +41,8 @@ int cli_fail(const char *prog, int rc, const annb_error *err);
  * opterr = 0. */
 int cli_bad_option(const char *prog, char **argv);
 
-/* Strict integer parsing: the whole string, no overflow. 0 on success. */
+/* Strict integer parsing: digits with a leading '-' at most (no blanks, no
+ * '+'), the whole string, no overflow. 0 on success. */
 int cli_parse_i64(const char *s, int64_t *out);
 /* A byte size: digits with an optional K, M, G or T suffix (powers of 1024).
  * 0 on success, -1 for anything else or an overflow. */

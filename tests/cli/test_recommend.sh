@@ -166,6 +166,12 @@ run "$QUERY" "$REC" --similar-users 10 -k 45 --format tsv
 expect_status 0
 expect_stderr_contains "only 39 of 45 results: the bundle has fewer users"
 
+# IDs as the protocol takes them in strings: no '+', no blanks
+for id in +10 " 10" "10 "; do
+    run "$QUERY" "$REC" --user "$id"
+    expect_failure ann-query 2 "expects an integer ID"
+done
+
 # ---------------------------------------------------------------- not found, missing data
 run "$QUERY" "$REC" --user 11
 expect_failure ann-query 4 "user 11 is not in the bundle"

@@ -268,15 +268,6 @@ static int once(get_args *a, unsigned flag, const char *key)
     return 1;
 }
 
-/* An ID as the protocol takes one in a string: digits, a leading '-' at
- * most, nothing else (strtoll alone would take " +10"). */
-static int parse_id(const char *s, int64_t *out)
-{
-    size_t i = s[0] == '-';
-    if (!s[i] || strspn(s + i, "0123456789") != strlen(s + i)) return -1;
-    return cli_parse_i64(s, out);
-}
-
 static int add_exclude(get_args *a, const char *list)
 {
     for (const char *at = list; *at;) {
@@ -285,7 +276,7 @@ static int add_exclude(get_args *a, const char *list)
         char id[32];
         int64_t v;
         if (len == 0 || len >= sizeof id ||
-            (snprintf(id, sizeof id, "%.*s", (int)len, at), parse_id(id, &v) != 0))
+            (snprintf(id, sizeof id, "%.*s", (int)len, at), cli_parse_i64(id, &v) != 0))
             return bad(a, "\"exclude\" takes IDs separated by commas; \"%.*s\" is not an ID",
                        (int)(len > 64 ? 64 : len), at);
         int64_t *grown = realloc(a->q->exclude, (a->q->nexclude + 1) * sizeof *grown);
@@ -372,7 +363,7 @@ int serve_route_get(serve_get_question *q, serve_question *question, char **erro
     annb_question_init(&q->q);
     q->q.kind = form->kind;
     get_args a = {form, max_k, q, 0, 0, NULL};
-    if (parse_id(id, &q->subject) != 0)
+    if (cli_parse_i64(id, &q->subject) != 0)
         bad(&a, "%s ID \"%.64s\" in the path is not an integer ID",
             form->first[0] == 'u' ? "user" : "item", id);
     else
