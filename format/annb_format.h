@@ -28,7 +28,7 @@
 
 #define ANNBF_MAGIC "ANNB\r\n\x1a\n" /* 8 bytes */
 #define ANNBF_MAJOR 1
-#define ANNBF_MINOR 3
+#define ANNBF_MINOR 4
 #define ANNBF_HEADER_SIZE 128
 #define ANNBF_ENTRY_SIZE 64
 #define ANNBF_MAX_SECTIONS 256

@@ -50,14 +50,14 @@ extern "C" {
 #endif
 
 #define ANNB_VERSION_MAJOR 0
-#define ANNB_VERSION_MINOR 2
+#define ANNB_VERSION_MINOR 3
 #define ANNB_VERSION_PATCH 0
-#define ANNB_VERSION_STRING "0.2.0"
+#define ANNB_VERSION_STRING "0.3.0"
 
 /* Bundle format written by this library; it reads every minor version of
  * this major version. */
 #define ANNB_FORMAT_VERSION_MAJOR 1
-#define ANNB_FORMAT_VERSION_MINOR 3
+#define ANNB_FORMAT_VERSION_MINOR 4
 
 /* Reserved ID: marks a result slot that holds no item (fewer than k items
  * could be returned). Never a valid item or user ID. */
@@ -253,11 +253,23 @@ typedef struct annb_build_opts {
      * a graph index (NULL: none), called with progress_ctx. */
     annb_progress_fn progress;
     void *progress_ctx;
+    /* ---- added in 0.3; a struct_size that ends above gets their defaults ---- */
+    /* IDs that are text (SKUs, "tt0114709", words): an ID column whose
+     * values are not all integers makes that file's IDs string IDs, stored
+     * as their annb_key_id with the text beside it (SPEC 6.19); the catalog
+     * and the interactions are then joined by the text. A value that reads
+     * as a number but no integer ("12.0") is refused, not taken as text.
+     * 1: every ID of the items, users and tune vectors is text, digits
+     * included ("007" stays "007"). The .npy form has integer IDs only. */
+    int string_ids;
 } annb_build_opts;
 
 #define ANNB_BUILD_OPTS_INIT \
     { sizeof(annb_build_opts), ANNB_METRIC_IP, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, \
-      NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL }
+      NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, 0 }
+
+/* The struct_size of annb_build_opts in 0.2 (up to progress_ctx). */
+#define ANNB_BUILD_OPTS_SIZE_0_2 (offsetof(annb_build_opts, progress_ctx) + sizeof(void *))
 
 /* The struct_size of the first annb_build_opts (0.1, up to expect_sha256):
  * annb_build accepts any struct_size from this one up, and gives the
@@ -764,10 +776,21 @@ typedef struct annb_question {
     uint32_t nprobe, ef_search; /* search effort; 0: as tuned at build (annb_search_opts) */
     int threads;                /* threads for this call; 0 or 1: the caller's alone */
     int exact;                  /* 1: an exact scan whatever the index (annb_search_opts.exact) */
+    /* ---- added in 0.3; a struct_size that ends above gets their defaults ---- */
+    /* The subjects (instead of `subjects`) and the excluded IDs (besides
+     * exclude_ids) as text, the way people and protocols name them: each
+     * is read by annb_space_id_of in its space (keys where the bundles have
+     * string IDs, decimal integers elsewhere), and messages quote it
+     * ("user \"u11\" is not in the bundle"). Text that cannot be an ID
+     * there fails with ANNB_E_INVALID. */
+    const char *const *subject_texts;
+    const char *const *exclude_texts;
+    size_t exclude_text_count;
 } annb_question;
 
 #define ANNB_QUESTION_INIT \
-    { sizeof(annb_question), ANNB_Q_ITEMS_FOR_USER, NULL, NULL, 1, 10, 0, NULL, 0, NULL, 0, 0, 0, 0, 0 }
+    { sizeof(annb_question), ANNB_Q_ITEMS_FOR_USER, NULL, NULL, 1, 10, 0, NULL, 0, NULL, 0, 0, 0, \
+      0, 0, NULL, NULL, 0 }
 
 /* Sets *q to ANNB_QUESTION_INIT (for callers that cannot use the macro). */
 ANNB_API void annb_question_init(annb_question *q);
@@ -837,6 +860,42 @@ ANNB_API int64_t annb_space_id(const annb_bundle *b, annb_space space, uint64_t 
  * annb_close; NULL when the space is empty or b is NULL. For bindings that
  * hand the IDs out without copying (Python's Bundle.ids). */
 ANNB_API const int64_t *annb_space_ids(const annb_bundle *b, annb_space space);
+
+/* ---- String IDs (keys): SPEC 6.19 ----
+ * A space built from IDs that are text stores each as the int64
+ * annb_key_id(text) beside the text. Every function taking or giving IDs
+ * works on those int64s (answers' annb_hit.id included); these turn them
+ * into text and back. An integer space has no keys. */
+
+/* The int64 ID a string ID is stored as: XXH3-64 of its bytes with the top
+ * bit cleared (never negative, so never ANNB_ID_NONE). The same text has
+ * the same ID in every bundle. */
+ANNB_API int64_t annb_key_id(const char *key, size_t len);
+
+/* 1 when `space` of b has string IDs, 0 otherwise (and for NULL). */
+ANNB_API int annb_space_has_keys(const annb_bundle *b, annb_space space);
+
+/* The string ID of `id` (by ID) or of row `row` (by row) in `space`: UTF-8,
+ * NUL-terminated, lent until annb_close; its length in *len (may be NULL).
+ * NULL when the space has no keys, the ID or row is not there, or the
+ * stored text is damaged at that row (bulk sections are checked where they
+ * are used; annb_verify checks them all). */
+ANNB_API const char *annb_space_key(const annb_bundle *b, annb_space space, int64_t id,
+                                    size_t *len);
+ANNB_API const char *annb_space_key_at(const annb_bundle *b, annb_space space, uint64_t row,
+                                       size_t *len);
+
+/*
+ * annb_space_id_of - the ID that `text` (len bytes) names in `space`, as a
+ * person or a protocol writes it: in a space with keys, the key's ID; in
+ * an integer space, a decimal integer (digits with an optional leading
+ * '-': no blanks, no '+'). Returns ANNB_OK when the space holds it,
+ * ANNB_E_NOT_FOUND when it does not (*id is still set: excluding an absent
+ * ID is harmless), ANNB_E_INVALID when the text cannot be an ID there (an
+ * integer space given "u12"; *id is ANNB_ID_NONE).
+ */
+ANNB_API int annb_space_id_of(const annb_bundle *b, annb_space space, const char *text, size_t len,
+                              int64_t *id);
 
 /* 1 when the bundle stores who has seen what (built with interactions), so
  * that annb_recommend can take opts->exclude_seen; 0 otherwise (and for

@@ -10,6 +10,7 @@
 #include "sections.h"
 #include "sha256.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -25,7 +26,20 @@ typedef struct sorted_rows {
     uint32_t d;
     int64_t *ids;
     float *vecs;
+    /* String IDs (keys.h): row i's key is keys' key src[i]; src NULL: the
+     * IDs are integers. Rows dropped later (shards, zero vectors) take their
+     * src along, so the stored table is gathered at the end. */
+    annb_keys keys;
+    uint32_t *src;
 } sorted_rows;
+
+/* Row i's ID for a message: its key, or the integer. */
+static const char *row_name(char buf[24], const sorted_rows *r, uint64_t i)
+{
+    if (r->src) return annb_keys_at(&r->keys, r->src[i], NULL);
+    snprintf(buf, 24, "%" PRId64, r->ids[i]);
+    return buf;
+}
 
 static int cmp_row_by_id(const void *a, const void *b, void *ids_v)
 {
@@ -34,13 +48,15 @@ static int cmp_row_by_id(const void *a, const void *b, void *ids_v)
     return (x > y) - (x < y);
 }
 
-static int sort_rows(sorted_rows *out, const annb_embeddings *e, annb_error *err)
+/* Rows of e by ID; e's keys, if any, move to out. */
+static int sort_rows(sorted_rows *out, annb_embeddings *e, annb_error *err)
 {
     size_t n = (size_t)e->count, d = e->dimension;
     size_t *perm = malloc(n * sizeof *perm);
     out->ids = malloc(n * sizeof *out->ids);
     out->vecs = malloc(n * d * sizeof *out->vecs);
-    if (!perm || !out->ids || !out->vecs) {
+    if (e->keys.count) out->src = malloc(n * sizeof *out->src);
+    if (!perm || !out->ids || !out->vecs || (e->keys.count && !out->src)) {
         free(perm);
         return annb_error_set(err, ANNB_E_NOMEM, "out of memory sorting %zu rows", n);
     }
@@ -49,8 +65,13 @@ static int sort_rows(sorted_rows *out, const annb_embeddings *e, annb_error *err
     for (size_t i = 0; i < n; i++) {
         out->ids[i] = e->ids[perm[i]];
         memcpy(out->vecs + i * d, e->vectors + perm[i] * d, d * sizeof(float));
+        if (out->src) out->src[i] = (uint32_t)perm[i]; /* rows < 2^31 */
     }
     free(perm);
+    if (out->src) {
+        out->keys = e->keys;
+        memset(&e->keys, 0, sizeof e->keys);
+    }
     out->n = n;
     out->d = (uint32_t)d;
     return ANNB_OK;
@@ -200,14 +221,19 @@ typedef struct bundle_parts {
     int named_temp; /* the writer's fallback path, forced (tests) */
 } bundle_parts;
 
+static void rows_release(sorted_rows *r)
+{
+    free(r->ids);
+    free(r->vecs);
+    free(r->src);
+    annb_keys_release(&r->keys);
+}
+
 static void parts_release(bundle_parts *p)
 {
-    free(p->items.ids);
-    free(p->items.vecs);
-    free(p->users.ids);
-    free(p->users.vecs);
-    free(p->tune_vectors.ids);
-    free(p->tune_vectors.vecs);
+    rows_release(&p->items);
+    rows_release(&p->users);
+    rows_release(&p->tune_vectors);
     free(p->seen_offsets);
     free(p->seen_rows);
     annb_index_made_release(&p->index);
@@ -220,6 +246,23 @@ static int add_raw(annbf_writer *w, const char *kind, uint32_t type, uint64_t co
 {
     return annbf_writer_add(w, kind, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_RAW, type, count, data, size,
                             fe);
+}
+
+/* The string IDs of rows r (SPEC 6.19): raw, so that they are read in place. */
+static int add_keys(annbf_writer *w, const char *off_kind, const char *text_kind,
+                    const sorted_rows *r, annbf_error *fe)
+{
+    uint64_t *off, size;
+    char *text;
+    if (annb_keys_gather(&off, &text, &size, &r->keys, r->src, r->n)) {
+        snprintf(fe->message, sizeof fe->message, "out of memory");
+        return ANNB_E_NOMEM;
+    }
+    int rc = add_raw(w, off_kind, ANNBF_ELEM_U64, r->n + 1, off, (r->n + 1) * 8, fe);
+    if (rc == ANNB_OK) rc = add_raw(w, text_kind, ANNBF_ELEM_BYTES, size, text, size, fe);
+    free(off);
+    free(text);
+    return rc;
 }
 
 /* Every input of a build, for the check that the output is none of them:
@@ -346,6 +389,11 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
         annb_error_set(err, rc, "adding sections: %s", fe.message);
         goto out;
     }
+    if ((it->src && (rc = add_keys(w, ANNB_KIND_ITEM_KEY_OFFSETS, ANNB_KIND_ITEM_KEYS, it, &fe))) ||
+        (us->src && (rc = add_keys(w, ANNB_KIND_USER_KEY_OFFSETS, ANNB_KIND_USER_KEYS, us, &fe)))) {
+        annb_error_set(err, rc, "adding the string IDs: %s", fe.message);
+        goto out;
+    }
     const annb_ivf *ivf = &p->index.ivf.ivf;
     if (p->index.native_ivf &&
         ((rc = add_raw(w, ANNB_KIND_IVF_CENTROIDS, ANNBF_ELEM_F32, (uint64_t)ivf->nlist * ivf->d,
@@ -416,6 +464,7 @@ static void keep_shard(sorted_rows *r, uint32_t index, uint32_t count, uint64_t 
     for (uint64_t i = 0; i < r->n; i++) {
         if (annb_shard_of(r->ids[i], count) != index) continue;
         r->ids[kept] = r->ids[i];
+        if (r->src) r->src[kept] = r->src[i];
         memmove(r->vecs + kept * r->d, r->vecs + i * r->d, r->d * sizeof(float));
         kept++;
     }
@@ -443,14 +492,16 @@ static int zero_rows(sorted_rows *r, const char *path, int drop, uint64_t *dropp
         if (j < r->d) {
             if (kept != i) {
                 r->ids[kept] = r->ids[i];
+                if (r->src) r->src[kept] = r->src[i];
                 memmove(r->vecs + kept * r->d, v, r->d * sizeof *v);
             }
             kept++;
             continue;
         }
+        char num[24];
         if (zeros++ < 5 && len < sizeof ids)
-            len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%lld", zeros > 1 ? ", " : "",
-                                    (long long)r->ids[i]);
+            len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%.40s", zeros > 1 ? ", " : "",
+                                    row_name(num, r, i));
     }
     if (zeros == 0) return ANNB_OK;
     const char *name = annb_input_name(path);
@@ -508,8 +559,9 @@ static int read_sorted(sorted_rows *out, char digest[ANNB_SHA256_HEX], const cha
 static int read_seen(bundle_parts *p, const char *path, annb_build_report *rep, annb_error *err)
 {
     annb_interactions x;
-    int rc = annb_interactions_read_watched(&x, path, p->opts->progress, p->opts->progress_ctx,
-                                            err);
+    annb_interactions_opts xo = {p->users.src != NULL, p->items.src != NULL, p->opts->progress,
+                                 p->opts->progress_ctx};
+    int rc = annb_interactions_read_with(&x, path, &xo, err);
     if (rc) return rc;
     annb_digest_interactions(p->seen_digest, &x);
     uint64_t m = p->users.n;
@@ -562,7 +614,7 @@ static annb_read_opts item_read_opts(const annb_build_opts *o)
     annb_read_opts ro = {.id_column = o->id_column, .vector_column = o->vector_column,
                          .ids_path = o->ids_path, .ids_from_rows = o->ids_from_rows,
                          .progress = o->progress, .progress_ctx = o->progress_ctx,
-                         .phase = "items"};
+                         .phase = "items", .string_ids = o->string_ids};
     return ro;
 }
 
@@ -812,7 +864,8 @@ static int build_from(annb_build_report *report, const char *items_path,
     }
     if (opts->interactions_path && (rc = read_seen(&p, opts->interactions_path, &rep, err)))
         goto out;
-    if (catalog_path && ((rc = annb_catalog_read(&cat, catalog_path, err)) ||
+    if (catalog_path && ((rc = annb_catalog_read_keyed(&cat, catalog_path, p.items.src != NULL,
+                                                       err)) ||
                          (rc = annb_digest_catalog(p.catalog_digest, &cat, err))))
         goto out;
     if (opts->tune_vectors_path && (rc = read_tune_vectors(&p, opts, err))) goto out;

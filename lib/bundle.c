@@ -4,7 +4,9 @@
 #include "faiss_check.h"
 #include "regular_file.h"
 #include "faiss_glue.h"
+#include "csvread.h"
 #include "ingest.h"
+#include "keys.h"
 #include "provenance.h"
 
 #include <errno.h>
@@ -228,6 +230,36 @@ static int check_ids(const annb_bundle *b, const char *kind, const int64_t *ids,
     return ANNB_OK;
 }
 
+/* String IDs (SPEC 6.19): the offsets and the text of n rows whose IDs are
+ * ids, both or neither. Bulk sections: opening checks their sizes only
+ * (each use checks what it reads); full checks every key against its ID. */
+static int load_keys(const annb_bundle *b, annb_content *c, const char *off_kind,
+                     const char *text_kind, const int64_t *ids, uint64_t n, int full,
+                     const uint64_t **off_out, const char **text_out, uint64_t *size_out,
+                     annb_error *err)
+{
+    int io = annbf_section_find(&b->file, off_kind), it = annbf_section_find(&b->file, text_kind);
+    if (io < 0 && it < 0) return ANNB_OK;
+    if (io < 0 || it < 0)
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: '%.4s' without '%.4s'", b->path,
+                              io < 0 ? text_kind : off_kind, io < 0 ? off_kind : text_kind);
+    const void *off, *text;
+    int rc = load_bulk_typed(b, c, off_kind, ANNBF_ELEM_U64, n + 1, full, &off, err);
+    if (rc == ANNB_OK)
+        rc = load_bulk_typed(b, c, text_kind, ANNBF_ELEM_BYTES, b->file.sections[it].elem_count,
+                             full, &text, err);
+    if (rc) return rc;
+    uint64_t size = b->file.sections[it].decoded_size, row;
+    if (full) {
+        const char *why = annb_keys_stored_check(off, text, size, ids, n, &row);
+        if (why) return corrupt(err, b, off_kind, why, row);
+    }
+    *off_out = off;
+    *text_out = text;
+    *size_out = size;
+    return ANNB_OK;
+}
+
 /* Users and their interactions (SPEC 6.9-6.12): UIDS and UVEC together;
  * SOFF and SEEN together, and only with users. */
 static int load_users(const annb_bundle *b, annb_content *c, int full, annb_error *err)
@@ -237,6 +269,8 @@ static int load_users(const annb_bundle *b, annb_content *c, int full, annb_erro
     int has_seen = annbf_section_find(&b->file, ANNB_KIND_SEEN_OFFSETS) >= 0;
     if (!has_users) {
         if (has_seen || annbf_section_find(&b->file, ANNB_KIND_USER_VECS) >= 0 ||
+            annbf_section_find(&b->file, ANNB_KIND_USER_KEY_OFFSETS) >= 0 ||
+            annbf_section_find(&b->file, ANNB_KIND_USER_KEYS) >= 0 ||
             annbf_section_find(&b->file, ANNB_KIND_SEEN_ROWS) >= 0)
             return annb_error_set(err, ANNB_E_CORRUPT, "%s: user sections without 'UIDS'", b->path);
         return ANNB_OK;
@@ -252,6 +286,9 @@ static int load_users(const annb_bundle *b, annb_content *c, int full, annb_erro
         return rc;
     c->user_vecs = p;
     c->user_count = m;
+    if ((rc = load_keys(b, c, ANNB_KIND_USER_KEY_OFFSETS, ANNB_KIND_USER_KEYS, c->user_ids, m,
+                        full, &c->user_key_offsets, &c->user_keys, &c->user_key_size, err)))
+        return rc;
     if (has_seen) {
         if ((rc = load_section(b, c, ANNB_KIND_SEEN_OFFSETS, 1, ANNBF_ELEM_U64, m + 1, &p, err)))
             return rc;
@@ -504,6 +541,10 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
         for (uint64_t i = 0; i < n * d; i++)
             if (!isfinite(c->vecs[i]))
                 return corrupt(err, b, ANNB_KIND_VECS, "value not finite", i);
+    if ((rc = load_keys(b, c, ANNB_KIND_ITEM_KEY_OFFSETS, ANNB_KIND_ITEM_KEYS, c->ids, n,
+                        full || b->verify_all, &c->item_key_offsets, &c->item_keys,
+                        &c->item_key_size, err)))
+        return rc;
     if ((rc = load_catalog(b, c, full, err))) return rc;
     if ((rc = load_users(b, c, full || b->verify_all, err))) return rc;
     if ((rc = load_tune(b, c, err))) return rc;
@@ -697,10 +738,12 @@ annb_space_view annb_space_of(const annb_bundle *b, annb_space s)
         v = (annb_space_view){b->c.meta.count, b->c.ids, b->c.vecs, b->c.index,
                               b->c.has_ivf ? &b->c.ivf : NULL,
                               b->c.has_graph ? &b->c.graph : NULL, b->c.graph_pool,
-                              strcmp(b->c.meta.index, ANNB_INDEX_FLAT) == 0};
+                              strcmp(b->c.meta.index, ANNB_INDEX_FLAT) == 0,
+                              b->c.item_key_offsets, b->c.item_keys, b->c.item_key_size};
     } else if (s == ANNB_SPACE_USERS) {
         v = (annb_space_view){b->c.user_count, b->c.user_ids, b->c.user_vecs, NULL, NULL, NULL,
-                              NULL, 1};
+                              NULL, 1, b->c.user_key_offsets, b->c.user_keys,
+                              b->c.user_key_size};
     }
     if (!v.ids) v.count = 0; /* STRUCTURE_ONLY handles have no content */
     return v;
@@ -721,6 +764,49 @@ const int64_t *annb_space_ids(const annb_bundle *b, annb_space space)
 {
     annb_space_view v = b ? annb_space_of(b, space) : (annb_space_view){0};
     return v.count ? v.ids : NULL;
+}
+
+int annb_space_has_keys(const annb_bundle *b, annb_space space)
+{
+    return b && annb_space_of(b, space).key_offsets != NULL;
+}
+
+const char *annb_space_key_at(const annb_bundle *b, annb_space space, uint64_t row, size_t *len)
+{
+    annb_space_view v = b ? annb_space_of(b, space) : (annb_space_view){0};
+    if (!v.key_offsets || row >= v.count) return NULL;
+    return annb_keys_stored(v.key_offsets, v.keys, v.key_size, row, len);
+}
+
+const char *annb_space_key(const annb_bundle *b, annb_space space, int64_t id, size_t *len)
+{
+    annb_space_view v = b ? annb_space_of(b, space) : (annb_space_view){0};
+    int64_t row = v.key_offsets ? annb_row_in(v.ids, v.count, id) : -1;
+    return row < 0 ? NULL : annb_keys_stored(v.key_offsets, v.keys, v.key_size, (uint64_t)row, len);
+}
+
+int annb_space_id_of(const annb_bundle *b, annb_space space, const char *text, size_t len,
+                     int64_t *id)
+{
+    if (!id) return ANNB_E_INVALID;
+    *id = ANNB_ID_NONE;
+    if (!b || (!text && len)) return ANNB_E_INVALID;
+    annb_space_view v = annb_space_of(b, space);
+    if (v.key_offsets) {
+        *id = annb_key_id(text, len);
+        size_t klen;
+        const char *key = annb_space_key(b, space, *id, &klen);
+        return key && klen == len && memcmp(key, text, len) == 0 ? ANNB_OK : ANNB_E_NOT_FOUND;
+    }
+    /* the protocol's integers: digits and a leading '-', nothing else */
+    for (size_t i = 0; i < len; i++)
+        if (!((text[i] >= '0' && text[i] <= '9') || (i == 0 && text[i] == '-' && len > 1)))
+            return ANNB_E_INVALID;
+    int64_t value;
+    if (len == 0 || annb_id_parse(&value, text, len) || value == ANNB_ID_NONE)
+        return ANNB_E_INVALID;
+    *id = value;
+    return annb_row_in(v.ids, v.count, value) >= 0 ? ANNB_OK : ANNB_E_NOT_FOUND;
 }
 
 int annb_vector_get(const annb_bundle *b, annb_space space, int64_t id, float *out)

@@ -39,6 +39,12 @@ typedef struct annb_content {
      * seen_rows[seen_offsets[u] .. seen_offsets[u+1]). NULL when absent. */
     const uint64_t *seen_offsets;
     const uint32_t *seen_rows;
+    /* String IDs (SPEC 6.19) of the items and of the users, or NULL: key
+     * offsets (rows + 1) into the key text of key_size bytes. Bulk: each
+     * use checks what it reads (annb_keys_stored). */
+    const uint64_t *item_key_offsets, *user_key_offsets;
+    const char *item_keys, *user_keys;
+    uint64_t item_key_size, user_key_size;
     const char *provenance;      /* BILD text and a NUL (SPEC 6.13), or NULL; in owned */
     annb_tune tune;              /* SPEC 6.14, when has_tune */
     int has_tune;
@@ -74,6 +80,9 @@ typedef struct annb_space_view {
     const annb_graph *graph;   /* annb's graph, or NULL */
     annb_graph_pool *graph_pool;
     int exact;  /* Flat: exact.c scores every row in place */
+    const uint64_t *key_offsets; /* string IDs (SPEC 6.19), or NULL */
+    const char *keys;
+    uint64_t key_size;
 } annb_space_view;
 
 /* The items or users of b (count 0 when the bundle has none of them). */

@@ -26,6 +26,8 @@ typedef struct cat_reader {
     uint64_t entry_cap, genre_id_cap;
     uint64_t *lines;         /* line of each entry, for the duplicate message */
     uint32_t slots[GENRE_SLOTS]; /* 0 empty, else provisional genre number + 1 */
+    int keyed;               /* the items have string IDs: IDs are keys */
+    annb_keys keys;          /* keyed: each entry's key, for the duplicate message */
 } cat_reader;
 
 static int nomem(const cat_reader *r, annb_error *err)
@@ -105,10 +107,22 @@ static int entry_begin(cat_reader *r, const char *s, size_t n, uint64_t line, ui
     char ex[ANNB_EXCERPT_SIZE];
     annb_catalog *c = r->out;
     int64_t id;
-    const char *why = annb_id_parse(&id, s, n);
-    if (why)
+    const char *why;
+    if (r->keyed) { /* as UTF-8: movies.dat is latin-1 */
+        char key[2 * ANNB_MAX_KEY_BYTES + 1];
+        size_t len = n <= ANNB_MAX_KEY_BYTES ? utf8_size(r, s, n) : n;
+        if (len <= ANNB_MAX_KEY_BYTES) utf8_copy(r, key, s, n);
+        why = len <= ANNB_MAX_KEY_BYTES ? annb_key_invalid(key, len) : "an ID longer than 256 bytes";
+        if (why)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, line, col,
+                                    "expected a string ID, found %s%s", why,
+                                    len ? "" : " (empty)");
+        if (annb_keys_add(&r->keys, key, len)) return nomem(r, err);
+        id = annb_key_id(key, len);
+    } else if ((why = annb_id_parse(&id, s, n))) {
         return annb_input_error(err, ANNB_E_INPUT, r->path, line, col, "%s, found %s", why,
                                 annb_excerpt(ex, s, n));
+    }
     if (c->count >= ANNB_MAX_ROWS)
         return annb_input_error(err, ANNB_E_LIMIT, r->path, line, col,
                                 "expected at most %llu catalog entries, found more", ANNB_MAX_ROWS);
@@ -363,12 +377,18 @@ static int check_unique(cat_reader *r, annb_error *err)
     int64_t *ids = annb_array_resize(NULL, c->count, sizeof *ids);
     if (!ids) return nomem(r, err);
     for (uint64_t i = 0; i < c->count; i++) ids[i] = c->entries[i].id;
-    int rc = annb_ids_check_unique(r->path, ids, r->lines, c->count, err);
+    int rc = annb_keys_check_unique(r->path, ids, r->keyed ? &r->keys : NULL, r->lines, c->count,
+                                    err);
     free(ids);
     return rc;
 }
 
 int annb_catalog_read(annb_catalog *out, const char *path, annb_error *err)
+{
+    return annb_catalog_read_keyed(out, path, 0, err);
+}
+
+int annb_catalog_read_keyed(annb_catalog *out, const char *path, int keyed, annb_error *err)
 {
     if (!out || !path) return annb_error_set(err, ANNB_E_INVALID, "annb_catalog_read: NULL argument");
     memset(out, 0, sizeof *out);
@@ -376,6 +396,7 @@ int annb_catalog_read(annb_catalog *out, const char *path, annb_error *err)
     if (!r) return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", path);
     r->path = annb_input_name(path);
     r->out = out;
+    r->keyed = keyed;
     annb_source src;
     int rc = annb_source_open(&src, path, err);
     if (rc == ANNB_OK) {
@@ -388,6 +409,7 @@ int annb_catalog_read(annb_catalog *out, const char *path, annb_error *err)
     if (rc == ANNB_OK) rc = check_unique(r, err);
     if (rc == ANNB_OK) rc = vocabulary_sort(r, err);
     free(r->lines);
+    annb_keys_release(&r->keys);
     free(r);
     if (rc) annb_catalog_release(out);
     return rc;

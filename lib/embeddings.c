@@ -21,6 +21,7 @@
  */
 #include "csvread.h"
 #include "ingest.h"
+#include "keys.h"
 #include "npy.h"
 #include "numparse.h"
 
@@ -52,6 +53,10 @@ typedef struct emb_reader {
     uint64_t header_line;
     uint32_t name_count, name_cap;
     char vec_name[64]; /* the vector column's name, for messages */
+    /* Each row's ID as written, until it is known whether the IDs are
+     * integers (then dropped) or keys (then hashed and kept). */
+    annb_keys keys;
+    int keyed;         /* some ID is a key: every ID is one (keys.h) */
 } emb_reader;
 
 /* Header names that mean "the ID" (any case). */
@@ -572,7 +577,8 @@ static size_t spark_fast_row(void *ctx, const char *p, size_t n, uint64_t line)
         e->count >= ANNB_MAX_ROWS)
         return 0;
     while (q < end && q - p <= 20 && ((*q >= '0' && *q <= '9') || *q == '-' || *q == '+')) q++;
-    if (q == end || *q != r->delim || annb_id_parse(&id, p, (size_t)(q - p))) return 0;
+    const size_t id_len = (size_t)(q - p);
+    if (q == end || *q != r->delim || annb_id_parse(&id, p, id_len)) return 0;
     int quoted = ++q < end && *q == '"';
     if (quoted) q++;
     else if (r->delim == ',') return 0; /* libcsv would split the array at its commas */
@@ -592,6 +598,7 @@ static size_t spark_fast_row(void *ctx, const char *p, size_t n, uint64_t line)
     q = skip_spaces(q + 1, end);
     if (quoted && (q == end || *q++ != '"')) return 0;
     if (q == end || (*q != '\n' && *q != '\r')) return 0;
+    if (annb_keys_add(&r->keys, p, id_len)) return 0;
     e->ids[e->count] = id;
     r->lines[e->count] = line;
     e->count++;
@@ -600,13 +607,52 @@ static size_t spark_fast_row(void *ctx, const char *p, size_t n, uint64_t line)
 
 /* ---- rows ---- */
 
-/* What an ID field that is no integer says: string IDs are refused. */
-static const char *string_id_hint(const char *s, size_t len)
+/*
+ * Row out->count's ID, as the text of its field (line, col: where it is).
+ * An integer is taken as it is; any other text that can be a key makes the
+ * file's IDs keys (annb_read_opts.string_ids: from the start), every one
+ * hashed at the end (finish_ids), so "12" and "u12" in one file are both
+ * keys. A number that is no integer ("12.0") is refused: it is a broken
+ * integer ID far more often than a key. `what` names the field.
+ */
+static int take_id(emb_reader *r, const char *text, size_t len, uint64_t line, uint64_t col,
+                   const char *what, annb_error *err)
 {
-    for (size_t i = 0; i < len; i++)
-        if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_')
-            return " (string IDs are not supported yet: IDs must be integers)";
-    return "";
+    char ex[ANNB_EXCERPT_SIZE];
+    annb_embeddings *e = r->out;
+    if (annb_keys_add(&r->keys, text, len)) return nomem(r, err);
+    if (!r->opts->string_ids) {
+        const char *why = annb_id_parse(&e->ids[e->count], text, len);
+        if (!why) return ANNB_OK;
+        if (annb_key_looks_numeric(text, len) || len == 0)
+            return annb_input_error(err, ANNB_E_INPUT, r->path, line, col,
+                                    "%s%s, found %s%s", why, what, annb_excerpt(ex, text, len),
+                                    len ? " (pass --string-ids to take every ID as text)" : "");
+    }
+    const char *bad = annb_key_invalid(text, len);
+    if (bad)
+        return annb_input_error(err, ANNB_E_INPUT, r->path, line, col,
+                                "expected an integer or a string ID%s, found %s", what,
+                                *bad ? annb_excerpt(ex, text, len) : "");
+    r->keyed = 1;
+    return ANNB_OK;
+}
+
+/* Once every row is read: keys hashed into IDs, or the texts dropped. */
+static void finish_ids(emb_reader *r)
+{
+    annb_embeddings *e = r->out;
+    if (!r->keyed && !r->opts->string_ids) {
+        annb_keys_release(&r->keys);
+        return;
+    }
+    for (uint64_t i = 0; i < e->count; i++) {
+        size_t len;
+        const char *key = annb_keys_at(&r->keys, i, &len);
+        e->ids[i] = annb_key_id(key, len);
+    }
+    e->keys = r->keys;
+    memset(&r->keys, 0, sizeof r->keys);
 }
 
 static int data_field(emb_reader *r, const annb_csv_field *f, annb_error *err)
@@ -625,13 +671,8 @@ static int data_field(emb_reader *r, const annb_csv_field *f, annb_error *err)
         if (rc) return rc;
     }
     if (f->index == r->id_col) {
-        const char *why = annb_id_parse(&e->ids[e->count], f->data, f->len);
-        if (why)
-            return annb_input_error(err, ANNB_E_INPUT, r->path, f->line, f->col, "%s, found %s%s",
-                                    why, annb_excerpt(ex, f->data, f->len),
-                                    string_id_hint(f->data, f->len));
         r->lines[e->count] = f->line;
-        return ANNB_OK;
+        return take_id(r, f->data, f->len, f->line, f->col, "", err);
     }
     if (r->spark) return f->index == r->vec_col ? parse_vector(r, f, err) : ANNB_OK;
     uint32_t value = f->index - (f->index > r->id_col); /* 0-based */
@@ -804,7 +845,6 @@ static int jsonl_object(emb_reader *r, char *s, size_t n, uint64_t line, annb_er
     int rc = reserve_row(r, err);
     if (rc) return rc;
     /* the ID: a JSON integer (its text, so any int64 is exact) or a string of one */
-    char ex[ANNB_EXCERPT_SIZE];
     const char *text = s + id.at;
     size_t tlen = id.len;
     cJSON *str = NULL;
@@ -814,14 +854,9 @@ static int jsonl_object(emb_reader *r, char *s, size_t n, uint64_t line, annb_er
         text = str && cJSON_IsString(str) ? str->valuestring : "";
         tlen = strlen(text);
     }
-    const char *why = annb_id_parse(&e->ids[e->count], text, tlen);
-    if (why) {
-        rc = annb_input_error(err, ANNB_E_INPUT, r->path, line, id.at + 1, "%s, found %s%s", why,
-                              annb_excerpt(ex, s + id.at, id.len), string_id_hint(text, tlen));
-        cJSON_Delete(str);
-        return rc;
-    }
+    rc = take_id(r, text, tlen, line, id.at + 1, "", err);
     cJSON_Delete(str);
+    if (rc) return rc;
     /* the vector, checked and converted as a CSV field holding it */
     memcpy(r->vec_name, vec.key, sizeof r->vec_name);
     s[vec.at + vec.len] = '\0';
@@ -907,11 +942,7 @@ static int w2v_row(emb_reader *r, const annb_line *ln, annb_error *err)
                                 "expected at most %llu rows, found more", ANNB_MAX_ROWS);
     int rc = reserve_row(r, err);
     if (rc) return rc;
-    const char *why = annb_id_parse(&e->ids[e->count], s, i);
-    if (why)
-        return annb_input_error(err, ANNB_E_INPUT, r->path, ln->number, 1,
-                                "%s as the word, found %s%s", why, annb_excerpt(ex, s, i),
-                                string_id_hint(s, i));
+    if ((rc = take_id(r, s, i, ln->number, 1, " as the word", err))) return rc;
     float *v = e->vectors + e->count * e->dimension;
     uint32_t k = 0;
     for (;;) {
@@ -1064,7 +1095,11 @@ static int read_embeddings(annb_embeddings *out, const char *path, const annb_re
                               "an empty file");
     annb_source_close(&src);
     free_names(&r);
-    if (rc == ANNB_OK) rc = annb_ids_check_unique(r.path, out->ids, r.lines, out->count, err);
+    if (rc == ANNB_OK) finish_ids(&r);
+    annb_keys_release(&r.keys);
+    if (rc == ANNB_OK)
+        rc = annb_keys_check_unique(r.path, out->ids, out->keys.count ? &out->keys : NULL,
+                                    r.lines, out->count, err);
     if (rc == ANNB_OK) find_overflow(out, r.lines);
     free(r.lines);
     if (rc) {
@@ -1145,5 +1180,6 @@ void annb_embeddings_release(annb_embeddings *e)
     if (!e) return;
     free(e->ids);
     free(e->vectors);
+    annb_keys_release(&e->keys);
     memset(e, 0, sizeof *e);
 }

@@ -9,6 +9,7 @@
 #define ANNB_INGEST_H
 
 #include "annb.h"
+#include "keys.h"
 
 #include <float.h>
 #include <stdint.h>
@@ -32,6 +33,9 @@ typedef struct annb_embeddings {
      * are finite, so parsing takes it; building refuses it
      * (annb_embeddings_check_scores), a query vector may have it. */
     uint64_t overflow_row, overflow_line;
+    /* String IDs (keys.h): keys.count == count, key i belongs to row i and
+     * ids[i] is its annb_key_id. keys.count 0: the IDs are integers. */
+    annb_keys keys;
 } annb_embeddings;
 
 /* Scores between vectors whose squared norms are at most this stay finite
@@ -54,6 +58,9 @@ typedef struct annb_read_opts {
      * input is refused (ANNB_E_INVALID). Ignored by the text forms. */
     const char *ids_path;
     int ids_from_rows;
+    /* 1: every ID is a key, taken as text ("007" stays "007"); 0: keys only
+     * when some ID is no integer (keys.h). The .npy form has integer IDs. */
+    int string_ids;
     /* Progress of reading the file (NULL: none), reported as phase. */
     annb_progress_fn progress;
     void *progress_ctx;
@@ -144,6 +151,9 @@ typedef struct annb_catalog {
  * genre name between '|'. Blank trailing lines and CRLF endings are accepted.
  */
 int annb_catalog_read(annb_catalog *out, const char *path, annb_error *err);
+/* The same for items with string IDs when keyed: each entry's ID is the
+ * annb_key_id of the first field's text (UTF-8; latin-1 in movies.dat). */
+int annb_catalog_read_keyed(annb_catalog *out, const char *path, int keyed, annb_error *err);
 void annb_catalog_release(annb_catalog *c);
 
 /* Who has seen what, sorted by (user, item), without repeats. */
@@ -161,9 +171,17 @@ typedef struct annb_interactions {
  * first field is not an integer is a header). Errors name file:line:col.
  */
 int annb_interactions_read(annb_interactions *out, const char *path, annb_error *err);
-/* The same, reporting progress to fn (NULL: none) as phase "interactions". */
-int annb_interactions_read_watched(annb_interactions *out, const char *path, annb_progress_fn fn,
-                                   void *ctx, annb_error *err);
+/* How to read them: which IDs are keys (keys.h: the user or item space has
+ * string IDs; a CSV header is then told by its first field's name: user,
+ * userId, user_id, users, uid, customer, customerId, customer_id,
+ * visitor_id, any case), and progress (NULL: none) as phase "interactions". */
+typedef struct annb_interactions_opts {
+    int user_keys, item_keys;
+    annb_progress_fn progress;
+    void *progress_ctx;
+} annb_interactions_opts;
+int annb_interactions_read_with(annb_interactions *out, const char *path,
+                                const annb_interactions_opts *opts, annb_error *err);
 void annb_interactions_release(annb_interactions *x);
 /* The range [*first, *first + *count) of user's pairs (binary search). */
 void annb_interactions_of(const annb_interactions *x, int64_t user, uint64_t *first,

@@ -12,6 +12,7 @@ typedef struct pair_reader {
     uint64_t cap;
     int64_t user;  /* of the row being read */
     int header;    /* CSV: row 0 is a header (its first field is not an ID) */
+    annb_interactions_opts opts;
 } pair_reader;
 
 static int add_pair(pair_reader *r, int64_t user, int64_t item, uint64_t line, annb_error *err)
@@ -36,12 +37,18 @@ static int add_pair(pair_reader *r, int64_t user, int64_t item, uint64_t line, a
     return ANNB_OK;
 }
 
+/* A user or item ID: an integer, or a key (keys.h) where that space has
+ * string IDs. */
 static int parse_id(pair_reader *r, int64_t *out, const char *s, size_t n, uint64_t line,
                     uint64_t col, const char *what, annb_error *err)
 {
     char ex[ANNB_EXCERPT_SIZE];
-    const char *why = annb_id_parse(out, s, n);
-    if (!why) return ANNB_OK;
+    int keyed = *what == 'u' ? r->opts.user_keys : r->opts.item_keys;
+    const char *why = keyed ? annb_key_invalid(s, n) : annb_id_parse(out, s, n);
+    if (!why) {
+        if (keyed) *out = annb_key_id(s, n);
+        return ANNB_OK;
+    }
     return annb_input_error(err, ANNB_E_INPUT, r->path, line, col, "%s as the %s ID, found %s",
                             why, what, annb_excerpt(ex, s, n));
 }
@@ -69,12 +76,25 @@ static int dat_line(pair_reader *r, const annb_line *ln, annb_error *err)
     return rc ? rc : add_pair(r, user, id, ln->number, err);
 }
 
+/* With string user IDs any first field could be a user: a header is told
+ * by the names of a user column that headers use (any case). */
+static int is_user_header(const char *s, size_t n)
+{
+    static const char *const names[] = {"user",     "userid",  "user_id",  "users",      "uid",
+                                        "customer", "customerid", "customer_id", "visitor_id"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (annb_ascii_ieq(s, n, names[i])) return 1;
+    return 0;
+}
+
 static int csv_field(void *ctx, const annb_csv_field *f, annb_error *err)
 {
     pair_reader *r = ctx;
     int64_t id;
     if (f->index > 1) return ANNB_OK; /* rating, timestamp: not needed */
-    if (f->row == 0 && f->index == 0) r->header = annb_id_parse(&id, f->data, f->len) != NULL;
+    if (f->row == 0 && f->index == 0)
+        r->header = r->opts.user_keys ? is_user_header(f->data, f->len)
+                                      : annb_id_parse(&id, f->data, f->len) != NULL;
     if (f->row == 0 && r->header) return ANNB_OK;
     int rc = parse_id(r, &id, f->data, f->len, f->line, f->col, f->index ? "item" : "user", err);
     if (rc) return rc;
@@ -123,20 +143,22 @@ static int sort_unique(annb_interactions *x, const char *path, annb_error *err)
 
 int annb_interactions_read(annb_interactions *out, const char *path, annb_error *err)
 {
-    return annb_interactions_read_watched(out, path, NULL, NULL, err);
+    return annb_interactions_read_with(out, path, NULL, err);
 }
 
-int annb_interactions_read_watched(annb_interactions *out, const char *path, annb_progress_fn fn,
-                                   void *ctx, annb_error *err)
+int annb_interactions_read_with(annb_interactions *out, const char *path,
+                                const annb_interactions_opts *opts, annb_error *err)
 {
     if (!out || !path)
         return annb_error_set(err, ANNB_E_INVALID, "annb_interactions_read: NULL argument");
     memset(out, 0, sizeof *out);
     pair_reader r = {.path = annb_input_name(path), .out = out};
+    if (opts) r.opts = *opts;
     annb_source src;
     int rc = annb_source_open(&src, path, err);
     if (rc) return rc;
-    if (fn) annb_source_watch(&src, fn, ctx, "interactions", path);
+    if (r.opts.progress)
+        annb_source_watch(&src, r.opts.progress, r.opts.progress_ctx, "interactions", path);
     if (annb_source_first_line_has(&src, "::")) {
         annb_line ln;
         while ((rc = annb_source_getline(&src, &ln, err)) == 1)

@@ -10,6 +10,10 @@
 /* An int64 as a JSON number, exactly (cJSON prints numbers as doubles). */
 cJSON *annb_json_int(int64_t v);
 
+/* An ID of `space` as the answers give it: the string ID where holder's
+ * space has them, else the integer (holder may be NULL). */
+cJSON *annb_json_id(const annb_bundle *holder, annb_space space, int64_t id);
+
 /* The results array of docs/protocol.md for hits[0..k); NULL when out of memory. */
 cJSON *annb_json_results(const annb_bundle *const *bundles, size_t n, annb_space space,
                          const annb_hit *hits, size_t k);

@@ -126,22 +126,51 @@ static int check(const asking *a, const annb_question *q)
     return ANNB_OK;
 }
 
-/* The vector of subject `id` (an item from whichever shard holds it, or a
- * user) into out. */
-static int subject_vector(const asking *a, annb_question_kind kind, int64_t id, float *out)
+/* How a message names an ID: the text it was given as (quoted when the
+ * space has string IDs), else the integer. */
+static const char *id_name(char buf[96], int64_t id, const char *text, int keyed)
 {
+    if (text && keyed) snprintf(buf, 96, "\"%.*s\"", fitting(text, 80), text);
+    else if (text) snprintf(buf, 96, "%.*s", fitting(text, 80), text);
+    else snprintf(buf, 96, "%lld", (long long)id);
+    return buf;
+}
+
+/* The vector of subject `id` (an item from whichever shard holds it, or a
+ * user) into out; text: how the question named it, or NULL. */
+static int subject_vector(const asking *a, annb_question_kind kind, int64_t id, const char *text,
+                          float *out)
+{
+    char name[96];
     if (!subject_is_item(kind)) {
         if (annb_vector_get(a->users, ANNB_SPACE_USERS, id, out) == ANNB_OK) return ANNB_OK;
-        return annb_error_set(a->err, ANNB_E_NOT_FOUND, "user %lld is not in the bundle",
-                              (long long)id);
+        return annb_error_set(a->err, ANNB_E_NOT_FOUND, "user %s is not in the bundle",
+                              id_name(name, id, text, annb_space_has_keys(a->users, ANNB_SPACE_USERS)));
     }
     for (size_t i = 0; i < a->n; i++)
         if (annb_vector_get(a->b[i], ANNB_SPACE_ITEMS, id, out) == ANNB_OK) return ANNB_OK;
+    id_name(name, id, text, annb_space_has_keys(a->b[0], ANNB_SPACE_ITEMS));
     if (a->n > 1)
-        return annb_error_set(a->err, ANNB_E_NOT_FOUND, "item %lld is in none of the bundles",
-                              (long long)id);
-    return annb_error_set(a->err, ANNB_E_NOT_FOUND, "item %lld is not in the bundle",
-                          (long long)id);
+        return annb_error_set(a->err, ANNB_E_NOT_FOUND, "item %s is in none of the bundles", name);
+    return annb_error_set(a->err, ANNB_E_NOT_FOUND, "item %s is not in the bundle", name);
+}
+
+/* IDs named as text (annb_question.subject_texts, exclude_texts) into
+ * out[0..n), read in `space` of b. Text that cannot be an ID there fails;
+ * one that is absent gets its ID all the same (subject_vector names it). */
+static int ids_of_texts(const asking *a, const annb_bundle *b, annb_space space,
+                        const char *const *texts, size_t n, int64_t *out)
+{
+    const char *what = space == ANNB_SPACE_USERS ? "user" : "item";
+    for (size_t i = 0; i < n; i++) {
+        char name[96];
+        if (!texts[i]) return annb_error_set(a->err, ANNB_E_INVALID, "%s ID %zu is NULL", what, i + 1);
+        if (annb_space_id_of(b, space, texts[i], strlen(texts[i]), &out[i]) == ANNB_E_INVALID)
+            return annb_error_set(a->err, ANNB_E_INVALID, "%s ID %s: expected an integer (the "
+                                  "bundle's %s IDs are integers)", what,
+                                  id_name(name, 0, texts[i], 1), what);
+    }
+    return ANNB_OK;
 }
 
 /* A failed search: the library's code, named. */
@@ -197,7 +226,8 @@ static int ask(annb_hit *hits, const asking *a, const annb_question *q)
     int rc = v && wide ? ANNB_OK : annb_error_set(a->err, ANNB_E_NOMEM, "out of memory");
     /* Every subject is looked up first, so that a missing one is named. */
     for (size_t i = 0; rc == ANNB_OK && i < count; i++)
-        rc = subject_vector(a, kind, q->subjects[i], recommend ? v : v + i * dim);
+        rc = subject_vector(a, kind, q->subjects[i], q->subject_texts ? q->subject_texts[i] : NULL,
+                            recommend ? v : v + i * dim);
     if (rc == ANNB_OK) {
         o.exclude_seen = q->exclude_seen;
         if (recommend) rc = annb_recommend(a->b[0], q->subjects, count, k, &o, hits);
@@ -208,6 +238,37 @@ static int ask(annb_hit *hits, const asking *a, const annb_question *q)
     if (rc == ANNB_OK && self_out) drop_subjects(hits, wide, q->subjects, count, k);
     free(v);
     if (self_out) free(wide);
+    return rc;
+}
+
+/* ask() once the subjects and exclusions named as text are IDs. */
+static int ask_texts(annb_hit *hits, const asking *a, annb_question *q)
+{
+    if (q->kind == ANNB_Q_ITEMS_FOR_VECTOR) q->subject_texts = NULL;
+    if (!q->subject_texts && !q->exclude_text_count) return ask(hits, a, q);
+    const annb_space answers = annb_question_space(q->kind);
+    const annb_space asks = subject_is_item(q->kind) ? ANNB_SPACE_ITEMS : ANNB_SPACE_USERS;
+    const size_t nsub = q->subject_texts ? q->count : 0;
+    const size_t nex = q->exclude_count + q->exclude_text_count;
+    if (nex < q->exclude_count || nsub > SIZE_MAX / sizeof(int64_t) - nex)
+        return annb_error_set(a->err, ANNB_E_NOMEM, "out of memory");
+    int64_t *ids = malloc((nsub + nex ? nsub + nex : 1) * sizeof *ids);
+    if (!ids) return annb_error_set(a->err, ANNB_E_NOMEM, "out of memory");
+    int64_t *subjects = ids, *excluded = ids + nsub;
+    const annb_bundle *in_asks = asks == ANNB_SPACE_USERS ? a->users : a->b[0];
+    const annb_bundle *in_answers = answers == ANNB_SPACE_USERS ? a->users : a->b[0];
+    int rc = ids_of_texts(a, in_asks, asks, q->subject_texts, nsub, subjects);
+    if (rc == ANNB_OK)
+        rc = ids_of_texts(a, in_answers, answers, q->exclude_texts, q->exclude_text_count,
+                          excluded + q->exclude_count);
+    if (rc == ANNB_OK) {
+        if (q->exclude_count) memcpy(excluded, q->exclude_ids, q->exclude_count * sizeof *excluded);
+        if (nsub) q->subjects = subjects;
+        q->exclude_ids = excluded;
+        q->exclude_count = nex;
+        rc = ask(hits, a, q);
+    }
+    free(ids);
     return rc;
 }
 
@@ -223,8 +284,10 @@ int annb_ask(annb_hit *hits, const annb_bundle *const *bundles, size_t n,
         return annb_error_set(err, ANNB_E_INVALID, "annb_ask: no bundle or no room for answers");
     if (q.kind < ANNB_Q_ITEMS_FOR_USER || q.kind > ANNB_Q_USERS_FOR_ITEM)
         return annb_error_set(err, ANNB_E_INVALID, "annb_ask: unknown question kind %d", (int)q.kind);
-    if (q.count == 0 || q.k == 0 || (q.kind == ANNB_Q_ITEMS_FOR_VECTOR ? !q.vectors : !q.subjects) ||
-        (q.exclude_count && !q.exclude_ids) || (q.genre_count && !q.genres))
+    if (q.count == 0 || q.k == 0 ||
+        (q.kind == ANNB_Q_ITEMS_FOR_VECTOR ? !q.vectors : !q.subjects && !q.subject_texts) ||
+        (q.exclude_count && !q.exclude_ids) || (q.exclude_text_count && !q.exclude_texts) ||
+        (q.genre_count && !q.genres))
         return annb_error_set(err, ANNB_E_INVALID,
                               "annb_ask: a question needs count and k of at least 1, its "
                               "subjects or vectors, and the arrays its counts promise");
@@ -249,5 +312,5 @@ int annb_ask(annb_hit *hits, const annb_bundle *const *bundles, size_t n,
     }
     a.dim = first.dimension;
     int rc = check(&a, &q);
-    return rc ? rc : ask(hits, &a, &q);
+    return rc ? rc : ask_texts(hits, &a, &q);
 }

@@ -55,14 +55,33 @@ static cJSON *genres_of(const annb_bundle *b, int64_t id)
     return ok ? arr : NULL;
 }
 
+/* An answer's ID: its string ID where the space has them (SPEC 6.19),
+ * else the integer. A damaged key table gives the integer. */
+cJSON *annb_json_id(const annb_bundle *holder, annb_space space, int64_t id)
+{
+    const char *key = holder ? annb_space_key(holder, space, id, NULL) : NULL;
+    return key ? cJSON_CreateString(key) : annb_json_int(id);
+}
+
+/* The bundle among b[0..n) that holds `id` of `space`, or NULL. */
+static const annb_bundle *holder_of(const annb_bundle *const *b, size_t n, annb_space space,
+                                    int64_t id)
+{
+    if (space == ANNB_SPACE_ITEMS) return annb_item_owner(b, n, id);
+    for (size_t i = 0; i < n; i++)
+        if (annb_space_count(b[i], ANNB_SPACE_USERS)) return b[i];
+    return NULL;
+}
+
 static cJSON *result(const annb_bundle *const *b, size_t n, annb_space space, size_t rank,
                      const annb_hit *h)
 {
-    const annb_bundle *owner = space == ANNB_SPACE_ITEMS ? annb_item_owner(b, n, h->id) : NULL;
+    const annb_bundle *holder = holder_of(b, n, space, h->id);
+    const annb_bundle *owner = space == ANNB_SPACE_ITEMS ? holder : NULL;
     const char *title = owner ? annb_item_title(owner, h->id) : NULL;
     cJSON *o = cJSON_CreateObject();
     int ok = o && annb_json_put(o, "rank", annb_json_int((int64_t)rank)) &&
-             annb_json_put(o, "id", annb_json_int(h->id)) &&
+             annb_json_put(o, "id", annb_json_id(holder, space, h->id)) &&
              annb_json_put(o, "score", score_of(h->score)) &&
              annb_json_put(o, "title", title ? cJSON_CreateString(title) : cJSON_CreateNull()) &&
              annb_json_put(o, "genres", owner ? genres_of(owner, h->id) : cJSON_CreateArray());

@@ -313,7 +313,8 @@ int annb_kind_known(const char kind[4])
         ANNB_KIND_BUILD, ANNB_KIND_TUNE, ANNB_KIND_IVF_CENTROIDS, ANNB_KIND_IVF_OFFSETS,
         ANNB_KIND_IVF_ROWS, ANNB_KIND_IVF_VECS, ANNB_KIND_TUNE_K, ANNB_KIND_GRAPH_ADJ,
         ANNB_KIND_GRAPH_ENTRY, ANNB_KIND_GRAPH_CODES, ANNB_KIND_GRAPH_SQ,
-        ANNB_KIND_GRAPH_ROWS,
+        ANNB_KIND_GRAPH_ROWS, ANNB_KIND_ITEM_KEY_OFFSETS, ANNB_KIND_ITEM_KEYS,
+        ANNB_KIND_USER_KEY_OFFSETS, ANNB_KIND_USER_KEYS,
     };
     _Static_assert(sizeof known / sizeof known[0] == ANNB_KIND_COUNT, "ANNB_KIND_COUNT");
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)

@@ -42,7 +42,13 @@
 #define ANNB_KIND_GRAPH_CODES "GCOD" /* bytes n x d: 8-bit codes (bulk), with ",SQ8" */
 #define ANNB_KIND_GRAPH_SQ "GSQP"    /* f32 2 x d: the codes' lo and step */
 #define ANNB_KIND_GRAPH_ROWS "GROW"  /* u32 n: the row at each graph position (bulk), with ",SQ8" */
-#define ANNB_KIND_COUNT 24
+/* String IDs (SPEC 6.19), critical, bulk (3.11): key offsets (u64 count + 1)
+ * and key text (each key and a NUL), of the items and of the users. */
+#define ANNB_KIND_ITEM_KEY_OFFSETS "IKOF"
+#define ANNB_KIND_ITEM_KEYS "IKEY"
+#define ANNB_KIND_USER_KEY_OFFSETS "UKOF"
+#define ANNB_KIND_USER_KEYS "UKEY"
+#define ANNB_KIND_COUNT 28
 
 /* Is this index string annb's own IVF-Flat, "IVF<nlist>,Flat"? Sets *nlist. */
 int annb_index_native_ivf(const char *index, uint32_t *nlist);

@@ -63,8 +63,10 @@ typedef struct request {
     int question;              /* K_USER .. K_USERS_FOR_ITEM */
     annb_question q;           /* what annb_ask answers */
     size_t max_k;              /* the largest k accepted (annb_serve_opts.max_k) */
-    int64_t subject;           /* the user or item asked about */
-    int64_t *exclude;
+    char subject_num[24];      /* the subject given as a JSON number, as text */
+    const char *subject;       /* the user or item asked about, as text */
+    char (*exclude_num)[24];   /* excluded IDs given as numbers, as text */
+    const char **exclude;
     const char **genres;
     float *vector;             /* dimension floats */
 } request;
@@ -72,33 +74,23 @@ typedef struct request {
 static void request_release(request *r)
 {
     free(r->exclude);
+    free(r->exclude_num);
     free(r->genres);
     free(r->vector);
 }
 
-/* An ID: a JSON integer that a double holds exactly, or a decimal string
- * (IDs are int64, beyond what a JSON number reliably carries). */
-static int id_of(int64_t *out, const cJSON *v)
+/* An ID as text for annb_question's subject_texts and exclude_texts: a
+ * JSON string as it is (a string ID, or an integer beyond what a JSON
+ * number reliably carries), or a JSON integer that a double holds exactly,
+ * written into num. annb_ask reads it in its space. NULL: neither. */
+static const char *id_text(char num[24], const cJSON *v)
 {
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        if (!(fabs(d) <= 9007199254740992.0) || d != floor(d)) return -1;
-        *out = (int64_t)d;
-        return 0;
-    }
-    if (!cJSON_IsString(v)) return -1;
-    const char *s = v->valuestring;
-    size_t i = s[0] == '-';
-    if (!s[i] || strspn(s + i, "0123456789") != strlen(s + i) || strlen(s + i) > 19) return -1;
-    uint64_t mag = 0;
-    for (; s[i]; i++) {
-        unsigned digit = (unsigned)(s[i] - '0');
-        if (mag > (UINT64_MAX - digit) / 10) return -1;
-        mag = mag * 10 + digit;
-    }
-    if (mag > (uint64_t)INT64_MAX + (s[0] == '-')) return -1;
-    *out = s[0] == '-' ? (int64_t)(0 - mag) : (int64_t)mag;
-    return 0;
+    if (cJSON_IsString(v)) return v->valuestring;
+    if (!cJSON_IsNumber(v)) return NULL;
+    double d = v->valuedouble;
+    if (!(fabs(d) <= 9007199254740992.0) || d != floor(d)) return NULL;
+    snprintf(num, 24, "%lld", (long long)d);
+    return num;
 }
 
 static int parse_keys(request *r, const cJSON *root, problem *p)
@@ -161,12 +153,15 @@ static int parse_filters(request *r, problem *p)
     if ((v = r->key[K_EXCLUDE])) {
         if (!cJSON_IsArray(v)) return INVALID(p, "\"exclude\" must be an array of IDs");
         size_t n = (size_t)cJSON_GetArraySize(v);
-        if (n && !(r->exclude = malloc(n * sizeof *r->exclude)))
+        if (n && (!(r->exclude = malloc(n * sizeof *r->exclude)) ||
+                  !(r->exclude_num = malloc(n * sizeof *r->exclude_num))))
             return fail(p, ANNB_E_NOMEM, "internal", "out of memory");
-        for (const cJSON *e = v->child; e; e = e->next)
-            if (id_of(&r->exclude[r->q.exclude_count++], e))
-                return INVALID(p, "\"exclude\" element %zu is not an ID", r->q.exclude_count);
-        r->q.exclude_ids = r->exclude;
+        size_t i = 0;
+        for (const cJSON *e = v->child; e; e = e->next, i++)
+            if (!(r->exclude[i] = id_text(r->exclude_num[i], e)))
+                return INVALID(p, "\"exclude\" element %zu is not an ID", i + 1);
+        r->q.exclude_texts = r->exclude;
+        r->q.exclude_text_count = n;
     }
     if (!(v = r->key[K_GENRES])) return ANNB_OK;
     if (!cJSON_IsArray(v)) return INVALID(p, "\"genres\" must be an array of strings");
@@ -199,11 +194,11 @@ static int parse_request(request *r, const cJSON *root, size_t dim, problem *p)
     if (r->question == K_VECTOR) {
         rc = parse_vector(r, q, dim, p);
         r->q.vectors = r->vector;
-    } else if (id_of(&r->subject, q)) {
-        rc = INVALID(p, "\"%s\" must be an ID: an integer, or a decimal string",
+    } else if (!(r->subject = id_text(r->subject_num, q))) {
+        rc = INVALID(p, "\"%s\" must be an ID: an integer, or a string",
                      key_names[r->question]);
     }
-    r->q.subjects = &r->subject;
+    r->q.subject_texts = &r->subject;
     return rc ? rc : parse_filters(r, p);
 }
 

@@ -77,6 +77,9 @@ static void usage(FILE *out)
             "      --ids-from-rows   a .npy without an IDs file takes its row numbers 0..n-1\n"
             "                        as IDs (only when asked: they rarely are the real IDs)\n"
             "  -u, --users FILE      also store the users' vectors (same forms as ITEMS)\n"
+            "      --string-ids      every ID is text, digits too (\"007\" stays \"007\"); without\n"
+            "                        it, IDs are text when some ID is no integer (SKUs,\n"
+            "                        \"tt0114709\", words), and answers give them back as text\n"
             "      --interactions F  also store who has seen what (ratings.dat, ratings.csv or\n"
             "                        a user,item CSV), for ann-query --exclude-seen; needs --users\n"
             "      --shard I/N       keep only the items of shard I of N (a fixed hash of the ID);\n"
@@ -387,6 +390,7 @@ int main(int argc, char **argv)
         {"ids", required_argument, NULL, 'd'},
         {"user-ids", required_argument, NULL, 'U'},
         {"ids-from-rows", no_argument, NULL, 'r'},
+        {"string-ids", no_argument, NULL, 'S'},
         {"drop-zero", no_argument, NULL, 'z'},
         {"verbose", no_argument, NULL, 'v'},
         {"progress", no_argument, NULL, 'P'},
@@ -462,6 +466,7 @@ int main(int argc, char **argv)
         case 'd': opts.ids_path = optarg; break;
         case 'U': opts.user_ids_path = optarg; break;
         case 'r': opts.ids_from_rows = 1; break;
+        case 'S': opts.string_ids = 1; break;
         case 'z': opts.drop_zero = 1; break;
         case 'v': verbose = 1; break;
         case 'P': plain_progress = 1; break;
