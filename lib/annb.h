@@ -1040,6 +1040,31 @@ ANNB_API int annb_vector_from_csv(float *out, size_t dimension, const char *path
 ANNB_API int annb_vectors_from_csv(int64_t **ids, float **vectors, size_t *count, size_t dimension,
                                    const char *path, annb_error *err);
 
+/* Vectors read from an embeddings file whose IDs may be text (string IDs,
+ * SPEC 6.19): annb_vectors_read fills it, annb_vectors_release frees it. */
+typedef struct annb_vectors {
+    size_t count;              /* rows, at least 1 */
+    uint32_t dimension;
+    int64_t *ids;              /* count IDs in file order (annb_key_id of keys) */
+    float *vectors;            /* count x dimension floats, row i belongs to ids[i] */
+    const char *const *keys;   /* NULL: integer IDs; else keys[i] is row i's string ID */
+    void *internal;            /* the library's: do not touch */
+} annb_vectors;
+
+/*
+ * annb_vectors_read - every vector of an embeddings file (the forms of
+ * annb_vectors_from_csv), with the IDs as written: integers, or text when
+ * some ID of the file is no integer (then every ID is text, as annb_build
+ * reads it). Returns as annb_vectors_from_csv; on failure *out is empty.
+ */
+ANNB_API int annb_vectors_read(annb_vectors *out, size_t dimension, const char *path,
+                               annb_error *err);
+ANNB_API void annb_vectors_release(annb_vectors *v);
+
+/* The row of v whose ID is `text` (len bytes): a string ID as it is, or a
+ * decimal integer in a file of integer IDs; -1 when there is none. */
+ANNB_API int64_t annb_vectors_row(const annb_vectors *v, const char *text, size_t len);
+
 /* ------------------------------------------------------------------------ */
 /* Serving: one JSON request in, one JSON answer out (docs/protocol.md)     */
 /* ------------------------------------------------------------------------ */

@@ -1,5 +1,6 @@
 /* query_input.c - query vectors from text and from embeddings files. */
 #include "annb.h"
+#include "csvread.h"
 #include "ingest.h"
 #include "numparse.h"
 
@@ -124,6 +125,67 @@ int annb_vectors_from_csv(int64_t **ids, float **vectors, size_t *count, size_t 
     *vectors = e.vectors;
     *count = (size_t)e.count;
     return ANNB_OK;
+}
+
+/* What annb_vectors.internal holds. */
+typedef struct vectors_owned {
+    annb_keys keys;
+    const char **key_ptrs;
+} vectors_owned;
+
+int annb_vectors_read(annb_vectors *out, size_t dimension, const char *path, annb_error *err)
+{
+    if (!out || !path) return annb_error_set(err, ANNB_E_INVALID, "annb_vectors_read: bad argument");
+    memset(out, 0, sizeof *out);
+    annb_embeddings e = {0};
+    int rc = read_queries(&e, dimension, path, err);
+    if (rc) return rc;
+    vectors_owned *own = NULL;
+    if (e.keys.count) {
+        own = calloc(1, sizeof *own);
+        if (own) own->key_ptrs = malloc(e.count * sizeof *own->key_ptrs);
+        if (!own || !own->key_ptrs) {
+            free(own);
+            annb_embeddings_release(&e);
+            return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", path);
+        }
+        for (uint64_t i = 0; i < e.count; i++) own->key_ptrs[i] = annb_keys_at(&e.keys, i, NULL);
+        own->keys = e.keys;
+        out->keys = own->key_ptrs;
+    }
+    out->count = (size_t)e.count;
+    out->dimension = e.dimension;
+    out->ids = e.ids;
+    out->vectors = e.vectors;
+    out->internal = own;
+    return ANNB_OK;
+}
+
+void annb_vectors_release(annb_vectors *v)
+{
+    if (!v) return;
+    vectors_owned *own = v->internal;
+    if (own) {
+        annb_keys_release(&own->keys);
+        free(own->key_ptrs);
+        free(own);
+    }
+    free(v->ids);
+    free(v->vectors);
+    memset(v, 0, sizeof *v);
+}
+
+int64_t annb_vectors_row(const annb_vectors *v, const char *text, size_t len)
+{
+    if (!v || (!text && len)) return -1;
+    int64_t id;
+    if (v->keys) id = annb_key_id(text, len);
+    else if (len == 0 || annb_id_parse(&id, text, len)) return -1;
+    for (size_t i = 0; i < v->count; i++)
+        if (v->ids[i] == id &&
+            (!v->keys || (strlen(v->keys[i]) == len && memcmp(v->keys[i], text, len) == 0)))
+            return (int64_t)i;
+    return -1;
 }
 
 int annb_seen_items_from_file(int64_t **items, size_t *count, const char *path, int64_t user,
