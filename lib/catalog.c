@@ -115,8 +115,8 @@ static int entry_begin(cat_reader *r, const char *s, size_t n, uint64_t line, ui
         why = len <= ANNB_MAX_KEY_BYTES ? annb_key_invalid(key, len) : "an ID longer than 256 bytes";
         if (why)
             return annb_input_error(err, ANNB_E_INPUT, r->path, line, col,
-                                    "expected a string ID, found %s%s", why,
-                                    len ? "" : " (empty)");
+                                    "expected a string ID (the items' IDs are text), found %s "
+                                    "(%s)", annb_excerpt(ex, s, n), why);
         if (annb_keys_add(&r->keys, key, len)) return nomem(r, err);
         id = annb_key_id(key, len);
     } else if ((why = annb_id_parse(&id, s, n))) {

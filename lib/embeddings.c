@@ -632,8 +632,8 @@ static int take_id(emb_reader *r, const char *text, size_t len, uint64_t line, u
     const char *bad = annb_key_invalid(text, len);
     if (bad)
         return annb_input_error(err, ANNB_E_INPUT, r->path, line, col,
-                                "expected an integer or a string ID%s, found %s", what,
-                                *bad ? annb_excerpt(ex, text, len) : "");
+                                "expected an integer or a string ID%s, found %s (%s)", what,
+                                annb_excerpt(ex, text, len), bad);
     r->keyed = 1;
     return ANNB_OK;
 }
