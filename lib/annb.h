@@ -1139,7 +1139,9 @@ typedef struct annb_serve_opts {
     size_t max_k;
     /* Called, on the caller's thread, after each question answered with
      * results: the parsed question (count 1) and its q->k hits, both valid
-     * during the call only. For a service that samples its traffic, e.g. to
+     * during the call only. The protocol names subjects and exclusions as
+     * text (q->subject_texts, q->exclude_texts); q->subjects holds the
+     * subject's ID as well. For a service that samples its traffic, e.g. to
      * ask again with q->exact set and measure its live recall. NULL: none. */
     void (*answered)(void *ctx, const annb_question *q, const annb_hit *hits);
     void *answered_ctx;

@@ -36,6 +36,7 @@ int annb_key_looks_numeric(const char *text, size_t len)
     size_t i = 0, digits = 0;
     while (i < len && (text[i] == ' ' || text[i] == '\t')) i++;
     if (i < len && (text[i] == '+' || text[i] == '-')) i++;
+    if (i == len) return 1; /* a sign alone: a number missing, not a name */
     for (; i < len && text[i] >= '0' && text[i] <= '9'; i++) digits++;
     if (i < len && text[i] == '.')
         for (i++; i < len && text[i] >= '0' && text[i] <= '9'; i++) digits++;

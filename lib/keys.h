@@ -27,7 +27,8 @@
  * key prints on a terminal and in JSON as it is. */
 const char *annb_key_invalid(const char *text, size_t len);
 
-/* Does the text read as a number ("12", "-3", "12.0", "1e5", " 7")? Such an
+/* Does the text read as a number ("12", "-3", "12.0", "1e5", " 7", or a sign
+ * alone)? Such an
  * ID field in a file whose IDs are not all integers is a mistake more often
  * than a key (pandas writes integer IDs as "12.0" when a column has gaps):
  * the readers refuse it unless keys are asked for (string_ids). */

@@ -295,11 +295,30 @@ static annb_serve_opts serve_opts(const annb_serve_opts *given)
     return o;
 }
 
-/* The question answered: the caller's hook sees it with its hits. */
-static void tell_answered(const annb_serve_opts *o, const problem *p, const annb_question *q,
+/* The question answered: the caller's hook sees it with its hits, and
+ * with its subject as an ID too when the request named it as text (the
+ * protocol always does), so a hook can use either. */
+static void tell_answered(const annb_serve_opts *o, const problem *p,
+                          const annb_bundle *const *bundles, size_t n, const annb_question *q,
                           const annb_hit *hits)
 {
-    if (o->answered && p->code == ANNB_OK) o->answered(o->answered_ctx, q, hits);
+    if (!o->answered || p->code != ANNB_OK) return;
+    annb_question told = *q;
+    int64_t subject;
+    if (q->subject_texts && !q->subjects && q->kind != ANNB_Q_ITEMS_FOR_VECTOR) {
+        const int of_items = q->kind == ANNB_Q_SIMILAR_ITEMS || q->kind == ANNB_Q_USERS_FOR_ITEM;
+        const annb_bundle *in = bundles[0];
+        for (size_t i = 0; !of_items && i < n; i++)
+            if (annb_space_count(bundles[i], ANNB_SPACE_USERS)) {
+                in = bundles[i];
+                break;
+            }
+        const char *text = q->subject_texts[0];
+        annb_space_id_of(in, of_items ? ANNB_SPACE_ITEMS : ANNB_SPACE_USERS, text, strlen(text),
+                         &subject); /* answered: it is there */
+        told.subjects = &subject;
+    }
+    o->answered(o->answered_ctx, &told, hits);
 }
 
 int annb_serve_request_with(const annb_bundle *const *bundles, size_t n, const char *request_text,
@@ -325,7 +344,7 @@ int annb_serve_request_with(const annb_bundle *const *bundles, size_t n, const c
     } else if (check_bundles(bundles, n, &dim, &p) == ANNB_OK &&
                parse_request(&r, req, dim, &p) == ANNB_OK) {
         if (!(hits = malloc(r.q.k * sizeof *hits))) fail(&p, ANNB_E_NOMEM, "internal", "out of memory");
-        else if (answer(hits, bundles, n, &r.q, &p) == ANNB_OK) tell_answered(&o, &p, &r.q, hits);
+        else if (answer(hits, bundles, n, &r.q, &p) == ANNB_OK) tell_answered(&o, &p, bundles, n, &r.q, hits);
     }
     const cJSON *id = req && cJSON_IsObject(req) ? cJSON_GetObjectItemCaseSensitive(req, "id") : NULL;
     int rc = respond(response, bundles, n, id, &p, annb_question_space(r.q.kind), hits, r.q.k);
@@ -356,7 +375,7 @@ int annb_serve_ask(const annb_bundle *const *bundles, size_t n, const annb_quest
         INVALID(&p, "\"k\" must be an integer from 1 to %zu", o.max_k);
     else if (check_bundles(bundles, n, &dim, &p) == ANNB_OK) {
         if (!(hits = malloc(q->k * sizeof *hits))) fail(&p, ANNB_E_NOMEM, "internal", "out of memory");
-        else if (answer(hits, bundles, n, q, &p) == ANNB_OK) tell_answered(&o, &p, q, hits);
+        else if (answer(hits, bundles, n, q, &p) == ANNB_OK) tell_answered(&o, &p, bundles, n, q, hits);
     }
     int rc = respond(response, bundles, n, NULL, &p,
                      q ? annb_question_space(q->kind) : ANNB_SPACE_ITEMS, hits, q ? q->k : 0);

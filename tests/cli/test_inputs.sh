@@ -72,10 +72,13 @@ run "$BUILD" "$W/wide1.csv" -o "$W/x.annb" --id-column key
 expect_failure ann-build 1 'wide1.csv:2:3: expected a number as value 1 of the row' \
     'name its column with --vector-column'
 
-# string IDs are refused, saying so
-printf 'word,vector\nthe,"[1,2]"\n' >"$W/words.csv"
+# string IDs are taken as text (item2vec words); a number that is no integer is refused
+printf 'word,vector\nthe,"[1,2]"\nfox,"[2,1]"\n' >"$W/words.csv"
 run "$BUILD" "$W/words.csv" -o "$W/x.annb"
-expect_failure ann-build 1 'words.csv:2:1: expected an integer ID' 'string IDs are not supported yet'
+expect_status 0
+printf 'word,vector\nthe,"[1,2]"\n12.0,"[2,1]"\n' >"$W/words.csv"
+run "$BUILD" "$W/words.csv" -o "$W/x.annb"
+expect_failure ann-build 1 'words.csv:3:1: expected an integer ID' 'pass --string-ids'
 
 # ---- streams: stdin and compressed inputs ----
 
@@ -258,7 +261,10 @@ run "$BUILD" "$W/short.vec" -o "$W/x.annb"
 expect_failure ann-build 1 'short.vec:3:1: expected 2 rows \(the count on line 1\), found 1 \(a truncated file\?\)'
 printf '1 2\ntt0114709 0.5 0.25\n' >"$W/words.vec"
 run "$BUILD" "$W/words.vec" -o "$W/x.annb"
-expect_failure ann-build 1 'words.vec:2:1: expected an integer ID' 'string IDs are not supported yet'
+expect_status 0
+printf '1 2\n0.5 0.5 0.25\n' >"$W/words.vec"
+run "$BUILD" "$W/words.vec" -o "$W/x.annb"
+expect_failure ann-build 1 'words.vec:2:1: expected an integer ID' 'pass --string-ids'
 head -c 150 "$W/five.npy" >"$W/cut.npy"
 run "$BUILD" "$W/cut.npy" --ids-from-rows -o "$W/x.annb"
 expect_failure ann-build 1 'cut.npy: byte 150: expected 5 rows of 4 values \(the shape\), found the end of the file in row 1'

@@ -1759,6 +1759,9 @@ static void test_serve_opts(void **state)
     assert_true(seen.subject == user);
     annb_question q = seen.q;
     q.subjects = &user;
+    q.subject_texts = NULL; /* the hook's texts lived during the call only */
+    q.exclude_texts = NULL;
+    q.exclude_text_count = 0;
     q.genres = (const char *const[]){"Drama"};
     annb_hit hits[7];
     assert_int_equal(annb_ask(hits, whole, 1, &q, NULL), ANNB_OK);
