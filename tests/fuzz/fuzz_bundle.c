@@ -111,6 +111,22 @@ static void item_lookups(const annb_bundle *b, const annb_bundle_info *info, int
     FUZZ_CHECK(v);
     FUZZ_CHECK(annb_item_vector(b, id, v) == (present ? ANNB_OK : ANNB_E_NOT_FOUND));
     free(v);
+
+    /* String IDs (SPEC 6.19): a key read back names the same ID; a table
+     * damaged at that row gives no key, never bytes outside the file. */
+    size_t klen = 0;
+    const char *key = annb_space_key(b, ANNB_SPACE_ITEMS, id, &klen);
+    if (key) {
+        FUZZ_CHECK(present && annb_space_has_keys(b, ANNB_SPACE_ITEMS) && key[klen] == '\0');
+        int64_t back;
+        int rc = annb_space_id_of(b, ANNB_SPACE_ITEMS, key, klen, &back);
+        FUZZ_CHECK(back == annb_key_id(key, klen));
+        FUZZ_CHECK(rc == (back == id ? ANNB_OK : ANNB_E_NOT_FOUND) || rc == ANNB_OK);
+    }
+    for (uint64_t r = 0; r < annb_space_count(b, ANNB_SPACE_USERS) && r < 4; r++) {
+        const char *u = annb_space_key_at(b, ANNB_SPACE_USERS, r, &klen);
+        if (u) FUZZ_CHECK(u[klen] == '\0');
+    }
 }
 
 static void exercise(const annb_bundle *b)

@@ -121,6 +121,16 @@ dmg "$tmp/hnsw.annb" "$b/hostile-fais-hnsw-max-level.annb" fais32:$((at + 4)) 30
 dmg "$tmp/hnsw.annb" "$b/hostile-fais-hnsw-efsearch.annb" fais32:$((at + 12)) 268435456
 dmg "$tmp/hnsw.annb" "$b/hostile-fais-hnsw-neighbor.annb" fais32:$neighbors 1000
 dmg "$tmp/hnsw.annb" "$b/hostile-fais-hnsw-storage-ntotal.annb" fais64:$((at + 28)) 11
+# String IDs (SPEC 6.19): items and users with keys, and their tables flipped
+printf 'item_id,embedding\ntt001,"[1,0]"\nsku-\303\244,"[0,1]"\n123,"[0.5,0.5]"\n' >"$tmp/keys.csv"
+printf 'user_id,embedding\nalice,"[1,0]"\nbob,"[0,1]"\n' >"$tmp/keyusers.csv"
+printf 'user_id,item_id\nalice,tt001\nbob,123\n' >"$tmp/keyseen.csv"
+ab "$tmp/keys.csv" -o "$b/seed-keys.annb" --users "$tmp/keyusers.csv" \
+    --interactions "$tmp/keyseen.csv"
+for kind in IKOF IKEY UKOF UKEY; do
+    at=$(le $(($(entry_of $kind "$b/seed-keys.annb") + 16)) 8 "$b/seed-keys.annb")
+    flip "$b/seed-keys.annb" "$b/seed-flip-$(echo "$kind" | tr A-Z a-z).annb" $((at + 9))
+done
 : >"$b/seed-empty.annb"
 printf 'not a bundle\n' >"$b/seed-text.annb"
 
@@ -155,6 +165,8 @@ printf 'id,features\n1,"[1,2]"\n2,"[1,2,3]"\n' >"$e/seed-shortcut-bad-dimension.
 printf 'id,features\n1,"[1,2]"\n2,"[1,3.40282357e38]"\n' >"$e/seed-shortcut-bad-overflow.csv"
 printf 'id,features\n1,"[1,2]"\n2,"[1,2]" \n3,"[1,2]"x\n' >"$e/seed-shortcut-bad-after-quote.csv"
 printf 'id\tfeatures\n1\t[1, 2]\n2\t[3, 4]\n3\t"[5,6]"\n' >"$e/seed-shortcut-tsv.tsv"
+printf 'id,features\n1,"[1,2]"\ntt0114709,"[3,4]"\n2,"[5,6]"\n' >"$e/seed-keys-mixed.csv"
+printf 'id,features\nab,"[1,2]"\n12.0,"[3,4]"\n' >"$e/seed-bad-keys-float.csv"
 
 # ---- catalogs ----
 c=$corpus/catalog
