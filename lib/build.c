@@ -7,6 +7,7 @@
 #include "index_build.h"
 #include "ingest.h"
 #include "provenance.h"
+#include "section_io.h"
 #include "sections.h"
 #include "sha256.h"
 
@@ -105,92 +106,6 @@ static int index_desc(char out[ANNB_MAX_INDEX_DESC + 1], const char *buf, annb_e
     return ANNB_OK;
 }
 
-static int cmp_entry_ptr_by_id(const void *a, const void *b)
-{
-    int64_t x = (*(annb_catalog_entry *const *)a)->id, y = (*(annb_catalog_entry *const *)b)->id;
-    return (x > y) - (x < y);
-}
-
-/* Joins the catalog to the sorted rows and adds TOFF, TTLS, GVOC, GBIT
- * (SPEC 6.5-6.8). Rows without an entry get an empty title and no genres. */
-static int add_catalog(annbf_writer *w, const sorted_rows *r, const annb_catalog *c,
-                       annb_build_report *rep, annb_error *err)
-{
-    int rc = ANNB_E_NOMEM;
-    uint32_t words = (c->genre_count + 63) / 64;
-    annb_catalog_entry **byid = malloc((c->count ? c->count : 1) * sizeof *byid);
-    uint64_t *toff = malloc((r->n + 1) * sizeof *toff);
-    uint64_t *bits = calloc(words ? r->n * words : 1, sizeof *bits);
-    char *titles = NULL, *vocab = NULL;
-    size_t tsize = r->n, vsize = 0; /* every row has at least its NUL */
-    annbf_error fe;
-    if (!byid || !toff || !bits) goto out;
-    for (uint64_t i = 0; i < c->count; i++) byid[i] = &c->entries[i];
-    qsort(byid, c->count, sizeof *byid, cmp_entry_ptr_by_id);
-
-    /* Pass 1: match rows to entries (both sorted by ID) and size the blob. */
-    annb_catalog_entry **match = calloc(r->n ? r->n : 1, sizeof *match);
-    if (!match) goto out;
-    uint64_t j = 0, matched = 0;
-    for (uint64_t i = 0; i < r->n; i++) {
-        while (j < c->count && byid[j]->id < r->ids[i]) j++;
-        if (j < c->count && byid[j]->id == r->ids[i]) {
-            match[i] = byid[j];
-            tsize += strlen(byid[j]->title);
-            matched++;
-        }
-    }
-    rep->items_without_catalog = r->n - matched;
-    rep->catalog_without_item = c->count - matched;
-
-    titles = malloc(tsize);
-    for (uint32_t g = 0; g < c->genre_count; g++) vsize += strlen(c->genre_names[g]) + 1;
-    vocab = malloc(vsize ? vsize : 1);
-    if (!titles || !vocab) {
-        free(match);
-        goto out;
-    }
-    size_t pos = 0;
-    for (uint64_t i = 0; i < r->n; i++) {
-        toff[i] = pos;
-        if (match[i]) {
-            size_t len = strlen(match[i]->title);
-            memcpy(titles + pos, match[i]->title, len);
-            pos += len;
-            for (uint32_t k = 0; k < match[i]->genre_count; k++) {
-                uint32_t g = c->genre_ids[match[i]->genre_first + k];
-                bits[i * words + g / 64] |= 1ull << (g % 64);
-            }
-        }
-        titles[pos++] = '\0';
-    }
-    toff[r->n] = pos;
-    free(match);
-    pos = 0;
-    for (uint32_t g = 0; g < c->genre_count; g++) {
-        size_t len = strlen(c->genre_names[g]) + 1;
-        memcpy(vocab + pos, c->genre_names[g], len);
-        pos += len;
-    }
-
-    if ((rc = annbf_writer_add(w, ANNB_KIND_TITLE_OFFSETS, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_U64,
-                               r->n + 1, toff, (r->n + 1) * sizeof *toff, &fe)) ||
-        (rc = annbf_writer_add(w, ANNB_KIND_TITLES, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_BYTES, tsize,
-                               titles, tsize, &fe)) ||
-        (rc = annbf_writer_add(w, ANNB_KIND_GENRE_NAMES, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_BYTES,
-                               vsize, vocab, vsize, &fe)) ||
-        (rc = annbf_writer_add(w, ANNB_KIND_GENRE_BITS, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_U64,
-                               r->n * words, bits, r->n * words * sizeof *bits, &fe)))
-        annb_error_set(err, rc, "adding catalog sections: %s", fe.message);
-out:
-    if (rc == ANNB_E_NOMEM) annb_error_set(err, rc, "out of memory joining the catalog");
-    free(byid);
-    free(toff);
-    free(bits);
-    free(titles);
-    free(vocab);
-    return rc;
-}
 
 /* Host floats/ints are written as little-endian bytes: annb builds only on
  * little-endian hosts (checked at compile time). */
@@ -240,30 +155,6 @@ static void parts_release(bundle_parts *p)
     free(p->provenance);
 }
 
-/* Adds a critical raw section; the writer copies the bytes. */
-static int add_raw(annbf_writer *w, const char *kind, uint32_t type, uint64_t count,
-                   const void *data, size_t size, annbf_error *fe)
-{
-    return annbf_writer_add(w, kind, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_RAW, type, count, data, size,
-                            fe);
-}
-
-/* The string IDs of rows r (SPEC 6.19): raw, so that they are read in place. */
-static int add_keys(annbf_writer *w, const char *off_kind, const char *text_kind,
-                    const sorted_rows *r, annbf_error *fe)
-{
-    uint64_t *off, size;
-    char *text;
-    if (annb_keys_gather(&off, &text, &size, &r->keys, r->src, r->n)) {
-        snprintf(fe->message, sizeof fe->message, "out of memory");
-        return ANNB_E_NOMEM;
-    }
-    int rc = add_raw(w, off_kind, ANNBF_ELEM_U64, r->n + 1, off, (r->n + 1) * 8, fe);
-    if (rc == ANNB_OK) rc = add_raw(w, text_kind, ANNBF_ELEM_BYTES, size, text, size, fe);
-    free(off);
-    free(text);
-    return rc;
-}
 
 /* Every input of a build, for the check that the output is none of them:
  * a new input option is added here. Returns how many (NULLs kept). */
@@ -356,76 +247,37 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
 {
     annbf_writer *w = NULL;
     annbf_error fe = {0};
-    uint8_t mbuf[ANNB_META_SIZE + ANNB_MAX_INDEX_DESC], tbuf[ANNB_TUNE_SIZE];
-    uint8_t kbuf[ANNB_TUNK_HEADER + ANNB_TUNE_MAX_ROWS * ANNB_TUNK_ROW];
+    uint8_t mbuf[ANNB_META_SIZE + ANNB_MAX_INDEX_DESC];
     size_t msize = annb_meta_encode(mbuf, sizeof mbuf, &p->meta);
-    size_t tsize = annb_tune_encode(tbuf, &p->index.tune);
-    size_t ksize = p->index.tune.nrows ? annb_tunk_encode(kbuf, &p->index.tune) : 0;
     const sorted_rows *it = &p->items, *us = &p->users;
     int rc = annbf_writer_new(&w, &fe);
     if (rc) return annb_error_set(err, rc, "%s", fe.message);
-    if ((rc = add_raw(w, ANNB_KIND_META, ANNBF_ELEM_BYTES, msize, mbuf, msize, &fe)) ||
-        (rc = add_raw(w, ANNB_KIND_IDS, ANNBF_ELEM_I64, it->n, it->ids, it->n * 8, &fe)) ||
-        (rc = add_raw(w, ANNB_KIND_VECS, ANNBF_ELEM_F32, it->n * it->d, it->vecs,
-                      it->n * it->d * 4, &fe)) ||
+    /* The items, their string IDs and index, then the users; every group
+     * of sections is written by its own module (section_io.h). */
+    if ((rc = annb_sec_add_raw(w, ANNB_KIND_META, ANNBF_ELEM_BYTES, msize, mbuf, msize, &fe)) ||
+        (rc = annb_sec_add_raw(w, ANNB_KIND_IDS, ANNBF_ELEM_I64, it->n, it->ids, it->n * 8, &fe)) ||
+        (rc = annb_sec_add_raw(w, ANNB_KIND_VECS, ANNBF_ELEM_F32, it->n * it->d, it->vecs,
+                               it->n * it->d * 4, &fe)) ||
+        (it->src && (rc = annb_keys_sections_write(w, ANNB_KIND_ITEM_KEY_OFFSETS,
+                                                   ANNB_KIND_ITEM_KEYS, &it->keys, it->src, it->n,
+                                                   &fe))) ||
         (p->index.faiss_blob &&
-         (rc = add_raw(w, ANNB_KIND_FAISS, ANNBF_ELEM_BYTES, p->index.faiss_size,
-                       p->index.faiss_blob, p->index.faiss_size, &fe))) ||
-        (rc = annbf_writer_add(w, ANNB_KIND_TUNE, 0, ANNBF_CODEC_RAW, ANNBF_ELEM_BYTES, tsize,
-                               tbuf, tsize, &fe)) ||
-        (ksize && (rc = annbf_writer_add(w, ANNB_KIND_TUNE_K, 0, ANNBF_CODEC_RAW, ANNBF_ELEM_BYTES,
-                                         ksize, kbuf, ksize, &fe))) ||
-        (us->n && (rc = add_raw(w, ANNB_KIND_USER_IDS, ANNBF_ELEM_I64, us->n, us->ids, us->n * 8,
-                                &fe))) ||
-        (us->n && (rc = add_raw(w, ANNB_KIND_USER_VECS, ANNBF_ELEM_F32, us->n * us->d, us->vecs,
-                                us->n * us->d * 4, &fe))) ||
-        (p->seen_offsets &&
-         ((rc = annbf_writer_add(w, ANNB_KIND_SEEN_OFFSETS, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_ZSTD,
-                                 ANNBF_ELEM_U64, us->n + 1, p->seen_offsets, (us->n + 1) * 8,
-                                 &fe)) ||
-          (rc = annbf_writer_add(w, ANNB_KIND_SEEN_ROWS, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_ZSTD,
-                                 ANNBF_ELEM_U32, p->seen_offsets[us->n], p->seen_rows,
-                                 p->seen_offsets[us->n] * 4, &fe))))) {
+         (rc = annb_sec_add_raw(w, ANNB_KIND_FAISS, ANNBF_ELEM_BYTES, p->index.faiss_size,
+                                p->index.faiss_blob, p->index.faiss_size, &fe))) ||
+        (rc = annb_tune_sections_write(w, &p->index.tune, &fe)) ||
+        (us->n && (rc = annb_user_sections_write(w, us->ids, us->vecs, us->n, us->d,
+                                                 p->seen_offsets, p->seen_rows, &us->keys,
+                                                 us->src, &fe))) ||
+        (p->index.native_ivf && (rc = annb_ivf_sections_write(w, &p->index.ivf.ivf, &fe))) ||
+        (p->index.native_graph && (rc = annb_graph_sections_write(w, &p->index.graph.g, &fe)))) {
         annb_error_set(err, rc, "adding sections: %s", fe.message);
         goto out;
     }
-    if ((it->src && (rc = add_keys(w, ANNB_KIND_ITEM_KEY_OFFSETS, ANNB_KIND_ITEM_KEYS, it, &fe))) ||
-        (us->src && (rc = add_keys(w, ANNB_KIND_USER_KEY_OFFSETS, ANNB_KIND_USER_KEYS, us, &fe)))) {
-        annb_error_set(err, rc, "adding the string IDs: %s", fe.message);
+    if (p->catalog &&
+        (rc = annb_catalog_sections_write(w, it->ids, it->n, p->catalog,
+                                          &rep->items_without_catalog,
+                                          &rep->catalog_without_item, err)))
         goto out;
-    }
-    const annb_ivf *ivf = &p->index.ivf.ivf;
-    if (p->index.native_ivf &&
-        ((rc = add_raw(w, ANNB_KIND_IVF_CENTROIDS, ANNBF_ELEM_F32, (uint64_t)ivf->nlist * ivf->d,
-                       ivf->centroids, (size_t)ivf->nlist * ivf->d * 4, &fe)) ||
-         (rc = add_raw(w, ANNB_KIND_IVF_OFFSETS, ANNBF_ELEM_U64, ivf->nlist + 1, ivf->offsets,
-                       ((size_t)ivf->nlist + 1) * 8, &fe)) ||
-         (rc = add_raw(w, ANNB_KIND_IVF_ROWS, ANNBF_ELEM_U32, ivf->n, ivf->rows, ivf->n * 4, &fe)) ||
-         (rc = add_raw(w, ANNB_KIND_IVF_VECS, ANNBF_ELEM_F32, ivf->n * ivf->d, ivf->vecs,
-                       ivf->n * ivf->d * 4, &fe)))) {
-        annb_error_set(err, rc, "adding the IVF sections: %s", fe.message);
-        goto out;
-    }
-    const annb_graph *gr = &p->index.graph.g;
-    if (p->index.native_graph &&
-        ((rc = add_raw(w, ANNB_KIND_GRAPH_ENTRY, ANNBF_ELEM_U32, gr->nentry, gr->entry,
-                       (size_t)gr->nentry * 4, &fe)) ||
-         (rc = add_raw(w, ANNB_KIND_GRAPH_ADJ, ANNBF_ELEM_U32, gr->n * gr->degree, gr->adj,
-                       (size_t)gr->n * gr->degree * 4, &fe)))) {
-        annb_error_set(err, rc, "adding the graph sections: %s", fe.message);
-        goto out;
-    }
-    if (p->index.native_graph && gr->codes &&
-        ((rc = add_raw(w, ANNB_KIND_GRAPH_SQ, ANNBF_ELEM_F32, 2 * (uint64_t)gr->d, gr->sq.lo,
-                       2 * (size_t)gr->d * 4, &fe)) ||
-         (rc = add_raw(w, ANNB_KIND_GRAPH_CODES, ANNBF_ELEM_BYTES, gr->n * gr->d, gr->codes,
-                       (size_t)gr->n * gr->d, &fe)) ||
-         (rc = add_raw(w, ANNB_KIND_GRAPH_ROWS, ANNBF_ELEM_U32, gr->n, gr->row_of,
-                       (size_t)gr->n * 4, &fe)))) {
-        annb_error_set(err, rc, "adding the graph's codes: %s", fe.message);
-        goto out;
-    }
-    if (p->catalog && (rc = add_catalog(w, it, p->catalog, rep, err))) goto out;
     if ((rc = annbf_writer_add(w, ANNB_KIND_BUILD, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_BYTES,
                                p->provenance_size, p->provenance, p->provenance_size, &fe))) {
         annb_error_set(err, rc, "adding the provenance section: %s", fe.message);

@@ -1,13 +1,13 @@
 /* bundle.c - opening, checking and describing a bundle. */
 #define _GNU_SOURCE /* O_CLOEXEC */
 #include "bundle.h"
+#include "section_io.h"
 #include "faiss_check.h"
 #include "regular_file.h"
 #include "faiss_glue.h"
 #include "csvread.h"
 #include "ingest.h"
 #include "keys.h"
-#include "provenance.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 /* Formats "PATH: at byte N: message" from a format-layer error. */
-static int format_error(annb_error *err, const annb_bundle *b, const annbf_error *fe)
+int annb_sec_format_error(annb_error *err, const annb_bundle *b, const annbf_error *fe)
 {
     if (fe->offset != UINT64_MAX)
         return annb_error_set(err, fe->code, "%s: at byte %llu: %s", b->path,
@@ -29,7 +29,7 @@ static int format_error(annb_error *err, const annb_bundle *b, const annbf_error
 }
 
 /* Hands a malloc'd buffer to the content, which frees it when released. */
-static int keep_owned(const annb_bundle *b, annb_content *c, void *owned, annb_error *err)
+int annb_sec_keep(const annb_bundle *b, annb_content *c, void *owned, annb_error *err)
 {
     if (c->owned_count == sizeof c->owned / sizeof c->owned[0]) {
         free(owned);
@@ -41,7 +41,7 @@ static int keep_owned(const annb_bundle *b, annb_content *c, void *owned, annb_e
 
 /* Loads (checksum verified, decoded) the section of this kind and checks its
  * element type and count. Absent: *out = NULL and ANNB_OK unless required. */
-static int load_section(const annb_bundle *b, annb_content *c, const char *kind, int required,
+int annb_sec_load(const annb_bundle *b, annb_content *c, const char *kind, int required,
                         uint32_t elem_type, uint64_t elem_count, const void **out,
                         annb_error *err)
 {
@@ -63,15 +63,15 @@ static int load_section(const annb_bundle *b, annb_content *c, const char *kind,
     annbf_error fe;
     void *owned = NULL;
     int rc = annbf_section_load(&b->file, (uint32_t)i, out, &owned, &fe);
-    if (rc) return format_error(err, b, &fe);
-    return owned ? keep_owned(b, c, owned, err) : ANNB_OK;
+    if (rc) return annb_sec_format_error(err, b, &fe);
+    return owned ? annb_sec_keep(b, c, owned, err) : ANNB_OK;
 }
 
 /* A bulk section (SPEC 3.11): used in place without its checksum unless
  * `verify` (annb_verify, ANNB_OPEN_VERIFY_ALL), so that opening costs time
  * independent of the bundle's size. Raw float data locates nothing: damage
  * there changes scores, never what is read. */
-static int load_bulk_typed(const annb_bundle *b, annb_content *c, const char *kind, uint32_t type,
+int annb_sec_bulk(const annb_bundle *b, annb_content *c, const char *kind, uint32_t type,
                            uint64_t elem_count, int verify, const void **out, annb_error *err)
 {
     int i = annbf_section_find(&b->file, kind);
@@ -82,13 +82,13 @@ static int load_bulk_typed(const annb_bundle *b, annb_content *c, const char *ki
         return ANNB_OK;
     }
     /* Verified, or not as expected: load_section checks it and says why. */
-    return load_section(b, c, kind, 1, type, elem_count, out, err);
+    return annb_sec_load(b, c, kind, 1, type, elem_count, out, err);
 }
 
-static int load_bulk(const annb_bundle *b, annb_content *c, const char *kind, uint64_t elem_count,
+int annb_sec_bulk_f32(const annb_bundle *b, annb_content *c, const char *kind, uint64_t elem_count,
                      int verify, const void **out, annb_error *err)
 {
-    return load_bulk_typed(b, c, kind, ANNBF_ELEM_F32, elem_count, verify, out, err);
+    return annb_sec_bulk(b, c, kind, ANNBF_ELEM_F32, elem_count, verify, out, err);
 }
 
 static void content_release(annb_content *c)
@@ -103,7 +103,7 @@ static void content_release(annb_content *c)
 
 /* A meaning error in element `index` of a section, located by byte: in the
  * file for a raw section, in the decoded bytes for a compressed one. */
-static int corrupt(annb_error *err, const annb_bundle *b, const char *kind, const char *what,
+int annb_sec_corrupt(annb_error *err, const annb_bundle *b, const char *kind, const char *what,
                    uint64_t index)
 {
     int i = annbf_section_find(&b->file, kind);
@@ -124,7 +124,7 @@ static int corrupt(annb_error *err, const annb_bundle *b, const char *kind, cons
 /* Text [from, to) of a bytes section: clean (annb_text_char), as the
  * catalog reader made it. Opening skips this pass (it reads every title),
  * so writers escape or repair what they print; annb_verify refuses. */
-static int check_text(annb_error *err, const annb_bundle *b, const char *kind, const char *name,
+int annb_sec_check_text(annb_error *err, const annb_bundle *b, const char *kind, const char *name,
                       uint64_t number, const char *base, uint64_t from, uint64_t to)
 {
     char what[160];
@@ -142,351 +142,18 @@ static int check_text(annb_error *err, const annb_bundle *b, const char *kind, c
         else
             snprintf(what, sizeof what, "%s %llu is not valid UTF-8 (byte 0x%02x)", name,
                      (unsigned long long)number, (unsigned char)base[i]);
-        return corrupt(err, b, kind, what, i);
+        return annb_sec_corrupt(err, b, kind, what, i);
     }
-    return ANNB_OK;
-}
-
-/* Catalog sections (SPEC 6.5-6.8): all four or none. */
-static int load_catalog(const annb_bundle *b, annb_content *c, int full, annb_error *err)
-{
-    uint64_t n = c->meta.count;
-    const void *toff, *ttls, *gvoc, *gbit;
-    int present = annbf_section_find(&b->file, ANNB_KIND_TITLE_OFFSETS) >= 0;
-    int rc;
-    if ((rc = load_section(b, c, ANNB_KIND_TITLE_OFFSETS, present, ANNBF_ELEM_U64, n + 1, &toff,
-                           err)) ||
-        (rc = load_section(b, c, ANNB_KIND_TITLES, present, ANNBF_ELEM_BYTES, UINT64_MAX, &ttls,
-                           err)) ||
-        (rc = load_section(b, c, ANNB_KIND_GENRE_NAMES, present, ANNBF_ELEM_BYTES, UINT64_MAX,
-                           &gvoc, err)))
-        return rc;
-    if (!present) {
-        if (ttls || gvoc || annbf_section_find(&b->file, ANNB_KIND_GENRE_BITS) >= 0)
-            return annb_error_set(err, ANNB_E_CORRUPT, "%s: catalog sections without 'TOFF'",
-                                  b->path);
-        return ANNB_OK;
-    }
-    /* Titles: offsets strictly ascending from 0 to the blob size, each title
-     * NUL-terminated (an empty one: the item has no catalog entry). */
-    const uint64_t *off = toff;
-    const char *titles = ttls;
-    uint64_t tsize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_TITLES)].decoded_size;
-    if (off[0] != 0 || off[n] != tsize)
-        return corrupt(err, b, ANNB_KIND_TITLE_OFFSETS, "offsets do not span the titles", 0);
-    for (uint64_t i = 0; i < n; i++) {
-        /* off[i + 1] <= tsize before it is used: off[n] == tsize does not
-         * bound an offset that a later one (out of order) comes under. */
-        if (off[i + 1] <= off[i] || off[i + 1] > tsize || titles[off[i + 1] - 1] != '\0')
-            return corrupt(err, b, ANNB_KIND_TITLE_OFFSETS, "title offset out of order or title "
-                           "not NUL-terminated", i);
-        if (full && (rc = check_text(err, b, ANNB_KIND_TITLES, "title of row", i, titles,
-                                     off[i], off[i + 1] - 1)))
-            return rc;
-    }
-    /* Genre vocabulary: NUL-terminated names, each non-empty. */
-    uint64_t vsize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_GENRE_NAMES)].decoded_size;
-    const char *v = gvoc;
-    if (vsize && v[vsize - 1] != '\0')
-        return corrupt(err, b, ANNB_KIND_GENRE_NAMES, "vocabulary not NUL-terminated", vsize - 1);
-    uint32_t g = 0;
-    for (uint64_t i = 0; i < vsize; i++) g += v[i] == '\0';
-    if (g > ANNB_MAX_GENRES)
-        return corrupt(err, b, ANNB_KIND_GENRE_NAMES, "too many genres", g);
-    c->genre_names = malloc((g ? g : 1) * sizeof *c->genre_names);
-    if (!c->genre_names) return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
-    for (uint64_t i = 0, k = 0; i < vsize; k++) {
-        size_t len = strlen(v + i);
-        if (len == 0) return corrupt(err, b, ANNB_KIND_GENRE_NAMES, "empty genre name", k);
-        if (full && (rc = check_text(err, b, ANNB_KIND_GENRE_NAMES, "genre", k, v, i, i + len)))
-            return rc;
-        c->genre_names[k] = v + i;
-        i += len + 1;
-    }
-    c->genre_count = g;
-    c->genre_words = (g + 63) / 64;
-    if ((rc = load_section(b, c, ANNB_KIND_GENRE_BITS, 1, ANNBF_ELEM_U64, n * c->genre_words,
-                           &gbit, err)))
-        return rc;
-    c->genre_bits = gbit;
-    if (g && !(c->genre_rows = annb_genre_rows_new(g)))
-        return annb_error_set(err, ANNB_E_NOMEM, "%s: out of memory", b->path);
-    if (full && g % 64)
-        for (uint64_t i = 0; i < n; i++)
-            if (c->genre_bits[i * c->genre_words + c->genre_words - 1] >> (g % 64))
-                return corrupt(err, b, ANNB_KIND_GENRE_BITS, "bit set past the vocabulary", i);
-    c->title_offsets = off;
-    c->titles = titles;
     return ANNB_OK;
 }
 
 /* IDs strictly ascending, never the reserved ANNB_ID_NONE (SPEC 6.2, 6.9). */
-static int check_ids(const annb_bundle *b, const char *kind, const int64_t *ids, uint64_t n,
+int annb_sec_check_ids(const annb_bundle *b, const char *kind, const int64_t *ids, uint64_t n,
                      annb_error *err)
 {
     for (uint64_t i = 0; i < n; i++)
         if (ids[i] == ANNB_ID_NONE || (i && ids[i] <= ids[i - 1]))
-            return corrupt(err, b, kind, "IDs not strictly ascending", i);
-    return ANNB_OK;
-}
-
-/* String IDs (SPEC 6.19): the offsets and the text of n rows whose IDs are
- * ids, both or neither. Bulk sections: opening checks their sizes only
- * (each use checks what it reads); full checks every key against its ID. */
-static int load_keys(const annb_bundle *b, annb_content *c, const char *off_kind,
-                     const char *text_kind, const int64_t *ids, uint64_t n, int full,
-                     const uint64_t **off_out, const char **text_out, uint64_t *size_out,
-                     annb_error *err)
-{
-    int io = annbf_section_find(&b->file, off_kind), it = annbf_section_find(&b->file, text_kind);
-    if (io < 0 && it < 0) return ANNB_OK;
-    if (io < 0 || it < 0)
-        return annb_error_set(err, ANNB_E_CORRUPT, "%s: '%.4s' without '%.4s'", b->path,
-                              io < 0 ? text_kind : off_kind, io < 0 ? off_kind : text_kind);
-    const void *off, *text;
-    int rc = load_bulk_typed(b, c, off_kind, ANNBF_ELEM_U64, n + 1, full, &off, err);
-    if (rc == ANNB_OK)
-        rc = load_bulk_typed(b, c, text_kind, ANNBF_ELEM_BYTES, b->file.sections[it].elem_count,
-                             full, &text, err);
-    if (rc) return rc;
-    uint64_t size = b->file.sections[it].decoded_size, row;
-    if (full) {
-        const char *why = annb_keys_stored_check(off, text, size, ids, n, &row);
-        if (why) return corrupt(err, b, off_kind, why, row);
-    }
-    *off_out = off;
-    *text_out = text;
-    *size_out = size;
-    return ANNB_OK;
-}
-
-/* Users and their interactions (SPEC 6.9-6.12): UIDS and UVEC together;
- * SOFF and SEEN together, and only with users. */
-static int load_users(const annb_bundle *b, annb_content *c, int full, annb_error *err)
-{
-    const void *p;
-    int rc, has_users = annbf_section_find(&b->file, ANNB_KIND_USER_IDS) >= 0;
-    int has_seen = annbf_section_find(&b->file, ANNB_KIND_SEEN_OFFSETS) >= 0;
-    if (!has_users) {
-        if (has_seen || annbf_section_find(&b->file, ANNB_KIND_USER_VECS) >= 0 ||
-            annbf_section_find(&b->file, ANNB_KIND_USER_KEY_OFFSETS) >= 0 ||
-            annbf_section_find(&b->file, ANNB_KIND_USER_KEYS) >= 0 ||
-            annbf_section_find(&b->file, ANNB_KIND_SEEN_ROWS) >= 0)
-            return annb_error_set(err, ANNB_E_CORRUPT, "%s: user sections without 'UIDS'", b->path);
-        return ANNB_OK;
-    }
-    if ((rc = load_section(b, c, ANNB_KIND_USER_IDS, 1, ANNBF_ELEM_I64, UINT64_MAX, &p, err)))
-        return rc;
-    uint64_t m = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_USER_IDS)].elem_count;
-    if (m == 0 || m > UINT32_MAX)
-        return corrupt(err, b, ANNB_KIND_USER_IDS, "user count out of range 1..2^32-1", m);
-    c->user_ids = p;
-    if ((rc = check_ids(b, ANNB_KIND_USER_IDS, c->user_ids, m, err))) return rc;
-    if ((rc = load_bulk(b, c, ANNB_KIND_USER_VECS, m * c->meta.dimension, full, &p, err)))
-        return rc;
-    c->user_vecs = p;
-    c->user_count = m;
-    if ((rc = load_keys(b, c, ANNB_KIND_USER_KEY_OFFSETS, ANNB_KIND_USER_KEYS, c->user_ids, m,
-                        full, &c->user_key_offsets, &c->user_keys, &c->user_key_size, err)))
-        return rc;
-    if (has_seen) {
-        if ((rc = load_section(b, c, ANNB_KIND_SEEN_OFFSETS, 1, ANNBF_ELEM_U64, m + 1, &p, err)))
-            return rc;
-        const uint64_t *off = p;
-        if ((rc = load_section(b, c, ANNB_KIND_SEEN_ROWS, 1, ANNBF_ELEM_U32, UINT64_MAX, &p, err)))
-            return rc;
-        const uint32_t *rows = p;
-        uint64_t total = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_SEEN_ROWS)].elem_count;
-        if (off[0] != 0 || off[m] != total)
-            return corrupt(err, b, ANNB_KIND_SEEN_OFFSETS, "offsets do not span 'SEEN'", 0);
-        for (uint64_t u = 0; u < m; u++) {
-            if (off[u + 1] < off[u])
-                return corrupt(err, b, ANNB_KIND_SEEN_OFFSETS, "offsets decrease", u);
-            for (uint64_t i = off[u]; i < off[u + 1]; i++) /* ascending: searched by bsearch */
-                if (rows[i] >= c->meta.count || (i > off[u] && rows[i] <= rows[i - 1]))
-                    return corrupt(err, b, ANNB_KIND_SEEN_ROWS,
-                                   "item rows of a user out of range or not ascending", i);
-        }
-        c->seen_offsets = off;
-        c->seen_rows = rows;
-    } else if (annbf_section_find(&b->file, ANNB_KIND_SEEN_ROWS) >= 0) {
-        return annb_error_set(err, ANNB_E_CORRUPT, "%s: 'SEEN' without 'SOFF'", b->path);
-    }
-    return ANNB_OK;
-}
-
-/* Provenance (SPEC 6.13): optional; when present, checked like any other
- * section (a size bound before anything is allocated, the checksum, then
- * the text rules) and kept with a NUL for annb_bundle_provenance. */
-static int load_provenance(const annb_bundle *b, annb_content *c, annb_error *err)
-{
-    int i = annbf_section_find(&b->file, ANNB_KIND_BUILD);
-    if (i < 0) return ANNB_OK;
-    uint64_t size = b->file.sections[i].decoded_size, bad;
-    const char *what;
-    const void *p;
-    if (size == 0 || size > ANNB_MAX_PROVENANCE_BYTES)
-        return corrupt(err, b, ANNB_KIND_BUILD, "provenance size out of range 1..65536 bytes", 0);
-    int rc = load_section(b, c, ANNB_KIND_BUILD, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err);
-    if (rc) return rc;
-    if (annb_provenance_check(p, (size_t)size, &bad, &what))
-        return corrupt(err, b, ANNB_KIND_BUILD, what, bad);
-    char *text = malloc((size_t)size + 1);
-    if (!text) return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
-    memcpy(text, p, (size_t)size);
-    text[size] = '\0';
-    if ((rc = keep_owned(b, c, text, err))) return rc;
-    c->provenance = text;
-    return ANNB_OK;
-}
-
-/* Recall and search parameters (SPEC 6.14): optional (format 1.0 bundles
- * have none); decoded within bounds, and "exact" exactly for Flat. */
-static int load_tune(const annb_bundle *b, annb_content *c, annb_error *err)
-{
-    const void *p;
-    char msg[200];
-    int i = annbf_section_find(&b->file, ANNB_KIND_TUNE);
-    if (i < 0) return ANNB_OK;
-    int rc = load_section(b, c, ANNB_KIND_TUNE, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err);
-    if (rc) return rc;
-    const annbf_section *s = &b->file.sections[i];
-    if ((rc = annb_tune_decode(&c->tune, p, s->decoded_size, msg, sizeof msg)))
-        return annb_error_set(err, rc, "%s: at byte %llu: %s", b->path,
-                              (unsigned long long)s->offset, msg);
-    int flat = strcmp(c->meta.index, ANNB_INDEX_FLAT) == 0;
-    if (flat != (c->tune.source == ANNB_TUNE_EXACT))
-        return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: TUNE %s for index '%s'",
-                              b->path, (unsigned long long)s->offset,
-                              flat ? "measured recall" : "claims exact search", c->meta.index);
-    c->has_tune = 1;
-    /* TUNK (6.16): the same for several k, agreeing with TUNE. */
-    if ((i = annbf_section_find(&b->file, ANNB_KIND_TUNE_K)) < 0) return ANNB_OK;
-    if ((rc = load_section(b, c, ANNB_KIND_TUNE_K, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
-        return rc;
-    s = &b->file.sections[i];
-    if ((rc = annb_tunk_decode(&c->tune, p, s->decoded_size, msg, sizeof msg)))
-        return annb_error_set(err, rc, "%s: at byte %llu: %s", b->path,
-                              (unsigned long long)s->offset, msg);
-    return ANNB_OK;
-}
-
-/* annb's own IVF-Flat (SPEC 6.15): the four sections together, for index
- * "IVF<nlist>,Flat" with that nlist, every row indexed once. The arrays
- * that say where to read are checksummed and checked (annb_ivf_check)
- * before any search; the vectors are bulk (3.11). */
-static int load_ivf(const annb_bundle *b, annb_content *c, int full, annb_error *err)
-{
-    static const char *const kinds[] = {ANNB_KIND_IVF_CENTROIDS, ANNB_KIND_IVF_OFFSETS,
-                                        ANNB_KIND_IVF_ROWS, ANNB_KIND_IVF_VECS};
-    int present = 0, rc;
-    for (int i = 0; i < 4; i++) present += annbf_section_find(&b->file, kinds[i]) >= 0;
-    uint32_t nlist = 0;
-    int native = annb_index_native_ivf(c->meta.index, &nlist);
-    if (present == 0) return ANNB_OK;
-    if (present != 4 || !native)
-        return annb_error_set(err, ANNB_E_CORRUPT, "%s: IVF sections: %d of 4, for index '%s'",
-                              b->path, present, c->meta.index);
-    uint64_t n = c->meta.count, d = c->meta.dimension;
-    const void *ct, *of, *rw, *vc;
-    if ((rc = load_section(b, c, ANNB_KIND_IVF_OFFSETS, 1, ANNBF_ELEM_U64, (uint64_t)nlist + 1,
-                           &of, err)) ||
-        (rc = load_section(b, c, ANNB_KIND_IVF_CENTROIDS, 1, ANNBF_ELEM_F32, nlist * d, &ct, err)) ||
-        (rc = load_section(b, c, ANNB_KIND_IVF_ROWS, 1, ANNBF_ELEM_U32, n, &rw, err)) ||
-        (rc = load_bulk(b, c, ANNB_KIND_IVF_VECS, n * d, full, &vc, err)))
-        return rc;
-    c->ivf = (annb_ivf){nlist, (uint32_t)d, n, ct, of, rw, vc};
-    char why[200];
-    if ((rc = annb_ivf_check(&c->ivf, n, why, sizeof why))) {
-        int i = annbf_section_find(&b->file, ANNB_KIND_IVF_ROWS);
-        return annb_error_set(err, rc, "%s: at byte %llu: IVF lists: %s", b->path,
-                              (unsigned long long)b->file.sections[i].offset, why);
-    }
-    c->has_ivf = 1;
-    return ANNB_OK;
-}
-
-/* annb's own graph (SPEC 6.18): GENT and GADJ together, for index
- * "Graph<degree>". The entry rows are checked here; the adjacency is bulk
- * (3.11): every neighbour number is bounded where a search reads it. */
-static int load_graph(const annb_bundle *b, annb_content *c, int full, annb_error *err)
-{
-    static const char *const kinds[] = {ANNB_KIND_GRAPH_ADJ, ANNB_KIND_GRAPH_ENTRY,
-                                        ANNB_KIND_GRAPH_CODES, ANNB_KIND_GRAPH_SQ,
-                                        ANNB_KIND_GRAPH_ROWS};
-    int present = 0, sq8 = 0;
-    for (int i = 0; i < 5; i++) present += annbf_section_find(&b->file, kinds[i]) >= 0;
-    uint32_t degree = 0;
-    int native = annb_index_native_graph(c->meta.index, &degree, &sq8);
-    if (present == 0 && !native) return ANNB_OK;
-    if (present != (sq8 ? 5 : 2) || !native)
-        return annb_error_set(err, ANNB_E_CORRUPT, "%s: graph sections: %d of %d, for index '%s'",
-                              b->path, present, sq8 ? 5 : 2, c->meta.index);
-    uint64_t n = c->meta.count;
-    int ie = annbf_section_find(&b->file, ANNB_KIND_GRAPH_ENTRY);
-    uint64_t ne = b->file.sections[ie].elem_count;
-    if (ne == 0 || ne > ANNB_GRAPH_MAX_ENTRIES || ne > n)
-        return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: GENT: %llu entry rows, "
-                              "expected 1..%u and at most the %llu rows", b->path,
-                              (unsigned long long)b->file.sections[ie].offset,
-                              (unsigned long long)ne, ANNB_GRAPH_MAX_ENTRIES,
-                              (unsigned long long)n);
-    const void *en, *adj;
-    int rc;
-    if ((rc = load_section(b, c, ANNB_KIND_GRAPH_ENTRY, 1, ANNBF_ELEM_U32, ne, &en, err)) ||
-        (rc = load_bulk_typed(b, c, ANNB_KIND_GRAPH_ADJ, ANNBF_ELEM_U32, n * degree, full, &adj,
-                              err)))
-        return rc;
-    c->graph = (annb_graph){n, c->meta.dimension, degree, (uint32_t)ne, adj, en, c->vecs, NULL,
-                            {0}, NULL};
-    if (sq8) { /* the parameters checked, the codes bulk: any byte is a valid code */
-        const void *sp, *codes, *rows;
-        uint32_t d = c->meta.dimension;
-        if ((rc = load_section(b, c, ANNB_KIND_GRAPH_SQ, 1, ANNBF_ELEM_F32, 2 * (uint64_t)d, &sp,
-                               err)) ||
-            (rc = load_bulk_typed(b, c, ANNB_KIND_GRAPH_CODES, ANNBF_ELEM_BYTES, n * d, full,
-                                  &codes, err)) ||
-            (rc = load_bulk_typed(b, c, ANNB_KIND_GRAPH_ROWS, ANNBF_ELEM_U32, n, full, &rows,
-                                  err)))
-            return rc;
-        c->graph.row_of = rows;
-        if (full) { /* annb_verify: GROW is a permutation of the rows */
-            uint8_t *hit = calloc(n ? n : 1, 1);
-            if (!hit) return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
-            const uint32_t *r = rows;
-            uint64_t bad = n;
-            for (uint64_t i = 0; i < n && bad == n; i++) {
-                if (r[i] >= n || hit[r[i]]) bad = i;
-                else hit[r[i]] = 1;
-            }
-            free(hit);
-            if (bad < n)
-                return corrupt(err, b, ANNB_KIND_GRAPH_ROWS,
-                               r[bad] >= n ? "row past the rows" : "row at two positions", bad);
-        }
-        int64_t bad = annb_sq8_check(sp, d);
-        if (bad >= 0)
-            return corrupt(err, b, ANNB_KIND_GRAPH_SQ,
-                           bad < d ? "code offset not finite" : "code step not finite and > 0",
-                           (uint64_t)bad);
-        c->graph.codes = codes;
-        c->graph.sq = (annb_sq8){d, sp, (const float *)sp + d};
-    }
-    char why[200];
-    if ((rc = annb_graph_check(&c->graph, why, sizeof why)))
-        return annb_error_set(err, rc, "%s: at byte %llu: graph: %s", b->path,
-                              (unsigned long long)b->file.sections[ie].offset, why);
-    if (full) { /* annb_verify: every neighbour in range, no row linked to itself */
-        const uint32_t *a = adj;
-        for (uint64_t i = 0; i < n * degree; i++)
-            if ((a[i] >= n && a[i] != ANNB_GRAPH_NONE) || a[i] == i / degree)
-                return corrupt(err, b, ANNB_KIND_GRAPH_ADJ,
-                               a[i] >= n ? "neighbour row past the rows" : "row linked to itself",
-                               i);
-    }
-    if (!(c->graph_pool = annb_graph_pool_new(n)))
-        return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
-    c->has_graph = 1;
+            return annb_sec_corrupt(err, b, kind, "IDs not strictly ascending", i);
     return ANNB_OK;
 }
 
@@ -524,33 +191,34 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
                                   "%s: at byte %llu: unknown critical section '%.4s' (written by "
                                   "a newer annb?)", b->path, (unsigned long long)s->offset, s->kind);
     }
-    if ((rc = load_section(b, c, ANNB_KIND_META, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
+    if ((rc = annb_sec_load(b, c, ANNB_KIND_META, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
         return rc;
     uint64_t msize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_META)].decoded_size;
     uint64_t moff = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_META)].offset;
     if ((rc = annb_meta_decode(&c->meta, p, msize, msg, sizeof msg)))
         return annb_error_set(err, rc, "%s: at byte %llu: %s", b->path, (unsigned long long)moff, msg);
     uint64_t n = c->meta.count, d = c->meta.dimension;
-    if ((rc = load_section(b, c, ANNB_KIND_IDS, 1, ANNBF_ELEM_I64, n, &p, err))) return rc;
+    if ((rc = annb_sec_load(b, c, ANNB_KIND_IDS, 1, ANNBF_ELEM_I64, n, &p, err))) return rc;
     c->ids = p;
-    if ((rc = check_ids(b, ANNB_KIND_IDS, c->ids, n, err))) return rc;
+    if ((rc = annb_sec_check_ids(b, ANNB_KIND_IDS, c->ids, n, err))) return rc;
     /* n <= 2^32 and d <= 2^16: n * d cannot overflow. */
-    if ((rc = load_bulk(b, c, ANNB_KIND_VECS, n * d, full || b->verify_all, &p, err))) return rc;
+    if ((rc = annb_sec_bulk_f32(b, c, ANNB_KIND_VECS, n * d, full || b->verify_all, &p, err))) return rc;
     c->vecs = p;
     if (full)
         for (uint64_t i = 0; i < n * d; i++)
             if (!isfinite(c->vecs[i]))
-                return corrupt(err, b, ANNB_KIND_VECS, "value not finite", i);
-    if ((rc = load_keys(b, c, ANNB_KIND_ITEM_KEY_OFFSETS, ANNB_KIND_ITEM_KEYS, c->ids, n,
+                return annb_sec_corrupt(err, b, ANNB_KIND_VECS, "value not finite", i);
+    if ((rc = annb_keys_sections_load(b, c, ANNB_KIND_ITEM_KEY_OFFSETS, ANNB_KIND_ITEM_KEYS, c->ids,
+                                      n,
                         full || b->verify_all, &c->item_key_offsets, &c->item_keys,
                         &c->item_key_size, err)))
         return rc;
-    if ((rc = load_catalog(b, c, full, err))) return rc;
-    if ((rc = load_users(b, c, full || b->verify_all, err))) return rc;
-    if ((rc = load_tune(b, c, err))) return rc;
-    if ((rc = load_ivf(b, c, full || b->verify_all, err))) return rc;
-    if ((rc = load_graph(b, c, full || b->verify_all, err))) return rc;
-    if ((rc = load_provenance(b, c, err))) return rc;
+    if ((rc = annb_catalog_sections_load(b, c, full, err))) return rc;
+    if ((rc = annb_user_sections_load(b, c, full || b->verify_all, err))) return rc;
+    if ((rc = annb_tune_load(b, c, err))) return rc;
+    if ((rc = annb_ivf_sections_load(b, c, full || b->verify_all, err))) return rc;
+    if ((rc = annb_graph_sections_load(b, c, full || b->verify_all, err))) return rc;
+    if ((rc = annb_provenance_load(b, c, err))) return rc;
 
     int has_faiss = annbf_section_find(&b->file, ANNB_KIND_FAISS) >= 0;
     int flat = strcmp(c->meta.index, ANNB_INDEX_FLAT) == 0;
@@ -569,7 +237,7 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
                               "%s", b->path, (unsigned long long)moff, c->has_ivf ? "IVF" : "graph");
     if (has_faiss) { /* Flat: searched in place by exact.c, nothing to load */
         /* load_section verified the checksum: Faiss never parses unverified bytes. */
-        if ((rc = load_section(b, c, ANNB_KIND_FAISS, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
+        if ((rc = annb_sec_load(b, c, ANNB_KIND_FAISS, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
             return rc;
         uint64_t fsize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_FAISS)].decoded_size;
         /* MIPS-to-L2 (SPEC 6.4): one more dimension, searched as L2. */
@@ -609,7 +277,7 @@ static int bundle_attach(annb_bundle *b, const void *data, size_t size, annb_err
     static const uint8_t empty[1];
     annbf_error fe;
     int rc = annbf_file_parse(&b->file, size ? data : empty, size, &fe);
-    if (rc) return format_error(err, b, &fe);
+    if (rc) return annb_sec_format_error(err, b, &fe);
     return b->structure_only ? ANNB_OK : content_load(b, &b->c, 0, err);
 }
 
@@ -682,7 +350,7 @@ int annb_verify(const annb_bundle *b, annb_error *err)
     if (!b) return annb_error_set(err, ANNB_E_INVALID, "annb_verify: bundle is NULL");
     annbf_error fe;
     int rc = annbf_file_verify(&b->file, annb_kind_known, &fe);
-    if (rc) return format_error(err, b, &fe);
+    if (rc) return annb_sec_format_error(err, b, &fe);
     annb_content scratch;
     rc = content_load(b, &scratch, 1, err);
     content_release(&scratch);

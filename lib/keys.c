@@ -1,9 +1,11 @@
 /* keys.c - string IDs: the rule, the in-memory table, the stored table. */
 #include "keys.h"
+#include "section_io.h"
 #include "csvread.h"
 #include "ingest.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -157,4 +159,55 @@ int annb_keys_check_unique(const char *path, const int64_t *ids, const annb_keys
                             "IDs %s and %s (line %" PRIu64 ") hash to the same 63-bit number, "
                             "which annb stores for a string ID: rename one of them",
                             annb_excerpt(eb, b, lb), annb_excerpt(ea, a, la), lines[first]);
+}
+
+/* ---- the sections (SPEC 6.19) ---- */
+
+/* String IDs (SPEC 6.19): the offsets and the text of n rows whose IDs are
+ * ids, both or neither. Bulk sections: opening checks their sizes only
+ * (each use checks what it reads); full checks every key against its ID. */
+int annb_keys_sections_load(const annb_bundle *b, annb_content *c, const char *off_kind,
+                     const char *text_kind, const int64_t *ids, uint64_t n, int full,
+                     const uint64_t **off_out, const char **text_out, uint64_t *size_out,
+                     annb_error *err)
+{
+    int io = annbf_section_find(&b->file, off_kind), it = annbf_section_find(&b->file, text_kind);
+    if (io < 0 && it < 0) return ANNB_OK;
+    if (io < 0 || it < 0)
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: '%.4s' without '%.4s'", b->path,
+                              io < 0 ? text_kind : off_kind, io < 0 ? off_kind : text_kind);
+    const void *off, *text;
+    int rc = annb_sec_bulk(b, c, off_kind, ANNBF_ELEM_U64, n + 1, full, &off, err);
+    if (rc == ANNB_OK)
+        rc = annb_sec_bulk(b, c, text_kind, ANNBF_ELEM_BYTES, b->file.sections[it].elem_count,
+                             full, &text, err);
+    if (rc) return rc;
+    uint64_t size = b->file.sections[it].decoded_size, row;
+    if (full) {
+        const char *why = annb_keys_stored_check(off, text, size, ids, n, &row);
+        if (why) return annb_sec_corrupt(err, b, off_kind, why, row);
+    }
+    *off_out = off;
+    *text_out = text;
+    *size_out = size;
+    return ANNB_OK;
+}
+
+
+int annb_keys_sections_write(annbf_writer *w, const char *off_kind, const char *text_kind,
+                             const annb_keys *keys, const uint32_t *src, uint64_t n,
+                             annbf_error *fe)
+{
+    uint64_t *off, size;
+    char *text;
+    if (annb_keys_gather(&off, &text, &size, keys, src, n)) {
+        snprintf(fe->message, sizeof fe->message, "out of memory");
+        return ANNB_E_NOMEM;
+    }
+    /* raw: read in place, each use checking what it reads (SPEC 6.19) */
+    int rc = annb_sec_add_raw(w, off_kind, ANNBF_ELEM_U64, n + 1, off, (n + 1) * 8, fe);
+    if (rc == ANNB_OK) rc = annb_sec_add_raw(w, text_kind, ANNBF_ELEM_BYTES, size, text, size, fe);
+    free(off);
+    free(text);
+    return rc;
 }

@@ -5,6 +5,7 @@
  * content, never a time, path or host: the section is part of the
  * reproducible bytes (SPEC 4.2). */
 #include "provenance.h"
+#include "section_io.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -188,3 +189,29 @@ int annb_provenance_check(const char *text, size_t size, uint64_t *bad, const ch
     }
     return ANNB_OK;
 }
+
+/* Provenance (SPEC 6.13): optional; when present, checked like any other
+ * section (a size bound before anything is allocated, the checksum, then
+ * the text rules) and kept with a NUL for annb_bundle_provenance. */
+int annb_provenance_load(const annb_bundle *b, annb_content *c, annb_error *err)
+{
+    int i = annbf_section_find(&b->file, ANNB_KIND_BUILD);
+    if (i < 0) return ANNB_OK;
+    uint64_t size = b->file.sections[i].decoded_size, bad;
+    const char *what;
+    const void *p;
+    if (size == 0 || size > ANNB_MAX_PROVENANCE_BYTES)
+        return annb_sec_corrupt(err, b, ANNB_KIND_BUILD, "provenance size out of range 1..65536 bytes", 0);
+    int rc = annb_sec_load(b, c, ANNB_KIND_BUILD, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err);
+    if (rc) return rc;
+    if (annb_provenance_check(p, (size_t)size, &bad, &what))
+        return annb_sec_corrupt(err, b, ANNB_KIND_BUILD, what, bad);
+    char *text = malloc((size_t)size + 1);
+    if (!text) return annb_error_set(err, ANNB_E_NOMEM, "out of memory");
+    memcpy(text, p, (size_t)size);
+    text[size] = '\0';
+    if ((rc = annb_sec_keep(b, c, text, err))) return rc;
+    c->provenance = text;
+    return ANNB_OK;
+}
+

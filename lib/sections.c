@@ -1,5 +1,7 @@
-/* sections.c - META encoding and the list of known section kinds. */
+/* sections.c - META, TUNE and TUNK encoding (SPEC 6.1, 6.14, 6.16), TUNE
+ * and TUNK read back and written, and the list of known section kinds. */
 #include "sections.h"
+#include "section_io.h"
 
 #include "le.h" /* format/: the same little-endian helpers as the format layer */
 
@@ -331,4 +333,57 @@ int64_t annb_row_in(const int64_t *ids, uint64_t n, int64_t id)
         else hi = mid;
     }
     return lo < n && ids[lo] == id ? (int64_t)lo : -1;
+}
+
+/* Recall and search parameters (SPEC 6.14): optional (format 1.0 bundles
+ * have none); decoded within bounds, and "exact" exactly for Flat. */
+int annb_tune_load(const annb_bundle *b, annb_content *c, annb_error *err)
+{
+    const void *p;
+    char msg[200];
+    int i = annbf_section_find(&b->file, ANNB_KIND_TUNE);
+    if (i < 0) return ANNB_OK;
+    int rc = annb_sec_load(b, c, ANNB_KIND_TUNE, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err);
+    if (rc) return rc;
+    const annbf_section *s = &b->file.sections[i];
+    if ((rc = annb_tune_decode(&c->tune, p, s->decoded_size, msg, sizeof msg)))
+        return annb_error_set(err, rc, "%s: at byte %llu: %s", b->path,
+                              (unsigned long long)s->offset, msg);
+    int flat = strcmp(c->meta.index, ANNB_INDEX_FLAT) == 0;
+    if (flat != (c->tune.source == ANNB_TUNE_EXACT))
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: at byte %llu: TUNE %s for index '%s'",
+                              b->path, (unsigned long long)s->offset,
+                              flat ? "measured recall" : "claims exact search", c->meta.index);
+    c->has_tune = 1;
+    /* TUNK (6.16): the same for several k, agreeing with TUNE. */
+    if ((i = annbf_section_find(&b->file, ANNB_KIND_TUNE_K)) < 0) return ANNB_OK;
+    if ((rc = annb_sec_load(b, c, ANNB_KIND_TUNE_K, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &p, err)))
+        return rc;
+    s = &b->file.sections[i];
+    if ((rc = annb_tunk_decode(&c->tune, p, s->decoded_size, msg, sizeof msg)))
+        return annb_error_set(err, rc, "%s: at byte %llu: %s", b->path,
+                              (unsigned long long)s->offset, msg);
+    return ANNB_OK;
+}
+
+
+/* TUNE, and TUNK when several k were measured: not critical, raw. */
+int annb_tune_sections_write(annbf_writer *w, const annb_tune *t, annbf_error *fe)
+{
+    uint8_t tbuf[ANNB_TUNE_SIZE], kbuf[ANNB_TUNK_HEADER + ANNB_TUNE_MAX_ROWS * ANNB_TUNK_ROW];
+    size_t tsize = annb_tune_encode(tbuf, t);
+    size_t ksize = t->nrows ? annb_tunk_encode(kbuf, t) : 0;
+    int rc = annbf_writer_add(w, ANNB_KIND_TUNE, 0, ANNBF_CODEC_RAW, ANNBF_ELEM_BYTES, tsize, tbuf,
+                              tsize, fe);
+    if (rc == ANNB_OK && ksize)
+        rc = annbf_writer_add(w, ANNB_KIND_TUNE_K, 0, ANNBF_CODEC_RAW, ANNBF_ELEM_BYTES, ksize,
+                              kbuf, ksize, fe);
+    return rc;
+}
+
+int annb_sec_add_raw(annbf_writer *w, const char *kind, uint32_t type, uint64_t count,
+                     const void *data, size_t size, annbf_error *fe)
+{
+    return annbf_writer_add(w, kind, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_RAW, type, count, data, size,
+                            fe);
 }
