@@ -42,8 +42,8 @@ int annb_sec_keep(const annb_bundle *b, annb_content *c, void *owned, annb_error
 /* Loads (checksum verified, decoded) the section of this kind and checks its
  * element type and count. Absent: *out = NULL and ANNB_OK unless required. */
 int annb_sec_load(const annb_bundle *b, annb_content *c, const char *kind, int required,
-                        uint32_t elem_type, uint64_t elem_count, const void **out,
-                        annb_error *err)
+                  uint32_t elem_type, uint64_t elem_count, const void **out,
+                  annb_error *err)
 {
     *out = NULL;
     int i = annbf_section_find(&b->file, kind);
@@ -72,7 +72,7 @@ int annb_sec_load(const annb_bundle *b, annb_content *c, const char *kind, int r
  * independent of the bundle's size. Raw float data locates nothing: damage
  * there changes scores, never what is read. */
 int annb_sec_bulk(const annb_bundle *b, annb_content *c, const char *kind, uint32_t type,
-                           uint64_t elem_count, int verify, const void **out, annb_error *err)
+                  uint64_t elem_count, int verify, const void **out, annb_error *err)
 {
     int i = annbf_section_find(&b->file, kind);
     const annbf_section *s = i >= 0 ? &b->file.sections[i] : NULL;
@@ -86,7 +86,7 @@ int annb_sec_bulk(const annb_bundle *b, annb_content *c, const char *kind, uint3
 }
 
 int annb_sec_bulk_f32(const annb_bundle *b, annb_content *c, const char *kind, uint64_t elem_count,
-                     int verify, const void **out, annb_error *err)
+                      int verify, const void **out, annb_error *err)
 {
     return annb_sec_bulk(b, c, kind, ANNBF_ELEM_F32, elem_count, verify, out, err);
 }
@@ -104,7 +104,7 @@ static void content_release(annb_content *c)
 /* A meaning error in element `index` of a section, located by byte: in the
  * file for a raw section, in the decoded bytes for a compressed one. */
 int annb_sec_corrupt(annb_error *err, const annb_bundle *b, const char *kind, const char *what,
-                   uint64_t index)
+                     uint64_t index)
 {
     int i = annbf_section_find(&b->file, kind);
     const annbf_section *s = i >= 0 ? &b->file.sections[i] : NULL;
@@ -125,7 +125,7 @@ int annb_sec_corrupt(annb_error *err, const annb_bundle *b, const char *kind, co
  * catalog reader made it. Opening skips this pass (it reads every title),
  * so writers escape or repair what they print; annb_verify refuses. */
 int annb_sec_check_text(annb_error *err, const annb_bundle *b, const char *kind, const char *name,
-                      uint64_t number, const char *base, uint64_t from, uint64_t to)
+                        uint64_t number, const char *base, uint64_t from, uint64_t to)
 {
     char what[160];
     for (uint64_t i = from; i < to;) {
@@ -149,7 +149,7 @@ int annb_sec_check_text(annb_error *err, const annb_bundle *b, const char *kind,
 
 /* IDs strictly ascending, never the reserved ANNB_ID_NONE (SPEC 6.2, 6.9). */
 int annb_sec_check_ids(const annb_bundle *b, const char *kind, const int64_t *ids, uint64_t n,
-                     annb_error *err)
+                       annb_error *err)
 {
     for (uint64_t i = 0; i < n; i++)
         if (ids[i] == ANNB_ID_NONE || (i && ids[i] <= ids[i - 1]))
@@ -208,10 +208,9 @@ static int content_load(const annb_bundle *b, annb_content *c, int full, annb_er
         for (uint64_t i = 0; i < n * d; i++)
             if (!isfinite(c->vecs[i]))
                 return annb_sec_corrupt(err, b, ANNB_KIND_VECS, "value not finite", i);
-    if ((rc = annb_keys_sections_load(b, c, ANNB_KIND_ITEM_KEY_OFFSETS, ANNB_KIND_ITEM_KEYS, c->ids,
-                                      n,
-                        full || b->verify_all, &c->item_key_offsets, &c->item_keys,
-                        &c->item_key_size, err)))
+    if ((rc = annb_keys_sections_load(b, c, ANNB_KIND_ITEM_KEY_OFFSETS, ANNB_KIND_ITEM_KEYS,
+                                      c->ids, n, full || b->verify_all, &c->item_key_offsets,
+                                      &c->item_keys, &c->item_key_size, err)))
         return rc;
     if ((rc = annb_catalog_sections_load(b, c, full, err))) return rc;
     if ((rc = annb_user_sections_load(b, c, full || b->verify_all, err))) return rc;

@@ -101,11 +101,11 @@ int annb_catalog_sections_load(const annb_bundle *b, annb_content *c, int full, 
     int present = annbf_section_find(&b->file, ANNB_KIND_TITLE_OFFSETS) >= 0;
     int rc;
     if ((rc = annb_sec_load(b, c, ANNB_KIND_TITLE_OFFSETS, present, ANNBF_ELEM_U64, n + 1, &toff,
-                           err)) ||
+                            err)) ||
         (rc = annb_sec_load(b, c, ANNB_KIND_TITLES, present, ANNBF_ELEM_BYTES, UINT64_MAX, &ttls,
-                           err)) ||
+                            err)) ||
         (rc = annb_sec_load(b, c, ANNB_KIND_GENRE_NAMES, present, ANNBF_ELEM_BYTES, UINT64_MAX,
-                           &gvoc, err)))
+                            &gvoc, err)))
         return rc;
     if (!present) {
         if (ttls || gvoc || annbf_section_find(&b->file, ANNB_KIND_GENRE_BITS) >= 0)
@@ -125,9 +125,9 @@ int annb_catalog_sections_load(const annb_bundle *b, annb_content *c, int full, 
          * bound an offset that a later one (out of order) comes under. */
         if (off[i + 1] <= off[i] || off[i + 1] > tsize || titles[off[i + 1] - 1] != '\0')
             return annb_sec_corrupt(err, b, ANNB_KIND_TITLE_OFFSETS, "title offset out of order or title "
-                           "not NUL-terminated", i);
+                                    "not NUL-terminated", i);
         if (full && (rc = annb_sec_check_text(err, b, ANNB_KIND_TITLES, "title of row", i, titles,
-                                     off[i], off[i + 1] - 1)))
+                                              off[i], off[i + 1] - 1)))
             return rc;
     }
     /* Genre vocabulary: NUL-terminated names, each non-empty. */
@@ -152,7 +152,7 @@ int annb_catalog_sections_load(const annb_bundle *b, annb_content *c, int full, 
     c->genre_count = g;
     c->genre_words = (g + 63) / 64;
     if ((rc = annb_sec_load(b, c, ANNB_KIND_GENRE_BITS, 1, ANNBF_ELEM_U64, n * c->genre_words,
-                           &gbit, err)))
+                            &gbit, err)))
         return rc;
     c->genre_bits = gbit;
     if (g && !(c->genre_rows = annb_genre_rows_new(g)))

@@ -34,7 +34,7 @@ int annb_graph_sections_load(const annb_bundle *b, annb_content *c, int full, an
     int rc;
     if ((rc = annb_sec_load(b, c, ANNB_KIND_GRAPH_ENTRY, 1, ANNBF_ELEM_U32, ne, &en, err)) ||
         (rc = annb_sec_bulk(b, c, ANNB_KIND_GRAPH_ADJ, ANNBF_ELEM_U32, n * degree, full, &adj,
-                              err)))
+                            err)))
         return rc;
     c->graph = (annb_graph){n, c->meta.dimension, degree, (uint32_t)ne, adj, en, c->vecs, NULL,
                             {0}, NULL};
@@ -42,11 +42,11 @@ int annb_graph_sections_load(const annb_bundle *b, annb_content *c, int full, an
         const void *sp, *codes, *rows;
         uint32_t d = c->meta.dimension;
         if ((rc = annb_sec_load(b, c, ANNB_KIND_GRAPH_SQ, 1, ANNBF_ELEM_F32, 2 * (uint64_t)d, &sp,
-                               err)) ||
+                                err)) ||
             (rc = annb_sec_bulk(b, c, ANNB_KIND_GRAPH_CODES, ANNBF_ELEM_BYTES, n * d, full,
-                                  &codes, err)) ||
+                                &codes, err)) ||
             (rc = annb_sec_bulk(b, c, ANNB_KIND_GRAPH_ROWS, ANNBF_ELEM_U32, n, full, &rows,
-                                  err)))
+                                err)))
             return rc;
         c->graph.row_of = rows;
         if (full) { /* annb_verify: GROW is a permutation of the rows */
@@ -61,13 +61,13 @@ int annb_graph_sections_load(const annb_bundle *b, annb_content *c, int full, an
             free(hit);
             if (bad < n)
                 return annb_sec_corrupt(err, b, ANNB_KIND_GRAPH_ROWS,
-                               r[bad] >= n ? "row past the rows" : "row at two positions", bad);
+                                        r[bad] >= n ? "row past the rows" : "row at two positions", bad);
         }
         int64_t bad = annb_sq8_check(sp, d);
         if (bad >= 0)
             return annb_sec_corrupt(err, b, ANNB_KIND_GRAPH_SQ,
-                           bad < d ? "code offset not finite" : "code step not finite and > 0",
-                           (uint64_t)bad);
+                                    bad < d ? "code offset not finite" : "code step not finite and > 0",
+                                    (uint64_t)bad);
         c->graph.codes = codes;
         c->graph.sq = (annb_sq8){d, sp, (const float *)sp + d};
     }
@@ -80,8 +80,8 @@ int annb_graph_sections_load(const annb_bundle *b, annb_content *c, int full, an
         for (uint64_t i = 0; i < n * degree; i++)
             if ((a[i] >= n && a[i] != ANNB_GRAPH_NONE) || a[i] == i / degree)
                 return annb_sec_corrupt(err, b, ANNB_KIND_GRAPH_ADJ,
-                               a[i] >= n ? "neighbour row past the rows" : "row linked to itself",
-                               i);
+                                        a[i] >= n ? "neighbour row past the rows" : "row linked to itself",
+                                        i);
     }
     if (!(c->graph_pool = annb_graph_pool_new(n)))
         return annb_error_set(err, ANNB_E_NOMEM, "out of memory");

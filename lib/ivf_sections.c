@@ -24,7 +24,7 @@ int annb_ivf_sections_load(const annb_bundle *b, annb_content *c, int full, annb
     uint64_t n = c->meta.count, d = c->meta.dimension;
     const void *ct, *of, *rw, *vc;
     if ((rc = annb_sec_load(b, c, ANNB_KIND_IVF_OFFSETS, 1, ANNBF_ELEM_U64, (uint64_t)nlist + 1,
-                           &of, err)) ||
+                            &of, err)) ||
         (rc = annb_sec_load(b, c, ANNB_KIND_IVF_CENTROIDS, 1, ANNBF_ELEM_F32, nlist * d, &ct, err)) ||
         (rc = annb_sec_load(b, c, ANNB_KIND_IVF_ROWS, 1, ANNBF_ELEM_U32, n, &rw, err)) ||
         (rc = annb_sec_bulk_f32(b, c, ANNB_KIND_IVF_VECS, n * d, full, &vc, err)))

@@ -180,7 +180,7 @@ int annb_keys_sections_load(const annb_bundle *b, annb_content *c, const char *o
     int rc = annb_sec_bulk(b, c, off_kind, ANNBF_ELEM_U64, n + 1, full, &off, err);
     if (rc == ANNB_OK)
         rc = annb_sec_bulk(b, c, text_kind, ANNBF_ELEM_BYTES, b->file.sections[it].elem_count,
-                             full, &text, err);
+                           full, &text, err);
     if (rc) return rc;
     uint64_t size = b->file.sections[it].decoded_size, row;
     if (full) {

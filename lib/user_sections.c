@@ -50,7 +50,7 @@ int annb_user_sections_load(const annb_bundle *b, annb_content *c, int full, ann
             for (uint64_t i = off[u]; i < off[u + 1]; i++) /* ascending: searched by bsearch */
                 if (rows[i] >= c->meta.count || (i > off[u] && rows[i] <= rows[i - 1]))
                     return annb_sec_corrupt(err, b, ANNB_KIND_SEEN_ROWS,
-                                   "item rows of a user out of range or not ascending", i);
+                                            "item rows of a user out of range or not ascending", i);
         }
         c->seen_offsets = off;
         c->seen_rows = rows;
