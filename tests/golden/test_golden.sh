@@ -25,5 +25,12 @@ for vb in v1.0/flat-ip v1.0/flat-cosine v1.0/flat-l2 v1.3/graph-ip; do
     check "$vb --user --exclude-seen answers" same "$DIR/$b.user.tsv" \
         "$QUERY" "$DIR/$b.annb" --user 10 --exclude-seen -k 5 --format tsv
 done
+# 1.4: string IDs, asked through the JSON protocol (every question kind)
+for vb in v1.4/keys-ip v1.4/keys-graph; do
+    DIR=$ROOT/${vb%/*} b=${vb#*/}
+    check "$vb opens and verifies" "$INSPECT" --verify "$DIR/$b.annb" >/dev/null
+    check "$vb answers by string ID" same "$DIR/$b.answers.jsonl" "$QUERY" "$DIR/$b.annb" \
+        --serve-stdin <"$DIR/req.jsonl"
+done
 echo "golden: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
