@@ -171,29 +171,23 @@ static void moves(const recorder *r, const char *phase)
     fail_msg("no report in the middle of %s", phase);
 }
 
-static void test_ivf(void **state)
+/* An IVF index, annb's or Faiss's: train (its k-means iterations), add,
+ * tune, write; the first two and the last move in between. */
+static void ivf_phases(fixture *f, const char *index, uint64_t iterations)
 {
-    fixture *f = *state;
-    const want w[] = {{"train", "iterations", 20}, {"add", "rows", 70000}, {"tune", "candidates", 0},
-                      {"write", "bytes", BUNDLE_SIZE}};
-    recorder *r = build_recorded(f, &f->big, "ivf", w, 4);
-    moves(r, "add");
+    const want w[] = {{"train", "iterations", iterations}, {"add", "rows", 70000},
+                      {"tune", "candidates", 0}, {"write", "bytes", BUNDLE_SIZE}};
+    recorder *r = build_recorded(f, &f->big, index, w, 4);
     moves(r, "train");
+    moves(r, "add");
     moves(r, "write");
     free(r);
 }
 
-static void test_faiss_ivf(void **state)
-{
-    fixture *f = *state;
-    /* Faiss's IVF trains its quantizer with 10 iterations (faiss::IndexIVF's cp) */
-    const want w[] = {{"train", "iterations", 10}, {"add", "rows", 70000}, {"tune", "candidates", 0},
-                      {"write", "bytes", BUNDLE_SIZE}};
-    recorder *r = build_recorded(f, &f->big, "IVF64,SQ8", w, 4);
-    moves(r, "add");
-    moves(r, "train");
-    free(r);
-}
+static void test_ivf(void **state) { ivf_phases(*state, "ivf", 20); }
+
+/* Faiss's IVF trains its quantizer with 10 iterations (faiss::IndexIVF's cp). */
+static void test_faiss_ivf(void **state) { ivf_phases(*state, "IVF64,SQ8", 10); }
 
 static void test_graph(void **state)
 {
