@@ -124,50 +124,103 @@ bench: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES='python3-faiss python3-pandas'
 	BUILD=$(BUILD) tests/bench/run.sh
 
-# The Debian package: `make deb` builds it (a build configured for /usr, so
-# the library goes to the multiarch libdir), `make deb-check` installs it with
-# dpkg -i, runs the installed tools, their man page and a program built with
-# pkg-config against it, and removes it again (also when a step fails). CI
-# runs it after `make test`. Root or sudo; refuses to run when a package
-# named annb is already installed, which it would otherwise remove.
-# dpkg-dev (dpkg-shlibdeps) and file are what `cpack -G DEB` uses to work out
-# the package's Depends.
+# The Debian packages, split as Debian splits a library (cmake/deb.cmake):
+#   libannb0      libannb.so.0
+#   libannb-dev   annb.h, libannb.so, libannb.a, annb.pc, the CMake package
+#   annb-tools    ann-build, ann-query, ann-inspect, ann-serve, man pages, completion
+#   python3-annb  the Python package annb
+# `make deb` builds them (a build configured for /usr, so the library goes to
+# the multiarch libdir, with Debian's compiler and linker flags from
+# dpkg-buildflags, hardening=+all) and runs lintian on them: any error or
+# warning (LINTIAN_FAIL_ON) fails it. The tags annb keeps are overridden in
+# cmake/deb/<package>.lintian-overrides, each with its reason.
+# `make deb-check` then installs libannb0 and annb-tools alone with dpkg -i
+# and runs the tools (no -dev package needed), removes them, installs all
+# four with one dpkg -i and tries each package's part: the tools and a man
+# page; a program built with pkg-config and with find_package(annb); import
+# annb. It purges the four again, also when a step fails. CI runs it after
+# `make test`. Root or sudo; refuses to run when one of the four (or the
+# single package annb of earlier builds) is installed already, which it
+# would otherwise remove.
+# dpkg-dev (dpkg-shlibdeps, dpkg-buildflags) and file are what cpack uses to
+# work out the packages' Depends.
 BUILD_DEB ?= build-deb
-DEB_CHECK_PACKAGES := dpkg-dev file man-db
+DEB_CHECK_PACKAGES := dpkg-dev file man-db lintian
+DEB_NAMES := libannb0 libannb-dev annb-tools python3-annb
+LINTIAN_FAIL_ON ?= error,warning
+DEB_FLAGS = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
 .PHONY: deb deb-check
 deb: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES='$(DEB_CHECK_PACKAGES)'
 	cmake -S . -B $(BUILD_DEB) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
-	  -DANNB_BUILD_TESTS=OFF
+	  -DANNB_BUILD_TESTS=OFF \
+	  -DCMAKE_C_FLAGS="$$($(DEB_FLAGS) CPPFLAGS) $$($(DEB_FLAGS) CFLAGS)" \
+	  -DCMAKE_CXX_FLAGS="$$($(DEB_FLAGS) CPPFLAGS) $$($(DEB_FLAGS) CXXFLAGS)" \
+	  -DCMAKE_EXE_LINKER_FLAGS="$$($(DEB_FLAGS) LDFLAGS)" \
+	  -DCMAKE_SHARED_LINKER_FLAGS="$$($(DEB_FLAGS) LDFLAGS)" \
+	  -DCMAKE_MODULE_LINKER_FLAGS="$$($(DEB_FLAGS) LDFLAGS)"
 	env -u MAKEFLAGS -u MFLAGS cmake --build $(BUILD_DEB) -j $(JOBS)
-	rm -f $(BUILD_DEB)/annb_*.deb
+	rm -f $(BUILD_DEB)/*.deb
 	cd $(BUILD_DEB) && cpack -G DEB
-	dpkg-deb --info $(BUILD_DEB)/annb_*.deb
+	@for p in $(DEB_NAMES); do dpkg-deb --field $(BUILD_DEB)/$${p}_*.deb Package Version Depends; echo; done
+	lintian --fail-on $(LINTIAN_FAIL_ON) --display-info --pedantic --info $(BUILD_DEB)/*.deb
 
 deb-check: deb
-	@set -e; deb=$$(ls $(BUILD_DEB)/annb_*.deb); w=$(BUILD_DEB)/deb-check; \
+	@set -e; w=$(BUILD_DEB)/deb-check; all='$(DEB_NAMES)'; \
 	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	if dpkg-query -W -f='$${Status}' annb 2>/dev/null | grep -q ' installed$$'; then \
-	  echo "deb-check: a package annb is installed already; remove it first" >&2; exit 1; fi; \
-	trap '$$SUDO dpkg --purge annb >/dev/null 2>&1 || true' EXIT; \
+	ma=$$(dpkg-architecture -qDEB_HOST_MULTIARCH); \
+	debs() { for p in "$$@"; do ls $(BUILD_DEB)/$${p}_*.deb; done; }; \
+	for p in $$all annb; do \
+	  case "$$(dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | cut -c2)" in \
+	    ""|n|c) ;; \
+	    *) echo "deb-check: the package $$p is installed already; remove it first" >&2; exit 1;; \
+	  esac; \
+	done; \
+	trap '$$SUDO dpkg --purge $$all >/dev/null 2>&1 || true' EXIT; \
+	deb_install() { echo "+ dpkg -i $$*"; \
+	  $$SUDO dpkg -i --path-include='/usr/share/man/*' --path-include='/usr/share/doc/*' $$(debs "$$@"); }; \
+	tools() { \
+	  echo "+ ann-query --version (annb-tools)"; /usr/bin/ann-query --version; \
+	  echo "+ man ann-query | head (annb-tools)"; man ann-query >$$w/man.txt; head $$w/man.txt; \
+	  grep -q '^NAME' $$w/man.txt; \
+	  echo "+ ann-build, ann-inspect --verify, ann-query --item (annb-tools, libannb0)"; \
+	  lib=$$(ldd /usr/bin/ann-query | sed -n 's/.*libannb\.so\.0 => \(.*\) (0x.*/\1/p'); \
+	  test "$$(readlink -f "$$lib")" = "$$(readlink -f /usr/lib/$$ma/libannb.so.0)"; \
+	  /usr/bin/ann-build tests/data/cli/items.csv tests/data/cli/movies.dat -o $$w/cli.annb; \
+	  /usr/bin/ann-inspect $$w/cli.annb --verify >/dev/null; \
+	  /usr/bin/ann-query $$w/cli.annb --item 2571 -k 5; }; \
 	rm -rf $$w; mkdir -p $$w; \
-	echo "+ dpkg -i $$deb"; \
-	$$SUDO dpkg -i --path-include='/usr/share/man/*' --path-include='/usr/share/doc/annb/*' "$$deb"; \
-	echo "+ ann-query --version"; /usr/bin/ann-query --version; \
-	echo "+ man ann-query | head"; man ann-query >$$w/man.txt; head $$w/man.txt; \
-	grep -q '^NAME' $$w/man.txt; \
-	echo "+ ann-build, ann-query --item and a pkg-config program, all from the package"; \
-	/usr/bin/ann-build tests/data/cli/items.csv tests/data/cli/movies.dat -o $$w/cli.annb; \
-	/usr/bin/ann-query $$w/cli.annb --item 2571 -k 5; \
+	deb_install libannb0 annb-tools; \
+	tools; \
+	echo "+ no development files without libannb-dev"; \
+	test ! -e /usr/include/annb.h; \
+	if pkg-config --exists annb; then echo "deb-check: annb.pc without libannb-dev" >&2; exit 1; fi; \
+	echo "+ dpkg --purge annb-tools libannb0"; $$SUDO dpkg --purge annb-tools libannb0; \
+	deb_install $$all; \
+	tools; \
+	echo "+ a program built with pkg-config (libannb-dev), libannb.so.0 from the loader's cache"; \
+	dpkg -S "$$(pkg-config --variable=pcfiledir annb)/annb.pc" | grep -q '^libannb-dev:'; \
 	cc -o $$w/search examples/search_example.c $$(pkg-config --cflags --libs annb); \
 	$$w/search $$w/cli.annb 2571 5 >$$w/search.txt; \
 	cmp tests/install/expected-search.txt $$w/search.txt; \
-	echo "+ the Python package from the package: import annb, similar items"; \
+	for t in annb annb_static; do \
+	  echo "+ a program built with find_package(annb), annb::$$t (libannb-dev)"; \
+	  cmake -S tests/install/consumer -B $$w/cmake-$$t -DANNB_TARGET=annb::$$t \
+	    -DANNB_CONSUMER_SOURCE=$(CURDIR)/examples/search_example.c >$$w/cmake-$$t.log 2>&1 && \
+	  cmake --build $$w/cmake-$$t >>$$w/cmake-$$t.log 2>&1 || { cat $$w/cmake-$$t.log; exit 1; }; \
+	  grep -qx "annb_DIR:PATH=/usr/lib/$$ma/cmake/annb" $$w/cmake-$$t/CMakeCache.txt; \
+	  $$w/cmake-$$t/search $$w/cli.annb 2571 5 >$$w/search-$$t.txt; \
+	  cmp tests/install/expected-search.txt $$w/search-$$t.txt; \
+	done; \
+	echo "+ import annb from /usr/lib/python3/dist-packages, similar items (python3-annb)"; \
 	env -u PYTHONPATH /usr/bin/python3 -c 'import sys, annb; \
 	  assert annb.__file__.startswith("/usr/lib/python3/dist-packages/annb/"), annb.__file__; \
 	  print(annb.open(sys.argv[1]).similar_items(2571, 5)[0])' $$w/cli.annb; \
-	echo "+ dpkg --purge annb"; $$SUDO dpkg --purge annb; trap - EXIT; \
-	if [ -e /usr/bin/ann-query ]; then echo "deb-check: /usr/bin/ann-query left behind" >&2; exit 1; fi; \
+	echo "+ dpkg --purge $$all"; $$SUDO dpkg --purge $$all; trap - EXIT; \
+	for f in /usr/bin/ann-query /usr/include/annb.h /usr/lib/$$ma/libannb.so.0 \
+	    /usr/lib/python3/dist-packages/annb; do \
+	  if [ -e $$f ]; then echo "deb-check: $$f left behind" >&2; exit 1; fi; \
+	done; \
 	echo "deb-check: ok"
 
 # The graph-index benchmark (docs/benchmarks.md, "Graph index"): annb's

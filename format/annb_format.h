@@ -160,7 +160,16 @@ typedef struct annbf_commit_opts {
     /* 1: use the named-temporary fallback even where O_TMPFILE works (for
      * tests of that path). */
     int named_temp;
+    /* Called as the file is written, after each write of at most
+     * ANNBF_WRITE_CHUNK bytes: bytes written so far and the file's size,
+     * with progress_ctx; NULL: none. */
+    void (*progress)(void *progress_ctx, uint64_t written, uint64_t total);
+    void *progress_ctx;
 } annbf_commit_opts;
+
+/* The largest write(2) a commit makes (and so the most bytes between two
+ * calls of annbf_commit_opts.progress). */
+#define ANNBF_WRITE_CHUNK (4u << 20)
 
 /* Removes every named temporary file a commit in this process has made
  * and not yet renamed or removed (the O_TMPFILE fallback, and the moment

@@ -151,31 +151,36 @@ int annbf_writer_add(annbf_writer *w, const char kind[4], uint32_t flags, uint32
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-/* Where the bytes go: the file, and the tee of the commit options. */
+/* Where the bytes go: the file, and the tee and progress of the commit
+ * options. */
 typedef struct sink {
     int fd;
     const annbf_commit_opts *opts;
+    uint64_t written, total;
 } sink;
 
-/* write(2) until all is written: short writes and EINTR are retried. */
-static int write_all(const sink *k, const void *buf, size_t n)
+/* write(2) until all is written, ANNBF_WRITE_CHUNK at most at a time:
+ * short writes and EINTR are retried. */
+static int write_all(sink *k, const void *buf, size_t n)
 {
     const uint8_t *p = buf;
     if (k->opts->tee) k->opts->tee(k->opts->ctx, buf, n);
     while (n) {
-        ssize_t m = write(k->fd, p, n);
+        ssize_t m = write(k->fd, p, n < ANNBF_WRITE_CHUNK ? n : ANNBF_WRITE_CHUNK);
         if (m < 0) {
             if (errno == EINTR) continue;
             return -1;
         }
         p += m;
         n -= (size_t)m;
+        k->written += (uint64_t)m;
+        if (k->opts->progress) k->opts->progress(k->opts->progress_ctx, k->written, k->total);
     }
     return 0;
 }
 
 /* Zero bytes from *pos up to `to` (SPEC 3.9, 4.1). */
-static int pad_to(const sink *k, uint64_t *pos, uint64_t to)
+static int pad_to(sink *k, uint64_t *pos, uint64_t to)
 {
     static const uint8_t zeros[4096];
     while (*pos < to) {
@@ -219,7 +224,7 @@ static uint64_t layout(annbf_writer *w, uint8_t *head)
 }
 
 /* Writes head, then each section after zero padding. -1 with errno set. */
-static int write_file(const sink *k, const annbf_writer *w, const uint8_t *head, size_t head_size)
+static int write_file(sink *k, const annbf_writer *w, const uint8_t *head, size_t head_size)
 {
     uint64_t pos = head_size;
     if (write_all(k, head, head_size)) return -1;
@@ -250,7 +255,7 @@ int annbf_writer_commit_opts(annbf_writer *w, const char *path, const annbf_comm
         free(head);
         return rc;
     }
-    sink k = {out.fd, opts};
+    sink k = {out.fd, opts, 0, size};
     if (write_file(&k, w, head, head_size))
         rc = annbf_fail(err, ANNBF_E_IO, UINT64_MAX, "writing the new file: %s", strerror(errno));
     else if (opts->accept)

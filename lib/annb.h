@@ -122,24 +122,47 @@ ANNB_API int annb_metric_parse(annb_metric *out, const char *name);
 /* ------------------------------------------------------------------------ */
 /* Building a bundle (offline)                                               */
 /* ------------------------------------------------------------------------ */
-/* Progress of reading an input, for a tool's progress line. Filled by the
- * library, valid during the call only. */
+/* Progress of a build, for a tool's progress line. Filled by the library,
+ * valid during the call only.
+ *
+ * First the inputs are read, each a phase with a path:
+ *   "items", "users", "tune vectors", "interactions"  unit "bytes"
+ * then the index is made, each phase with path NULL, in this order:
+ *   "train"  "iterations"  k-means iterations: annb's IVF (20), a Faiss IVF's
+ *                          coarse quantizer and an IVF-PQ's sub-quantizers;
+ *                          training that cannot be counted (an HNSW index's
+ *                          codes, OPQ) is reported with total 0, and done 0
+ *                          at its end
+ *   "add"    "rows"        rows put into annb's IVF lists or added to a Faiss
+ *                          index (an IVF one in chunks, others in one call)
+ *   "graph"  "rows"        rows linked into annb's graph index
+ *   "tune"   "candidates"  search parameter values measured against exact
+ *                          search; total 0 (unknown) until the last call
+ * and last the bundle is written:
+ *   "write"  "bytes"       bytes written; the last call once the file is
+ *                          synced and has its name.
+ * An IVF index has train, add, tune; annb's graph graph, tune; Faiss's HNSW
+ * train (uncounted), add, tune; exact search (Flat) none of them. Index
+ * "auto" may make several indexes, each with its phases. A later version
+ * may add phases and units: show an unknown one by its names. */
 typedef struct annb_progress {
-    /* What is done: reading "items", "users", "tune vectors",
-     * "interactions"; or "graph", linking annb's graph index. */
+    /* The phase (above): a static string. */
     const char *phase;
-    const char *path;  /* the file as the caller named it ("-": stdin); NULL for "graph" */
-    uint64_t done;     /* bytes of the file consumed so far (compressed bytes of a
-                        * compressed file); "graph": rows linked */
-    uint64_t total;    /* the file's size in bytes, 0: unknown (stdin, a pipe); "graph": rows */
+    const char *path;  /* the file as the caller named it ("-": stdin); NULL after reading */
+    uint64_t done;     /* units done so far (a compressed file's compressed bytes) */
+    uint64_t total;    /* units in all, 0: unknown (stdin, a pipe; "tune" until its end) */
     int finished;      /* 1 on the last call for this file or phase */
-    /* Added in 0.2: what done and total count, "bytes" or "rows". */
+    /* Added in 0.2: what done and total count (above). */
     const char *unit;
 } annb_progress;
 
-/* Called on the caller's thread about once per MiB read (and once per batch
- * of rows linked, 1/64 of those linked so far at most), and once with
- * finished set; it must not call back into the library for this build. */
+/* Called on the thread that called annb_build (or annb_build_arrays), work
+ * done on other threads being counted and reported from it: once at the
+ * start of a phase with done 0 (not for a file being read), then as done
+ * grows, at most about once per MiB read and 64 times in a phase of known
+ * total (once per candidate in "tune"), and once with finished set (not
+ * when the build fails). It must not call back into the library for this
+ * build; the build waits while it runs. */
 typedef void (*annb_progress_fn)(void *ctx, const annb_progress *p);
 
 typedef struct annb_build_opts {
@@ -249,8 +272,9 @@ typedef struct annb_build_opts {
      * they are left out instead and counted (annb_build_report.
      * items_dropped_zero, users_dropped_zero). Other metrics keep them. */
     int drop_zero;
-    /* Progress of reading the embeddings and interactions, and of linking
-     * a graph index (NULL: none), called with progress_ctx. */
+    /* Progress of reading the embeddings and interactions, then of
+     * training, adding, linking, tuning and writing (annb_progress; NULL:
+     * none), called with progress_ctx. */
     annb_progress_fn progress;
     void *progress_ctx;
     /* ---- added in 0.3; a struct_size that ends above gets their defaults ---- */

@@ -6,6 +6,7 @@
 #include "csvread.h"
 #include "index_build.h"
 #include "ingest.h"
+#include "progress.h"
 #include "provenance.h"
 #include "section_io.h"
 #include "sections.h"
@@ -242,6 +243,22 @@ static int hash_matches(void *ctx, annbf_error *fe)
     return ANNBF_E_CHECKSUM;
 }
 
+/* Phase "write": the bundle's bytes as the writer writes them; begun at
+ * the first write, when the file's size is known. */
+typedef struct write_progress {
+    annb_progress_to to;
+    annb_phase phase;
+    int begun;
+} write_progress;
+
+static void on_written(void *ctx, uint64_t written, uint64_t total)
+{
+    write_progress *wp = ctx;
+    if (!wp->begun) annb_phase_begin(&wp->phase, &wp->to, "write", "bytes", total);
+    wp->begun = 1;
+    annb_phase_update(&wp->phase, written);
+}
+
 static int write_bundle(const char *output_path, const bundle_parts *p, annb_build_report *rep,
                         annb_error *err)
 {
@@ -292,8 +309,15 @@ static int write_bundle(const char *output_path, const bundle_parts *p, annb_bui
         co.accept = hash_matches;
         co.ctx = &hash;
     }
+    write_progress wp = {{p->opts->progress, p->opts->progress_ctx}, {0}, 0};
+    if (wp.to.fn) {
+        co.progress = on_written;
+        co.progress_ctx = &wp;
+    }
     if ((rc = annbf_writer_commit_opts(w, output_path, &co, &rep->bundle_bytes, &fe)))
         annb_error_set(err, rc, "%s: %s", output_path, fe.message);
+    else if (wp.begun) /* written, synced and named */
+        annb_phase_end(&wp.phase);
 out:
     annbf_writer_free(w);
     return rc;

@@ -10,6 +10,8 @@
 #include <faiss/Index.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPreTransform.h>
 
 #include <algorithm>
 #include <exception>
@@ -98,4 +100,85 @@ extern "C" int annb_faiss_kmeans(float *centroids, const float *x, uint64_t n, u
         annb_faiss_ext_caught();
     }
     return -1;
+}
+
+namespace {
+// An IndexFlat for k-means to assign with, as Faiss would have made it, that
+// counts the assignments: Clustering searches its index once per iteration.
+struct CountingFlat : faiss::IndexFlat {
+    annb_faiss_tick_fn tick;
+    void *ctx;
+    CountingFlat(faiss::Index::idx_t d, faiss::MetricType m, annb_faiss_tick_fn tick, void *ctx)
+        : faiss::IndexFlat(d, m), tick(tick), ctx(ctx)
+    {
+    }
+    void search(idx_t n, const float *x, idx_t k, float *dist, idx_t *labels,
+                const faiss::SearchParameters *p) const override
+    {
+        faiss::IndexFlat::search(n, x, k, dist, labels, p);
+        tick(ctx);
+    }
+};
+
+// The k-means runs of a Faiss index's training that can be counted: the
+// coarse quantizer of an IVF index (when Faiss would cluster with a plain
+// IndexFlat of the same metric: it then takes clustering_index instead of
+// the quantizer itself, to the same result) and the sub-quantizers of an
+// IVF-PQ (assign_index, ditto for its IndexFlatL2).
+struct Counted {
+    faiss::IndexIVF *ivf = nullptr;
+    faiss::ProductQuantizer *pq = nullptr;
+    explicit Counted(FaissIndex *index)
+    {
+        faiss::Index *ix = reinterpret_cast<faiss::Index *>(index);
+        if (auto pre = dynamic_cast<faiss::IndexPreTransform *>(ix)) ix = pre->index;
+        auto v = dynamic_cast<faiss::IndexIVF *>(ix);
+        if (v && v->quantizer_trains_alone == 0 && !v->clustering_index &&
+            dynamic_cast<faiss::IndexFlat *>(v->quantizer) &&
+            v->quantizer->metric_type == v->metric_type)
+            ivf = v;
+        auto vpq = dynamic_cast<faiss::IndexIVFPQ *>(ix);
+        if (vpq && !vpq->pq.assign_index && vpq->pq.train_type == faiss::ProductQuantizer::Train_default)
+            pq = &vpq->pq;
+    }
+    uint64_t iterations() const
+    {
+        uint64_t total = 0;
+        if (ivf) total += (uint64_t)ivf->cp.niter * (uint64_t)ivf->cp.nredo;
+        if (pq) total += (uint64_t)pq->M * (uint64_t)pq->cp.niter * (uint64_t)pq->cp.nredo;
+        return total;
+    }
+};
+} // namespace
+
+extern "C" uint64_t annb_faiss_train_iterations(const FaissIndex *index)
+{
+    if (reinterpret_cast<const faiss::Index *>(index)->is_trained) return 0;
+    return Counted(const_cast<FaissIndex *>(index)).iterations();
+}
+
+extern "C" int annb_faiss_train_counted(FaissIndex *index, int64_t n, const float *x,
+                                        annb_faiss_tick_fn tick, void *ctx)
+{
+    Counted c(index);
+    std::unique_ptr<CountingFlat> coarse, sub;
+    int rc = 0;
+    try {
+        if (c.ivf) {
+            coarse.reset(new CountingFlat(c.ivf->d, c.ivf->metric_type, tick, ctx));
+            c.ivf->clustering_index = coarse.get();
+        }
+        if (c.pq) {
+            sub.reset(new CountingFlat((faiss::Index::idx_t)c.pq->dsub, faiss::METRIC_L2, tick, ctx));
+            c.pq->assign_index = sub.get();
+        }
+        reinterpret_cast<faiss::Index *>(index)->train((faiss::Index::idx_t)n, x);
+    } catch (...) {
+        annb_faiss_ext_caught();
+        rc = -1;
+    }
+    // Faiss neither owns nor keeps them: the index is as if trained without.
+    if (c.ivf) c.ivf->clustering_index = nullptr;
+    if (c.pq) c.pq->assign_index = nullptr;
+    return rc;
 }

@@ -49,18 +49,63 @@ static int index_new(FaissIndex **out, const char *desc, annb_metric m, uint32_t
     return ANNB_OK;
 }
 
+/* One k-means iteration of the training done (annb_faiss_train_counted). */
+static void train_tick(void *ctx)
+{
+    annb_phase *ph = ctx;
+    annb_phase_update(ph, ph->info.done + 1);
+}
+
+static int train(FaissIndex *index, uint64_t n, const float *x, const annb_progress_to *progress,
+                 annb_error *err)
+{
+    if (faiss_Index_is_trained(index)) return ANNB_OK;
+    if (!progress || !progress->fn) /* nothing to count for */
+        return faiss_Index_train(index, (idx_t)n, x) ? annb_faiss_error(err, "Faiss train") : ANNB_OK;
+    annb_phase ph;
+    annb_phase_begin(&ph, progress, "train", "iterations", annb_faiss_train_iterations(index));
+    if (annb_faiss_train_counted(index, (int64_t)n, x, train_tick, &ph))
+        return annb_error_set(err, annb_faiss_code(annb_faiss_ext_error()), "Faiss train: %s",
+                              annb_faiss_ext_error());
+    annb_phase_end(&ph);
+    return ANNB_OK;
+}
+
+/* Rows added per call to an IVF index: Faiss 1.7.3's IndexIVF adds in
+ * blocks of 65536 itself, so multiples of it change nothing. */
+#define ANNB_FAISS_ADD_CHUNK 65536u
+
+static int add(FaissIndex *index, uint64_t n, uint32_t dim, const float *x,
+               const annb_progress_to *progress, annb_error *err)
+{
+    uint64_t chunk = n;
+    if (annb_faiss_family_of(index) == ANNB_FAISS_IVF) {
+        chunk = (n / ANNB_PROGRESS_REPORTS + ANNB_FAISS_ADD_CHUNK - 1) / ANNB_FAISS_ADD_CHUNK *
+                ANNB_FAISS_ADD_CHUNK;
+        if (chunk == 0) chunk = ANNB_FAISS_ADD_CHUNK;
+    }
+    annb_phase ph;
+    annb_phase_begin(&ph, progress, "add", "rows", n);
+    for (uint64_t lo = 0; lo < n; lo += chunk) {
+        uint64_t len = n - lo < chunk ? n - lo : chunk;
+        if (faiss_Index_add(index, (idx_t)len, x + lo * dim)) return annb_faiss_error(err, "Faiss add");
+        annb_phase_update(&ph, lo + len);
+    }
+    annb_phase_end(&ph);
+    return ANNB_OK;
+}
+
 int annb_faiss_build(FaissIndex **out, const char *desc, annb_metric m, uint32_t d, int mips_l2,
-                     uint64_t n, const float *x, annb_error *err)
+                     uint64_t n, const float *x, const annb_progress_to *progress,
+                     annb_error *err)
 {
     FaissIndex *index = NULL;
     *out = NULL;
-    int rc = mips_l2 ? index_new(&index, desc, ANNB_METRIC_L2, d + 1, err)
-                     : index_new(&index, desc, m, d, err);
+    uint32_t dim = mips_l2 ? d + 1 : d;
+    int rc = index_new(&index, desc, mips_l2 ? ANNB_METRIC_L2 : m, dim, err);
     if (rc) return rc;
-    if (!faiss_Index_is_trained(index) && faiss_Index_train(index, (idx_t)n, x))
-        rc = annb_faiss_error(err, "Faiss train");
-    else if (faiss_Index_add(index, (idx_t)n, x))
-        rc = annb_faiss_error(err, "Faiss add");
+    if ((rc = train(index, n, x, progress, err)) == ANNB_OK)
+        rc = add(index, n, dim, x, progress, err);
     if (rc) faiss_Index_free(index);
     else *out = index;
     return rc;

@@ -8,6 +8,7 @@
 #define ANNB_FAISS_GLUE_H
 
 #include "annb.h"
+#include "progress.h"
 
 #include <faiss/c_api/Index_c.h>
 #include <stddef.h>
@@ -24,9 +25,14 @@ FaissMetricType annb_faiss_metric(annb_metric m);
 
 /* Builds index `desc` over n rows of x (row position = Faiss label): the
  * index has dimension d, or d + 1 with mips_l2 (then x must already be
- * augmented by annb_mips_augment and the index is L2). */
+ * augmented by annb_mips_augment and the index is L2). Progress (NULL:
+ * none): phase "train" (k-means iterations, as annb_faiss_train_counted
+ * counts them: else only its start and end), then "add", the rows added
+ * (in chunks for an IVF index, whose lists grow in row order whatever the
+ * chunks; in one call for others, e.g. HNSW, whose links would change). */
 int annb_faiss_build(FaissIndex **out, const char *desc, annb_metric m, uint32_t d, int mips_l2,
-                     uint64_t n, const float *x, annb_error *err);
+                     uint64_t n, const float *x, const annb_progress_to *progress,
+                     annb_error *err);
 
 /* Serializes an index into a malloc'd buffer (*blob, *blob_size). */
 int annb_faiss_serialize(void **blob, size_t *blob_size, const FaissIndex *index, annb_error *err);
@@ -84,6 +90,19 @@ typedef int (*annb_faiss_assign_fn)(void *ctx, const float *x, int64_t n, const 
 int annb_faiss_kmeans(float *centroids, const float *x, uint64_t n, uint32_t d, uint32_t k,
                       int inner_product, int niter, int max_points_per_centroid, int seed,
                       annb_faiss_assign_fn assign, void *assign_ctx);
+
+/* Training that reports its k-means iterations: tick(ctx) after each, on
+ * the calling thread. annb_faiss_train_iterations: how many there will be
+ * (0: none that can be counted, or the index needs no training); those of
+ * an IVF index's coarse quantizer and of an IVF-PQ's sub-quantizers, when
+ * Faiss clusters them with a plain IndexFlat (then the counting one is
+ * used in its place: the same centroids). annb_faiss_train_counted trains
+ * the index as faiss_Index_train; returns 0, or -1 with
+ * annb_faiss_ext_error(). */
+typedef void (*annb_faiss_tick_fn)(void *ctx);
+uint64_t annb_faiss_train_iterations(const FaissIndex *index);
+int annb_faiss_train_counted(FaissIndex *index, int64_t n, const float *x, annb_faiss_tick_fn tick,
+                             void *ctx);
 #ifdef __cplusplus
 }
 #endif

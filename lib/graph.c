@@ -1,6 +1,7 @@
 /* graph.c - annb's own proximity graph: build and in-place search (see graph.h). */
 #include "graph.h"
 #include "ingest.h" /* annb_error_set */
+#include "progress.h"
 #include "sq8.h"
 #include "threads.h"
 
@@ -765,13 +766,6 @@ void annb_graph_release_built(annb_graph_built *b)
     memset(b, 0, sizeof *b);
 }
 
-static void report_rows(const annb_graph_params *p, uint64_t done, uint64_t total, int finished)
-{
-    if (!p->progress) return;
-    annb_progress info = {"graph", NULL, done, total, finished, "rows"};
-    p->progress(p->progress_ctx, &info);
-}
-
 int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t d, annb_metric m,
                      const annb_graph_params *p, int threads, annb_error *err)
 {
@@ -815,6 +809,9 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
                    {&out->g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
                     NULL, 0},
                    ef, 0, 0, threads, links, 0, group, 0, ANNB_OK};
+    annb_progress_to to = {p->progress, p->progress_ctx};
+    annb_phase linked;
+    if (rc == ANNB_OK) annb_phase_begin(&linked, &to, "graph", "rows", n);
     for (uint64_t lo = 0; rc == ANNB_OK && lo < n;) {
         uint64_t b = lo / ANNB_GRAPH_BATCH_DIV;
         if (b < 1) b = 1;
@@ -838,11 +835,11 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         if (t2 > 0) annb_run_threads(t2, build_reverse, &j);
         rc = atomic_load(&j.rc);
         lo = j.hi;
-        report_rows(p, lo, n, 0);
+        annb_phase_update(&linked, lo);
     }
     if (rc == ANNB_OK) rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef);
     if (rc == ANNB_OK && p->sq8) rc = reorder(out);
-    if (rc == ANNB_OK) report_rows(p, n, n, 1);
+    if (rc == ANNB_OK) annb_phase_end(&linked);
     free(links);
     free(group);
     annb_graph_pool_free(pool);

@@ -259,6 +259,7 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
         out->tune.source = ANNB_TUNE_EXACT;
         return ANNB_OK;
     }
+    annb_progress_to progress = {o->progress, o->progress_ctx};
     out->tune.source = q->m ? ANNB_TUNE_USERS : ANNB_TUNE_ITEMS;
     out->tune.given_queries = q->m && q->given;
     annb_tune_in in = {
@@ -267,10 +268,11 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
         .target = out->tune.target,
         .sample = o->tune_queries ? o->tune_queries : 1000,
         .lowest = 1, .highest = 1, /* an index without a knob: measured as it is */
+        .progress = &progress,
     };
     uint32_t nlist;
     if (annb_index_native_ivf(desc, &nlist)) {
-        int rc = annb_ivf_build(&out->ivf, vecs, n, d, o->metric, nlist, err);
+        int rc = annb_ivf_build(&out->ivf, vecs, n, d, o->metric, nlist, &progress, err);
         if (rc) return rc;
         out->native_ivf = 1;
         ivf_ctx ctx = {&out->ivf.ivf, o->metric};
@@ -307,7 +309,8 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
     if (out->mips_l2 && !(aug = annb_mips_augment(vecs, n, d)))
         return annb_error_set(err, ANNB_E_NOMEM, "out of memory for the MIPS-to-L2 vectors");
     FaissIndex *index = NULL;
-    int rc = annb_faiss_build(&index, desc, o->metric, d, out->mips_l2, n, aug ? aug : vecs, err);
+    int rc = annb_faiss_build(&index, desc, o->metric, d, out->mips_l2, n, aug ? aug : vecs,
+                              &progress, err);
     free(aug);
     if (rc) return rc;
 

@@ -4,6 +4,7 @@
 #include "faiss_glue.h"
 #include "ingest.h"
 #include "nearest.h"
+#include "progress.h"
 #include "threads.h"
 
 #include <inttypes.h>
@@ -28,7 +29,13 @@
 typedef struct annb_ivf_ctx {
     uint32_t d;
     annb_metric m;
+    annb_phase *train; /* k-means: one assignment per iteration (NULL: none) */
+    uint64_t iterations;
 } annb_ivf_ctx;
+
+/* Rows assigned to their lists per call, and per progress report: a 64th
+ * of them (ANNB_PROGRESS_REPORTS), at least this many. */
+#define ANNB_IVF_ADD_CHUNK 65536u
 
 /* Faiss's max_points_per_centroid: it trains on min(n, nlist * this) rows. */
 static int train_per_centroid(uint32_t nlist)
@@ -61,9 +68,30 @@ void annb_ivf_release_built(annb_ivf_built *b)
 static int assign(void *ctx, const float *x, int64_t n, const float *centroids, uint32_t k,
                   float *dist, int64_t *label)
 {
-    const annb_ivf_ctx *c = ctx;
-    return annb_exact_nearest(label, dist, x, (uint64_t)n, centroids, k, c->d, c->m,
-                              omp_get_max_threads());
+    annb_ivf_ctx *c = ctx;
+    int rc = annb_exact_nearest(label, dist, x, (uint64_t)n, centroids, k, c->d, c->m,
+                                omp_get_max_threads());
+    if (c->train) annb_phase_update(c->train, ++c->iterations);
+    return rc;
+}
+
+/* Every row's list, in chunks (phase "add"): each row's choice is its own,
+ * so the chunks change nothing but how often progress is reported. */
+static int assign_rows(annb_ivf_ctx *c, const float *x, uint64_t n, const float *centroids,
+                       uint32_t nlist, int64_t *list, const annb_progress_to *progress)
+{
+    uint64_t chunk = n / ANNB_PROGRESS_REPORTS;
+    if (chunk < ANNB_IVF_ADD_CHUNK) chunk = ANNB_IVF_ADD_CHUNK;
+    annb_phase added;
+    annb_phase_begin(&added, progress, "add", "rows", n);
+    for (uint64_t lo = 0; lo < n; lo += chunk) {
+        uint64_t len = n - lo < chunk ? n - lo : chunk;
+        int rc = assign(c, x + lo * c->d, (int64_t)len, centroids, nlist, NULL, list + lo);
+        if (rc) return rc;
+        annb_phase_update(&added, lo + len);
+    }
+    annb_phase_end(&added);
+    return ANNB_OK;
 }
 
 /* Counting sort of the rows by list: rows stay ascending within a list. */
@@ -85,7 +113,7 @@ static void fill_lists(annb_ivf_built *b, const int64_t *list, const float *x, u
 }
 
 int annb_ivf_build(annb_ivf_built *out, const float *x, uint64_t n, uint32_t d, annb_metric m,
-                   uint32_t nlist, annb_error *err)
+                   uint32_t nlist, const annb_progress_to *progress, annb_error *err)
 {
     memset(out, 0, sizeof *out);
     if (!n || !d || !nlist)
@@ -106,14 +134,18 @@ int annb_ivf_build(annb_ivf_built *out, const float *x, uint64_t n, uint32_t d, 
         rc = annb_error_set(err, ANNB_E_NOMEM, "IVF: out of memory for %" PRIu64 " rows", n);
         goto out;
     }
-    annb_ivf_ctx ctx = {d, m};
+    annb_phase trained;
+    annb_ivf_ctx ctx = {d, m, &trained, 0};
+    annb_phase_begin(&trained, progress, "train", "iterations", ANNB_IVF_KMEANS_NITER);
     if (annb_faiss_kmeans(b.centroids, x, n, d, nlist, m != ANNB_METRIC_L2, ANNB_IVF_KMEANS_NITER,
                           train_per_centroid(nlist), ANNB_IVF_KMEANS_SEED, assign, &ctx)) {
         rc = annb_error_set(err, annb_faiss_code(annb_faiss_ext_error()), "Faiss k-means: %s",
                             annb_faiss_ext_error());
         goto out;
     }
-    rc = assign(&ctx, x, (int64_t)n, b.centroids, nlist, NULL, list);
+    annb_phase_end(&trained);
+    ctx.train = NULL;
+    rc = assign_rows(&ctx, x, n, b.centroids, nlist, list, progress);
     if (rc) {
         annb_error_set(err, rc, "IVF: out of memory assigning rows to lists");
         goto out;

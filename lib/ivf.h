@@ -16,6 +16,7 @@
 
 #include "annb.h"
 #include "exact.h"
+#include "progress.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -58,13 +59,16 @@ typedef struct annb_ivf_built {
  * count; a CPU with another kernel (AVX-512, AVX2, scalar) may round
  * differently and so assign a near-tie row elsewhere.
  *
+ * Progress (progress.h; NULL: none): phase "train", the k-means iterations
+ * (ANNB_IVF_KMEANS_NITER), then "add", the rows assigned to their lists.
+ *
  * out: filled on success (free with annb_ivf_release_built), zeroed on
  * failure. Returns ANNB_OK, ANNB_E_INVALID (n, d or nlist zero, nlist > n),
  * ANNB_E_LIMIT (n > 2^32: rows are 32-bit), ANNB_E_NOMEM, ANNB_E_FAISS;
  * the message says why.
  */
 int annb_ivf_build(annb_ivf_built *out, const float *x, uint64_t n, uint32_t d, annb_metric m,
-                   uint32_t nlist, annb_error *err);
+                   uint32_t nlist, const annb_progress_to *progress, annb_error *err);
 
 /* Frees the arrays of a built index and zeroes it. NULL is fine. */
 void annb_ivf_release_built(annb_ivf_built *b);

@@ -26,6 +26,8 @@ typedef struct tune_set {
     float *queries;    /* q x d */
     int64_t *truth;    /* q x kmax, exact, best first */
     int64_t *found;    /* q x (kmax + 1), approximate */
+    annb_phase tuned;  /* candidates measured */
+    uint64_t tried;
 } tune_set;
 
 static void set_release(tune_set *s)
@@ -101,6 +103,7 @@ static int measure(double *recall, tune_set *s, size_t k, uint32_t value, annb_e
     size_t kf = k + (size_t)s->items; /* one more: the item itself comes back */
     int rc = s->in->search(s->in->ctx, value, s->queries, s->q, kf, s->found, err);
     if (rc) return rc;
+    annb_phase_update(&s->tuned, ++s->tried);
     double sum = 0;
     for (size_t i = 0; i < s->q; i++) {
         const int64_t *truth = s->truth + i * s->kmax, *found = s->found + i * kf;
@@ -170,10 +173,17 @@ int annb_tune_run(annb_tune_pick *picks, uint32_t *questions, const annb_tune_in
     for (size_t i = 0; i < in->nk; i++)
         if (in->ks[i] == 0 || (i && in->ks[i] <= in->ks[i - 1]))
             return annb_error_set(err, ANNB_E_INVALID, "recall measurement: k not ascending");
+    annb_phase tuned;
+    annb_phase_begin(&tuned, in->progress, "tune", "candidates", 0);
     int rc = set_make(&s, in, err);
     if (rc) return rc;
+    s.tuned = tuned;
     for (size_t i = 0; rc == ANNB_OK && i < in->nk; i++)
         rc = pick_for_k(&picks[i], &s, in->ks[i], err);
+    if (rc == ANNB_OK) {
+        s.tuned.info.total = s.tried; /* known now */
+        annb_phase_end(&s.tuned);
+    }
     *questions = (uint32_t)s.q;
     set_release(&s);
     return rc;

@@ -14,6 +14,7 @@
 #define ANNB_TUNE_H
 
 #include "annb.h"
+#include "progress.h"
 #include "sections.h"
 
 #include <stddef.h>
@@ -46,6 +47,9 @@ typedef struct annb_tune_in {
     /* Non-zero: also measure recall at this value (picks[i].probe_recall),
      * e.g. the value a bundle stores, on the same questions. */
     uint32_t probe;
+    /* Progress (NULL: none): phase "tune", the candidate values measured
+     * (their number is known only at the end: total 0 until then). */
+    const annb_progress_to *progress;
 } annb_tune_in;
 
 /* The outcome for one k. */

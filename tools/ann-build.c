@@ -93,11 +93,11 @@ static void usage(FILE *out)
             "                        on stderr (errors and warnings only; otherwise Faiss's\n"
             "                        lines are shown as 'ann-build: faiss: ...')\n"
             "  -v, --verbose         also a progress line per input read, as --progress\n"
-            "      --progress        progress of reading the inputs and linking a graph index\n"
-            "                        as plain lines on stderr\n"
-            "                        (about one a second, and one per input when read); when\n"
-            "                        stderr is a terminal, a live line with rate and ETA is\n"
-            "                        shown anyway\n"
+            "      --progress        progress as plain lines on stderr: reading the inputs,\n"
+            "                        training the index, adding rows, linking a graph,\n"
+            "                        tuning, writing (about one a second, and one when an\n"
+            "                        input or phase is done); when stderr is a terminal,\n"
+            "                        a live line with rate and ETA is shown anyway\n"
             "  -h, --help            this help\n"
             "  -V, --version         library, format, Faiss and zstd versions\n"
             "\n"
@@ -144,10 +144,11 @@ static void install_cleanup(void)
     }
 }
 
-/* The progress of reading: a live line (carriage return, rewritten at
- * most five times a second, after the first half second of a file) when
+/* The progress of reading and of the build's later phases (annb.h,
+ * annb_progress): a live line (carriage return, rewritten at most five
+ * times a second, after the first half second of a file or phase) when
  * stderr is a terminal; plain lines, about one a second and one when a
- * file is read, with --progress. */
+ * file or phase is done, with --progress. */
 typedef struct progress_line {
     int fd;                /* where the lines go: the real stderr */
     int tty, plain;
@@ -165,11 +166,99 @@ static void megabytes(char *out, size_t size, uint64_t bytes)
     else snprintf(out, size, "%.1f MB", (double)bytes / 1e6);
 }
 
+/* A file being read: bytes, MB/s, and the ETA when its size is known. */
+static void reading_line(char *line, size_t size, const annb_progress *p, double elapsed)
+{
+    char done[32], total[32];
+    megabytes(done, sizeof done, p->done);
+    double rate = elapsed > 0 ? (double)p->done / elapsed / 1e6 : 0;
+    const char *name = strcmp(p->path, "-") == 0 ? "stdin" : p->path;
+    if (p->finished) {
+        snprintf(line, size, "read %s from %s: %s in %.1f s (%.1f MB/s)", p->phase, name, done,
+                 elapsed, rate);
+    } else if (p->total) {
+        megabytes(total, sizeof total, p->total);
+        double left = rate > 0 ? (double)(p->total - (p->done < p->total ? p->done : p->total)) /
+                                     1e6 / rate
+                               : 0;
+        snprintf(line, size, "reading %s from %s: %s of %s (%.0f%%), %.1f MB/s, ETA %.0f s",
+                 p->phase, name, done, total, 100.0 * (double)p->done / (double)p->total, rate,
+                 left);
+    } else {
+        snprintf(line, size, "reading %s from %s: %s, %.1f MB/s", p->phase, name, done, rate);
+    }
+}
+
+/* What a phase of the build is called while it runs and once it is done;
+ * a phase not listed (a newer library's) is shown by its own name. */
+static const struct {
+    const char *phase, *doing, *done;
+} phase_names[] = {
+    {"train", "training the index", "trained the index"},
+    {"add", "adding rows to the index", "added to the index"},
+    {"graph", "linking the graph", "linked the graph"},
+    {"tune", "tuning the search parameter", "tuned the search parameter"},
+    {"write", "writing the bundle", "wrote the bundle"},
+};
+
+/* n of a unit: bytes in kB or MB, anything else as a count and the unit's
+ * name ("rows", "iterations", "candidates", or one this tool does not know). */
+static void amount(char *out, size_t size, uint64_t n, const char *unit)
+{
+    size_t len = strlen(unit);
+    if (strcmp(unit, "bytes") == 0) megabytes(out, size, n);
+    else if (n == 1 && len > 1 && unit[len - 1] == 's') /* 1 row, 1 candidate */
+        snprintf(out, size, "1 %.*s", (int)(len - 1), unit);
+    else snprintf(out, size, "%llu %s", (unsigned long long)n, unit);
+}
+
+static void rate_of(char *out, size_t size, double per_s, const char *unit)
+{
+    if (strcmp(unit, "bytes") == 0) snprintf(out, size, "%.1f MB/s", per_s / 1e6);
+    else snprintf(out, size, "%.*f %s/s", per_s < 10 ? 1 : 0, per_s, unit);
+}
+
+/* A phase of the build: its count, the rate, and the share and ETA when
+ * the total is known (tune's is not until it is done). */
+static void phase_line(char *line, size_t size, const annb_progress *p, double elapsed)
+{
+    const char *unit = p->unit ? p->unit : "steps", *doing = p->phase, *done_name = NULL;
+    for (size_t i = 0; i < sizeof phase_names / sizeof phase_names[0]; i++)
+        if (strcmp(p->phase, phase_names[i].phase) == 0) {
+            doing = phase_names[i].doing;
+            done_name = phase_names[i].done;
+        }
+    double per_s = elapsed > 0 ? (double)p->done / elapsed : 0;
+    char done[48], total[48], rate[48];
+    amount(done, sizeof done, p->done, unit);
+    rate_of(rate, sizeof rate, per_s, unit);
+    if (p->finished && !p->done) { /* nothing counted (a Faiss training annb cannot see into) */
+        if (done_name) snprintf(line, size, "%s in %.1f s", done_name, elapsed);
+        else snprintf(line, size, "%s done in %.1f s", doing, elapsed);
+    } else if (p->finished) {
+        if (done_name) snprintf(line, size, "%s: %s in %.1f s (%s)", done_name, done, elapsed, rate);
+        else snprintf(line, size, "%s done: %s in %.1f s (%s)", doing, done, elapsed, rate);
+    } else if (p->total) {
+        amount(total, sizeof total, p->total, unit);
+        if (strcmp(unit, "bytes") != 0) /* "5 of 20 iterations" */
+            snprintf(done, sizeof done, "%llu", (unsigned long long)p->done);
+        uint64_t left = p->total - (p->done < p->total ? p->done : p->total);
+        snprintf(line, size, "%s: %s of %s (%.0f%%), %s, ETA %.0f s", doing, done, total,
+                 100.0 * (double)p->done / (double)p->total, rate,
+                 per_s > 0 ? (double)left / per_s : 0.0);
+    } else {
+        snprintf(line, size, "%s: %s, %s", doing, done, rate);
+    }
+}
+
 static void on_progress(void *ctx, const annb_progress *p)
 {
     progress_line *pl = ctx;
     double t = now();
-    if (pl->path != p->path || pl->phase != p->phase) {
+    /* A new file or phase; or the same phase again (auto's next index),
+     * which starts with done 0. */
+    if (pl->path != p->path || !pl->phase || strcmp(pl->phase, p->phase) != 0 ||
+        (!p->path && p->done == 0 && !p->finished)) {
         pl->path = p->path;
         pl->phase = p->phase;
         pl->start = pl->last = t;
@@ -177,36 +266,11 @@ static void on_progress(void *ctx, const annb_progress *p)
     double elapsed = t - pl->start;
     int live = pl->tty && !pl->plain;
     if (!p->finished && (t - pl->last < (live ? 0.2 : 1.0) || (live && elapsed < 0.5))) return;
-    if (p->finished && live && !pl->open) return; /* read too fast to need a line */
+    if (p->finished && live && !pl->open) return; /* done too fast to need a line */
     pl->last = t;
-    char done[32], total[32], line[256];
-    megabytes(done, sizeof done, p->done);
-    double rate = elapsed > 0 ? (double)p->done / elapsed / 1e6 : 0;
-    const char *name = !p->path ? "" : strcmp(p->path, "-") == 0 ? "stdin" : p->path;
-    if (!p->path) { /* rows of the index: the graph's links */
-        double per_s = elapsed > 0 ? (double)p->done / elapsed : 0;
-        if (p->finished)
-            snprintf(line, sizeof line, "linked the graph of %llu rows in %.1f s",
-                     (unsigned long long)p->total, elapsed);
-        else
-            snprintf(line, sizeof line, "linking the graph: %llu of %llu rows (%.0f%%), ETA %.0f s",
-                     (unsigned long long)p->done, (unsigned long long)p->total,
-                     p->total ? 100.0 * (double)p->done / (double)p->total : 0.0,
-                     per_s > 0 ? (double)(p->total - p->done) / per_s : 0.0);
-    } else if (p->finished) {
-        snprintf(line, sizeof line, "read %s from %s: %s in %.1f s (%.1f MB/s)", p->phase, name, done,
-                 elapsed, rate);
-    } else if (p->total) {
-        megabytes(total, sizeof total, p->total);
-        double left = rate > 0 ? (double)(p->total - (p->done < p->total ? p->done : p->total)) /
-                                     1e6 / rate
-                               : 0;
-        snprintf(line, sizeof line, "reading %s from %s: %s of %s (%.0f%%), %.1f MB/s, ETA %.0f s",
-                 p->phase, name, done, total, 100.0 * (double)p->done / (double)p->total, rate,
-                 left);
-    } else {
-        snprintf(line, sizeof line, "reading %s from %s: %s, %.1f MB/s", p->phase, name, done, rate);
-    }
+    char line[320];
+    if (p->path) reading_line(line, sizeof line, p, elapsed);
+    else phase_line(line, sizeof line, p, elapsed);
     if (live) {
         dprintf(pl->fd, "\r%s: %s\033[K%s", prog, line, p->finished ? "\n" : "");
         pl->open = !p->finished;

@@ -319,15 +319,48 @@ expect_stderr_matches "^ann-build: read users from $W/users.csv: "
 expect_stderr_matches "^ann-build: read interactions from $W/seen.csv: "
 run "$BUILD" "$W/big.csv.gz" -o "$W/x.annb" -v
 expect_stderr_matches "^ann-build: read items from $W/big.csv.gz: [0-9.]+ [kM]B in"
-# a graph index: the rows linked (a line a second; this one is done sooner)
+# the phases after reading (a line a second each, and one when it is done;
+# these are done sooner): annb's IVF trains its k-means, adds the rows to
+# its lists, tunes nprobe; every build writes the bundle
 gen_vectors 3000 16 11 1 1 >"$W/mid.csv"
+phase_done() { # phase_done PAST UNIT: the line of a phase that is done
+    expect_stderr_matches "^ann-build: $1: [0-9.]+ $2 in [0-9.]+ s \\([0-9.]+ ${2%s}s?/s\\)\$"
+}
+run "$BUILD" "$W/mid.csv" -o "$W/i.annb" --index ivf --progress
+expect_status 0
+phase_done "trained the index" "iterations"
+expect_stderr_matches "^ann-build: trained the index: 20 iterations in"
+expect_stderr_matches "^ann-build: added to the index: 3000 rows in"
+phase_done "tuned the search parameter" "candidates"
+expect_stderr_matches "^ann-build: wrote the bundle: [0-9.]+ kB in [0-9.]+ s \\([0-9.]+ MB/s\\)$"
+# a graph index: the rows linked, efSearch tuned, the bundle written
 run "$BUILD" "$W/mid.csv" -o "$W/g.annb" --index graph --progress
 expect_status 0
-expect_stderr_matches "^ann-build: linked the graph of 3000 rows in [0-9.]+ s$"
+phase_done "linked the graph" "rows"
+expect_stderr_matches "^ann-build: linked the graph: 3000 rows in"
+phase_done "tuned the search parameter" "candidates"
+expect_stderr_matches "^ann-build: wrote the bundle: "
+expect_true "no training or adding for annb's graph" test "$(grep -c 'the index' "$TMP/stderr")" -eq 0
+# a Faiss IVF index: its k-means iterations counted (10, Faiss's own), its
+# rows added; the bytes are those of a build without progress
+run "$BUILD" "$W/mid.csv" -o "$W/sq.annb" --index IVF16,SQ8 --allow-low-recall --progress
+expect_status 0
+expect_stderr_matches "^ann-build: trained the index: 10 iterations in"
+expect_stderr_matches "^ann-build: added to the index: 3000 rows in"
+phase_done "tuned the search parameter" "candidates"
+run "$BUILD" "$W/mid.csv" -o "$W/sq-quiet.annb" --index IVF16,SQ8 --allow-low-recall -q
+expect_status 0
+expect_true "progress changes no byte of a Faiss IVF bundle" cmp -s "$W/sq.annb" "$W/sq-quiet.annb"
 # -q: nothing but errors and warnings, --progress or not
 run "$BUILD" "$W/big.csv" -o "$W/x.annb" -q --progress
 expect_status 0
 expect_stderr_empty
+for index in ivf graph; do # (item-to-item recall: a warning)
+    run "$BUILD" "$W/mid.csv" -o "$W/q.annb" --index $index -q --progress
+    expect_status 0
+    expect_true "-q: no progress of a $index build" \
+        test -z "$(grep -v '^ann-build: warning: ' "$TMP/stderr")"
+done
 # not a terminal, no --progress: no progress lines
 run "$BUILD" "$W/big.csv" -o "$W/x.annb"
 expect_true "no progress lines without a terminal or --progress" \

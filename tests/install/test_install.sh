@@ -6,8 +6,9 @@
 #     names the prefix installed into, with Libs.private;
 #   - the installed tools run from the prefix through their RUNPATH
 #     ($ORIGIN/../lib, no LD_LIBRARY_PATH) and build, verify and query a bundle;
-#   - the man pages render without warnings and name every option of --help;
-#     the bash completion offers --help's options and the metric names;
+#   - the man pages (gzip-compressed) render without warnings and name every
+#     option of --help; the bash completion offers --help's options and the
+#     metric names;
 #   - a program outside the tree (examples/search_example.c, the C example)
 #     is built four ways: find_package(annb) with annb::annb and with
 #     annb::annb_static (a C-only CMake project), `pkg-config --cflags --libs
@@ -81,10 +82,10 @@ share/bash-completion/completions/ann-query
 share/bash-completion/completions/ann-serve
 share/doc/annb/LICENSE
 share/doc/annb/README.md
-share/man/man1/ann-build.1
-share/man/man1/ann-inspect.1
-share/man/man1/ann-query.1
-share/man/man1/ann-serve.1
+share/man/man1/ann-build.1.gz
+share/man/man1/ann-inspect.1.gz
+share/man/man1/ann-query.1.gz
+share/man/man1/ann-serve.1.gz
 EOF
 if [ -n "$PYDIR" ]; then
     suffix=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
@@ -145,7 +146,7 @@ check "expected-search.txt ranks the IDs ann-query --item ranks" cmp -s "$W/expe
 
 # ---------------------------------------------------------------- man pages, completion
 for tool in ann-build ann-query ann-inspect ann-serve; do
-    page=$P/share/man/man1/$tool.1
+    page=$P/share/man/man1/$tool.1.gz
     run env MANWIDTH=200 man --warnings -l "$page"
     expect_status 0
     expect_stderr_empty

@@ -165,7 +165,7 @@ static void build(annb_ivf_built *b, const float *x, uint64_t n, uint32_t d, ann
                   uint32_t nlist)
 {
     annb_error err = {0};
-    int rc = annb_ivf_build(b, x, n, d, m, nlist, &err);
+    int rc = annb_ivf_build(b, x, n, d, m, nlist, NULL, &err);
     if (rc) fail_msg("annb_ivf_build: %s", err.message);
     char why[256];
     assert_int_equal(annb_ivf_check(&b->ivf, n, why, sizeof why), ANNB_OK);
@@ -514,12 +514,12 @@ static void test_bad_arguments(void **state)
     float x[4 * 2] = {0, 1, 1, 0, 1, 1, 0, 0};
     annb_ivf_built b;
     annb_error err = {0};
-    assert_int_equal(annb_ivf_build(&b, x, 4, 2, ANNB_METRIC_L2, 5, &err), ANNB_E_INVALID);
-    assert_int_equal(annb_ivf_build(&b, x, 4, 2, ANNB_METRIC_L2, 0, &err), ANNB_E_INVALID);
-    assert_int_equal(annb_ivf_build(&b, x, 0, 2, ANNB_METRIC_L2, 1, &err), ANNB_E_INVALID);
+    assert_int_equal(annb_ivf_build(&b, x, 4, 2, ANNB_METRIC_L2, 5, NULL, &err), ANNB_E_INVALID);
+    assert_int_equal(annb_ivf_build(&b, x, 4, 2, ANNB_METRIC_L2, 0, NULL, &err), ANNB_E_INVALID);
+    assert_int_equal(annb_ivf_build(&b, x, 0, 2, ANNB_METRIC_L2, 1, NULL, &err), ANNB_E_INVALID);
     annb_ivf_release_built(NULL);
     /* nlist == n: each row its own list */
-    assert_int_equal(annb_ivf_build(&b, x, 4, 2, ANNB_METRIC_L2, 4, &err), ANNB_OK);
+    assert_int_equal(annb_ivf_build(&b, x, 4, 2, ANNB_METRIC_L2, 4, NULL, &err), ANNB_OK);
     float s[2];
     int64_t rw[2];
     assert_int_equal(annb_ivf_search(&b.ivf, ANNB_METRIC_L2, x, 1, 2, 0, NULL, s, rw),
