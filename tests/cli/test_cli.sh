@@ -298,7 +298,7 @@ expect_stdout_equals "$W/expected.tsv"
 # ---------------------------------------------------------------- ann-inspect
 run "$INSPECT" "$IP"
 expect_status 0
-expect_stdout_matches '^format +1\.3$'
+expect_stdout_matches '^format +1\.4$'
 expect_stdout_matches "^file size +$size bytes$"
 for kind in META IDS VECS TOFF TTLS GVOC GBIT; do
     expect_stdout_matches "^$kind +(yes|no) +(raw|zstd) +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9a-f]{16}$"
@@ -474,7 +474,7 @@ done
 run "$INSPECT" "$IP"
 expect_status 0
 expect_stdout_matches '^provenance +tool=annb [0-9]+\.[0-9]+\.[0-9]+$'
-expect_stdout_matches '^ +format=1\.3$'
+expect_stdout_matches '^ +format=1\.4$'
 expect_stdout_matches '^ +faiss=[0-9.]+$'
 expect_stdout_matches '^ +zstd=[0-9.]+$'
 expect_stdout_matches '^ +metric=ip$'
@@ -504,11 +504,11 @@ run "$INSPECT" "$IP" --json --verify
 expect_status 0
 expect_stderr_empty
 check "--json is one line" test "$(wc -l <"$TMP/stdout")" -eq 1
-expect_stdout_matches '^\{"bundle":"[^"]*ip\.annb","format":"1\.3","file_size":'"$size"',"required_features":"0x0","optional_features":"0x0","sections":\[\{"kind":"META","critical":true,"codec":"raw","offset":4096,'
+expect_stdout_matches '^\{"bundle":"[^"]*ip\.annb","format":"1\.4","file_size":'"$size"',"required_features":"0x0","optional_features":"0x0","sections":\[\{"kind":"META","critical":true,"codec":"raw","offset":4096,'
 expect_stdout_contains '{"kind":"IDS ","critical":true,'
 expect_stdout_matches '"checksum":"[0-9a-f]{16}"'
 expect_stdout_contains '"metadata":{"items":12,"dimension":4,"metric":"ip","index":"Flat","catalog":true,'
-expect_stdout_matches '"provenance":\{"tool":"annb [0-9.]+","format":"1\.3","faiss":"[0-9.]+","zstd":"[0-9.]+","metric":"ip","index":"Flat","items_content_sha256":"[0-9a-f]{64}","catalog_content_sha256":"[0-9a-f]{64}"\}'
+expect_stdout_matches '"provenance":\{"tool":"annb [0-9.]+","format":"1\.4","faiss":"[0-9.]+","zstd":"[0-9.]+","metric":"ip","index":"Flat","items_content_sha256":"[0-9a-f]{64}","catalog_content_sha256":"[0-9a-f]{64}"\}'
 expect_stdout_matches '"verify":\{"ok":true\}\}$'
 if command -v python3 >/dev/null; then
     check "--json is valid JSON" python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$TMP/stdout"

@@ -337,7 +337,7 @@ static const struct {
     {"2,\"[1,2] [3]\"\n", ANNB_E_INPUT},
     {"2,\"[1,2]\"\n\n3,\"[1,2]\"\n", ANNB_E_INPUT},
     {"1,\"[1,2]\"\n", ANNB_E_INPUT}, /* the first row's ID again */
-    {"2x,\"[1,2]\"\n", ANNB_E_INPUT},
+    {"2x,\"[1,2]\"\n", ANNB_OK}, /* a string ID: every ID of the file is then text */
     {"9223372036854775808,\"[1,2]\"\n", ANNB_E_INPUT},
     {"-9223372036854775808,\"[1,2]\"\n", ANNB_E_INPUT},
     {"-9223372036854775807,\"[1,2]\"\n", ANNB_OK},
@@ -466,9 +466,9 @@ static const bad_case bad_embeddings[] = {
      "in.csv:1:19: expected one vector column, found header id,user_embedding,item_embedding with "
      "two (user_embedding and item_embedding): pass --vector-column user_embedding or "
      "--vector-column item_embedding"},
-    {"string id", "word,vector\nthe,\"[1]\"\n", 0, ANNB_E_INPUT,
-     "in.csv:2:1: expected an integer ID (optional sign and decimal digits), found \"the\" (string "
-     "IDs are not supported yet: IDs must be integers)"},
+    {"a number among string IDs", "word,vector\nthe,\"[1]\"\n12.0,\"[2]\"\n", 0, ANNB_E_INPUT,
+     "in.csv:3:1: expected an integer ID (optional sign and decimal digits), found \"12.0\" (pass "
+     "--string-ids to take every ID as text)"},
     {"separated: dimension mismatch", "movie_id,movie_embedding\n1,\"0.5,0.25\"\n2,\"0.5\"\n", 0,
      ANNB_E_INPUT,
      "in.csv:3:4: expected 2 numbers in the movie_embedding vector (the dimension of line 2), found 1"},
@@ -487,12 +487,13 @@ static const bad_case bad_embeddings[] = {
      "field? name its column with --vector-column)"},
     {"only an id column", "id\n1\n", 0, ANNB_E_INPUT,
      "in.csv:1:3: expected a features column or value columns after id"},
-    {"non-integer id", "id,features\n1x,\"[1]\"\n", 0, ANNB_E_INPUT,
-     "in.csv:2:1: expected an integer ID (optional sign and decimal digits), found \"1x\""},
+    /* "1x" is a string ID (SPEC 6.19); one with a control character is no ID */
+    {"id with a control character", "id,features\n1\x01x,\"[1]\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:1: expected an integer or a string ID, found \"1\\x01x\""},
     {"float id", "id,features\n1.0,\"[1]\"\n", 0, ANNB_E_INPUT, "in.csv:2:1: expected an integer ID"},
     {"empty id", "id,features\n,\"[1]\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:1: expected an integer ID, found an empty field"},
-    {"sign only", "id,features\n-,\"[1]\"\n", 0, ANNB_E_INPUT, "in.csv:2:1: expected an integer ID, found \"-\""},
+    /* "-" alone is a string ID now (annb_key_looks_numeric: no digits) */
     {"id overflow", "id,features\n9223372036854775808,\"[1]\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:1: expected an ID within the int64 range, found \"9223372036854775808\""},
     {"negative id overflow", "id,features\n-9223372036854775809,\"[1]\"\n", 0, ANNB_E_INPUT,
@@ -566,7 +567,7 @@ static const bad_case bad_embeddings[] = {
      "in.csv:2:3: expected a finite float32 as value 1 of the row, found \"-1e39\""},
     {"NUL byte", "id,a\n1,2\0\n", 10, ANNB_E_INPUT, "in.csv:2:4: expected text, found a NUL byte"},
     {"control bytes are escaped in excerpts", "id,a\n\x01\xff,2\n", 0, ANNB_E_INPUT,
-     "in.csv:2:1: expected an integer ID (optional sign and decimal digits), found \"\\x01\\xff\""},
+     "in.csv:2:1: expected an integer or a string ID, found \"\\x01\\xff\""},
     {"long text is cut in excerpts", "id,a\n1,0123456789012345678901234567890123456789x\n", 0, ANNB_E_INPUT,
      "found \"0123456789012345678901234567890123456789\"..."},
 };
@@ -863,8 +864,13 @@ static void test_jsonl(void **state)
     expect_read_error(state, "in.jsonl", "{\"id\": 1.5, \"vector\": [1]}\n", 0, ANNB_E_INPUT,
                       "in.jsonl:1:8: expected an integer ID (optional sign and decimal digits), "
                       "found \"1.5\"");
-    expect_read_error(state, "in.jsonl", "{\"id\": \"tt0114709\", \"vector\": [1]}\n", 0,
-                      ANNB_E_INPUT, "string IDs are not supported yet");
+    /* a string ID (SPEC 6.19): the key beside its annb_key_id */
+    expect_ok(read_embeddings(&e, &err, state, "in.jsonl",
+                              "{\"id\": \"tt0114709\", \"vector\": [1]}\n", 0), &err);
+    assert_int_equal(e.keys.count, 1);
+    assert_string_equal(annb_keys_at(&e.keys, 0, NULL), "tt0114709");
+    assert_true(e.ids[0] == annb_key_id("tt0114709", 9));
+    annb_embeddings_release(&e);
     expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]} x\n", 0, ANNB_E_INPUT,
                       "in.jsonl:1:26: expected the end of the line after the object, found \"x\"");
     expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]}\n[1]\n", 0, ANNB_E_INPUT,
@@ -890,9 +896,11 @@ static void test_word2vec(void **state)
     expect_vector(&e, 0, 1, (const double[]){0.5, 0.25});
     expect_vector(&e, 2, -3, (const double[]){3, 4});
     annb_embeddings_release(&e);
-    expect_read_error(state, "in.vec", "2 2\nthe 0.5 0.25\n", 0, ANNB_E_INPUT,
-                      "in.vec:2:1: expected an integer ID (optional sign and decimal digits) as the "
-                      "word, found \"the\" (string IDs are not supported yet: IDs must be integers)");
+    /* words are string IDs (SPEC 6.19) */
+    expect_ok(read_embeddings(&e, &err, state, "in.vec", "2 2\nthe 0.5 0.25\nof 1 2\n", 0), &err);
+    assert_int_equal(e.keys.count, 2);
+    assert_string_equal(annb_keys_at(&e.keys, 1, NULL), "of");
+    annb_embeddings_release(&e);
     expect_read_error(state, "in.vec", "3 2\n1 0.5 0.25\n2 1 1\n", 0, ANNB_E_INPUT,
                       "in.vec:4:1: expected 3 rows (the count on line 1), found 2 (a truncated file?)");
     expect_read_error(state, "in.vec", "1 2\n1 0.5 0.25\n2 1 1\n", 0, ANNB_E_INPUT,
