@@ -362,9 +362,16 @@ static int parse_id_args(id_args *out, PyObject *obj, int mixed_ok, const char *
 {
     memset(out, 0, sizeof *out);
     PyObject *list = NULL;
+    int has_str = 0; /* a list or tuple holding a str: read element by element, not as
+                      * numpy would (it makes every element of ["a", 5] a str) */
+    for (Py_ssize_t i = 0; (PyList_Check(obj) || PyTuple_Check(obj)) && !has_str &&
+                           i < PySequence_Fast_GET_SIZE(obj); i++)
+        has_str = PyUnicode_Check(PySequence_Fast_GET_ITEM(obj, i));
     if (PyUnicode_Check(obj)) {
         out->scalar = 1;
         list = Py_BuildValue("[O]", obj);
+    } else if (has_str) {
+        list = PySequence_List(obj);
     } else {
         PyArrayObject *arr = (PyArrayObject *)PyArray_FROM_O(obj);
         if (!arr) return -1;

@@ -198,6 +198,13 @@ def _score_text(s: float) -> str:
     return "%.9g" % s
 
 
+def _tsv_id(i) -> str:
+    """An ID in TSV as ann-query writes it: a string ID with its backslashes
+    doubled (the one escape its text can need: a string ID holds no control
+    character), an integer as it is."""
+    return i.replace("\\", "\\\\") if isinstance(i, str) else str(i)
+
+
 def _write_tsv(fh, users, ids, scores) -> int:
     """user, rank, item, score: one line per answer slot that holds an item,
     as `ann-query --all-users --format tsv` writes them (nan/inf as there)."""
@@ -205,7 +212,7 @@ def _write_tsv(fh, users, ids, scores) -> int:
     keep = annb._present(ids)
     u = np.repeat(users, k).reshape(ids.shape)[keep]
     r = np.tile(np.arange(1, k + 1), len(users)).reshape(ids.shape)[keep]
-    text = [f"{a}\t{b}\t{c}\t{_score_text(s)}\n"
+    text = [f"{_tsv_id(a)}\t{b}\t{_tsv_id(c)}\t{_score_text(s)}\n"
             for a, b, c, s in zip(u.tolist(), r.tolist(), ids[keep].tolist(), scores[keep].tolist())]
     fh.writelines(text)
     return len(text)
