@@ -1019,6 +1019,19 @@ ANNB_API int annb_item_genres(const annb_bundle *b, int64_t id, char *buf, size_
 ANNB_API int annb_seen_items_from_file(int64_t **items, size_t *count, const char *path,
                                        int64_t user, annb_error *err);
 
+/*
+ * annb_seen_items_read - annb_seen_items_from_file where the IDs may be
+ * string IDs (SPEC 6.19), as the bundle's spaces have them
+ * (annb_space_has_keys): user_keys 1 when the file's user IDs are keys (a
+ * CSV header is then told by its user column's name: user, userId, user_id,
+ * users, uid, customer, customerId, customer_id, visitor_id, any case),
+ * item_keys 1 when its item IDs are. `user` and the items given back are
+ * IDs (annb_key_id of a key), for annb_question.exclude_ids. Returns as
+ * annb_seen_items_from_file, which is this with user_keys = item_keys = 0.
+ */
+ANNB_API int annb_seen_items_read(int64_t **items, size_t *count, const char *path, int64_t user,
+                                  int user_keys, int item_keys, annb_error *err);
+
 /* Frees memory the library returned to the caller. Accepts NULL. */
 ANNB_API void annb_free(void *p);
 

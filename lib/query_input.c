@@ -191,12 +191,19 @@ int64_t annb_vectors_row(const annb_vectors *v, const char *text, size_t len)
 int annb_seen_items_from_file(int64_t **items, size_t *count, const char *path, int64_t user,
                               annb_error *err)
 {
+    return annb_seen_items_read(items, count, path, user, 0, 0, err);
+}
+
+int annb_seen_items_read(int64_t **items, size_t *count, const char *path, int64_t user,
+                         int user_keys, int item_keys, annb_error *err)
+{
     if (!items || !count || !path)
-        return annb_error_set(err, ANNB_E_INVALID, "annb_seen_items_from_file: bad argument");
+        return annb_error_set(err, ANNB_E_INVALID, "annb_seen_items_read: bad argument");
     *items = NULL;
     *count = 0;
     annb_interactions x;
-    int rc = annb_interactions_read(&x, path, err);
+    const annb_interactions_opts xo = {.user_keys = user_keys != 0, .item_keys = item_keys != 0};
+    int rc = annb_interactions_read_with(&x, path, &xo, err);
     if (rc) return rc;
     uint64_t first, n;
     annb_interactions_of(&x, user, &first, &n);

@@ -229,12 +229,25 @@ static PyObject *bundle_closed(BundleObject *self, void *unused)
 
 /* ---- arguments ---- */
 
+/* IDs as a caller gives them: integers (the int64 IDs), str (string IDs,
+ * or decimal integers: the library reads each in the space asked about,
+ * annb_space_id_of), or, for excluded IDs, an object array or a sequence
+ * mixing both. Released by id_args_release. */
+typedef struct {
+    PyArrayObject *ints;    /* int64, C-contiguous, or NULL */
+    int64_t *mixed;         /* PyMem: the integers of a mixed sequence */
+    const int64_t *ids;     /* ints' data or mixed: nids of them */
+    size_t nids;
+    PyObject *strs;         /* a list holding the str IDs alive, or NULL */
+    const char **texts;     /* PyMem: their UTF-8, ntexts of them */
+    size_t ntexts;
+    int scalar;             /* one ID, not an array of them, was given */
+} id_args;
+
 /* One call's options, parsed; what they own is released by ask_args_release. */
 typedef struct {
     size_t k;
-    PyArrayObject *exclude; /* int64 1-D, or NULL */
-    const int64_t *exclude_ids; /* its data and size, read with the GIL held */
-    size_t exclude_count;
+    id_args exclude;        /* read with the GIL held, used without it */
     PyObject *genre_list;   /* list of str, or NULL */
     const char **genres;    /* UTF-8 of genre_list's strings */
     const char *genre_stack[8];
@@ -244,9 +257,18 @@ typedef struct {
     int exclude_seen;
 } ask_args;
 
+static void id_args_release(id_args *a)
+{
+    Py_CLEAR(a->ints);
+    Py_CLEAR(a->strs);
+    PyMem_Free(a->mixed);
+    PyMem_Free((void *)a->texts);
+    memset(a, 0, sizeof *a);
+}
+
 static void ask_args_release(ask_args *a)
 {
-    Py_CLEAR(a->exclude);
+    id_args_release(&a->exclude);
     Py_CLEAR(a->genre_list);
     if (a->genres != a->genre_stack) PyMem_Free((void *)a->genres);
     a->genres = NULL;
@@ -311,15 +333,105 @@ static PyArrayObject *as_vectors(PyObject *obj, int mindim, int maxdim, const ch
     return out;
 }
 
-/* exclude: None or integer IDs. */
+/* Whether obj is an integer for an ID (an int or a numpy integer, not a bool). */
+static int is_int_id(PyObject *obj)
+{
+    return PyLong_Check(obj) ? !PyBool_Check(obj)
+                             : PyArray_IsScalar(obj, Integer) != 0;
+}
+
+/* One str ID of a list into out->texts (its UTF-8, lent by the str). */
+static int add_text(id_args *out, PyObject *str, const char *what)
+{
+    Py_ssize_t len;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(str, &len);
+    if (!utf8) return -1;
+    if (strlen(utf8) != (size_t)len) {
+        raise_fmt(ANNB_E_INVALID, "%s: an ID holds a NUL character", what);
+        return -1;
+    }
+    if (PyList_Append(out->strs, str) < 0) return -1;
+    out->texts[out->ntexts++] = utf8;
+    return 0;
+}
+
+/* IDs (id_args) from an int, a str, or an array-like of them up to one
+ * dimension. mixed_ok: str and integers may come together (exclusions);
+ * otherwise they are all of one kind (subjects, whose order matters). */
+static int parse_id_args(id_args *out, PyObject *obj, int mixed_ok, const char *what)
+{
+    memset(out, 0, sizeof *out);
+    PyObject *list = NULL;
+    int has_str = 0; /* a list or tuple holding a str: read element by element, not as
+                      * numpy would (it makes every element of ["a", 5] a str) */
+    for (Py_ssize_t i = 0; (PyList_Check(obj) || PyTuple_Check(obj)) && !has_str &&
+                           i < PySequence_Fast_GET_SIZE(obj); i++)
+        has_str = PyUnicode_Check(PySequence_Fast_GET_ITEM(obj, i));
+    if (PyUnicode_Check(obj)) {
+        out->scalar = 1;
+        list = Py_BuildValue("[O]", obj);
+    } else if (has_str) {
+        list = PySequence_List(obj);
+    } else {
+        PyArrayObject *arr = (PyArrayObject *)PyArray_FROM_O(obj);
+        if (!arr) return -1;
+        char kind = PyArray_DESCR(arr)->kind;
+        if (kind != 'U' && kind != 'O') { /* integers (and the refusals of the rest) */
+            Py_DECREF(arr);
+            if (!(out->ints = as_ids(obj, 1, what))) return -1;
+            out->scalar = PyArray_NDIM(out->ints) == 0;
+            out->ids = PyArray_DATA(out->ints);
+            out->nids = (size_t)PyArray_SIZE(out->ints);
+            return 0;
+        }
+        if (PyArray_NDIM(arr) > 1) {
+            Py_DECREF(arr);
+            raise_fmt(ANNB_E_INVALID, "%s: expected IDs (an int or a str, or a 1-D array of them), "
+                      "got more dimensions", what);
+            return -1;
+        }
+        out->scalar = PyArray_NDIM(arr) == 0;
+        PyObject *items = PyArray_ToList(arr);
+        Py_DECREF(arr);
+        if (!items) return -1;
+        list = out->scalar ? Py_BuildValue("[N]", items) : items;
+    }
+    if (!list) return -1;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    out->strs = PyList_New(0);
+    out->texts = PyMem_Calloc((size_t)n + 1, sizeof *out->texts);
+    out->mixed = PyMem_Calloc((size_t)n + 1, sizeof *out->mixed);
+    int rc = out->strs && out->texts && out->mixed ? 0 : -1;
+    if (rc) PyErr_NoMemory();
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+        PyObject *e = PyList_GET_ITEM(list, i);
+        if (PyUnicode_Check(e)) {
+            rc = add_text(out, e, what);
+        } else if (is_int_id(e)) {
+            long long v = PyLong_AsLongLong(e);
+            if (v == -1 && PyErr_Occurred()) rc = -1;
+            else out->mixed[out->nids++] = (int64_t)v;
+        } else {
+            raise_fmt(ANNB_E_INVALID, "%s: expected IDs (int or str), got %.80s", what,
+                      Py_TYPE(e)->tp_name);
+            rc = -1;
+        }
+    }
+    Py_DECREF(list);
+    if (rc == 0 && !mixed_ok && out->nids && out->ntexts) {
+        raise_fmt(ANNB_E_INVALID, "%s: expected IDs of one kind, all str or all integers", what);
+        rc = -1;
+    }
+    out->ids = out->mixed;
+    if (rc) id_args_release(out);
+    return rc;
+}
+
+/* exclude: None, or IDs (id_args; str and integers may mix). */
 static int parse_exclude(ask_args *a, PyObject *obj)
 {
     if (!obj || obj == Py_None) return 0;
-    a->exclude = as_ids(obj, 1, "exclude");
-    if (!a->exclude) return -1;
-    a->exclude_ids = PyArray_DATA(a->exclude);
-    a->exclude_count = (size_t)PyArray_SIZE(a->exclude);
-    return 0;
+    return parse_id_args(&a->exclude, obj, 1, "exclude");
 }
 
 /* genres: None, one str, or an iterable of str. */
@@ -368,21 +480,48 @@ static int parse_k(ask_args *a, Py_ssize_t k)
     return 0;
 }
 
-/* The (ids, scores) pair of arrays of shape (n, k) for n * k hits. */
-static PyObject *hits_to_arrays(const annb_hit *hits, size_t n, size_t k)
+/* An ID of `space` as Python gives it back: its string ID (str) where the
+ * space has them, else the int (a damaged key table: the int too). */
+static PyObject *id_object(const annb_bundle *b, annb_space space, int64_t id)
+{
+    size_t len;
+    const char *key = annb_space_has_keys(b, space) ? annb_space_key(b, space, id, &len) : NULL;
+    if (key) return PyUnicode_DecodeUTF8(key, (Py_ssize_t)len, "replace");
+    return PyLong_FromLongLong(id);
+}
+
+/* The (ids, scores) pair of arrays of shape (n, k) for n * k hits: ids are
+ * int64 (ID_NONE in empty slots), or, where `space` of keys_of has string
+ * IDs, an object array of str (None in empty slots). keys_of: NULL, or the
+ * bundle, held open by the caller. */
+static PyObject *hits_to_arrays(const annb_hit *hits, size_t n, size_t k,
+                                const annb_bundle *keys_of, annb_space space)
 {
     npy_intp dims[2] = {(npy_intp)n, (npy_intp)k};
-    PyObject *ids = PyArray_SimpleNew(2, dims, NPY_INT64);
+    const int keyed = keys_of && annb_space_has_keys(keys_of, space);
+    PyObject *ids = PyArray_SimpleNew(2, dims, keyed ? NPY_OBJECT : NPY_INT64);
     PyObject *scores = ids ? PyArray_SimpleNew(2, dims, NPY_FLOAT32) : NULL;
     if (!scores) {
         Py_XDECREF(ids);
         return NULL;
     }
-    int64_t *ip = PyArray_DATA((PyArrayObject *)ids);
     float *sp = PyArray_DATA((PyArrayObject *)scores);
+    for (size_t i = 0; i < n * k; i++) sp[i] = hits[i].score;
+    if (!keyed) {
+        int64_t *ip = PyArray_DATA((PyArrayObject *)ids);
+        for (size_t i = 0; i < n * k; i++) ip[i] = hits[i].id;
+        return Py_BuildValue("(NN)", ids, scores);
+    }
+    PyObject **op = PyArray_DATA((PyArrayObject *)ids); /* NULL or None: set each */
     for (size_t i = 0; i < n * k; i++) {
-        ip[i] = hits[i].id;
-        sp[i] = hits[i].score;
+        PyObject *o = hits[i].id == ANNB_ID_NONE ? Py_NewRef(Py_None)
+                                                 : id_object(keys_of, space, hits[i].id);
+        if (!o) {
+            Py_DECREF(ids);
+            Py_DECREF(scores);
+            return NULL;
+        }
+        Py_XSETREF(op[i], o);
     }
     return Py_BuildValue("(NN)", ids, scores);
 }
@@ -391,18 +530,21 @@ static PyObject *hits_to_arrays(const annb_hit *hits, size_t n, size_t k)
  * library's question model, so the rules and messages are the ones every
  * front end gives. Runs without the GIL: it touches no Python object. */
 static int ask(annb_hit *hits, const annb_bundle *b, annb_question_kind kind,
-               const int64_t *subjects, const float *vectors, size_t count, const ask_args *a,
+               const id_args *subjects, const float *vectors, size_t count, const ask_args *a,
                annb_error *err)
 {
     annb_question q = ANNB_QUESTION_INIT;
     q.kind = kind;
-    q.subjects = subjects;
+    q.subjects = subjects && subjects->nids ? subjects->ids : NULL;
+    q.subject_texts = subjects && subjects->ntexts ? subjects->texts : NULL;
     q.vectors = vectors;
     q.count = count;
     q.k = a->k;
     q.exclude_seen = a->exclude_seen;
-    q.exclude_ids = a->exclude_ids;
-    q.exclude_count = a->exclude_count;
+    q.exclude_ids = a->exclude.nids ? a->exclude.ids : NULL;
+    q.exclude_count = a->exclude.nids;
+    q.exclude_texts = a->exclude.ntexts ? a->exclude.texts : NULL;
+    q.exclude_text_count = a->exclude.ntexts;
     q.genres = a->genre_count ? a->genres : NULL;
     q.genre_count = a->genre_count;
     q.nprobe = (uint32_t)a->nprobe;
@@ -413,12 +555,13 @@ static int ask(annb_hit *hits, const annb_bundle *b, annb_question_kind kind,
 }
 
 /* Runs ask() without the GIL, holding the mapping, and returns (ids, scores). */
-static PyObject *ask_py(BundleObject *self, annb_question_kind kind, const int64_t *subjects,
+static PyObject *ask_py(BundleObject *self, annb_question_kind kind, const id_args *subjects,
                         const float *vectors, size_t count, const ask_args *a)
 {
     annb_bundle *b = open_handle(self);
     if (!b) return NULL;
-    if (count == 0) return hits_to_arrays(NULL, 0, a->k);
+    const annb_space space = annb_question_space(kind);
+    if (count == 0) return hits_to_arrays(NULL, 0, a->k, b, space);
     if (count > SIZE_MAX / sizeof(annb_hit) / a->k) return PyErr_NoMemory();
     annb_hit stack[64];
     annb_hit *hits = count * a->k <= 64 ? stack : PyMem_RawMalloc(count * a->k * sizeof *hits);
@@ -429,8 +572,9 @@ static PyObject *ask_py(BundleObject *self, annb_question_kind kind, const int64
     Py_BEGIN_ALLOW_THREADS
     rc = ask(hits, b, kind, subjects, vectors, count, a, &err);
     Py_END_ALLOW_THREADS
+    /* string IDs are lent by the bundle: read while it is held */
+    PyObject *out = rc ? raise_err(&err) : hits_to_arrays(hits, count, a->k, b, space);
     Py_DECREF(hold);
-    PyObject *out = rc ? raise_err(&err) : hits_to_arrays(hits, count, a->k);
     if (hits != stack) PyMem_RawFree(hits);
     return out;
 }
@@ -504,8 +648,8 @@ static PyObject *subject_question(BundleObject *self, annb_question_kind kind, P
                                                &a.threads, &a.exact, &as_frame);
     if (!ok || !open_handle(self)) return NULL;
     PyObject *out = NULL;
-    PyArrayObject *s = as_ids(sobj, 1, "ids");
-    if (!s) return NULL;
+    id_args s;
+    if (parse_id_args(&s, sobj, 0, "ids")) return NULL;
     /* exclude_seen None: whenever the bundle knows what was seen; True on a
      * bundle without interactions is the library's UnsupportedError. */
     a.exclude_seen = kind == ANNB_Q_ITEMS_FOR_USER && self->has_seen;
@@ -515,11 +659,11 @@ static PyObject *subject_question(BundleObject *self, annb_question_kind kind, P
         a.exclude_seen = want;
     }
     if (parse_k(&a, k) || parse_exclude(&a, exclude) || parse_genres(&a, genres)) goto out;
-    out = ask_py(self, kind, PyArray_DATA(s), NULL, (size_t)PyArray_SIZE(s), &a);
+    out = ask_py(self, kind, &s, NULL, s.nids + s.ntexts, &a);
     if (out && as_frame) out = as_frame_of(self, out, kind);
 out:
     ask_args_release(&a);
-    Py_DECREF(s);
+    id_args_release(&s);
     return out;
 }
 
@@ -558,6 +702,24 @@ static int parse_space(PyObject *obj, annb_space *out)
     return 0;
 }
 
+/* The ID `text` names in `space` of b (annb_space_id_of), or -1 with the
+ * library's wording raised: NotFoundError for an ID the space does not
+ * hold, InvalidError for text that cannot be one there. */
+static int resolve_text(int64_t *id, const annb_bundle *b, annb_space space, const char *text)
+{
+    const char *what = space == ANNB_SPACE_USERS ? "user" : "item";
+    int rc = annb_space_id_of(b, space, text, strlen(text), id);
+    if (rc == ANNB_OK) return 0;
+    if (rc == ANNB_E_NOT_FOUND && annb_space_has_keys(b, space))
+        raise_fmt(rc, "%s \"%.200s\" is not in the bundle", what, text);
+    else if (rc == ANNB_E_NOT_FOUND)
+        raise_fmt(rc, "%s %.200s is not in the bundle", what, text);
+    else
+        raise_fmt(rc, "%s ID \"%.200s\": expected an integer (the bundle's %s IDs are integers)",
+                  what, text, what);
+    return -1;
+}
+
 /* vector(id, space="items"): a copy of the stored vector (1-D; 2-D for an
  * array of IDs). */
 static PyObject *bundle_vector(BundleObject *self, PyObject *args, PyObject *kwds)
@@ -569,37 +731,47 @@ static PyObject *bundle_vector(BundleObject *self, PyObject *args, PyObject *kwd
     if (parse_space(space_obj, &space)) return NULL;
     /* arguments first (conversions may run Python code that closes the
      * bundle), then the handle, held for the rest of the call */
-    PyArrayObject *s = as_ids(sobj, 1, "ids");
-    if (!s) return NULL;
+    id_args s;
+    if (parse_id_args(&s, sobj, 0, "ids")) return NULL;
     MappingObject *hold;
     annb_bundle *b = hold_open(self, &hold);
     if (!b) {
-        Py_DECREF(s);
+        id_args_release(&s);
         return NULL;
     }
-    int scalar = PyArray_NDIM(s) == 0;
-    npy_intp n = PyArray_SIZE(s);
+    npy_intp n = (npy_intp)(s.nids + s.ntexts);
     npy_intp dims[2] = {n, self->dimension};
-    PyObject *out = scalar ? PyArray_SimpleNew(1, dims + 1, NPY_FLOAT32)
-                           : PyArray_SimpleNew(2, dims, NPY_FLOAT32);
+    PyObject *out = s.scalar ? PyArray_SimpleNew(1, dims + 1, NPY_FLOAT32)
+                             : PyArray_SimpleNew(2, dims, NPY_FLOAT32);
     if (out) {
-        const int64_t *ids = PyArray_DATA(s);
         float *v = PyArray_DATA((PyArrayObject *)out);
-        for (npy_intp i = 0; i < n; i++)
-            if (annb_vector_get(b, space, ids[i], v + (size_t)i * self->dimension)) {
+        for (npy_intp i = 0; i < n; i++) {
+            int64_t id = s.ntexts ? ANNB_ID_NONE : s.ids[i];
+            if (s.ntexts && resolve_text(&id, b, space, s.texts[i])) {
                 Py_CLEAR(out);
-                raise_fmt(ANNB_E_NOT_FOUND, "%s %lld is not in the bundle",
-                          space == ANNB_SPACE_USERS ? "user" : "item", (long long)ids[i]);
                 break;
             }
+            if (annb_vector_get(b, space, id, v + (size_t)i * self->dimension)) {
+                Py_CLEAR(out);
+                raise_fmt(ANNB_E_NOT_FOUND, "%s %lld is not in the bundle",
+                          space == ANNB_SPACE_USERS ? "user" : "item", (long long)id);
+                break;
+            }
+        }
     }
-    Py_DECREF(s);
+    id_args_release(&s);
     Py_DECREF(hold);
     return out;
 }
 
-static int parse_id(PyObject *obj, int64_t *id)
+/* One item ID, for title() and genres(): an int, or a str read in the
+ * bundle's item space. Two steps: the argument is converted first (that may
+ * run Python code, which may close the bundle), then, with the bundle held
+ * (b), a str is read. 0, or -1 with an exception. */
+static int parse_item_id(PyObject *obj, int64_t *id, const char **text)
 {
+    *text = NULL;
+    if (PyUnicode_Check(obj)) return (*text = PyUnicode_AsUTF8(obj)) ? 0 : -1;
     PyArrayObject *a = as_ids(obj, 0, "id");
     if (!a) return -1;
     *id = *(const int64_t *)PyArray_DATA(a);
@@ -611,10 +783,15 @@ static int parse_id(PyObject *obj, int64_t *id)
 static PyObject *bundle_title(BundleObject *self, PyObject *arg)
 {
     int64_t id;
+    const char *text;
     MappingObject *hold;
-    if (parse_id(arg, &id)) return NULL;
+    if (parse_item_id(arg, &id, &text)) return NULL;
     annb_bundle *b = hold_open(self, &hold);
     if (!b) return NULL;
+    if (text && resolve_text(&id, b, ANNB_SPACE_ITEMS, text)) {
+        Py_DECREF(hold);
+        return NULL;
+    }
     PyObject *out;
     const char *t = annb_item_title(b, id);
     if (!has_id(b, ANNB_SPACE_ITEMS, id))
@@ -631,10 +808,15 @@ static PyObject *bundle_title(BundleObject *self, PyObject *arg)
 static PyObject *bundle_genres(BundleObject *self, PyObject *arg)
 {
     int64_t id;
+    const char *text;
     MappingObject *hold;
-    if (parse_id(arg, &id)) return NULL;
+    if (parse_item_id(arg, &id, &text)) return NULL;
     annb_bundle *b = hold_open(self, &hold);
     if (!b) return NULL;
+    if (text && resolve_text(&id, b, ANNB_SPACE_ITEMS, text)) {
+        Py_DECREF(hold);
+        return NULL;
+    }
     char stack[256];
     int n = annb_item_genres(b, id, stack, sizeof stack);
     char *buf = stack;
@@ -679,6 +861,52 @@ static PyObject *bundle_ids(BundleObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     return arr;
+}
+
+/* keys(space="items", start=0, stop=None): the string IDs of rows
+ * [start, stop) as a list of str, in the order of ids(space); None when the
+ * space has integer IDs. */
+static PyObject *bundle_keys(BundleObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"space", "start", "stop", NULL};
+    PyObject *space_obj = NULL, *stop_obj = Py_None;
+    Py_ssize_t start = 0;
+    annb_space space;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|UnO", kwlist, &space_obj, &start, &stop_obj))
+        return NULL;
+    if (parse_space(space_obj, &space)) return NULL;
+    Py_ssize_t stop = -1;
+    if (stop_obj != Py_None && (stop = PyNumber_AsSsize_t(stop_obj, PyExc_OverflowError)) == -1 &&
+        PyErr_Occurred())
+        return NULL;
+    MappingObject *hold;
+    annb_bundle *b = hold_open(self, &hold);
+    if (!b) return NULL;
+    if (!annb_space_has_keys(b, space)) {
+        Py_DECREF(hold);
+        Py_RETURN_NONE;
+    }
+    /* as a slice of the rows: negative from the end, clipped */
+    Py_ssize_t n = (Py_ssize_t)annb_space_count(b, space);
+    if (stop_obj == Py_None) stop = n;
+    if (start < 0) start = start + n < 0 ? 0 : start + n;
+    if (stop < 0) stop = stop + n < 0 ? 0 : stop + n;
+    if (start > n) start = n;
+    if (stop > n) stop = n;
+    if (stop < start) stop = start;
+    PyObject *out = PyList_New(stop - start);
+    for (Py_ssize_t r = start; out && r < stop; r++) {
+        size_t len;
+        const char *key = annb_space_key_at(b, space, (uint64_t)r, &len);
+        PyObject *str = key ? PyUnicode_DecodeUTF8(key, (Py_ssize_t)len, "replace") : NULL;
+        if (!key)
+            raise_fmt(ANNB_E_CORRUPT, "%s row %zd: the stored string ID is damaged (run verify())",
+                      space == ANNB_SPACE_USERS ? "users" : "items", r);
+        if (!str) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, r - start, str);
+    }
+    Py_DECREF(hold);
+    return out;
 }
 
 static PyObject *bundle_verify(BundleObject *self, PyObject *unused)
@@ -731,7 +959,7 @@ static PyObject *bundle_info(BundleObject *self, PyObject *unused)
     }
     char format[32];
     snprintf(format, sizeof format, "%u.%u", i.format_major, i.format_minor);
-    PyObject *result_ = Py_BuildValue("{s:I,s:K,s:K,s:s,s:s,s:O,s:N,s:O,s:N,s:s,s:K,s:K}",
+    PyObject *result_ = Py_BuildValue("{s:I,s:K,s:K,s:s,s:s,s:O,s:N,s:O,s:N,s:s,s:K,s:K,s:s,s:s}",
                          "dimension", i.dimension, "count", (unsigned long long)i.count,
                          "users", (unsigned long long)self->user_count,
                          "metric", annb_metric_name(i.metric), "index", i.index ? i.index : "",
@@ -739,7 +967,9 @@ static PyObject *bundle_info(BundleObject *self, PyObject *unused)
                          "has_interactions", self->has_seen ? Py_True : Py_False,
                          "recall", recall, "format", format,
                          "file_size", (unsigned long long)i.file_size,
-                         "bundle_id", (unsigned long long)annb_bundle_id(b));
+                         "bundle_id", (unsigned long long)annb_bundle_id(b),
+                         "item_ids", annb_space_has_keys(b, ANNB_SPACE_ITEMS) ? "string" : "integer",
+                         "user_ids", annb_space_has_keys(b, ANNB_SPACE_USERS) ? "string" : "integer");
     Py_DECREF(hold);
     return result_;
 }
@@ -827,6 +1057,11 @@ static PyMethodDef bundle_methods[] = {
     {"ids", (PyCFunction)(void (*)(void))bundle_ids, METH_VARARGS | METH_KEYWORDS,
      "ids($self, space='items')\n--\n\nEvery ID of the space, ascending: a read-only int64 view of the\n"
      "bundle's memory-mapped section (no copy). It keeps the mapping alive after close()."},
+    {"keys", (PyCFunction)(void (*)(void))bundle_keys, METH_VARARGS | METH_KEYWORDS,
+     "keys($self, space='items', start=0, stop=None)\n--\n\nThe string IDs of the space's rows\n"
+     "[start, stop) (a slice: negative counts from the end) as a list of str, in the order of\n"
+     "ids(space), so ids(space)[i] is annb.key_id(keys(space)[i]); None when the space has\n"
+     "integer IDs."},
     {"verify", (PyCFunction)bundle_verify, METH_NOARGS,
      "verify($self)\n--\n\nCheck every section's checksum and meaning (what opening may skip);\n"
      "raises the matching annb.Error on the first problem."},
@@ -953,20 +1188,20 @@ static PyObject *py_build(PyObject *self, PyObject *args, PyObject *kwds)
                              "index", "threads", "target_recall", "recall_k", "tune_queries",
                              "max_memory", "allow_low_recall", "tune_vectors", "expect_sha256",
                              "drop_zero", "ids_from_rows", "shard_index", "shard_count",
-                             "id_column", "vector_column", "recall_ks", NULL};
+                             "id_column", "vector_column", "recall_ks", "string_ids", NULL};
     PyObject *out = NULL, *items = NULL, *catalog = NULL, *users = NULL, *inter = NULL;
     PyObject *tune = NULL, *recall_ks = NULL;
     const char *metric = "ip", *index = NULL, *expect = NULL, *id_col = NULL, *vec_col = NULL;
-    int threads = 0, allow_low = 0, drop_zero = 0, from_rows = 0;
+    int threads = 0, allow_low = 0, drop_zero = 0, from_rows = 0, string_ids = 0;
     double target = 0;
     long long recall_k = 0, tune_queries = 0, shard_index = 0, shard_count = 0, max_memory = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&O|O&OO&szidLLLpO&zppLLzzO", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&O|O&OO&szidLLLpO&zppLLzzOp", kwlist,
                                      PyUnicode_FSConverter, &out, &items, opt_fs_converter,
                                      &catalog, &users, opt_fs_converter, &inter, &metric,
                                      &index, &threads, &target, &recall_k, &tune_queries,
                                      &max_memory, &allow_low, opt_fs_converter, &tune,
                                      &expect, &drop_zero, &from_rows, &shard_index, &shard_count,
-                                     &id_col, &vec_col, &recall_ks))
+                                     &id_col, &vec_col, &recall_ks, &string_ids))
         return NULL;
     build_rows it = {0}, us = {0};
     PyObject *result = NULL;
@@ -1001,6 +1236,7 @@ static PyObject *py_build(PyObject *self, PyObject *args, PyObject *kwds)
     o.expect_sha256 = expect;
     o.drop_zero = drop_zero;
     o.ids_from_rows = from_rows;
+    o.string_ids = string_ids;
     o.shard_index = (uint32_t)shard_index;
     o.shard_count = (uint32_t)shard_count;
     o.id_column = id_col;
@@ -1067,6 +1303,19 @@ static PyObject *py_file_sha256(PyObject *self, PyObject *args)
     return PyUnicode_FromString(hex);
 }
 
+static PyObject *py_key_id(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_ssize_t len;
+    const char *text = PyUnicode_Check(arg) ? PyUnicode_AsUTF8AndSize(arg, &len) : NULL;
+    if (!text) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "key_id: expected str, got %.80s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    return PyLong_FromLongLong(annb_key_id(text, (size_t)len));
+}
+
 static PyObject *py_version(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -1080,6 +1329,9 @@ static PyMethodDef module_methods[] = {
     {"file_sha256", py_file_sha256, METH_VARARGS,
      "file_sha256(path)\n--\n\nThe SHA-256 of a whole file as 64 hex digits (what sha256sum "
      "prints)."},
+    {"key_id", py_key_id, METH_O,
+     "key_id(text)\n--\n\nThe int64 ID a string ID is stored as (annb_key_id: XXH3-64 of its UTF-8,\n"
+     "top bit cleared): the same text has the same ID in every bundle."},
     {"library_version", py_version, METH_NOARGS,
      "library_version()\n--\n\nlibannb's version with its Faiss and zstd versions."},
     {NULL, NULL, 0, NULL},

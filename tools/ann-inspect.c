@@ -115,6 +115,13 @@ static void json_structure(const char *path, const annb_bundle *b, const annb_bu
     putchar(']');
 }
 
+/* What a space's IDs are: "string" (SPEC 6.19: keys stored beside them) or
+ * "integer". */
+static const char *id_kind(const annb_bundle *b, annb_space space)
+{
+    return annb_space_has_keys(b, space) ? "string" : "integer";
+}
+
 static void json_content(const annb_bundle *b)
 {
     annb_bundle_info info;
@@ -122,9 +129,11 @@ static void json_content(const annb_bundle *b)
     printf(",\"metadata\":{\"items\":%" PRIu64 ",\"dimension\":%u,\"metric\":\"%s\",\"index\":",
            info.count, info.dimension, annb_metric_name(info.metric));
     json_string(info.index);
-    printf(",\"catalog\":%s,\"genres\":%u,\"users\":%" PRIu64 ",\"interactions\":%s}",
+    printf(",\"catalog\":%s,\"genres\":%u,\"users\":%" PRIu64 ",\"interactions\":%s,"
+           "\"item_ids\":\"%s\",\"user_ids\":\"%s\"}",
            info.has_catalog ? "true" : "false", info.genre_count,
-           annb_space_count(b, ANNB_SPACE_USERS), annb_bundle_has_seen(b) ? "true" : "false");
+           annb_space_count(b, ANNB_SPACE_USERS), annb_bundle_has_seen(b) ? "true" : "false",
+           id_kind(b, ANNB_SPACE_ITEMS), id_kind(b, ANNB_SPACE_USERS));
     const annb_recall_info *r = &info.recall;
     if (!info.has_recall)
         fputs(",\"recall\":null", stdout);
@@ -198,11 +207,15 @@ static void text_content(const annb_bundle *b)
     annb_bundle_info info;
     annb_bundle_info_get(&info, b);
     uint64_t users = annb_space_count(b, ANNB_SPACE_USERS);
-    printf("\nitems       %" PRIu64 "\ndimension   %u\nmetric      %s\nindex       %s\n"
-           "catalog     %s (%u genres)\nusers       %" PRIu64 "%s\n",
-           info.count, info.dimension, annb_metric_name(info.metric), info.index,
-           info.has_catalog ? "yes" : "no", info.genre_count, users,
-           annb_bundle_has_seen(b) ? " (with interactions)" : "");
+    const int item_keys = annb_space_has_keys(b, ANNB_SPACE_ITEMS);
+    const int user_keys = annb_space_has_keys(b, ANNB_SPACE_USERS);
+    const int seen = annb_bundle_has_seen(b);
+    printf("\nitems       %" PRIu64 "%s\ndimension   %u\nmetric      %s\nindex       %s\n"
+           "catalog     %s (%u genres)\nusers       %" PRIu64 "%s%s%s%s\n",
+           info.count, item_keys ? " (string IDs)" : "", info.dimension,
+           annb_metric_name(info.metric), info.index, info.has_catalog ? "yes" : "no",
+           info.genre_count, users, user_keys || seen ? " (" : "", user_keys ? "string IDs" : "",
+           user_keys && seen ? ", " : "", seen ? "with interactions)" : user_keys ? ")" : "");
     const annb_recall_info *r = &info.recall;
     if (!info.has_recall)
         printf("recall      not recorded (made before annb measured it)\n");

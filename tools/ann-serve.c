@@ -24,6 +24,8 @@ static void usage(FILE *out)
             "request or an array of them), GET /v1/users/ID/items, /v1/items/ID/similar,\n"
             "/v1/users/ID/similar, /v1/items/ID/users; GET /healthz, /readyz, /metrics\n"
             "(Prometheus); POST /admin/reload. Several BUNDLEs are shards of one catalog.\n"
+            "An ID is a string ID where the bundle has them, else a decimal integer; in a\n"
+            "path it is percent-encoded (a string ID holding '/' as %%2F).\n"
             "A BUNDLE renamed over (inotify), SIGHUP or POST /admin/reload: the new files are\n"
             "opened and verified in the background and swapped in without dropping a request;\n"
             "a file that fails, or changes dimension or metric, is refused and counted.\n"

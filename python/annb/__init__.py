@@ -24,6 +24,13 @@ first. A slot past the items there are holds ``annb.ID_NONE`` (the smallest
 int64). ip and cosine scores are similarities (higher first), l2 scores
 squared distances (lower first).
 
+String IDs (SKUs, "tt0114709", item2vec words; a bundle built from files
+whose IDs are text, or from arrays of str): questions take them as str (one,
+or a list / numpy array of them), and the answer's ids are then an object
+array of str, None in empty slots. ``Bundle.ids(space)`` stays the int64
+IDs the texts are stored as (``annb.key_id(text)``); ``Bundle.keys(space)``
+gives the texts in the same order. Integer bundles are unchanged.
+
 Errors are ``annb.Error`` subclasses carrying the library's message and
 ``.code``: NotFoundError (also a KeyError), InvalidError and DimensionError
 (also ValueError), IOError (also OSError), NoMemoryError (also MemoryError),
@@ -36,16 +43,19 @@ cluster. See docs/python.md.
 """
 from __future__ import annotations
 
+import builtins
+import csv
+import json
 import os
 import tempfile
 
 import numpy as np
 
 from . import _annb
-from ._annb import ID_NONE, file_sha256, library_version
+from ._annb import ID_NONE, file_sha256, key_id, library_version
 
 __all__ = [
-    "open", "build", "Bundle", "ID_NONE", "file_sha256", "library_version", "Error",
+    "open", "build", "Bundle", "ID_NONE", "file_sha256", "key_id", "library_version", "Error",
     "InvalidError", "NoMemoryError", "IOError", "NotBundleError", "VersionError",
     "TruncatedError", "CorruptError", "ChecksumError", "InputError", "NotFoundError",
     "DimensionError", "FaissError", "LimitError", "RecallError", "UnsupportedError",
@@ -159,7 +169,13 @@ class Bundle(_annb._Bundle):
     ``threads`` (per call), ``exact`` (exact scan).
 
     Lookups: ``vector(id, space)``, ``title(id)``, ``genres(id)``, ``ids(space)``
-    (zero-copy view), ``info``, ``recall``, ``provenance``, ``frame(ids, scores)``.
+    (zero-copy view), ``keys(space)`` (string IDs), ``info``, ``recall``,
+    ``provenance``, ``frame(ids, scores)``.
+
+    IDs: ints, or str where the space has string IDs (``info["item_ids"]``,
+    ``info["user_ids"]``: "string" or "integer"); a str on an integer space
+    is read as a decimal integer ("10"). Answers over a space with string
+    IDs give them as str (an object array, None in empty slots).
     """
 
     def __init__(self, path: str | os.PathLike, verify: bool = False):
@@ -189,7 +205,8 @@ class Bundle(_annb._Bundle):
         """What the bundle holds: dimension, count (items), users, metric, index,
         has_catalog, genres (the catalog's names), has_interactions, recall (the
         measurement searches use by default, or None), format, file_size,
-        bundle_id, provenance (dict)."""
+        bundle_id, item_ids and user_ids ("string" for string IDs, else
+        "integer"), provenance (dict)."""
         if self._info_cache is None:
             info = self._info()
             info["provenance"] = self.provenance
@@ -216,24 +233,36 @@ class Bundle(_annb._Bundle):
     def frame(self, ids, scores, space: str = "items"):
         """A pandas DataFrame of an answer: columns query (row of the answer),
         rank (1-based), id, score, and for items title and genres ("A|B").
-        Empty slots (ID_NONE) are dropped."""
+        Empty slots (ID_NONE, or None among string IDs) are dropped."""
         import pandas as pd
 
-        ids = np.atleast_2d(np.asarray(ids, dtype=np.int64))
+        ids = np.atleast_2d(np.asarray(ids))
+        if ids.dtype != object:
+            ids = ids.astype(np.int64)
         scores = np.atleast_2d(np.asarray(scores, dtype=np.float32))
         if ids.shape != scores.shape:
             raise InvalidError(f"ids {ids.shape} and scores {scores.shape} differ in shape", -1)
         n, k = ids.shape
-        keep = ids.ravel() != ID_NONE
+        keep = _present(ids).ravel()
         query = np.repeat(np.arange(n, dtype=np.int64), k)[keep]
         rank = np.tile(np.arange(1, k + 1, dtype=np.int64), n)[keep]
         flat = ids.ravel()[keep]
         df = pd.DataFrame({"query": query, "rank": rank, "id": flat,
                            "score": scores.ravel()[keep]})
         if space == "items":
-            df["title"] = [self.title(int(i)) for i in flat]
-            df["genres"] = ["|".join(self.genres(int(i))) for i in flat]
+            cast = (lambda i: i) if flat.dtype == object else int
+            df["title"] = [self.title(cast(i)) for i in flat]
+            df["genres"] = ["|".join(self.genres(cast(i))) for i in flat]
         return df
+
+
+def _present(ids):
+    """Which slots of an answer's ids hold an ID: not ID_NONE (int64 ids),
+    not None (string IDs, an object array)."""
+    ids = np.asarray(ids)
+    if ids.dtype == object:
+        return np.frompyfunc(lambda i: i is not None and i != ID_NONE, 1, 1)(ids).astype(bool)
+    return ids != ID_NONE
 
 
 def open(path: str | os.PathLike, verify: bool = False) -> Bundle:  # noqa: A001
@@ -261,8 +290,28 @@ def _pick(columns, wanted, given, what):
     return found[0]
 
 
+def _text_ids(ids, name):
+    """String IDs (an object array of str) when ids hold str, else None: any
+    str among them makes every ID text, as ann-build reads a column that is
+    not all integers (an int then stands for its decimal text)."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind == "U" or (ids.dtype == object and any(isinstance(i, str) for i in ids)):
+        out = np.empty(len(ids), dtype=object)
+        for r, i in enumerate(ids.tolist()):
+            if isinstance(i, bool) or not isinstance(i, (str, int)):
+                raise InvalidError(f"{name}: row {r}: expected a str or int ID, got "
+                                   f"{type(i).__name__}", -1)
+            out[r] = str(i)
+        return out
+    return None
+
+
 def _int64_ids(ids, name):
-    """IDs as int64, refusing what would change on the way (floats, uint64 past int64)."""
+    """IDs as int64, refusing what would change on the way (floats, uint64 past
+    int64); str IDs (_text_ids) as an object array of str."""
+    text = _text_ids(ids, name)
+    if text is not None:
+        return text
     ids = np.asarray(ids)
     if ids.dtype.kind not in "iu":
         raise InvalidError(f"{name}: IDs must be integers, got dtype {ids.dtype}", -1)
@@ -299,12 +348,35 @@ def _rows(obj, name, id_column=None, vector_column=None):
                        f"{type(obj).__name__}", -1)
 
 
+def _is_text(rows):
+    return isinstance(rows, tuple) and rows[0].dtype == object
+
+
+def _write_rows(path, rows, name):
+    """(ids, vectors) as JSON lines for the library to read: a value is
+    written as the shortest text of its float32 (read back exactly), an ID
+    as a JSON string or integer."""
+    ids, vecs = rows
+    vecs = np.asarray(vecs, dtype=np.float32)
+    if vecs.ndim != 2 or len(vecs) != len(ids):
+        raise InvalidError(f"{name}: {len(ids)} IDs for vectors of shape {vecs.shape}", -1)
+    bad = ~np.isfinite(vecs).all(axis=1)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise InputError(f"{name}: row {r} (ID {ids[r]}): expected finite values", -9)
+    with builtins.open(path, "w", encoding="utf-8") as f:
+        for i, v in zip(ids.tolist(), vecs.tolist()):
+            f.write(json.dumps({"id": i, "vector": v}, ensure_ascii=False) + "\n")
+    return path
+
+
 def build(out, items, catalog=None, users=None, interactions=None, *, metric: str = "ip",
           index: str = "flat", threads: int = 0, target_recall: float = 0.0,
           recall_k: int = 0, recall_ks=None, tune_queries: int = 0, max_memory: int = 0,
           allow_low_recall: bool = False, tune_vectors=None, expect_sha256: str | None = None,
           drop_zero: bool = False, ids_from_rows: bool = False, shard=None,
-          id_column: str | None = None, vector_column: str | None = None) -> dict:
+          id_column: str | None = None, vector_column: str | None = None,
+          string_ids: bool = False) -> dict:
     """Build a bundle at ``out`` and return the build's report (dict: items,
     dimension, users, catalog_entries, interactions, index, recall, ...).
 
@@ -316,12 +388,20 @@ def build(out, items, catalog=None, users=None, interactions=None, *, metric: st
       read by the library itself. Arrays go straight into the library
       (annb_build_arrays): the bundle is byte-identical to ann-build's on a
       file of the same values. users=arrays needs items=arrays.
-    catalog: path of movies.dat / movies.csv.
+      String IDs: IDs given as str (a numpy str or object array, a DataFrame
+      column of str) make that space's IDs string IDs; such arrays are
+      written to a temporary JSON lines file that the library reads as
+      ann-build would (the bundle is the same as ann-build's on that file).
+    catalog: path of movies.dat / movies.csv (joined to string IDs by text).
     interactions: path of ratings.dat / ratings.csv / a user,item CSV, or an
-      (n, 2) array / DataFrame of (user, item) pairs (written to a temporary
-      user,item CSV: the bundle stores their content, not the file).
+      (n, 2) array / DataFrame of (user, item) pairs, int or str (written to a
+      temporary user,item CSV: the bundle stores their content, not the file).
     metric: "ip" (default), "cosine" or "l2". index: "flat" (default), "auto",
       "ivf", "graph", "ivfpq" or a Faiss factory string. shard: (i, n).
+    string_ids: every ID of the items and users is text, digits too ("007"
+      stays "007"), as ann-build --string-ids; also set when every array
+      given has str IDs. Without it a file's IDs are text when some are no
+      integers.
     The rest as ann-build's options (docs/cli.md). The GIL is released.
     Raises InputError (bad values, with the row), InvalidError, IOError,
     RecallError, ChecksumError (expect_sha256 not met).
@@ -337,23 +417,40 @@ def build(out, items, catalog=None, users=None, interactions=None, *, metric: st
                   expect_sha256=expect_sha256, drop_zero=drop_zero, ids_from_rows=ids_from_rows,
                   shard_index=shard_index, shard_count=shard_count, recall_ks=recall_ks,
                   id_column=None if isinstance(it, tuple) else id_column,
-                  vector_column=None if isinstance(it, tuple) else vector_column)
-    if interactions is None or isinstance(interactions, (str, bytes, os.PathLike)):
+                  vector_column=None if isinstance(it, tuple) else vector_column,
+                  string_ids=string_ids)
+    pairs = None
+    if interactions is not None and not isinstance(interactions, (str, bytes, os.PathLike)):
+        pairs = interactions
+        if hasattr(pairs, "columns"):  # by name, as ratings files name them
+            uc = _pick(pairs.columns, ("user", "userid", "user_id"), None, "user")
+            ic = _pick(pairs.columns, ("item", "itemid", "item_id", "movie", "movieid", "movie_id"),
+                       None, "item")
+            pairs = [_int64_ids(pairs[uc].to_numpy(), "interactions"),
+                     _int64_ids(pairs[ic].to_numpy(), "interactions")]
+        else:
+            pairs = np.asarray(pairs)
+            if pairs.ndim != 2 or pairs.shape[1] != 2:
+                raise InvalidError("interactions: expected a path or (n, 2) (user, item) pairs",
+                                   -1)
+            pairs = [_int64_ids(pairs[:, 0], "interactions"),
+                     _int64_ids(pairs[:, 1], "interactions")]
+    arrays = [r for r in (it, us) if isinstance(r, tuple)]
+    text = [r for r in arrays if _is_text(r)]
+    if not text and pairs is None:
         return _annb._build(out, it, catalog, us, interactions, **kwargs)
-    pairs = interactions
-    if hasattr(pairs, "columns"):  # by name, as ratings files name them
-        uc = _pick(pairs.columns, ("user", "userid", "user_id"), None, "user")
-        ic = _pick(pairs.columns, ("item", "itemid", "item_id", "movie", "movieid", "movie_id"),
-                   None, "item")
-        pairs = np.column_stack([_int64_ids(pairs[uc].to_numpy(), "interactions"),
-                                 _int64_ids(pairs[ic].to_numpy(), "interactions")])
-    pairs = np.asarray(pairs)
-    if pairs.ndim != 2 or pairs.shape[1] != 2:
-        raise InvalidError("interactions: expected a path or (n, 2) integer (user, item) pairs",
-                           -1)
-    pairs = _int64_ids(pairs, "interactions")
     with tempfile.TemporaryDirectory(prefix="annb-") as tmp:
-        path = os.path.join(tmp, "interactions.csv")
-        np.savetxt(path, pairs[:, :2].astype(np.int64), fmt="%d", delimiter=",",
-                   header="user,item", comments="")
-        return _annb._build(out, it, catalog, us, path, **kwargs)
+        if text:  # arrays with string IDs: through files the library reads
+            kwargs["string_ids"] = string_ids or len(text) == len(arrays)
+            kwargs["id_column"] = kwargs["vector_column"] = None
+            if isinstance(it, tuple):
+                it = _write_rows(os.path.join(tmp, "items.jsonl"), it, "items")
+            if isinstance(us, tuple):
+                us = _write_rows(os.path.join(tmp, "users.jsonl"), us, "users")
+        if pairs is not None:
+            interactions = os.path.join(tmp, "interactions.csv")
+            with builtins.open(interactions, "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f, lineterminator="\n")
+                w.writerow(["user", "item"])  # a header by its user column's name
+                w.writerows(zip(pairs[0].tolist(), pairs[1].tolist()))
+        return _annb._build(out, it, catalog, us, interactions, **kwargs)

@@ -128,6 +128,9 @@ def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None
                          f"(bundle id {b.info['bundle_id']:016x} with {b.info['users']} users, "
                          f"expected {bundle_id:016x} with {users})", 0)
     users = b.ids("users")[lo:hi]
+    # string IDs: users are asked by ID, and named by their text in the output
+    names = b.keys("users", lo, hi)
+    names = users if names is None else np.array(names, dtype=object)
     target = None
     fh = None
     lines = 0
@@ -144,18 +147,19 @@ def answer_partition(path: str, lo: int, hi: int, k: int, out: str | None = None
     try:
         for start in range(0, len(users), batch):
             chunk = users[start:start + batch]
+            named = names[start:start + batch]
             ids, scores = b.recommend(chunk, k, **options)
             if fh is not None and fmt == "tsv":
-                lines += _write_tsv(fh, chunk, ids, scores)
+                lines += _write_tsv(fh, named, ids, scores)
             elif fh is not None:
-                lines += _write_jsonl(fh, chunk, ids, scores)
+                lines += _write_jsonl(fh, named, ids, scores)
             else:
                 payload = []
                 n = 0
-                for u, row in zip(chunk.tolist(), ids):
+                for u, row in zip(named.tolist(), ids):
                     key = f"{prefix}{u}"
                     payload.append(_resp("DEL", key))
-                    got = row[row != annb.ID_NONE]
+                    got = row[annb._present(row)]
                     if len(got):
                         payload.append(_resp("RPUSH", key, *got.tolist()))
                         n += 1
@@ -194,16 +198,22 @@ def _score_text(s: float) -> str:
     return "%.9g" % s
 
 
+def _tsv_id(i) -> str:
+    """An ID in TSV as ann-query writes it: a string ID with its backslashes
+    doubled (the one escape its text can need: a string ID holds no control
+    character), an integer as it is."""
+    return i.replace("\\", "\\\\") if isinstance(i, str) else str(i)
+
+
 def _write_tsv(fh, users, ids, scores) -> int:
     """user, rank, item, score: one line per answer slot that holds an item,
     as `ann-query --all-users --format tsv` writes them (nan/inf as there)."""
     k = ids.shape[1]
-    keep = ids != annb.ID_NONE
+    keep = annb._present(ids)
     u = np.repeat(users, k).reshape(ids.shape)[keep]
     r = np.tile(np.arange(1, k + 1), len(users)).reshape(ids.shape)[keep]
-    rows = np.column_stack([u, r, ids[keep]])
-    text = [f"{a}\t{b}\t{c}\t{_score_text(s)}\n" for (a, b, c), s in zip(rows.tolist(),
-                                                                       scores[keep].tolist())]
+    text = [f"{_tsv_id(a)}\t{b}\t{_tsv_id(c)}\t{_score_text(s)}\n"
+            for a, b, c, s in zip(u.tolist(), r.tolist(), ids[keep].tolist(), scores[keep].tolist())]
     fh.writelines(text)
     return len(text)
 
@@ -212,10 +222,11 @@ def _write_jsonl(fh, users, ids, scores) -> int:
     """{"user":U,"items":[[item,score],...]} per user, best first, as
     `ann-query --all-users --format json` writes it (a non-finite score: null)."""
     for u, row, srow in zip(users.tolist(), ids, scores):
-        keep = row != annb.ID_NONE
-        pairs = ",".join(f"[{i},{_score_text(x) if math.isfinite(x) else 'null'}]"
+        keep = annb._present(row)
+        pairs = ",".join(f"[{json.dumps(i, ensure_ascii=False)},"
+                         f"{_score_text(x) if math.isfinite(x) else 'null'}]"
                          for i, x in zip(row[keep].tolist(), srow[keep].tolist()))
-        fh.write(f'{{"user":{u},"items":[{pairs}]}}\n')
+        fh.write(f'{{"user":{json.dumps(u, ensure_ascii=False)},"items":[{pairs}]}}\n')
     return len(users)
 
 

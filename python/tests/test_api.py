@@ -346,13 +346,19 @@ def test_exact_and_effort_on_an_approximate_index(data, tmp_path):
 
 
 def test_ids_are_integers_only(data):
-    """A float, bool or string ID is refused, never cast into another ID."""
+    """A float, bool or string ID that is no integer is refused, never cast
+    into another ID; a str is read as the library reads text in an integer
+    space: a decimal integer, digits and a leading '-' only."""
     user = int(data.user_ids[0])
     item = int(data.item_ids[0])
     with annb.open(data.bundle("ip")) as b:
-        for bad in (user + 0.7, str(user), True, [float(user)], np.array([user], np.float64)):
+        for bad in (user + 0.7, f"+{user}", f" {user}", f"{user}.0", "u1", True, [float(user)],
+                    np.array([user], np.float64)):
             with pytest.raises(annb.InvalidError):
                 b.recommend(bad, 5)
+        a, _ = b.recommend(str(user), 5)
+        c, _ = b.recommend(user, 5)
+        assert a.dtype == np.int64 and (a == c).all()
         for call in (lambda: b.vector([item + 0.5]), lambda: b.title(float(item)),
                      lambda: b.genres(True),
                      lambda: b.search(np.ones(data.d), 5, exclude=[item + 0.5]),

@@ -161,3 +161,27 @@ def test_same_output_as_ann_query(data, client, tmp_path):
                               "--exclude-seen", "--format", cli_fmt], check=True,
                              capture_output=True, text=True).stdout.splitlines()
         assert text == cli, fmt
+
+
+def test_string_ids_as_ann_query(client, tmp_path):
+    """A bundle with string IDs: users named by key in TSV and JSON lines (a
+    backslash doubled in TSV, as ann-query writes it), the same output as
+    `ann-query --all-users`."""
+    rng = np.random.default_rng(5)
+    items = np.array(["tt%07d" % i for i in range(30)] + ["a,b", "x:y", "back\\slash", "\u65e5"])
+    users = np.array(["u%d" % i for i in range(20)] + ["carol x", "\u00fc", "a\\b"], dtype=object)
+    path = str(tmp_path / "keyed.annb")
+    annb.build(path, (items, (rng.integers(-64, 65, (len(items), 4)) / 32).astype(np.float32)),
+               users=(users, (rng.integers(-64, 65, (len(users), 4)) / 32).astype(np.float32)))
+    for fmt, cli_fmt in (("tsv", "tsv"), ("jsonl", "json")):
+        out = tmp_path / fmt
+        annb.dask.top_k_all_users(path, k=5, client=client, partitions=3, out=str(out), fmt=fmt)
+        text = []
+        for i, p in enumerate(sorted(glob.glob(str(out / f"part-*.{fmt}")))):
+            part = open(p, encoding="utf-8").read().splitlines()
+            text += part if fmt == "jsonl" or i == 0 else part[1:]
+        cli = subprocess.run([os.environ["ANNB_QUERY_TOOL"], path, "--all-users", "-k", "5",
+                              "--format", cli_fmt], check=True, capture_output=True,
+                             text=True).stdout.splitlines()
+        assert text == cli, fmt
+    assert any('"user":"a\\\\b"' in line for line in text)

@@ -79,6 +79,18 @@ expect_status 0
 printf 'word,vector\nthe,"[1,2]"\n12.0,"[2,1]"\n' >"$W/words.csv"
 run "$BUILD" "$W/words.csv" -o "$W/x.annb"
 expect_failure ann-build 1 'words.csv:3:1: expected an integer ID' 'pass --string-ids'
+# string IDs (tests/cli/test_keys.py asks them every question): taken when
+# some ID is no integer; one that reads as a number but no integer is refused
+printf 'word,vector\nthe,"[1,2]"\n' >"$W/words.csv"
+run "$BUILD" "$W/words.csv" -o "$W/x.annb"
+expect_status 0
+run "$INSPECT" "$W/x.annb"
+expect_stdout_matches '^items +1 \(string IDs\)$'
+printf 'word,vector\nthe,"[1,2]"\n12.0,"[1,3]"\n' >"$W/words.csv"
+run "$BUILD" "$W/words.csv" -o "$W/x.annb"
+expect_failure ann-build 1 'words.csv:3:1: expected an integer ID \(optional sign and decimal digits\), found "12\.0" \(pass --string-ids to take every ID as text\)'
+run "$BUILD" "$W/words.csv" -o "$W/x.annb" --string-ids
+expect_status 0
 
 # ---- streams: stdin and compressed inputs ----
 
@@ -265,6 +277,8 @@ expect_status 0
 printf '1 2\n0.5 0.5 0.25\n' >"$W/words.vec"
 run "$BUILD" "$W/words.vec" -o "$W/x.annb"
 expect_failure ann-build 1 'words.vec:2:1: expected an integer ID' 'pass --string-ids'
+run "$QUERY" "$W/x.annb" --vec 1,0 -f tsv
+expect_stdout_matches '^1	tt0114709	0\.5		$'
 head -c 150 "$W/five.npy" >"$W/cut.npy"
 run "$BUILD" "$W/cut.npy" --ids-from-rows -o "$W/x.annb"
 expect_failure ann-build 1 'cut.npy: byte 150: expected 5 rows of 4 values \(the shape\), found the end of the file in row 1'

@@ -166,10 +166,12 @@ run "$QUERY" "$REC" --similar-users 10 -k 45 --format tsv
 expect_status 0
 expect_stderr_contains "only 39 of 45 results: the bundle has fewer users"
 
-# IDs as the protocol takes them in strings: no '+', no blanks
+# IDs as the protocol takes them in strings: no '+', no blanks (the
+# library reads the text in the bundle's user space, and says so)
 for id in +10 " 10" "10 "; do
     run "$QUERY" "$REC" --user "$id"
-    expect_failure ann-query 2 "expects an integer ID"
+    expect_failure ann-query 2
+    expect_stderr_contains "rec.annb: user ID \"$id\": expected an integer (the bundle's user IDs are integers)"
 done
 
 # ---------------------------------------------------------------- not found, missing data

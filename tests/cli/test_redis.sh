@@ -116,6 +116,34 @@ done
 RC LRANGE "${current}100" 0 -1 >"$W/stored"
 check "user 100: seen items are not stored" test -z "$(grep -xE '4|16|28|40|52' "$W/stored")"
 
+# ---------------------------------------------------------------- string IDs
+# Users and items with string IDs (blanks, ':', UTF-8): the keys are the
+# prefix and the user's text, the lists the items' texts, as they are (RESP
+# bulk strings are binary-safe).
+{
+    echo "user_id,embedding"
+    printf '"%s","[%s]"\n' "alice smith" "1, 0" "u:1:2" "0, 1" "ü" "0.5, 0.5" "x" "-1, 0.25"
+} >"$W/kusers.csv"
+{
+    echo "item_id,embedding"
+    printf '"%s","[%s]"\n' "a b" "1, 0.125" "a:b" "0.25, 1" "日本" "0.75, 0.5" "tt0114709" "-1, -1" \
+        "12" "0.5, -0.5"
+} >"$W/kitems.csv"
+KB=$W/keys.annb
+run "$BUILD" "$W/kitems.csv" --users "$W/kusers.csv" -o "$KB"
+expect_status 0
+"$QUERY" "$KB" --all-users -k 3 --format resp --key-prefix "keys:" 2>/dev/null |
+    redis-cli -h 127.0.0.1 -p "$PORT" --pipe >"$W/pipe-keys.out"
+check "string IDs: loaded without errors" grep -q "errors: 0, replies: 8" "$W/pipe-keys.out"
+check "string IDs: a key per user" test "$(RC --scan --pattern 'keys:*' | wc -l)" -eq 4
+for user in "alice smith" "u:1:2" "ü" "x"; do
+    "$QUERY" "$KB" --user "$user" -k 3 --format tsv | awk -F '\t' 'NR > 1 { print $2 }' >"$W/expected"
+    RC LRANGE "keys:$user" 0 -1 >"$W/stored"
+    check "string IDs: user '$user': the stored list is ann-query --user's answer" cmp -s "$W/expected" "$W/stored"
+    check "string IDs: user '$user': 3 items" test "$(wc -l <"$W/stored")" -eq 3
+done
+RC DEL "keys:alice smith" "keys:u:1:2" "keys:ü" "keys:x" >/dev/null
+
 # ---------------------------------------------------------------- docs/redis.md's recipe, as written
 # The fenced blocks after each `<!-- recipe: switch-over` marker, in order,
 # run by bash with ann-query and redis-cli pointed at this build and this

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -196,6 +197,7 @@ def main():
     endpoints(small, items, users, genres)
     shards(cli, items, users)
     errors(small, items_only)
+    keyed()
     limits(small)
     ex = swaps()
     live_recall_approximate(ex[1])
@@ -385,6 +387,95 @@ def errors(small, items_only):
         got, _, text = s.get(path)
         check("GET %s without users: 422 unsupported" % path,
               got == 422 and json.loads(text)["error"]["code"] == "unsupported", text)
+    s.stop()
+
+
+def keyed():
+    """String IDs (SPEC 6.19): keys in the path, percent-encoded (a '/', a
+    blank, UTF-8), in exclude (a key holding a comma, whole), stored
+    interactions by key; GET and POST against ann-query and a brute force,
+    live recall on both, and the errors."""
+    def vecs(n, seed):
+        out = []
+        for _ in range(n):
+            row = []
+            for _ in range(4):
+                seed = (seed * 69069 + 1) % 4294967296
+                row.append(((seed >> 16) % 257 - 128) / 64)
+            out.append(row)
+        return out
+    item_keys = ["tt%07d" % (100 + i) for i in range(12)] + ["a/b", "has space", "a,b", "x:y",
+                                                             "caf\u00e9", "50%", "?q=1"]
+    user_keys = ["alice", "bob/2", "carol x", "\u00fc"]
+    items, users = dict(zip(item_keys, vecs(len(item_keys), 3))), dict(zip(user_keys, vecs(4, 8)))
+    seen = {"alice": {"a/b", "tt0000100"}, "bob/2": {"has space"}}
+
+    def write(name, header, rows):
+        with open(os.path.join(TMP, name), "w", encoding="utf-8") as f:
+            f.write(header + "\n")
+            for row in rows:
+                f.write(",".join('"%s"' % str(x).replace('"', '""') for x in row) + "\n")
+        return os.path.join(TMP, name)
+    it = write("k_items.csv", "item_id,embedding", [(k, json.dumps(v)) for k, v in items.items()])
+    us = write("k_users.csv", "user_id,embedding", [(k, json.dumps(v)) for k, v in users.items()])
+    sn = write("k_seen.csv", "user_id,item_id", [(u, i) for u, s in seen.items() for i in sorted(s)])
+    cat = write("k_movies.csv", "movieId,title,genres", [("a/b", "Slash (2000)", "Drama"),
+                                                         ("a,b", "Comma (2001)", "Comedy|Drama")])
+    b = build(os.path.join(TMP, "keyed.annb"), it, cat, "--users", us, "--interactions", sn)
+    s = Server(b, "--recall-sample", "1")
+    q = lambda key: urllib.parse.quote(key, safe="")
+    cases = [
+        ("/v1/users/%s/items?k=4" % q("carol x"), {"user": "carol x", "k": 4},
+         brute_top(users["carol x"], items, 99)[0], 4),
+        ("/v1/users/%s/items?k=5&exclude_seen=1&exclude=%s" % (q("alice"), q("a,b")),
+         {"user": "alice", "k": 5, "exclude_seen": True, "exclude": ["a,b"]},
+         brute_top(users["alice"], items, 99, exclude=seen["alice"] | {"a,b"})[0], 5),
+        ("/v1/users/%s/items?k=3&genre=Drama" % q("bob/2"), {"user": "bob/2", "k": 3, "genres": ["Drama"]},
+         brute_top(users["bob/2"], items, 99, keep=lambda i: i in ("a/b", "a,b"))[0], 2),
+        ("/v1/items/%s/similar?k=5&exclude=x:y,%s&exclude=%s" % (q("a/b"), q("caf\u00e9"), q("50%")),
+         {"item": "a/b", "k": 5, "exclude": ["x:y", "caf\u00e9", "50%"]},
+         brute_top(items["a/b"], items, 99, exclude={"a/b", "x:y", "caf\u00e9", "50%"})[0], 5),
+        ("/v1/items/%s/similar?k=3" % q("?q=1"), {"item": "?q=1", "k": 3},
+         brute_top(items["?q=1"], items, 99, exclude={"?q=1"})[0], 3),
+        ("/v1/users/%s/similar?k=2&exclude=alice" % q("\u00fc"), {"similar_users": "\u00fc", "k": 2,
+         "exclude": ["alice"]}, brute_top(users["\u00fc"], users, 99, exclude={"\u00fc", "alice"})[0], 2),
+        ("/v1/items/%s/users?k=3" % q("has space"), {"users_for_item": "has space", "k": 3},
+         brute_top(items["has space"], users, 99)[0], 3),
+    ]
+    expected = ann_query(b, [c[1] for c in cases])
+    for (path, req, ranked, k), want in zip(cases, expected):
+        status, _, body = s.get(path)
+        check("keyed: GET %s: ann-query's answer" % path, status == 200 and body == want,
+              "%d %s\nwant %s" % (status, body, want))
+        is_top_k(body, ranked, k, "keyed: GET " + path)
+        status, _, body = s.post("/v1/query", req)
+        check("keyed: POST %s: ann-query's answer" % req, status == 200 and body == want, body)
+    status, _, body = s.post("/v1/query", [c[1] for c in cases])
+    check("keyed: POST a batch: each answer as ann-query gives it",
+          status == 200 and body == "[" + ",".join(expected) + "]", body)
+    n = 3 * len(cases)
+    got = s.wait_metric("annb_serve_live_recall_measured_total", lambda v: v >= n,
+                        "the keyed questions re-answered exactly")
+    check("keyed: live recall measured every GET and POST question (string IDs as text)",
+          got == n and s.metric("annb_serve_live_recall_sampled_total") == n
+          and s.metric("annb_serve_live_recall_failed_total") == 0
+          and s.metric("annb_serve_live_recall") == 1.0, s.metrics()[1])
+    for path, status, code, message in [
+        ("/v1/users/carol/items", 404, "not_found", 'user "carol" is not in the bundle'),
+        ("/v1/items/a%2Fc/similar", 404, "not_found", 'item "a/c" is not in the bundle'),
+        ("/v1/items/a/b/similar", 404, "not_found", "no such path"),
+        ("/v1/items/a%zzb/similar", 400, "invalid_request", "malformed percent-encoding"),
+        ("/v1/items/a%2/similar", 400, "invalid_request", "malformed percent-encoding"),
+        ("/v1/items/a%00b/similar", 400, "invalid_request", "malformed percent-encoding"),
+        ("/v1/items/x:y/similar?exclude=x:y,,a/b", 400, "invalid_request", "has an empty one"),
+    ]:
+        got, _, text = s.get(path)
+        try:
+            error = json.loads(text)["error"]
+        except (ValueError, KeyError):
+            error = {}
+        check("keyed: GET %s: %d %s" % (path, status, code), got == status and error.get("code") == code
+              and message in error.get("message", ""), "%d %s" % (got, text))
     s.stop()
 
 

@@ -467,8 +467,11 @@ static const bad_case bad_embeddings[] = {
      "in.csv:1:19: expected one vector column, found header id,user_embedding,item_embedding with "
      "two (user_embedding and item_embedding): pass --vector-column user_embedding or "
      "--vector-column item_embedding"},
-    {"float id", "word,vector\n12.0,\"[1]\"\nthe,\"[2]\"\n", 0, ANNB_E_INPUT,
+    {"a number before string IDs", "word,vector\n12.0,\"[1]\"\nthe,\"[2]\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:1: expected an integer ID (optional sign and decimal digits), found \"12.0\" (pass "
+     "--string-ids to take every ID as text)"},
+    {"a number among string IDs", "word,vector\nthe,\"[1]\"\n12.0,\"[2]\"\n", 0, ANNB_E_INPUT,
+     "in.csv:3:1: expected an integer ID (optional sign and decimal digits), found \"12.0\" (pass "
      "--string-ids to take every ID as text)"},
     {"separated: dimension mismatch", "movie_id,movie_embedding\n1,\"0.5,0.25\"\n2,\"0.5\"\n", 0,
      ANNB_E_INPUT,
@@ -490,10 +493,13 @@ static const bad_case bad_embeddings[] = {
      "in.csv:1:3: expected a features column or value columns after id"},
     {"non-integer id", "id,features\n1e5,\"[1]\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:1: expected an integer ID (optional sign and decimal digits), found \"1e5\""},
+    /* "1x" is a string ID (SPEC 6.19); one with a control character is no ID */
+    {"id with a control character", "id,features\n1\x01x,\"[1]\"\n", 0, ANNB_E_INPUT,
+     "in.csv:2:1: expected an integer or a string ID, found \"1\\x01x\""},
     {"float id", "id,features\n1.0,\"[1]\"\n", 0, ANNB_E_INPUT, "in.csv:2:1: expected an integer ID"},
     {"empty id", "id,features\n,\"[1]\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:1: expected an integer ID, found an empty field"},
-    {"sign only", "id,features\n-,\"[1]\"\n", 0, ANNB_E_INPUT, "in.csv:2:1: expected an integer ID, found \"-\""},
+    /* "-" alone is a string ID now (annb_key_looks_numeric: no digits) */
     {"id overflow", "id,features\n9223372036854775808,\"[1]\"\n", 0, ANNB_E_INPUT,
      "in.csv:2:1: expected an ID within the int64 range, found \"9223372036854775808\""},
     {"negative id overflow", "id,features\n-9223372036854775809,\"[1]\"\n", 0, ANNB_E_INPUT,
@@ -868,6 +874,13 @@ static void test_jsonl(void **state)
     expect_read_error(state, "in.jsonl", "{\"id\": \"t\\u0001\", \"vector\": [1]}\n", 0,
                       ANNB_E_INPUT, "in.jsonl:1:8: expected an integer or a string ID, found "
                       "\"t\\x01\" (an ID holding a control character)");
+    /* a string ID (SPEC 6.19): the key beside its annb_key_id */
+    expect_ok(read_embeddings(&e, &err, state, "in.jsonl",
+                              "{\"id\": \"tt0114709\", \"vector\": [1]}\n", 0), &err);
+    assert_int_equal(e.keys.count, 1);
+    assert_string_equal(annb_keys_at(&e.keys, 0, NULL), "tt0114709");
+    assert_true(e.ids[0] == annb_key_id("tt0114709", 9));
+    annb_embeddings_release(&e);
     expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]} x\n", 0, ANNB_E_INPUT,
                       "in.jsonl:1:26: expected the end of the line after the object, found \"x\"");
     expect_read_error(state, "in.jsonl", "{\"id\": 1, \"vector\": [1]}\n[1]\n", 0, ANNB_E_INPUT,
@@ -896,6 +909,11 @@ static void test_word2vec(void **state)
     expect_read_error(state, "in.vec", "2 2\n1e3 0.5 0.25\nthe 1 1\n", 0, ANNB_E_INPUT,
                       "in.vec:2:1: expected an integer ID (optional sign and decimal digits) as the "
                       "word, found \"1e3\" (pass --string-ids to take every ID as text)");
+    /* words are string IDs (SPEC 6.19) */
+    expect_ok(read_embeddings(&e, &err, state, "in.vec", "2 2\nthe 0.5 0.25\nof 1 2\n", 0), &err);
+    assert_int_equal(e.keys.count, 2);
+    assert_string_equal(annb_keys_at(&e.keys, 1, NULL), "of");
+    annb_embeddings_release(&e);
     expect_read_error(state, "in.vec", "3 2\n1 0.5 0.25\n2 1 1\n", 0, ANNB_E_INPUT,
                       "in.vec:4:1: expected 3 rows (the count on line 1), found 2 (a truncated file?)");
     expect_read_error(state, "in.vec", "1 2\n1 0.5 0.25\n2 1 1\n", 0, ANNB_E_INPUT,

@@ -763,10 +763,11 @@ static void test_serve_errors(void **state)
         {"{\"user\": 5, \"frobnicate\": 1}", ANNB_E_INVALID, "invalid_request", "unknown key \"frobnicate\""},
         {"{\"User\": 5}", ANNB_E_INVALID, "invalid_request", "unknown key"},
         {"{\"user\": 1.5}", ANNB_E_INVALID, "invalid_request", "\"user\" must be an ID"},
+        /* text is read in the bundle's user space (annb_space_id_of): integers here */
         {"{\"user\": \"12x\"}", ANNB_E_INVALID, "invalid_request",
          "user ID \"12x\": expected an integer (the bundle's user IDs are integers)"},
         {"{\"user\": \"99999999999999999999\"}", ANNB_E_INVALID, "invalid_request",
-         "expected an integer"},
+         "user ID \"99999999999999999999\": expected an integer"},
         {"{\"user\": 1e300}", ANNB_E_INVALID, "invalid_request", "must be an ID"},
         {"{\"user\": true}", ANNB_E_INVALID, "invalid_request", "must be an ID"},
         {"{\"item\": null}", ANNB_E_INVALID, "invalid_request", "must be an ID"},

@@ -83,52 +83,61 @@ static int open_bundles(ctx *c)
     return ANNB_OK;
 }
 
-static int genre_known(const annb_bundle *b, const char *name)
+/* Whether `name` is one whole name of a list flag: a genre of the
+ * catalog, or an ID of `space` (a string ID may hold commas too). */
+static int genre_known(const ctx *c, annb_space space, const char *name)
 {
-    for (uint32_t g = 0; g < annb_genre_count(b); g++)
-        if (strcmp(annb_genre_name(b, g), name) == 0) return 1;
+    (void)space;
+    for (uint32_t g = 0; g < annb_genre_count(c->b[0]); g++)
+        if (strcmp(annb_genre_name(c->b[0], g), name) == 0) return 1;
     return 0;
 }
 
-/* --genre arguments: a known name as given (names may hold commas),
- * otherwise a comma-separated list. Unknown names go to annb_ask, which
- * names them with the known ones. */
-static int split_genres(ctx *c)
+static int id_known(const ctx *c, annb_space space, const char *name)
 {
-    const options *o = c->o;
+    int64_t id;
+    if (space == ANNB_SPACE_USERS)
+        return annb_space_id_of(c->users, space, name, strlen(name), &id) == ANNB_OK;
+    for (size_t i = 0; i < c->n; i++)
+        if (annb_space_id_of(c->b[i], space, name, strlen(name), &id) == ANNB_OK) return 1;
+    return 0;
+}
+
+/* Arguments of a repeatable list flag (--genre, --exclude): each a known
+ * name as given (names may hold commas), otherwise a comma-separated list.
+ * *out points into *storage. Unknown names go to annb_ask, which names
+ * them (a genre with the known ones; an ID that cannot be one). */
+static int split_names(const ctx *c, const char *const *args, size_t nargs,
+                       int (*known)(const ctx *, annb_space, const char *), annb_space space,
+                       const char ***out, size_t *count, char **storage)
+{
     size_t bytes = 0, most = 0;
-    for (size_t i = 0; i < o->ngenre_args; i++) {
-        bytes += strlen(o->genre_args[i]) + 1;
-        most += strlen(o->genre_args[i]) / 2 + 1;
+    for (size_t i = 0; i < nargs; i++) {
+        bytes += strlen(args[i]) + 1;
+        most += strlen(args[i]) / 2 + 1;
     }
-    if (!o->ngenre_args) return ANNB_OK;
-    if (!(c->genre_text = malloc(bytes)) || !(c->genres = malloc(most * sizeof *c->genres)))
-        return ANNB_E_NOMEM;
-    char *at = c->genre_text, *save = NULL;
-    for (size_t i = 0; i < o->ngenre_args; at += strlen(o->genre_args[i++]) + 1) {
-        strcpy(at, o->genre_args[i]);
-        if (genre_known(c->b[0], at)) {
-            c->genres[c->q.genre_count++] = at;
+    *count = 0;
+    if (!nargs) return ANNB_OK;
+    if (!(*storage = malloc(bytes)) || !(*out = malloc(most * sizeof **out))) return ANNB_E_NOMEM;
+    char *at = *storage, *save = NULL;
+    for (size_t i = 0; i < nargs; at += strlen(args[i++]) + 1) {
+        strcpy(at, args[i]);
+        if (known(c, space, at)) {
+            (*out)[(*count)++] = at;
             continue;
         }
         for (char *t = strtok_r(at, ",", &save); t; t = strtok_r(NULL, ",", &save))
-            c->genres[c->q.genre_count++] = t;
+            (*out)[(*count)++] = t;
     }
-    c->q.genres = c->genres;
     return ANNB_OK;
 }
 
-/* Adds ids to the run's exclusions (c->exclude, a malloc'd copy). */
-static int exclude_more(ctx *c, const int64_t *ids, size_t n)
+/* The first bundle that stores users: the one user questions ask. */
+static const annb_bundle *users_bundle(const ctx *c)
 {
-    size_t have = c->q.exclude_count;
-    int64_t *all = realloc(c->exclude, (have + n + 1) * sizeof *all);
-    if (!all) return ANNB_E_NOMEM;
-    if (n) memcpy(all + have, ids, n * sizeof *all);
-    c->exclude = all;
-    c->q.exclude_ids = all;
-    c->q.exclude_count = have + n;
-    return ANNB_OK;
+    for (size_t i = 0; i < c->n; i++)
+        if (annb_space_count(c->b[i], ANNB_SPACE_USERS)) return c->b[i];
+    return c->b[0];
 }
 
 int query_setup(ctx *c)
@@ -136,8 +145,21 @@ int query_setup(ctx *c)
     const options *o = c->o;
     annb_question_init(&c->q);
     int rc = open_bundles(c);
-    if (rc == ANNB_OK) rc = split_genres(c);
-    if (rc == ANNB_OK && o->nexclude) rc = exclude_more(c, o->exclude, o->nexclude);
+    if (rc == ANNB_OK) {
+        c->users = users_bundle(c);
+        c->user_keys = annb_space_has_keys(c->users, ANNB_SPACE_USERS);
+        for (size_t i = 0; i < c->n; i++) c->item_keys |= annb_space_has_keys(c->b[i], ANNB_SPACE_ITEMS);
+        rc = split_names(c, o->genre_args, o->ngenre_args, genre_known, ANNB_SPACE_ITEMS,
+                         &c->genres, &c->q.genre_count, &c->genre_text);
+        c->q.genres = c->genres;
+    }
+    /* --exclude: IDs of what the question answers, as text for the library */
+    const annb_space answers = o->mode == M_SIMILAR_USERS || o->mode == M_USERS_FOR_ITEM
+                                   ? ANNB_SPACE_USERS : ANNB_SPACE_ITEMS;
+    if (rc == ANNB_OK)
+        rc = split_names(c, o->exclude_args, o->nexclude_args, id_known, answers, &c->exclude,
+                         &c->q.exclude_text_count, &c->exclude_text);
+    c->q.exclude_texts = c->exclude;
     c->q.k = (size_t)o->k;
     c->q.exclude_seen = o->exclude_seen && !o->seen_file;
     c->q.nprobe = o->nprobe;
@@ -152,6 +174,8 @@ void query_release(ctx *c)
     for (size_t i = 0; i < c->n; i++) annb_close(c->b[i]);
     free(c->b);
     free(c->exclude);
+    free(c->exclude_text);
+    free(c->seen);
     free(c->genres);
     free(c->genre_text);
 }
@@ -160,33 +184,61 @@ void query_release(ctx *c)
 /* One question                                                              */
 /* ------------------------------------------------------------------------ */
 
-static int seen_from_file(ctx *c, int64_t user)
+/* --exclude-seen FILE: the items `user` has seen, into q's exclude_ids. The
+ * file's IDs are string IDs where the user's and the items' are. */
+static int seen_from_file(ctx *c, annb_question *q, int64_t user, int user_keys)
 {
-    int64_t *seen = NULL;
     size_t count = 0;
-    int rc = annb_seen_items_from_file(&seen, &count, c->o->seen_file, user, &c->err);
-    if (rc == ANNB_OK) rc = exclude_more(c, seen, count);
-    annb_free(seen);
+    int rc = annb_seen_items_read(&c->seen, &count, c->o->seen_file, user, user_keys,
+                                  c->item_keys, &c->err);
+    q->exclude_ids = c->seen;
+    q->exclude_count = rc == ANNB_OK ? count : 0;
     return rc;
 }
 
-static void describe_question(const ctx *c, char *out, size_t size)
+/* The ID `text` names in `space` (of any shard for items), for headings and
+ * titles; ANNB_ID_NONE when none does. */
+static int64_t subject_id(const ctx *c, annb_space space, const char *text)
+{
+    int64_t id = ANNB_ID_NONE;
+    if (space == ANNB_SPACE_USERS) {
+        annb_space_id_of(c->users, space, text, strlen(text), &id);
+        return id;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (annb_space_id_of(c->b[i], space, text, strlen(text), &id) == ANNB_OK) break;
+    return id;
+}
+
+/* How a heading names the subject: a string ID as it is, an integer as the
+ * number it reads as. */
+static const char *subject_name(char num[24], int keyed, int64_t id, const char *text)
+{
+    if (keyed || id == ANNB_ID_NONE) return text;
+    snprintf(num, 24, "%lld", (long long)id);
+    return num;
+}
+
+static void describe_question(const ctx *c, const char *name, char *out, size_t size)
 {
     const options *o = c->o;
-    long long id = (long long)o->id;
-    const annb_bundle *owner = o->mode == M_ITEM || o->mode == M_USERS_FOR_ITEM
-        ? annb_item_owner((const annb_bundle *const *)c->b, c->n, o->id) : NULL;
-    const char *title = owner ? annb_item_title(owner, o->id) : NULL;
-    char named[400];
-    snprintf(named, sizeof named, "item %lld%s%s%s", id, title ? " (" : "", title ? title : "",
+    const int about_item = o->mode == M_ITEM || o->mode == M_USERS_FOR_ITEM;
+    char num[24];
+    const int64_t id = about_item ? subject_id(c, ANNB_SPACE_ITEMS, o->id_text) : ANNB_ID_NONE;
+    const annb_bundle *owner = about_item && id != ANNB_ID_NONE
+        ? annb_item_owner((const annb_bundle *const *)c->b, c->n, id) : NULL;
+    const char *title = owner ? annb_item_title(owner, id) : NULL;
+    char named[700];
+    if (about_item) name = subject_name(num, c->item_keys, id, o->id_text);
+    snprintf(named, sizeof named, "item %s%s%s%s", name, title ? " (" : "", title ? title : "",
              title ? ")" : "");
     size_t len = 0;
     switch (o->mode) {
-    case M_USER_VEC: len = (size_t)snprintf(out, size, "items for user %lld of %s", id, o->user_file); break;
+    case M_USER_VEC: len = (size_t)snprintf(out, size, "items for user %s of %s", name, o->user_file); break;
     case M_ITEM: len = (size_t)snprintf(out, size, "items similar to %s", named); break;
     case M_VEC: len = (size_t)snprintf(out, size, "items for the given vector"); break;
-    case M_USER: len = (size_t)snprintf(out, size, "items for user %lld", id); break;
-    case M_SIMILAR_USERS: len = (size_t)snprintf(out, size, "users similar to user %lld", id); break;
+    case M_USER: len = (size_t)snprintf(out, size, "items for user %s", name); break;
+    case M_SIMILAR_USERS: len = (size_t)snprintf(out, size, "users similar to user %s", name); break;
     default: len = (size_t)snprintf(out, size, "users for %s", named); break;
     }
     if (o->exclude_seen && len < size)
@@ -207,29 +259,66 @@ static annb_question_kind kind_of(mode m)
     }
 }
 
+/* --user-vec FILE:ID: the vector of ID into v, the file's rows in *file;
+ * *user gets the ID (annb_key_id of a string ID). */
+static int user_vector(ctx *c, annb_vectors *file, float *v, int64_t *user)
+{
+    const options *o = c->o;
+    const char *text = o->id_text;
+    int rc = annb_vectors_read(file, c->dim, o->user_file, &c->err);
+    if (rc) return rc;
+    int64_t row = annb_vectors_row(file, text, strlen(text));
+    if (row >= 0) {
+        memcpy(v, file->vectors + (size_t)row * c->dim, c->dim * sizeof *v);
+        *user = file->ids[row];
+        return ANNB_OK;
+    }
+    int64_t id;
+    if (file->keys)
+        return ctx_fail(c, ANNB_E_NOT_FOUND, "%s: no vector with ID \"%s\"", o->user_file, text);
+    if (cli_parse_i64(text, &id))
+        return ctx_fail(c, ANNB_E_INVALID, "%s: ID \"%s\": expected an integer (the file's IDs "
+                        "are integers)", o->user_file, text);
+    return ctx_fail(c, ANNB_E_NOT_FOUND, "%s: no vector with ID %lld", o->user_file, (long long)id);
+}
+
 int run_single(ctx *c)
 {
     const options *o = c->o;
     annb_question q = c->q;
     float *v = malloc(c->dim * sizeof *v);
     annb_hit *hits = malloc(q.k * sizeof *hits);
-    char question[600];
+    annb_vectors file = {0};
+    char question[1200], num[24];
+    const char *name = o->id_text;
     int rc = v && hits ? ANNB_OK : ANNB_E_NOMEM;
-    if (rc == ANNB_OK && o->seen_file && (rc = seen_from_file(c, o->id)) == ANNB_OK)
-        q = c->q; /* with the file's seen items among the exclusions */
     if (rc) goto out;
     q.kind = kind_of(o->mode);
-    q.subjects = &o->id;
+    if (o->mode != M_USER_VEC && o->mode != M_VEC) q.subject_texts = &o->id_text;
     q.vectors = v;
-    if (o->mode == M_USER_VEC) rc = annb_vector_from_csv(v, c->dim, o->user_file, o->id, &c->err);
-    else if (o->mode == M_VEC) rc = annb_vector_parse(v, c->dim, o->arg, &c->err);
+    if (o->mode == M_USER_VEC) {
+        int64_t user = ANNB_ID_NONE;
+        rc = user_vector(c, &file, v, &user);
+        if (rc == ANNB_OK && o->seen_file) rc = seen_from_file(c, &q, user, file.keys != NULL);
+        if (rc == ANNB_OK) name = subject_name(num, file.keys != NULL, user, o->id_text);
+    } else if (o->mode == M_VEC) {
+        rc = annb_vector_parse(v, c->dim, o->arg, &c->err);
+    } else if (o->mode == M_USER || o->mode == M_SIMILAR_USERS) {
+        int64_t user;
+        int found = annb_space_id_of(c->users, ANNB_SPACE_USERS, name, strlen(name), &user);
+        /* A user text that cannot be an ID is annb_ask's to name. */
+        if (o->seen_file && found != ANNB_E_INVALID)
+            rc = seen_from_file(c, &q, user, c->user_keys);
+        name = subject_name(num, c->user_keys, found == ANNB_E_INVALID ? ANNB_ID_NONE : user, name);
+    }
     if (rc == ANNB_OK) rc = ask(c, &q, hits, bundle_name(c));
     if (rc) goto out;
     annb_space space = annb_question_space(q.kind);
     query_check_scores(c, space, hits, q.k);
-    describe_question(c, question, sizeof question);
+    describe_question(c, name, question, sizeof question);
     print_results(c, question, space, hits, q.k);
 out:
+    annb_vectors_release(&file);
     free(v);
     free(hits);
     return rc;
@@ -239,8 +328,11 @@ out:
 /* Batches                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* One user ID per line (blank lines are skipped). */
-static int read_user_ids(ctx *c, const char *path, int64_t **ids, size_t *n)
+/* User IDs, one per line (blank lines are skipped), as text; *ids gets
+ * what each names in the bundle's user space (annb_space_id_of), and a line
+ * that cannot be a user ID there is an error naming it. *texts and each
+ * text are malloc'd. */
+static int read_user_ids(ctx *c, const char *path, char ***texts, int64_t **ids, size_t *n)
 {
     int is_stdin = strcmp(path, "-") == 0;
     FILE *f = is_stdin ? stdin : fopen(path, "r");
@@ -255,14 +347,18 @@ static int read_user_ids(ctx *c, const char *path, int64_t **ids, size_t *n)
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         if (len == 0) continue;
         int64_t id;
-        if (cli_parse_i64(line, &id) || (size_t)len != strlen(line)) {
+        if ((size_t)len != strlen(line) ||
+            annb_space_id_of(c->users, ANNB_SPACE_USERS, line, (size_t)len, &id) == ANNB_E_INVALID) {
             rc = ctx_fail(c, ANNB_E_INPUT, "%s:%zu:1: expected a user ID", path, lineno);
         } else if (*n == have) {
             have = have ? 2 * have : 1024;
             int64_t *grown = realloc(*ids, have * sizeof *grown);
-            if (!grown) rc = ANNB_E_NOMEM;
-            else *ids = grown;
+            if (grown) *ids = grown;
+            char **more = realloc(*texts, have * sizeof *more);
+            if (more) *texts = more;
+            if (!grown || !more) rc = ANNB_E_NOMEM;
         }
+        if (rc == ANNB_OK && !((*texts)[*n] = strdup(line))) rc = ANNB_E_NOMEM;
         if (rc == ANNB_OK) (*ids)[(*n)++] = id;
     }
     if (rc == ANNB_OK && ferror(f)) rc = ctx_fail(c, ANNB_E_IO, "%s: read error", path);
@@ -276,21 +372,23 @@ int run_batch(ctx *c)
 {
     const options *o = c->o;
     annb_question q = c->q;
-    int64_t *qids = NULL;
-    float *v = NULL;
+    annb_vectors file = {0};
+    char **texts = NULL;
+    int64_t *user_ids = NULL;
     annb_hit *hits = NULL;
     size_t nq = 0;
     double t0 = now();
-    int rc = o->mode == M_BATCH ? annb_vectors_from_csv(&qids, &v, &nq, c->dim, o->arg, &c->err)
-                                : read_user_ids(c, o->arg, &qids, &nq);
+    int rc = o->mode == M_BATCH ? annb_vectors_read(&file, c->dim, o->arg, &c->err)
+                                : read_user_ids(c, o->arg, &texts, &user_ids, &nq);
     if (rc) goto out;
+    if (o->mode == M_BATCH) nq = file.count;
     if (nq > SIZE_MAX / q.k / sizeof *hits || !(hits = malloc(nq * q.k * sizeof *hits))) {
         rc = ANNB_E_NOMEM;
         goto out;
     }
     q.kind = o->mode == M_BATCH ? ANNB_Q_ITEMS_FOR_VECTOR : ANNB_Q_ITEMS_FOR_USER;
-    q.subjects = qids;
-    q.vectors = v;
+    q.subject_texts = (const char *const *)texts;
+    q.vectors = file.vectors;
     q.count = nq;
     double t1 = now();
     /* An unknown user is named with the file it came from. */
@@ -298,13 +396,16 @@ int run_batch(ctx *c)
     double t2 = now();
     if (rc) goto out;
     query_check_scores(c, ANNB_SPACE_ITEMS, hits, nq * q.k);
-    print_batch(c, qids, nq, hits, q.k);
+    if (o->mode == M_BATCH) print_batch(c, file.ids, file.keys, nq, hits, q.k);
+    else print_batch(c, user_ids, c->user_keys ? (const char *const *)texts : NULL, nq, hits, q.k);
     if (o->verbose)
         cli_warn(query_prog, "%zu queries read in %.3f s, answered in %.3f s (%.0f queries/s), top %zu",
                  nq, t1 - t0, t2 - t1, nq / (t2 - t1 > 0 ? t2 - t1 : 1e-9), q.k);
 out:
-    free(qids);
-    free(v);
+    for (size_t i = 0; texts && i < nq; i++) free(texts[i]);
+    free(texts);
+    free(user_ids);
+    annb_vectors_release(&file);
     free(hits);
     return rc;
 }
@@ -317,19 +418,11 @@ out:
  * 16 MB of results. */
 #define ALL_USERS_BATCH(k) ((k) >= (1u << 20) / 1024 ? (1u << 20) / (k) + 1 : 1024)
 
-/* The first bundle that stores users: every user of it is asked about. */
-static const annb_bundle *users_bundle(const ctx *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (annb_space_count(c->b[i], ANNB_SPACE_USERS)) return c->b[i];
-    return c->b[0];
-}
-
 int run_all_users(ctx *c)
 {
     const options *o = c->o;
     annb_question q = c->q;
-    const annb_bundle *ub = users_bundle(c);
+    const annb_bundle *ub = c->users; /* every user of it is asked about */
     const uint64_t total = annb_space_count(ub, ANNB_SPACE_USERS);
     const size_t batch = ALL_USERS_BATCH(q.k);
     int64_t *ids = malloc(batch * sizeof *ids);
@@ -352,7 +445,10 @@ int run_all_users(ctx *c)
         for (size_t i = 0; i < q.count; i++) ids[i] = annb_space_id(ub, ANNB_SPACE_USERS, at + i);
         if ((rc = ask(c, &q, hits, bundle_name(c)))) break;
         query_check_scores(c, ANNB_SPACE_ITEMS, hits, q.count * q.k);
-        for (size_t i = 0; i < q.count; i++) print_user_top(c, prefix, ids[i], hits + i * q.k, q.k);
+        for (size_t i = 0; i < q.count; i++)
+            print_user_top(c, prefix, ids[i],
+                           c->user_keys ? annb_space_key_at(ub, ANNB_SPACE_USERS, at + i, NULL) : NULL,
+                           hits + i * q.k, q.k);
     }
     double t = now() - t0;
     if (rc == ANNB_OK) {

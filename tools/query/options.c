@@ -8,12 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const format_names[] = {"table", "tsv", "json", "resp"};
-static const char *const mode_flags[M_COUNT] = {
-    NULL, "--user-vec", "--item", "--vec", "--user", "--similar-users", "--users-for-item",
-    "--batch", "--batch-users", "--serve-stdin", "--all-users",
-};
 /* Answers are users, not items. */
 #define ASKS_USERS(m) ((m) == M_SIMILAR_USERS || (m) == M_USERS_FOR_ITEM)
 
@@ -35,6 +32,9 @@ static void usage(FILE *out)
             "  --vec VECTOR           items for a vector: '[0.1, 0.2, ...]' or 0.1,0.2,...\n"
             "  --similar-users ID     users like user ID (the user itself excluded)\n"
             "  --users-for-item ID    users for whom item ID scores best\n"
+            "An ID is a string ID where the bundle has them (its input IDs were text: SKUs,\n"
+            "words), else a decimal integer; answers print string IDs as text. FILE:ID\n"
+            "splits at the last colon after which FILE exists (IDs may hold colons).\n"
             "\n"
             "Filters:\n"
             "  --exclude-seen         leave out what the user has seen, as stored in the bundle\n"
@@ -44,7 +44,8 @@ static void usage(FILE *out)
             "                         (with --user or --user-vec; also written --exclude-seen=FILE;\n"
             "                         the next word is taken as FILE unless it starts with '-'\n"
             "                         or ends in .annb)\n"
-            "  --exclude ID,ID,...    leave out these IDs (repeatable)\n"
+            "  --exclude ID,ID,...    leave out these IDs (repeatable; an argument that is one\n"
+            "                         string ID whole, comma and all, is taken whole)\n"
             "  --genre NAME[,NAME]    only items with one of these genres (repeatable)\n"
             "\n"
             "An input FILE may be '-' (stdin) and gzip- or zstd-compressed; a BUNDLE is a\n"
@@ -98,7 +99,7 @@ static void usage(FILE *out)
 void query_options_release(options *o)
 {
     free(o->user_file);
-    free(o->exclude);
+    free(o->exclude_args);
     free(o->genre_args);
 }
 
@@ -108,24 +109,31 @@ static int ends_with(const char *s, const char *tail)
     return n >= m && strcmp(s + n - m, tail) == 0;
 }
 
-static int append_excludes(options *o, const char *list)
+/* Appends a repeatable flag's argument to *list (*n of them). */
+static int append_arg(const char ***list, size_t *n, const char *arg)
 {
-    char *copy = strdup(list), *save = NULL;
-    int rc = copy ? 0 : EXIT_INTERNAL;
-    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t && !rc; t = strtok_r(NULL, ",", &save)) {
-        int64_t id, *grown;
-        if (cli_parse_i64(t, &id)) {
-            cli_warn(query_prog, "--exclude expects IDs separated by commas, not '%s'", list);
-            rc = EXIT_USAGE;
-        } else if (!(grown = realloc(o->exclude, (o->nexclude + 1) * sizeof *grown))) {
-            rc = EXIT_INTERNAL;
-        } else {
-            o->exclude = grown;
-            o->exclude[o->nexclude++] = id;
-        }
+    const char **grown = realloc(*list, (*n + 1) * sizeof *grown);
+    if (!grown) return EXIT_INTERNAL;
+    *list = grown;
+    (*list)[(*n)++] = arg;
+    return EXIT_OK;
+}
+
+/* The colon of --user-vec FILE:ID: the last one whose left part names a
+ * file ('-' or one that exists), so that IDs may hold colons ("urn:x:1")
+ * and file names too; the last colon when no left part does (the error
+ * then names the file that is missing). */
+static const char *user_vec_colon(const char *arg)
+{
+    const char *last = strrchr(arg, ':');
+    for (const char *c = last; c && c > arg; c--) {
+        if (*c != ':') continue;
+        char *file = strndup(arg, (size_t)(c - arg));
+        int named = file && (strcmp(file, "-") == 0 || access(file, F_OK) == 0);
+        free(file);
+        if (named) return c;
     }
-    free(copy);
-    return rc;
+    return last;
 }
 
 static int set_mode(options *o, mode m, const char *arg)
@@ -134,16 +142,16 @@ static int set_mode(options *o, mode m, const char *arg)
     o->arg = arg;
     o->modes_given++;
     if (m == M_USER_VEC) {
-        const char *colon = strrchr(arg, ':');
-        if (!colon || colon == arg || cli_parse_i64(colon + 1, &o->id)) {
+        const char *colon = user_vec_colon(arg);
+        if (!colon || colon == arg || !colon[1]) {
             cli_warn(query_prog, "--user-vec expects FILE:ID, not '%s'", arg);
             return EXIT_USAGE;
         }
         free(o->user_file);
         if (!(o->user_file = strndup(arg, (size_t)(colon - arg)))) return EXIT_INTERNAL;
-    } else if ((m == M_ITEM || m == M_USER || ASKS_USERS(m)) && cli_parse_i64(arg, &o->id)) {
-        cli_warn(query_prog, "%s expects an integer ID, not '%s'", mode_flags[m], arg);
-        return EXIT_USAGE;
+        o->id_text = colon + 1;
+    } else if (m == M_ITEM || m == M_USER || ASKS_USERS(m)) {
+        o->id_text = arg; /* the library reads it in its space (annb_space_id_of) */
     }
     return EXIT_OK;
 }
@@ -196,19 +204,19 @@ int query_parse_args(options *o, int argc, char **argv)
             o->seen_file = optarg;
             break;
         case 'e':
-            if ((rc = append_excludes(o, optarg))) return rc;
+            if (!*optarg) {
+                cli_warn(query_prog, "--exclude expects ID[,ID...]");
+                return EXIT_USAGE;
+            }
+            if ((rc = append_arg(&o->exclude_args, &o->nexclude_args, optarg))) return rc;
             break;
-        case 'g': {
+        case 'g':
             if (!*optarg) {
                 cli_warn(query_prog, "--genre expects NAME[,NAME...]");
                 return EXIT_USAGE;
             }
-            const char **grown = realloc(o->genre_args, (o->ngenre_args + 1) * sizeof *grown);
-            if (!grown) return EXIT_INTERNAL;
-            o->genre_args = grown;
-            o->genre_args[o->ngenre_args++] = optarg;
+            if ((rc = append_arg(&o->genre_args, &o->ngenre_args, optarg))) return rc;
             break;
-        }
         case 'P': o->key_prefix = optarg; break;
         case 'T':
             if (cli_parse_i64(optarg, &o->ttl) || o->ttl < 1 || o->ttl > INT32_MAX) {
@@ -284,7 +292,7 @@ const char *query_check_combination(options *o)
     if (o->modes_given != 1)
         return "expected exactly one of --user-vec, --item, --vec, --user, --similar-users, "
                "--users-for-item, --batch, --batch-users, --all-users, --serve-stdin";
-    if (m == M_SERVE && (o->k_given || o->fmt_given || o->exclude_seen || o->nexclude ||
+    if (m == M_SERVE && (o->k_given || o->fmt_given || o->exclude_seen || o->nexclude_args ||
                          o->ngenre_args))
         return "--serve-stdin takes k, filters and format from each request (docs/protocol.md)";
     if (o->max_request && m != M_SERVE) return "--max-request-bytes goes with --serve-stdin";

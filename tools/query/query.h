@@ -28,7 +28,10 @@ typedef struct options {
     mode mode;
     int modes_given;
     const char *arg;          /* the mode's argument */
-    int64_t id;               /* --user, --item, ... and the ID of --user-vec */
+    /* The ID of --user, --item, ... and of --user-vec, as given: the
+     * library reads it in its space (a string ID where the bundle has them,
+     * a decimal integer elsewhere). */
+    const char *id_text;
     char *user_file;          /* --user-vec's FILE (malloc'd) */
     int64_t k;
     int k_given;
@@ -41,8 +44,8 @@ typedef struct options {
     int fmt_given;
     int exclude_seen;
     const char *seen_file;    /* --exclude-seen FILE */
-    int64_t *exclude;         /* --exclude, all of them */
-    size_t nexclude;
+    const char **exclude_args; /* --exclude arguments as given */
+    size_t nexclude_args;
     const char **genre_args;  /* --genre arguments as given */
     size_t ngenre_args;
     const char *key_prefix;
@@ -73,9 +76,13 @@ typedef struct ctx {
     /* The filters and effort common to every question of the run; each mode
      * sets kind, subjects or vectors, count and k. */
     annb_question q;
-    int64_t *exclude;          /* q.exclude_ids, malloc'd */
+    const char **exclude;      /* q.exclude_texts: --exclude IDs, split */
+    char *exclude_text;        /* their storage */
+    int64_t *seen;             /* q.exclude_ids: the items seen, from --exclude-seen FILE */
     const char **genres;       /* q.genres: --genre names, split */
     char *genre_text;          /* their storage */
+    const annb_bundle *users;  /* the bundle whose users are asked about (the first with users) */
+    int item_keys, user_keys;  /* the items, the users have string IDs (SPEC 6.19) */
     annb_error err;
     int warned_scores;         /* query_check_scores said it once */
 } ctx;
@@ -90,13 +97,21 @@ int run_serve(ctx *c);
 
 /* ---- print.c: answers per output format ---- */
 
+/* The string ID of `id` in `space` (of the shard holding an item, of
+ * c->users for a user), or NULL where that space has integer IDs (and for a
+ * damaged key table: the integer is printed then, as annb_results_json does). */
+const char *query_key_of(const ctx *c, annb_space space, int64_t id);
 /* One question's answers (table, TSV or JSON) under a heading `question`. */
 void print_results(const ctx *c, const char *question, annb_space space, const annb_hit *hits,
                    size_t k);
-/* Many questions' answers: TSV rows or JSON lines, one list per query ID. */
-void print_batch(const ctx *c, const int64_t *qids, size_t nq, const annb_hit *hits, size_t k);
-/* One user's list for --all-users: TSV, JSON line or Redis commands. */
-void print_user_top(const ctx *c, const char *prefix, int64_t user, const annb_hit *h, size_t k);
+/* Many questions' answers: TSV rows or JSON lines, one list per query,
+ * named by qkeys[i] (string IDs) or else by qids[i]. */
+void print_batch(const ctx *c, const int64_t *qids, const char *const *qkeys, size_t nq,
+                 const annb_hit *hits, size_t k);
+/* One user's list for --all-users: TSV, JSON line or Redis commands; the
+ * user named by `key` (a string ID) or else by `user`. */
+void print_user_top(const ctx *c, const char *prefix, int64_t user, const char *key,
+                    const annb_hit *h, size_t k);
 /* Warns once when a score is not finite (damaged vectors), naming the bundle. */
 void query_check_scores(ctx *c, annb_space space, const annb_hit *hits, size_t n);
 

@@ -57,7 +57,8 @@ typedef struct request_state {
     serve_question question;
     unsigned status;
     char *answer;                /* free()d after sending */
-    char *uri;                   /* for the access log */
+    char *uri;                   /* for the access log (decoded by MHD) */
+    char *raw_uri;               /* the request target as sent (on_uri), or NULL */
     const char *method;
 } request_state;
 
@@ -298,8 +299,13 @@ static enum MHD_Result route(serve_http *h, request_state *rs, const char *url)
         serve_set_request_reload(h->set, "POST /admin/reload");
         return send_text(rs, 202, strdup("{\"reload\":\"requested\"}"), NULL);
     }
-    char *error = NULL;
-    int form = serve_route_get(&rs->get, &rs->question, &error, rs->conn, url, h->cfg.max_k);
+    /* The GET forms read the path as sent: MHD decodes it, and a string ID
+     * may hold an encoded '/' ("a%2Fb"), which its decoded form would not
+     * tell from a separator. */
+    char *error = NULL, *raw = rs->raw_uri ? strndup(rs->raw_uri, strcspn(rs->raw_uri, "?#")) : NULL;
+    int form = serve_route_get(&rs->get, &rs->question, &error, rs->conn, raw ? raw : url,
+                               h->cfg.max_k);
+    free(raw);
     if (form >= 0) {
         if (!get) {
             if (form == 0) serve_get_question_release(&rs->get);
@@ -356,8 +362,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     serve_http *h = cls;
     request_state *rs = *state;
     (void)version;
-    if (!rs) { /* the headers: set up, and refuse an announced oversized body now */
-        if (!(rs = calloc(1, sizeof *rs))) return MHD_NO;
+    if (!rs || !rs->h) { /* the headers: set up, and refuse an announced oversized body now */
+        if (!rs && !(rs = calloc(1, sizeof *rs))) return MHD_NO;
         rs->h = h;
         rs->conn = conn;
         rs->start_ns = serve_now_ns();
@@ -404,6 +410,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     request_state *rs = *state;
     (void)conn;
     if (!rs) return;
+    if (!rs->h) { /* on_uri's, never seen by on_request (a malformed request) */
+        free(rs->raw_uri);
+        free(rs);
+        *state = NULL;
+        return;
+    }
     if (h->cfg.access_log) {
         double ms = (double)(serve_now_ns() - rs->start_ns) / 1e6;
         pthread_mutex_lock(&h->log_lock);
@@ -422,9 +434,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     if (rs->has_get) serve_get_question_release(&rs->get);
     free(rs->answer);
     free(rs->uri);
+    free(rs->raw_uri);
     free(rs);
     *state = NULL;
     atomic_fetch_sub(&h->open_requests, 1);
+}
+
+/* MHD's URI callback, called with the request target as the client sent
+ * it, before MHD decodes its path; what it returns is the request's state
+ * (on_request sets the rest up). Without memory, NULL: on_request then
+ * allocates the state and the decoded path serves. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    request_state *rs = calloc(1, sizeof *rs);
+    if (rs && !(rs->raw_uri = strdup(uri))) {
+        free(rs);
+        rs = NULL;
+    }
+    return rs;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -495,6 +524,7 @@ int serve_http_start(serve_http **out, const serve_config *cfg, serve_bundle_set
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first: it then gets every message */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),

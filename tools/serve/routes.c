@@ -190,10 +190,18 @@ static const struct get_form {
     {"items", "users", ANNB_Q_USERS_FOR_ITEM, SQ_USERS_FOR_ITEM, F_K | F_EXCLUDE},
 };
 
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) free(v[i]);
+    free(v);
+}
+
 void serve_get_question_release(serve_get_question *q)
 {
-    for (size_t i = 0; i < q->ngenres; i++) free(q->genres[i]);
-    free(q->genres);
+    free_strings(q->genres, q->ngenres);
+    free_strings(q->exclude_texts, q->nexclude_texts);
+    free_strings(q->subject_text, q->subject_text ? 1 : 0);
+    free(q->subject);
     free(q->exclude);
     free(q->vector);
     memset(q, 0, sizeof *q);
@@ -202,13 +210,26 @@ void serve_get_question_release(serve_get_question *q)
 /* Points q's annb_question at its own storage. */
 static void link_question(serve_get_question *q)
 {
-    q->q.subjects = q->vector ? NULL : &q->subject;
+    q->q.subjects = q->subject;
+    q->q.subject_texts = (const char *const *)q->subject_text;
     q->q.vectors = q->vector;
     q->q.count = 1;
     q->q.exclude_ids = q->exclude;
     q->q.exclude_count = q->nexclude;
+    q->q.exclude_texts = (const char *const *)q->exclude_texts;
+    q->q.exclude_text_count = q->nexclude_texts;
     q->q.genres = (const char *const *)q->genres;
     q->q.genre_count = q->ngenres;
+}
+
+/* n strings copied into *dst (malloc'd, each string too); 0 or -1. */
+static int copy_strings(char ***dst, const char *const *src, size_t n)
+{
+    if (!n) return 0;
+    if (!(*dst = calloc(n, sizeof **dst))) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!src[i] || !((*dst)[i] = strdup(src[i]))) return -1;
+    return 0;
 }
 
 int serve_get_question_copy(serve_get_question *dst, const annb_question *src, size_t dimension)
@@ -219,19 +240,27 @@ int serve_get_question_copy(serve_get_question *dst, const annb_question *src, s
     if (src->kind == ANNB_Q_ITEMS_FOR_VECTOR) {
         if (!src->vectors || !(dst->vector = malloc(dimension * sizeof *dst->vector))) return -1;
         memcpy(dst->vector, src->vectors, dimension * sizeof *dst->vector);
+    } else if (src->subject_texts) { /* annb_ask reads the text when there is one */
+        if (copy_strings(&dst->subject_text, src->subject_texts, 1)) goto fail;
     } else if (src->subjects) {
-        dst->subject = src->subjects[0];
+        if (!(dst->subject = malloc(sizeof *dst->subject))) goto fail;
+        *dst->subject = src->subjects[0];
     }
     size_t nex = src->exclude_ids ? src->exclude_count : 0, ngen = src->genres ? src->genre_count : 0;
+    size_t ntx = src->exclude_texts ? src->exclude_text_count : 0;
     if (nex && !(dst->exclude = malloc(nex * sizeof *dst->exclude))) goto fail;
     if (nex) memcpy(dst->exclude, src->exclude_ids, nex * sizeof *dst->exclude);
     dst->nexclude = nex;
-    if (ngen && !(dst->genres = calloc(ngen, sizeof *dst->genres))) goto fail;
-    for (; dst->ngenres < ngen; dst->ngenres++)
-        if (!(dst->genres[dst->ngenres] = strdup(src->genres[dst->ngenres]))) goto fail;
+    if (copy_strings(&dst->exclude_texts, src->exclude_texts, ntx)) goto fail;
+    dst->nexclude_texts = ntx;
+    if (copy_strings(&dst->genres, src->genres, ngen)) goto fail;
+    dst->ngenres = ngen;
     link_question(dst);
     return 0;
 fail:
+    /* what was copied so far is freed: counts cover the arrays allocated */
+    if (dst->exclude_texts && !dst->nexclude_texts) dst->nexclude_texts = ntx;
+    if (dst->genres && !dst->ngenres) dst->ngenres = ngen;
     serve_get_question_release(dst);
     return -1;
 }
@@ -268,23 +297,15 @@ static int once(get_args *a, unsigned flag, const char *key)
     return 1;
 }
 
-static int add_exclude(get_args *a, const char *list)
+/* One value of the exclude parameter, kept whole: serve_answer_get splits
+ * it, knowing the bundles (a string ID may hold commas). */
+static int add_exclude(get_args *a, const char *value)
 {
-    for (const char *at = list; *at;) {
-        const char *comma = strchr(at, ',');
-        size_t len = comma ? (size_t)(comma - at) : strlen(at);
-        char id[32];
-        int64_t v;
-        if (len == 0 || len >= sizeof id ||
-            (snprintf(id, sizeof id, "%.*s", (int)len, at), cli_parse_i64(id, &v) != 0))
-            return bad(a, "\"exclude\" takes IDs separated by commas; \"%.*s\" is not an ID",
-                       (int)(len > 64 ? 64 : len), at);
-        int64_t *grown = realloc(a->q->exclude, (a->q->nexclude + 1) * sizeof *grown);
-        if (!grown) return a->oom = 1, MHD_NO;
-        a->q->exclude = grown;
-        a->q->exclude[a->q->nexclude++] = v;
-        at = comma ? comma + 1 : at + len;
-    }
+    char **grown = realloc(a->q->exclude_texts, (a->q->nexclude_texts + 1) * sizeof *grown);
+    if (!grown) return a->oom = 1, MHD_NO;
+    a->q->exclude_texts = grown;
+    if (!(grown[a->q->nexclude_texts] = strdup(value))) return a->oom = 1, MHD_NO;
+    a->q->nexclude_texts++;
     return MHD_YES;
 }
 
@@ -327,8 +348,44 @@ static enum MHD_Result get_arg(void *cls, enum MHD_ValueKind kind, const char *k
     return a->error || a->oom ? MHD_NO : MHD_YES;
 }
 
-/* Splits /v1/FIRST/ID/LAST; 0 when the path has that shape. */
-static int split_path(const char *path, char *first, char *id, char *last, size_t size)
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) (RFC 3986: '%' and two hex digits; '+' is a
+ * plus in a path) into a malloc'd string. NULL with *bad set when an escape
+ * is malformed or encodes a NUL; NULL alone when out of memory. */
+static char *percent_decode(const char *s, size_t n, int *bad)
+{
+    char *out = malloc(n + 1), *o = out;
+    *bad = 0;
+    for (size_t i = 0; out && i < n; i++) {
+        if (s[i] != '%') {
+            *o++ = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? hex_value(s[i + 1]) : -1, lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            free(out);
+            *bad = 1;
+            return NULL;
+        }
+        *o++ = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    if (out) *o = '\0';
+    return out;
+}
+
+/* Splits /v1/FIRST/ID/LAST (percent-encoded) into its decoded parts: 0 when
+ * the path has that shape (*id malloc'd; first and last at most size - 1
+ * bytes), -1 when it has not, 400 when a part is badly encoded, 500 when
+ * out of memory. */
+static int split_path(const char *path, char *first, char **id, char *last, size_t size)
 {
     if (strncmp(path, "/v1/", 4) != 0) return -1;
     const char *parts[3];
@@ -339,35 +396,58 @@ static int split_path(const char *path, char *first, char *id, char *last, size_
         if ((i < 2 && !slash) || (i == 2 && slash)) return -1;
         parts[i] = at;
         lens[i] = slash ? (size_t)(slash - at) : strlen(at);
-        if (lens[i] == 0 || lens[i] >= size) return -1;
+        if (lens[i] == 0 || lens[i] > (i == 1 ? 4096 : 3 * size)) return -1;
         at = slash ? slash + 1 : at + lens[i];
     }
-    snprintf(first, size, "%.*s", (int)lens[0], parts[0]);
-    snprintf(id, size, "%.*s", (int)lens[1], parts[1]);
-    snprintf(last, size, "%.*s", (int)lens[2], parts[2]);
-    return 0;
+    char *decoded[3] = {NULL, NULL, NULL};
+    int bad = 0, rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++)
+        if (!(decoded[i] = percent_decode(parts[i], lens[i], &bad))) rc = bad ? 400 : 500;
+    if (rc == 0 && (strlen(decoded[0]) >= size || strlen(decoded[2]) >= size)) rc = -1;
+    if (rc == 0) {
+        snprintf(first, size, "%s", decoded[0]);
+        snprintf(last, size, "%s", decoded[2]);
+        *id = decoded[1];
+        decoded[1] = NULL;
+    }
+    for (int i = 0; i < 3; i++) free(decoded[i]);
+    return rc;
 }
 
 int serve_route_get(serve_get_question *q, serve_question *question, char **error,
                     struct MHD_Connection *conn, const char *path, size_t max_k)
 {
-    char first[64], id[64], last[64];
+    char first[64], last[64], *id = NULL;
     const struct get_form *form = NULL;
     *error = NULL;
-    if (split_path(path, first, id, last, sizeof first) != 0) return -1;
+    int split = split_path(path, first, &id, last, sizeof first);
+    if (split == 400) {
+        *error = serve_error_json("invalid_request", "the path holds a malformed "
+                                  "percent-encoding (%%XX, two hex digits, not %%00)");
+        return 400;
+    }
+    if (split == 500) return (*error = serve_error_json("internal", "out of memory")), 500;
+    if (split != 0) return -1;
     for (size_t i = 0; i < sizeof forms / sizeof forms[0] && !form; i++)
         if (!strcmp(first, forms[i].first) && !strcmp(last, forms[i].last)) form = &forms[i];
-    if (!form) return -1;
+    if (!form) {
+        free(id);
+        return -1;
+    }
     *question = form->question;
     memset(q, 0, sizeof *q);
     annb_question_init(&q->q);
     q->q.kind = form->kind;
     get_args a = {form, max_k, q, 0, 0, NULL};
-    if (cli_parse_i64(id, &q->subject) != 0)
-        bad(&a, "%s ID \"%.64s\" in the path is not an integer ID",
-            form->first[0] == 'u' ? "user" : "item", id);
-    else
+    /* The ID as text: annb_ask reads it in its space (a string ID, or a
+     * decimal integer where the bundle's IDs are integers) and names it. */
+    if (!(q->subject_text = malloc(sizeof *q->subject_text))) {
+        free(id);
+        a.oom = 1;
+    } else {
+        q->subject_text[0] = id;
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, get_arg, &a);
+    }
     link_question(q);
     if (a.oom && !a.error) {
         serve_get_question_release(q);
@@ -382,10 +462,70 @@ int serve_route_get(serve_get_question *q, serve_question *question, char **erro
     return 0;
 }
 
+/* Whether `text` is, whole, an ID of `space` in the bundles (a string ID
+ * may hold a comma). */
+static int id_known(const annb_bundle *const *bundles, size_t n, annb_space space,
+                    const char *text)
+{
+    int64_t id;
+    for (size_t i = 0; i < n; i++) {
+        if (space == ANNB_SPACE_USERS && !annb_space_count(bundles[i], space)) continue;
+        if (annb_space_id_of(bundles[i], space, text, strlen(text), &id) == ANNB_OK) return 1;
+        if (space == ANNB_SPACE_USERS) break; /* the first bundle with users is asked */
+    }
+    return 0;
+}
+
 unsigned serve_answer_get(char **answer, const annb_bundle *const *bundles, size_t n,
                           const serve_get_question *q, const annb_serve_opts *opts)
 {
+    /* The exclude values into IDs as text: a value that is one ID whole is
+     * taken whole, any other is split at its commas (an empty piece is no
+     * ID). */
+    annb_question asked = q->q;
+    const annb_space space = annb_question_space(q->q.kind);
+    size_t most = 0, count = 0;
+    for (size_t i = 0; i < q->nexclude_texts; i++) most += strlen(q->exclude_texts[i]) + 1;
+    char *storage = most ? malloc(most) : NULL, *at = storage;
+    const char **texts = most ? malloc(most * sizeof *texts) : NULL;
+    if (most && (!storage || !texts)) {
+        free(storage);
+        free(texts);
+        *answer = serve_error_json("internal", "out of memory");
+        return 500;
+    }
+    const char *empty = NULL;
+    for (size_t i = 0; i < q->nexclude_texts; i++) {
+        const char *v = q->exclude_texts[i];
+        size_t len = strlen(v);
+        memcpy(at, v, len + 1);
+        if (id_known(bundles, n, space, v)) {
+            texts[count++] = at;
+        } else {
+            for (char *piece = at;; piece++) {
+                char *comma = strchr(piece, ',');
+                if (comma) *comma = '\0';
+                if (!*piece && !empty) empty = v;
+                else if (*piece) texts[count++] = piece;
+                if (!comma) break;
+                piece = comma;
+            }
+        }
+        at += len + 1;
+    }
     char *text = NULL;
-    int rc = annb_serve_ask(bundles, n, &q->q, opts, &text);
+    int rc;
+    if (empty) {
+        free(storage);
+        free(texts);
+        *answer = serve_error_json("invalid_request", "\"exclude\" takes IDs separated by commas; "
+                                   "\"%.64s\" has an empty one", empty);
+        return *answer ? 400 : 500;
+    }
+    asked.exclude_texts = texts;
+    asked.exclude_text_count = count;
+    rc = annb_serve_ask(bundles, n, &asked, opts, &text);
+    free(storage);
+    free(texts);
     return copy_answer(answer, rc, text);
 }

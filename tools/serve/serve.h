@@ -153,15 +153,22 @@ void serve_release(serve_generation *g);
 
 /* ---- questions of the GET forms (routes.c) ---- */
 
-/* An annb_question with the storage its pointers point into: set up by
- * serve_route_get, never moved after (q.subjects points at subject). */
+/* An annb_question with the storage its pointers point into, all of it
+ * malloc'd: a copy of the struct points at the same storage (a live recall
+ * sample is copied out of its queue), and serve_get_question_release frees
+ * it once. The subject and the excluded IDs are kept as given: as text (the
+ * GET forms, the protocol; the library reads it in its space) or as IDs. */
 typedef struct serve_get_question {
     annb_question q;
-    int64_t subject;
-    float *vector;           /* ITEMS_FOR_VECTOR: malloc'd, dimension floats */
-    int64_t *exclude;        /* malloc'd */
+    int64_t *subject;        /* one ID, or NULL */
+    char **subject_text;     /* one string, or NULL */
+    float *vector;           /* ITEMS_FOR_VECTOR: dimension floats */
+    int64_t *exclude;        /* nexclude IDs */
     size_t nexclude;
-    char **genres;           /* malloc'd, each string too */
+    char **exclude_texts;    /* nexclude_texts strings; the GET forms: each value of the
+                              * exclude parameter, split by serve_answer_get */
+    size_t nexclude_texts;
+    char **genres;           /* ngenres strings */
     size_t ngenres;
 } serve_get_question;
 
@@ -214,10 +221,11 @@ int serve_http_start(serve_http **out, const serve_config *cfg, serve_bundle_set
 void serve_http_stop(serve_http *h, unsigned drain_ms);
 
 struct MHD_Connection;
-/* Translates GET /v1/... (path without the query string; the query
- * arguments read from conn) into *q, labelled *question. Returns -1 when
- * the path is none of the GET forms; 0 when q holds the question; or an HTTP
- * status (400) with its answer in *error (malloc'd, free()). */
+/* Translates GET /v1/... (path: as the client sent it, percent-encoded,
+ * without the query string; the query arguments read from conn, which MHD
+ * decodes) into *q, labelled *question. Returns -1 when the path is none of
+ * the GET forms; 0 when q holds the question; or an HTTP status (400, 500)
+ * with its answer in *error (malloc'd, free()). */
 int serve_route_get(serve_get_question *q, serve_question *question, char **error,
                     struct MHD_Connection *conn, const char *path, size_t max_k);
 /* Answers a GET question: *answer (malloc'd, free()), the HTTP status back. */
