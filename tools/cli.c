@@ -87,6 +87,17 @@ int cli_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int cli_id_named(const annb_bundle *const *b, size_t n, annb_space space, const char *text)
+{
+    int64_t id;
+    for (size_t i = 0; i < n; i++) {
+        if (space == ANNB_SPACE_USERS && !annb_space_count(b[i], space) && i + 1 < n) continue;
+        if (annb_space_id_of(b[i], space, text, strlen(text), &id) == ANNB_OK) return 1;
+        if (space == ANNB_SPACE_USERS) break;
+    }
+    return 0;
+}
+
 const char *cli_questions(const char *questions)
 {
     if (strcmp(questions, "items") == 0) return "item-to-item";

@@ -48,6 +48,12 @@ int cli_parse_i64(const char *s, int64_t *out);
  * 0 on success, -1 for anything else or an overflow. */
 int cli_parse_size(const char *s, uint64_t *out);
 
+/* Whether `text` is, whole, an ID of `space` in the bundles b[0..n): an
+ * item of any of them, a user of the first that stores users (the one user
+ * questions ask). For ID lists written with commas (--exclude, ?exclude=):
+ * a string ID may hold a comma, and is then taken whole. */
+int cli_id_named(const annb_bundle *const *b, size_t n, annb_space space, const char *text);
+
 /* The kind of questions recall was measured on (annb_recall_info.questions)
  * as an adjective for messages: "item-to-item", "user", "query-vector". */
 const char *cli_questions(const char *questions);

@@ -83,9 +83,9 @@ def vectors(n, seed):
 
 
 # Items: IMDb-like IDs and the keys that test the edges: blanks, ':', '/',
-# ',', quotes, a backslash, non-ASCII, digits in a keyed file.
+# ',', quotes, a backslash, non-ASCII, digits in a keyed file, a leading '-'.
 SPECIAL_ITEMS = ["has space", "x:y", "a/b", "a,b", 'quo"te', "back\\slash", "sku-\u00e4",
-                 "\u65e5\u672c", "123", "-"]
+                 "\u65e5\u672c", "123", "-dash"]
 ITEM_KEYS = ["tt%07d" % (114709 + 7 * i) for i in range(26)] + SPECIAL_ITEMS
 ITEMS = dict(zip(ITEM_KEYS, vectors(len(ITEM_KEYS), 11)))
 USER_KEYS = ["alice", "bob", "carol x", "u:1", "\u00fc", "dave/1", "user07", "user08", "7"]
@@ -258,7 +258,7 @@ def questions(bundles, tag):
                     extra=["--exclude", "tt0114709,x:y,nothere"])
     ask_all_formats(bundles, "--user", "dave/1", ranked(USERS["dave/1"], ITEMS, genres=["Sci-Fi", "Drama"]),
                     4, "%s: --user dave/1 --genre Sci-Fi,Drama" % tag, extra=["--genre", "Sci-Fi,Drama"])
-    for item in ["tt0114709", "has space", "a,b", "back\\slash", "123", "-", 'quo"te']:
+    for item in ["tt0114709", "has space", "a,b", "back\\slash", "123", "-dash", 'quo"te']:
         h = ask_all_formats(bundles, "--item", item, ranked(ITEMS[item], ITEMS, exclude={item}), 5,
                             "%s: --item %s" % (tag, item))
         if item in CATALOG and h is not None:

@@ -84,7 +84,8 @@ static int open_bundles(ctx *c)
 }
 
 /* Whether `name` is one whole name of a list flag: a genre of the
- * catalog, or an ID of `space` (a string ID may hold commas too). */
+ * catalog (genre_known), or an ID of `space` (id_known; a string ID may
+ * hold commas too). */
 static int genre_known(const ctx *c, annb_space space, const char *name)
 {
     (void)space;
@@ -95,12 +96,7 @@ static int genre_known(const ctx *c, annb_space space, const char *name)
 
 static int id_known(const ctx *c, annb_space space, const char *name)
 {
-    int64_t id;
-    if (space == ANNB_SPACE_USERS)
-        return annb_space_id_of(c->users, space, name, strlen(name), &id) == ANNB_OK;
-    for (size_t i = 0; i < c->n; i++)
-        if (annb_space_id_of(c->b[i], space, name, strlen(name), &id) == ANNB_OK) return 1;
-    return 0;
+    return cli_id_named((const annb_bundle *const *)c->b, c->n, space, name);
 }
 
 /* Arguments of a repeatable list flag (--genre, --exclude): each a known
@@ -175,7 +171,7 @@ void query_release(ctx *c)
     free(c->b);
     free(c->exclude);
     free(c->exclude_text);
-    free(c->seen);
+    annb_free(c->seen);
     free(c->genres);
     free(c->genre_text);
 }

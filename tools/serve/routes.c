@@ -462,20 +462,6 @@ int serve_route_get(serve_get_question *q, serve_question *question, char **erro
     return 0;
 }
 
-/* Whether `text` is, whole, an ID of `space` in the bundles (a string ID
- * may hold a comma). */
-static int id_known(const annb_bundle *const *bundles, size_t n, annb_space space,
-                    const char *text)
-{
-    int64_t id;
-    for (size_t i = 0; i < n; i++) {
-        if (space == ANNB_SPACE_USERS && !annb_space_count(bundles[i], space)) continue;
-        if (annb_space_id_of(bundles[i], space, text, strlen(text), &id) == ANNB_OK) return 1;
-        if (space == ANNB_SPACE_USERS) break; /* the first bundle with users is asked */
-    }
-    return 0;
-}
-
 unsigned serve_answer_get(char **answer, const annb_bundle *const *bundles, size_t n,
                           const serve_get_question *q, const annb_serve_opts *opts)
 {
@@ -499,7 +485,7 @@ unsigned serve_answer_get(char **answer, const annb_bundle *const *bundles, size
         const char *v = q->exclude_texts[i];
         size_t len = strlen(v);
         memcpy(at, v, len + 1);
-        if (id_known(bundles, n, space, v)) {
+        if (cli_id_named(bundles, n, space, v)) {
             texts[count++] = at;
         } else {
             for (char *piece = at;; piece++) {
