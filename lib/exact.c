@@ -68,8 +68,10 @@ static inline void offer(annb_topk *h, const annb_row_filter *f, size_t qi, floa
  * only other writers' bundles reach (SPEC allows 65536), cblas_sgemm's
  * blocking over d is likely to win and nothing was measured. */
 #define ANNB_TILES_MAX_D 4096
-/* Panels ahead that the tile scan prefetches. */
-#define ANNB_TILES_PREFETCH 2
+/* Rows the tile scan packs at once: up to 16 panels (512 rows), at most
+ * 256 KB (L2 holds them while every query tile meets them). */
+#define ANNB_TILES_BLOCK_PANELS 16
+#define ANNB_TILES_BLOCK_BYTES (256u << 10)
 /* Threads of one tile scan (the shares live on the stack). */
 #define ANNB_TILES_MAX_THREADS 256
 
@@ -202,10 +204,14 @@ static int scan_blas(const float *vecs, uint64_t n, uint32_t d, int l2, annb_sco
 /* ---- annb's own path: the tile kernels of gemm.h, fused with the test ----
  *
  * One thread's share: queries [q0, q1) against rows [r0, r1), into
- * heaps[i] for query i. Panel by panel (32 rows, packed once, 8 KB at
- * d = 64: L1), every query tile of the share against it (the packed queries,
- * 256 KB for 1,024 queries at d = 64, stay in L2); the next panel's rows are
- * prefetched meanwhile.
+ * heaps[i] for query i. Block by block of rows (16 panels of 32 rows,
+ * packed once: 128 KB at d = 64, at most 256 KB, in L2), every query tile of
+ * the share against each panel of the block in turn (the packed queries,
+ * 256 KB for 1,024 queries at d = 64, also stay in L2), while the next
+ * block's rows are prefetched from the mapping. Tile-major within a block,
+ * so that a query's bounds (below) are used in bursts while in cache:
+ * panel-major, with 512 queries' bounds (2 MB) cycling through L2, cost 7%
+ * more at 1M x 64.
  *
  * A row the kernel lets through is not scored exactly at once: in random
  * order about k (1 + ln(rows / k)) rows per query beat the k-th best seen so
@@ -376,19 +382,23 @@ static void tiles_share_run(tiles_share *w)
     const size_t nq = w->q1 - w->q0, ntiles = (nq + ANNB_GEMM_QT - 1) / ANNB_GEMM_QT;
     const size_t tile_floats = (size_t)d * ANNB_GEMM_QT, panel_floats = (size_t)d * ANNB_GEMM_RT;
     const size_t slots = ntiles * ANNB_GEMM_QT;
+    /* Panels per block: the block stays in L2 while every tile meets it. */
+    size_t bp = ANNB_TILES_BLOCK_BYTES / (panel_floats * sizeof(float));
+    bp = bp < 1 ? 1 : bp > ANNB_TILES_BLOCK_PANELS ? ANNB_TILES_BLOCK_PANELS : bp;
+    const uint64_t block_rows = (uint64_t)bp * ANNB_GEMM_RT;
     /* Room for k rows and as many again before a prune (at least 64). */
     const size_t cap0 = 2 * w->k > 64 ? 2 * w->k : 64;
     float *qt = alloc64(ntiles * tile_floats * sizeof *qt);
-    float *panel = alloc64(panel_floats * sizeof *panel);
+    float *panels = alloc64(bp * panel_floats * sizeof *panels);
+    float *xn = alloc64(bp * ANNB_GEMM_RT * sizeof *xn), *xa = alloc64(bp * ANNB_GEMM_RT * sizeof *xa);
     float *thr = alloc64(slots * sizeof *thr), *mq = alloc64(slots * sizeof *mq);
     float *qn = alloc64(slots * sizeof *qn);
     float *scores = alloc64(ANNB_GEMM_QT * ANNB_GEMM_RT * sizeof *scores);
     const size_t lb_slots = w->k + 1;
     float *lbs = nq && lb_slots <= SIZE_MAX / sizeof(float) / nq ? malloc(nq * lb_slots * sizeof *lbs) : NULL;
     query_bounds *qb = calloc(nq, sizeof *qb);
-    float xn[ANNB_GEMM_RT], xa[ANNB_GEMM_RT];
     uint32_t mask[ANNB_GEMM_QT];
-    int rc = qt && panel && thr && mq && qn && scores && lbs && qb ? ANNB_OK : ANNB_E_NOMEM;
+    int rc = qt && panels && xn && xa && thr && mq && qn && scores && lbs && qb ? ANNB_OK : ANNB_E_NOMEM;
     for (size_t i = 0; rc == ANNB_OK && i < nq; i++) {
         qb[i].lb = lbs + i * lb_slots;
         for (size_t j = 0; j < lb_slots; j++) qb[i].lb[j] = INFINITY;
@@ -410,31 +420,45 @@ static void tiles_share_run(tiles_share *w)
     const tile_ctx tc = {w, 2 * c, qn, mq, qb};
     const int filtered = w->f && (w->f->allowed || w->f->nskip);
     size_t skip_at = 0;
-    for (uint64_t r0 = w->r0; rc == ANNB_OK && r0 < w->r1; r0 += ANNB_GEMM_RT) {
-        const size_t count = w->r1 - r0 < ANNB_GEMM_RT ? (size_t)(w->r1 - r0) : ANNB_GEMM_RT;
-        w->kn.pack_rows(panel, xn, w->vecs + r0 * d, count, d);
-        for (size_t r = 0; r < ANNB_GEMM_RT; r++) xa[r] = row_term(xn[r], c, l2);
-        if (filtered) shut_out_filtered(xa, r0, count, w->f, &skip_at, l2);
-        /* The panel after next comes from memory (the mapping, read once
-         * per batch): a slice of it per tile, while this panel computes. */
-        const uint64_t ahead = r0 + ANNB_TILES_PREFETCH * ANNB_GEMM_RT;
-        const char *next = (const char *)(w->vecs + ahead * d);
-        const size_t next_bytes = ahead < w->r1
-            ? (size_t)(w->r1 - ahead < ANNB_GEMM_RT ? w->r1 - ahead : ANNB_GEMM_RT) * d * sizeof(float)
+    for (uint64_t b0 = w->r0; rc == ANNB_OK && b0 < w->r1; b0 += block_rows) {
+        const uint64_t brows = w->r1 - b0 < block_rows ? w->r1 - b0 : block_rows;
+        const size_t np = (size_t)((brows + ANNB_GEMM_RT - 1) / ANNB_GEMM_RT);
+        for (size_t p = 0; p < np; p++) {
+            const uint64_t r0 = b0 + (uint64_t)p * ANNB_GEMM_RT;
+            const size_t count = w->r1 - r0 < ANNB_GEMM_RT ? (size_t)(w->r1 - r0) : ANNB_GEMM_RT;
+            float *pxa = xa + p * ANNB_GEMM_RT, *pxn = xn + p * ANNB_GEMM_RT;
+            w->kn.pack_rows(panels + p * panel_floats, pxn, w->vecs + r0 * d, count, d);
+            for (size_t r = 0; r < ANNB_GEMM_RT; r++) pxa[r] = row_term(pxn[r], c, l2);
+            if (filtered) shut_out_filtered(pxa, r0, count, w->f, &skip_at, l2);
+        }
+        /* The next block's rows come from memory (the mapping, read once
+         * per batch): a slice of them per tile, while this block computes. */
+        const uint64_t nb0 = b0 + brows;
+        const char *next = (const char *)(w->vecs + nb0 * d);
+        const size_t next_bytes = nb0 < w->r1
+            ? (size_t)(w->r1 - nb0 < block_rows ? w->r1 - nb0 : block_rows) * d * sizeof(float)
             : 0;
         const size_t slice = (next_bytes / 64 + ntiles) / ntiles * 64;
+        /* Tile by tile, each against the whole block: a query's bounds are
+         * touched in bursts, while they are in cache. */
         for (size_t t = 0; rc == ANNB_OK && t < ntiles; t++) {
             float *tt = thr + t * ANNB_GEMM_QT;
             for (size_t at = t * slice; at < (t + 1) * slice && at < next_bytes; at += 64)
                 __builtin_prefetch(next + at, 0, 3);
-            if (!w->kn.tile(qt + t * tile_floats, panel, d, xa, tt, l2, scores, mask)) continue;
-            for (size_t i = 0; i < ANNB_GEMM_QT && rc == ANNB_OK; i++) {
-                if (t * ANNB_GEMM_QT + i >= nq) break;
-                for (uint32_t m = mask[i]; m && rc == ANNB_OK; m &= m - 1) {
-                    const unsigned r = (unsigned)__builtin_ctz(m);
-                    if (r >= count) break;
-                    rc = tile_candidate(&tc, t * ANNB_GEMM_QT + i, scores[i * ANNB_GEMM_RT + r],
-                                        xn[r], (int64_t)(r0 + r), &tt[i]);
+            for (size_t p = 0; rc == ANNB_OK && p < np; p++) {
+                if (!w->kn.tile(qt + t * tile_floats, panels + p * panel_floats, d,
+                                xa + p * ANNB_GEMM_RT, tt, l2, scores, mask))
+                    continue;
+                const uint64_t r0 = b0 + (uint64_t)p * ANNB_GEMM_RT;
+                const size_t count = w->r1 - r0 < ANNB_GEMM_RT ? (size_t)(w->r1 - r0) : ANNB_GEMM_RT;
+                for (size_t i = 0; i < ANNB_GEMM_QT && rc == ANNB_OK; i++) {
+                    if (t * ANNB_GEMM_QT + i >= nq) break;
+                    for (uint32_t m = mask[i]; m && rc == ANNB_OK; m &= m - 1) {
+                        const unsigned r = (unsigned)__builtin_ctz(m);
+                        if (r >= count) break;
+                        rc = tile_candidate(&tc, t * ANNB_GEMM_QT + i, scores[i * ANNB_GEMM_RT + r],
+                                            xn[p * ANNB_GEMM_RT + r], (int64_t)(r0 + r), &tt[i]);
+                    }
                 }
             }
         }
@@ -458,7 +482,9 @@ static void tiles_share_run(tiles_share *w)
     free(qb);
     free(lbs);
     free(qt);
-    free(panel);
+    free(panels);
+    free(xn);
+    free(xa);
     free(thr);
     free(mq);
     free(qn);

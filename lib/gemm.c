@@ -158,47 +158,67 @@ static int tile_scalar(const float *qt, const float *p, uint32_t d, const float 
 }
 
 /* AVX2: 6 queries x 16 rows in 12 ymm accumulators (of 16 registers), two
- * row halves x two query halves per tile. */
-__attribute__((target("avx2,fma"))) static uint32_t half_avx2(const float *qt, const float *p,
-                                                              uint32_t d, const float *xa,
-                                                              const float *thr, int l2,
-                                                              float *scores, uint32_t *mask)
+ * row halves x two query halves per tile. The accumulators are named
+ * variables: kept in an array, GCC stored them to the stack at every step. */
+#define AVX2_STEP(i)                                                                        \
+    do {                                                                                    \
+        const __m256 ai = _mm256_broadcast_ss(a + (i));                                     \
+        c0##i = _mm256_fmadd_ps(ai, b0, c0##i);                                             \
+        c1##i = _mm256_fmadd_ps(ai, b1, c1##i);                                             \
+    } while (0)
+
+#define AVX2_TEST(i)                                                                        \
+    do {                                                                                    \
+        const __m256 t = _mm256_broadcast_ss(thr + (i));                                    \
+        __m256 k0, k1;                                                                      \
+        if (l2) {                                                                           \
+            k0 = _mm256_cmp_ps(_mm256_fnmadd_ps(two, c0##i, x0), t, _CMP_NGT_UQ);           \
+            k1 = _mm256_cmp_ps(_mm256_fnmadd_ps(two, c1##i, x1), t, _CMP_NGT_UQ);           \
+        } else {                                                                            \
+            k0 = _mm256_cmp_ps(_mm256_add_ps(c0##i, x0), t, _CMP_NLT_UQ);                   \
+            k1 = _mm256_cmp_ps(_mm256_add_ps(c1##i, x1), t, _CMP_NLT_UQ);                   \
+        }                                                                                   \
+        m[i] = (uint32_t)_mm256_movemask_ps(k0) | (uint32_t)_mm256_movemask_ps(k1) << 8;    \
+        any |= m[i];                                                                        \
+    } while (0)
+
+#define AVX2_STORE(i)                                                                       \
+    do {                                                                                    \
+        _mm256_storeu_ps(scores + (i) * RT, c0##i);                                         \
+        _mm256_storeu_ps(scores + (i) * RT + 8, c1##i);                                     \
+    } while (0)
+
+__attribute__((target("avx2,fma"), noinline)) static uint32_t
+half_avx2(const float *qt, const float *p, uint32_t d, const float *xa, const float *thr, int l2,
+          float *scores, uint32_t *m)
 {
-    __m256 c0[6], c1[6];
-    for (int i = 0; i < 6; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00;
+    __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
     for (uint32_t j = 0; j < d; j++) {
         const __m256 b0 = _mm256_load_ps(p + (size_t)j * RT), b1 = _mm256_load_ps(p + (size_t)j * RT + 8);
         const float *a = qt + (size_t)j * QT;
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; i++) {
-            const __m256 ai = _mm256_broadcast_ss(a + i);
-            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
-            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
-        }
+        AVX2_STEP(0);
+        AVX2_STEP(1);
+        AVX2_STEP(2);
+        AVX2_STEP(3);
+        AVX2_STEP(4);
+        AVX2_STEP(5);
     }
     const __m256 x0 = _mm256_loadu_ps(xa), x1 = _mm256_loadu_ps(xa + 8), two = _mm256_set1_ps(2);
-    uint32_t any = 0, m[6];
-#pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) {
-        const __m256 t = _mm256_broadcast_ss(thr + i);
-        __m256 k0, k1;
-        if (l2) {
-            k0 = _mm256_cmp_ps(_mm256_fnmadd_ps(two, c0[i], x0), t, _CMP_NGT_UQ);
-            k1 = _mm256_cmp_ps(_mm256_fnmadd_ps(two, c1[i], x1), t, _CMP_NGT_UQ);
-        } else {
-            k0 = _mm256_cmp_ps(_mm256_add_ps(c0[i], x0), t, _CMP_NLT_UQ);
-            k1 = _mm256_cmp_ps(_mm256_add_ps(c1[i], x1), t, _CMP_NLT_UQ);
-        }
-        m[i] = (uint32_t)_mm256_movemask_ps(k0) | (uint32_t)_mm256_movemask_ps(k1) << 8;
-        any |= m[i];
-    }
+    uint32_t any = 0;
+    AVX2_TEST(0);
+    AVX2_TEST(1);
+    AVX2_TEST(2);
+    AVX2_TEST(3);
+    AVX2_TEST(4);
+    AVX2_TEST(5);
     if (!any) return 0;
-#pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) {
-        _mm256_storeu_ps(scores + i * RT, c0[i]);
-        _mm256_storeu_ps(scores + i * RT + 8, c1[i]);
-        mask[i] |= m[i];
-    }
+    AVX2_STORE(0);
+    AVX2_STORE(1);
+    AVX2_STORE(2);
+    AVX2_STORE(3);
+    AVX2_STORE(4);
+    AVX2_STORE(5);
     return any;
 }
 
