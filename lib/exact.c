@@ -446,12 +446,13 @@ static void tiles_share_run(tiles_share *w)
             for (size_t at = t * slice; at < (t + 1) * slice && at < next_bytes; at += 64)
                 __builtin_prefetch(next + at, 0, 3);
             for (size_t p = 0; rc == ANNB_OK && p < np; p++) {
-                if (!w->kn.tile(qt + t * tile_floats, panels + p * panel_floats, d,
-                                xa + p * ANNB_GEMM_RT, tt, l2, scores, mask))
-                    continue;
+                int which = w->kn.tile(qt + t * tile_floats, panels + p * panel_floats, d,
+                                       xa + p * ANNB_GEMM_RT, tt, l2, scores, mask);
+                if (!which) continue;
                 const uint64_t r0 = b0 + (uint64_t)p * ANNB_GEMM_RT;
                 const size_t count = w->r1 - r0 < ANNB_GEMM_RT ? (size_t)(w->r1 - r0) : ANNB_GEMM_RT;
-                for (size_t i = 0; i < ANNB_GEMM_QT && rc == ANNB_OK; i++) {
+                for (; which && rc == ANNB_OK; which &= which - 1) {
+                    const size_t i = (size_t)__builtin_ctz((unsigned)which);
                     if (t * ANNB_GEMM_QT + i >= nq) break;
                     for (uint32_t m = mask[i]; m && rc == ANNB_OK; m &= m - 1) {
                         const unsigned r = (unsigned)__builtin_ctz(m);

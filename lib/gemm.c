@@ -143,7 +143,7 @@ static int tile_scalar(const float *qt, const float *p, uint32_t d, const float 
             const float a = qt[(size_t)j * QT + i];
             for (int r = 0; r < RT; r++) acc[i][r] += a * p[(size_t)j * RT + r];
         }
-    uint32_t any = 0;
+    int which = 0;
     for (int i = 0; i < QT; i++) {
         uint32_t m = 0;
         for (int r = 0; r < RT; r++) {
@@ -151,10 +151,10 @@ static int tile_scalar(const float *qt, const float *p, uint32_t d, const float 
             m |= (uint32_t)(l2 ? !(v > thr[i]) : !(v < thr[i])) << r;
         }
         mask[i] = m;
-        any |= m;
+        which |= (m != 0) << i;
     }
-    if (any) memcpy(scores, acc, sizeof acc);
-    return any != 0;
+    if (which) memcpy(scores, acc, sizeof acc);
+    return which;
 }
 
 /* AVX2: 6 queries x 16 rows in 12 ymm accumulators (of 16 registers), two
@@ -241,7 +241,9 @@ __attribute__((target("avx2,fma"))) static int tile_avx2(const float *qt, const 
     /* A half without candidates did not write its scores: the tile's
      * candidates are all in halves that did, so the others are never read. */
     memcpy(mask, m, sizeof m);
-    return 1;
+    int which = 0;
+    for (int i = 0; i < QT; i++) which |= (m[i] != 0) << i;
+    return which;
 }
 
 /* AVX-512: 12 queries x 32 rows in 24 zmm accumulators (of 32), each
@@ -265,7 +267,8 @@ __attribute__((target("avx512f"))) static int tile_avx512(const float *qt, const
         }
     }
     const __m512 x0 = _mm512_loadu_ps(xa), x1 = _mm512_loadu_ps(xa + 16), two = _mm512_set1_ps(2);
-    uint32_t m[QT], any = 0;
+    uint32_t m[QT];
+    int which = 0;
 #pragma GCC unroll 12
     for (int i = 0; i < QT; i++) {
         const __m512 t = _mm512_set1_ps(thr[i]);
@@ -278,16 +281,16 @@ __attribute__((target("avx512f"))) static int tile_avx512(const float *qt, const
             k1 = _mm512_cmp_ps_mask(_mm512_add_ps(c1[i], x1), t, _CMP_NLT_UQ);
         }
         m[i] = (uint32_t)k0 | (uint32_t)k1 << 16;
-        any |= m[i];
+        which |= (m[i] != 0) << i;
     }
-    if (!any) return 0;
+    if (!which) return 0;
 #pragma GCC unroll 12
     for (int i = 0; i < QT; i++) {
         _mm512_storeu_ps(scores + i * RT, c0[i]);
         _mm512_storeu_ps(scores + i * RT + 16, c1[i]);
         mask[i] = m[i];
     }
-    return 1;
+    return which;
 }
 
 annb_gemm_kernels annb_gemm_pick(void)

@@ -36,8 +36,9 @@
  *   l2 (l2 = 1): row r is a candidate for query i unless xa[r] - 2a > thr[i]
  * each side rounded once to float, as written. A NaN anywhere makes a
  * candidate. Returns 0 when no (query, row) pair is a candidate; otherwise
- * nonzero, with scores[i * RT + r] = a[i][r] and mask[i] bit r set for each
- * candidate, for all QT queries of the tile.
+ * which queries have one (bit i: query i), with scores[i * RT + r] = a[i][r]
+ * and mask[i] bit r set for each candidate, for all QT queries of the tile
+ * (scores are only meant to be read where a mask bit is set).
  */
 typedef int (*annb_gemm_tile_fn)(const float *qt, const float *panel, uint32_t d,
                                  const float *xa, const float *thr, int l2, float *scores,

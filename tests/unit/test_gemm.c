@@ -117,7 +117,7 @@ static void test_tile_products_against_double(void **state)
                     for (int l2 = 0; l2 <= 1; l2++) {
                         for (size_t k = 0; k < RT; k++) xa[k] = 0;
                         for (size_t i = 0; i < QT; i++) thr[i] = l2 ? INFINITY : -INFINITY;
-                        assert_int_equal(kn.tile(qt, p, d, xa, thr, l2, all, mask), 1);
+                        assert_int_equal(kn.tile(qt, p, d, xa, thr, l2, all, mask), (1 << QT) - 1);
                         for (size_t i = 0; i < QT; i++) assert_int_equal(mask[i], 0xffffffffu);
                     }
                     for (size_t i = 0; i < QT; i++)
@@ -140,6 +140,7 @@ static void test_tile_products_against_double(void **state)
                         thr[1] = NAN;
                         thr[2] = l2 ? -INFINITY : INFINITY; /* no query: only NaN products pass */
                         uint32_t want[QT], any = 0;
+                        int which = 0;
                         for (size_t i = 0; i < QT; i++) {
                             want[i] = 0;
                             for (size_t k = 0; k < RT; k++) {
@@ -149,8 +150,9 @@ static void test_tile_products_against_double(void **state)
                                 want[i] |= (uint32_t)cand << k;
                             }
                             any |= want[i];
+                            which |= (want[i] != 0) << i;
                         }
-                        assert_int_equal(kn.tile(qt, p, d, xa, thr, l2, scores, mask), any != 0);
+                        assert_int_equal(kn.tile(qt, p, d, xa, thr, l2, scores, mask), which);
                         for (size_t i = 0; any && i < QT; i++) {
                             assert_int_equal(mask[i], want[i]);
                             for (size_t k = 0; k < RT; k++)
@@ -231,7 +233,7 @@ static void test_margin_holds(void **state)
                 annb_gemm_pack_queries(qt, q, QT, d);
                 kn.pack_rows(p, xn, x, RT, d);
                 for (size_t i = 0; i < QT; i++) thr[i] = -INFINITY;
-                assert_int_equal(kn.tile(qt, p, d, xa, thr, 0, all, mask), 1);
+                assert_int_equal(kn.tile(qt, p, d, xa, thr, 0, all, mask), (1 << QT) - 1);
                 for (size_t i = 0; i < QT; i++) {
                     const float qn = annb_dot_scalar(q + i * d, q + i * d, d);
                     for (size_t k = 0; k < RT; k++) {
