@@ -692,7 +692,7 @@ ANNB_API void annb_search_opts_init(annb_search_opts *opts);
  *           best first. Slots past the available items hold ANNB_ID_NONE.
  *
  * Several queries at once are answered in one Faiss call, or for exact
- * search in one blocked matrix multiply of annb's own (8 queries or more),
+ * search in one blocked matrix multiply of annb's own (2 queries or more),
  * with the same answers, bit for bit, as the queries asked one at a time.
  * Returns ANNB_OK, ANNB_E_INVALID, ANNB_E_NOMEM, ANNB_E_FAISS.
  * Thread-safe on a shared bundle.

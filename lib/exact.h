@@ -4,7 +4,7 @@
  * No copy at open: the scan reads the VECS section in place. One query is a
  * single pass over the rows with a SIMD score kernel chosen at run time
  * (kernels.h: AVX-512, AVX2 or scalar) fused with top-k selection (topk.h);
- * many queries (8 or more) go through annb's own blocked multiply-and-select
+ * several queries (2 or more) go through annb's own blocked multiply-and-select
  * (gemm.h's tile kernels, same dispatch), or through BLAS's cblas_sgemm
  * above 4096 dimensions or with ANNB_EXACT_BATCH=blas (for tests and
  * benchmarks; ANNB_EXACT_BATCH=tiles forces the tiles). Either way the
@@ -48,9 +48,9 @@ int annb_exact_search(const float *vecs, uint64_t n, uint32_t d, annb_metric m, 
 /*
  * annb_exact_search on up to `threads` threads (threads <= 1: the calling
  * thread alone); the result is the same, bit for bit, as with one thread.
- * Fewer than 8 queries: each query's rows are split among the threads, each
- * with its own heaps, merged at the end; small n uses fewer threads (a
- * thread is worth it from about 32k rows). A batch on the tiles: its
+ * One query: its rows are split among the threads, each with its own
+ * heaps, merged at the end; small n uses fewer threads (a thread is worth
+ * it from about 32k rows). A batch on the tiles: its
  * queries are split among the threads when each gets 24 or more (two
  * tiles), else the rows as above. The BLAS path runs on the calling thread
  * and OpenBLAS's own threads. If a thread cannot be started, its share runs
