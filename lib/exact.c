@@ -72,6 +72,8 @@ static inline void offer(annb_topk *h, const annb_row_filter *f, size_t qi, floa
  * 256 KB (L2 holds them while every query tile meets them). */
 #define ANNB_TILES_BLOCK_PANELS 16
 #define ANNB_TILES_BLOCK_BYTES (256u << 10)
+/* A prime past any block count (2^40 blocks): block_at's stride. */
+#define ANNB_TILES_BLOCK_STRIDE 1099511627791ull
 /* Threads of one tile scan (the shares live on the stack). */
 #define ANNB_TILES_MAX_THREADS 256
 
@@ -320,18 +322,37 @@ static void *alloc64(size_t bytes)
 /* Rows that fail the filter for every query (allowed bitmap, skip list) get
  * a row term that discards them whatever the threshold, once a query has k
  * bounds: otherwise a selective filter would send every row that beats the
- * (filtered) threshold to the slow path. `*skip_at` walks the skip list
- * along with the rows. */
+ * (filtered) threshold to the slow path. The skip list is searched once per
+ * panel, then walked along with the rows. */
 static void shut_out_filtered(float *xa, uint64_t r0, size_t count, const annb_row_filter *f,
-                              size_t *skip_at, int l2)
+                              int l2)
 {
+    size_t lo = 0, hi = f->nskip;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->skip[mid] < (int64_t)r0) lo = mid + 1;
+        else hi = mid;
+    }
     for (size_t r = 0; r < count; r++) {
         const int64_t row = (int64_t)(r0 + r);
         int out = f->allowed && !(f->allowed[row / 8] >> (row % 8) & 1);
-        while (*skip_at < f->nskip && f->skip[*skip_at] < row) ++*skip_at;
-        if (*skip_at < f->nskip && f->skip[*skip_at] == row) out = 1;
+        while (lo < f->nskip && f->skip[lo] < row) lo++;
+        if (lo < f->nskip && f->skip[lo] == row) out = 1;
         if (out) xa[r] = l2 ? INFINITY : -INFINITY;
     }
+}
+
+/* The i-th of nb blocks in the scan's order: a fixed permutation of them
+ * (i times a prime, mod nb), not the rows' order. Answers do not depend on
+ * the order; the work does: a row is handled past the kernel when it beats
+ * the k-th best so far, about k (1 + ln(rows / k)) times per query for rows
+ * in random order, but nearly every row when the order follows the scores
+ * (IDs given by popularity, norms ascending): 200k x 64 rows sorted by norm
+ * took 20% longer in row order. */
+static inline uint64_t block_at(uint64_t i, uint64_t nb)
+{
+    if (nb >= ANNB_TILES_BLOCK_STRIDE) return i; /* 2^49 rows: never, but then in order */
+    return (uint64_t)((unsigned __int128)i * ANNB_TILES_BLOCK_STRIDE % nb);
 }
 
 /* What a tile's candidates need beyond the tile itself. */
@@ -419,8 +440,9 @@ static void tiles_share_run(tiles_share *w)
     }
     const tile_ctx tc = {w, 2 * c, qn, mq, qb};
     const int filtered = w->f && (w->f->allowed || w->f->nskip);
-    size_t skip_at = 0;
-    for (uint64_t b0 = w->r0; rc == ANNB_OK && b0 < w->r1; b0 += block_rows) {
+    const uint64_t nblocks = (w->r1 - w->r0 + block_rows - 1) / block_rows;
+    for (uint64_t bi = 0; rc == ANNB_OK && bi < nblocks; bi++) {
+        const uint64_t b0 = w->r0 + block_at(bi, nblocks) * block_rows;
         const uint64_t brows = w->r1 - b0 < block_rows ? w->r1 - b0 : block_rows;
         const size_t np = (size_t)((brows + ANNB_GEMM_RT - 1) / ANNB_GEMM_RT);
         for (size_t p = 0; p < np; p++) {
@@ -429,11 +451,11 @@ static void tiles_share_run(tiles_share *w)
             float *pxa = xa + p * ANNB_GEMM_RT, *pxn = xn + p * ANNB_GEMM_RT;
             w->kn.pack_rows(panels + p * panel_floats, pxn, w->vecs + r0 * d, count, d);
             for (size_t r = 0; r < ANNB_GEMM_RT; r++) pxa[r] = row_term(pxn[r], c, l2);
-            if (filtered) shut_out_filtered(pxa, r0, count, w->f, &skip_at, l2);
+            if (filtered) shut_out_filtered(pxa, r0, count, w->f, l2);
         }
         /* The next block's rows come from memory (the mapping, read once
          * per batch): a slice of them per tile, while this block computes. */
-        const uint64_t nb0 = b0 + brows;
+        const uint64_t nb0 = bi + 1 < nblocks ? w->r0 + block_at(bi + 1, nblocks) * block_rows : w->r1;
         const char *next = (const char *)(w->vecs + nb0 * d);
         const size_t next_bytes = nb0 < w->r1
             ? (size_t)(w->r1 - nb0 < block_rows ? w->r1 - nb0 : block_rows) * d * sizeof(float)

@@ -34,141 +34,39 @@ static double now(clockid_t c)
  * acc = acc * a + b with a = 0.999999 converges, so no value becomes
  * subnormal or infinite (which could slow the pipes down). AVX-512: 24
  * chains in zmm0-23; AVX2 has 16 registers: 12 chains in ymm0-11. */
+#define CHAINS(reg, a_reg, b_reg, all, rest)                                                 \
+    "vbroadcastss %[a], %%" a_reg "\n\t"                                                     \
+    "vbroadcastss %[b], %%" b_reg "\n\t"                                                     \
+    ".irp r," all "\n\tvmovaps %%" b_reg ", %%" reg "\\r\n\t.endr\n\t"                      \
+    "1:\n\t"                                                                                 \
+    ".irp r," all "\n\tvfmadd231ps %%" b_reg ", %%" a_reg ", %%" reg "\\r\n\t.endr\n\t"     \
+    "dec %[n]\n\t"                                                                           \
+    "jnz 1b\n\t"                                                                             \
+    ".irp r," rest "\n\tvaddps %%" reg "\\r, %%" reg "0, %%" reg "0\n\t.endr\n\t"           \
+    "vmovups %%" reg "0, %[out]\n\t"
+
+#define ZMM1_23 "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23"
+#define XMM0_15 "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", \
+                "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+
 __attribute__((target("avx512f"))) static float chains512(uint64_t iters)
 {
     float a = 0.999999f, b = 1e-7f, out[16];
-    __asm__ volatile(
-        "vbroadcastss %[a], %%zmm24\n\t"
-        "vbroadcastss %[b], %%zmm25\n\t"
-        "vmovaps %%zmm25, %%zmm0\n\t"
-        "vmovaps %%zmm25, %%zmm1\n\t"
-        "vmovaps %%zmm25, %%zmm2\n\t"
-        "vmovaps %%zmm25, %%zmm3\n\t"
-        "vmovaps %%zmm25, %%zmm4\n\t"
-        "vmovaps %%zmm25, %%zmm5\n\t"
-        "vmovaps %%zmm25, %%zmm6\n\t"
-        "vmovaps %%zmm25, %%zmm7\n\t"
-        "vmovaps %%zmm25, %%zmm8\n\t"
-        "vmovaps %%zmm25, %%zmm9\n\t"
-        "vmovaps %%zmm25, %%zmm10\n\t"
-        "vmovaps %%zmm25, %%zmm11\n\t"
-        "vmovaps %%zmm25, %%zmm12\n\t"
-        "vmovaps %%zmm25, %%zmm13\n\t"
-        "vmovaps %%zmm25, %%zmm14\n\t"
-        "vmovaps %%zmm25, %%zmm15\n\t"
-        "vmovaps %%zmm25, %%zmm16\n\t"
-        "vmovaps %%zmm25, %%zmm17\n\t"
-        "vmovaps %%zmm25, %%zmm18\n\t"
-        "vmovaps %%zmm25, %%zmm19\n\t"
-        "vmovaps %%zmm25, %%zmm20\n\t"
-        "vmovaps %%zmm25, %%zmm21\n\t"
-        "vmovaps %%zmm25, %%zmm22\n\t"
-        "vmovaps %%zmm25, %%zmm23\n\t"
-        "1:\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm0\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm1\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm2\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm3\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm4\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm5\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm6\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm7\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm8\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm9\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm10\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm11\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm12\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm13\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm14\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm15\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm16\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm17\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm18\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm19\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm20\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm21\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm22\n\t"
-        "vfmadd231ps %%zmm25, %%zmm24, %%zmm23\n\t"
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        "vaddps %%zmm1, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm2, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm3, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm4, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm5, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm6, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm7, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm8, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm9, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm10, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm11, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm12, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm13, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm14, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm15, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm16, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm17, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm18, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm19, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm20, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm21, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm22, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm23, %%zmm0, %%zmm0\n\t"
-        "vmovups %%zmm0, %[out]\n\t"
-        : [n] "+r"(iters), [out] "=m"(out)
-        : [a] "m"(a), [b] "m"(b)
-        : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25");
+    __asm__ volatile(CHAINS("zmm", "zmm24", "zmm25", "0," ZMM1_23, ZMM1_23)
+                     : [n] "+r"(iters), [out] "=m"(out)
+                     : [a] "m"(a), [b] "m"(b)
+                     : "cc", "memory", XMM0_15, "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",
+                       "xmm21", "xmm22", "xmm23", "xmm24", "xmm25");
     return out[0];
 }
 
 __attribute__((target("avx2,fma"))) static float chains256(uint64_t iters)
 {
     float a = 0.999999f, b = 1e-7f, out[8];
-    __asm__ volatile(
-        "vbroadcastss %[a], %%ymm12\n\t"
-        "vbroadcastss %[b], %%ymm13\n\t"
-        "vmovaps %%ymm13, %%ymm0\n\t"
-        "vmovaps %%ymm13, %%ymm1\n\t"
-        "vmovaps %%ymm13, %%ymm2\n\t"
-        "vmovaps %%ymm13, %%ymm3\n\t"
-        "vmovaps %%ymm13, %%ymm4\n\t"
-        "vmovaps %%ymm13, %%ymm5\n\t"
-        "vmovaps %%ymm13, %%ymm6\n\t"
-        "vmovaps %%ymm13, %%ymm7\n\t"
-        "vmovaps %%ymm13, %%ymm8\n\t"
-        "vmovaps %%ymm13, %%ymm9\n\t"
-        "vmovaps %%ymm13, %%ymm10\n\t"
-        "vmovaps %%ymm13, %%ymm11\n\t"
-        "1:\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm1\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm3\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm5\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm7\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm9\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm12, %%ymm11\n\t"
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        "vaddps %%ymm1, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm2, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm3, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm4, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm5, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm6, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm7, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm8, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm9, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm10, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm11, %%ymm0, %%ymm0\n\t"
-        "vmovups %%ymm0, %[out]\n\t"
-        : [n] "+r"(iters), [out] "=m"(out)
-        : [a] "m"(a), [b] "m"(b)
-        : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13");
+    __asm__ volatile(CHAINS("ymm", "ymm12", "ymm13", "0,1,2,3,4,5,6,7,8,9,10,11", "1,2,3,4,5,6,7,8,9,10,11")
+                     : [n] "+r"(iters), [out] "=m"(out)
+                     : [a] "m"(a), [b] "m"(b)
+                     : "cc", "memory", XMM0_15);
     return out[0];
 }
 

@@ -9,8 +9,9 @@
  *    l2, cosine), with exact ties (integer data, duplicate rows), near ties
  *    (rows one ulp apart), 1 to 3 threads (queries or rows split), k above
  *    the row count, row and query counts off the tile sizes, dimensions off
- *    the SIMD widths (1, 3, 17, 64, 100, 257), the BLAS path too; and the
- *    answers match a double-precision brute force up to ties;
+ *    the SIMD widths (1, 3, 17, 64, 100, 257), rows in the order of their
+ *    norms, the BLAS path too; and the answers match a double-precision
+ *    brute force up to ties;
  *  - filters (allowed rows, skipped rows, per-query exclusions) hold. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -446,6 +447,42 @@ static void test_shapes(void **state)
     unsetenv("ANNB_KERNEL");
 }
 
+/* Rows in the order of their norms (ascending: with ip, nearly every row
+ * beats the k-th best so far), over many blocks of the scan, which visits
+ * them in its own order: still the single answers. */
+static int cmp_norm(const void *a, const void *b)
+{
+    const float *x = a, *y = b;
+    double nx = 0, ny = 0;
+    for (uint32_t j = 0; j < 17; j++) {
+        nx += (double)x[j] * x[j];
+        ny += (double)y[j] * y[j];
+    }
+    return (nx > ny) - (nx < ny);
+}
+
+static void test_rows_in_score_order(void **state)
+{
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, 77);
+    const uint32_t d = 17;
+    const uint64_t n = 9000; /* 18 blocks of 512 rows (d = 17) */
+    const size_t nq = 30;
+    float *x = malloc(n * d * sizeof *x), *q = malloc(nq * d * sizeof *q);
+    fill_lognormal(x, n, d, 1.0, &r);
+    fill_lognormal(q, nq, d, 0.0, &r);
+    qsort(x, n, d * sizeof *x, cmp_norm);
+    for (size_t lv = 0; lv < NLEVELS; lv++) {
+        set_level(lv);
+        check_batch(x, n, d, ANNB_METRIC_IP, q, nq, 50, NULL, NULL);
+        check_batch(x, n, d, ANNB_METRIC_L2, q, nq, 5, NULL, NULL);
+    }
+    unsetenv("ANNB_KERNEL");
+    free(x);
+    free(q);
+}
+
 /* Filters: an allowed bitmap (about a tenth of the rows), a skip list, and
  * per-query exclusions; k above what passes, too. */
 static void test_filters(void **state)
@@ -520,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_blas_batch_equals_single),
         cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_rows_in_score_order),
         cmocka_unit_test(test_filters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
