@@ -72,6 +72,8 @@ static inline void offer(annb_topk *h, const annb_row_filter *f, size_t qi, floa
  * 256 KB (L2 holds them while every query tile meets them). */
 #define ANNB_TILES_BLOCK_PANELS 16
 #define ANNB_TILES_BLOCK_BYTES (256u << 10)
+/* Bounds and packed queries of one thread's chunk of queries, at most. */
+#define ANNB_TILES_CHUNK_BYTES (64u << 20)
 /* A prime past any block count (2^40 blocks): block_at's stride. */
 #define ANNB_TILES_BLOCK_STRIDE 1099511627791ull
 /* Threads of one tile scan (the shares live on the stack). */
@@ -531,9 +533,24 @@ static int batch_uses_blas(uint32_t d)
     return d > ANNB_TILES_MAX_D;
 }
 
+/* A thread's share, its queries a chunk at a time: the bounds and the
+ * packed copy of the queries take about 3.6 KB a query at k = 100, d = 64
+ * (2k rows of bounds, 16 bytes each), so a chunk is bounded by
+ * ANNB_TILES_CHUNK_BYTES; each chunk reads the rows again. */
 static void tiles_run(void *ctx, int t)
 {
-    tiles_share_run(&((tiles_share *)ctx)[t]);
+    tiles_share *w = &((tiles_share *)ctx)[t];
+    const size_t per_query = (size_t)w->d * sizeof(float) + (w->k + 1) * sizeof(float) +
+                             (2 * w->k > 64 ? 2 * w->k : 64) * sizeof(bound_row) +
+                             sizeof(query_bounds) + 3 * sizeof(float);
+    size_t chunk = ANNB_TILES_CHUNK_BYTES / per_query / ANNB_GEMM_QT * ANNB_GEMM_QT;
+    if (chunk < 2 * ANNB_GEMM_QT) chunk = 2 * ANNB_GEMM_QT;
+    const size_t q0 = w->q0, q1 = w->q1;
+    for (size_t at = q0; at < q1 && w->rc == ANNB_OK; at += chunk) {
+        w->q0 = at;
+        w->q1 = q1 - at < chunk ? q1 : at + chunk;
+        tiles_share_run(w);
+    }
 }
 
 /* One query batch's rows split among threads: thread t scans its share of

@@ -483,6 +483,25 @@ static void test_rows_in_score_order(void **state)
     free(q);
 }
 
+/* A large k: each thread takes its queries in chunks (the bounds of a
+ * chunk are bounded in bytes, exact.c's ANNB_TILES_CHUNK_BYTES: at
+ * k = 20000 about 88 queries a chunk), every chunk against all rows. */
+static void test_query_chunks(void **state)
+{
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, 91);
+    const uint32_t d = 3;
+    const uint64_t n = 40;
+    const size_t nq = 200, k = 20000;
+    float *x = malloc(n * d * sizeof *x), *q = malloc(nq * d * sizeof *q);
+    fill_lognormal(x, n, d, 1.0, &r);
+    fill_lognormal(q, nq, d, 1.0, &r);
+    check_batch(x, n, d, ANNB_METRIC_IP, q, nq, k, NULL, NULL);
+    free(x);
+    free(q);
+}
+
 /* Filters: an allowed bitmap (about a tenth of the rows), a skip list, and
  * per-query exclusions; k above what passes, too. */
 static void test_filters(void **state)
@@ -558,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_blas_batch_equals_single),
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_rows_in_score_order),
+        cmocka_unit_test(test_query_chunks),
         cmocka_unit_test(test_filters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
