@@ -247,3 +247,13 @@ bench-python: build
 bench-serve: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES='wrk curl redis-server redis-tools python3'
 	tests/bench/serve.sh $(BUILD)
+
+# Every user's exact top k against the CPU's peak multiply rate
+# (docs/benchmarks.md, "Exact batches"): bench_peak, the library call on
+# annb's tiles and on the BLAS path, ann-query --all-users as a process;
+# writes $(BUILD)/bench-exact.md. BENCH_N (1000000), BENCH_USERS (2000),
+# BENCH_K (100), BENCH_OLD_BUILD (a build of another tree, measured beside).
+# A few minutes at 1M (generating the data the first time: half a minute).
+.PHONY: bench-exact
+bench-exact: build
+	BUILD=$(BUILD) tests/bench/exact_batch.sh

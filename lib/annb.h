@@ -694,8 +694,9 @@ typedef struct annb_search_opts {
     uint32_t ef_search; /* HNSW: candidate list size */
     /* Threads one call may use (0 or 1: the calling thread alone): exact
      * search splits each query's rows among them, annb's IVF its probed
-     * lists, and batches share out their queries. Same answers with any
-     * count. Faiss indexes use Faiss's own OpenMP threads. */
+     * lists, and batches share out their queries (exact batches with fewer
+     * than 24 queries a thread: their rows). Same answers with any count.
+     * Faiss indexes use Faiss's own OpenMP threads. */
     int threads;
     /* ---- added in 0.2; a struct_size that ends above gets their defaults ---- */
     /* 1: an exact scan of the stored vectors, whatever the index (nprobe
@@ -726,8 +727,10 @@ ANNB_API void annb_search_opts_init(annb_search_opts *opts);
  *  hits     out: nq * k slots; hits[i*k + j] is the j-th result of query i,
  *           best first. Slots past the available items hold ANNB_ID_NONE.
  *
- * Several queries at once are answered in one Faiss call (BLAS for exact
- * search). Returns ANNB_OK, ANNB_E_INVALID, ANNB_E_NOMEM, ANNB_E_FAISS.
+ * Several queries at once are answered in one Faiss call, or for exact
+ * search in one blocked matrix multiply of annb's own (2 queries or more),
+ * with the same answers, bit for bit, as the queries asked one at a time.
+ * Returns ANNB_OK, ANNB_E_INVALID, ANNB_E_NOMEM, ANNB_E_FAISS.
  * Thread-safe on a shared bundle.
  */
 ANNB_API int annb_search(const annb_bundle *b, const float *queries, size_t nq, size_t k,

@@ -4,7 +4,12 @@
  * No copy at open: the scan reads the VECS section in place. One query is a
  * single pass over the rows with a SIMD score kernel chosen at run time
  * (kernels.h: AVX-512, AVX2 or scalar) fused with top-k selection (topk.h);
- * many queries go through a BLAS matrix multiply, block by block.
+ * several queries (2 or more) go through annb's own blocked multiply-and-select
+ * (gemm.h's tile kernels, same dispatch), or through BLAS's cblas_sgemm
+ * above 4096 dimensions or with ANNB_EXACT_BATCH=blas (for tests and
+ * benchmarks; ANNB_EXACT_BATCH=tiles forces the tiles). Either way the
+ * answers are those of the one-query kernels, bit for bit: the products
+ * only rule rows out, with a margin for their rounding (gemm.c).
  *
  * The scan of one contiguous block and the row filter are exported below
  * for the other in-place scans, the IVF lists of ivf.c and graph.c's
@@ -41,14 +46,15 @@ int annb_exact_search(const float *vecs, uint64_t n, uint32_t d, annb_metric m, 
                       int64_t *rows);
 
 /*
- * annb_exact_search with the rows of each query split among `threads`
- * threads (threads <= 1: the calling thread alone), each with its own
- * heaps, merged at the end: the result is the same, bit for bit, as with one
- * thread. Only the one-query scan path (fewer than 8 queries) is split; many
- * queries go through BLAS, which has its own threads. Small n uses fewer
- * threads (a thread is worth it from about 32k rows). If a thread cannot be
- * started, its share runs on the calling thread. Returns ANNB_OK or
- * ANNB_E_NOMEM.
+ * annb_exact_search on up to `threads` threads (threads <= 1: the calling
+ * thread alone); the result is the same, bit for bit, as with one thread.
+ * One query: its rows are split among the threads, each with its own
+ * heaps, merged at the end; small n uses fewer threads (a thread is worth
+ * it from about 32k rows). A batch on the tiles: its
+ * queries are split among the threads when each gets 24 or more (two
+ * tiles), else the rows as above. The BLAS path runs on the calling thread
+ * and OpenBLAS's own threads. If a thread cannot be started, its share runs
+ * on the calling thread. Returns ANNB_OK or ANNB_E_NOMEM.
  */
 int annb_exact_search_threads(const float *vecs, uint64_t n, uint32_t d, annb_metric m,
                               const float *q, size_t nq, size_t k, const annb_row_filter *filter,

@@ -326,8 +326,10 @@ int annb_bundle_has_seen(const annb_bundle *b)
     return b && b->c.user_count && b->c.seen_offsets;
 }
 
-/* Users per batch: bounds the over-fetch buffers (k + seen items each). */
-#define ANNB_RECOMMEND_BATCH 256
+/* Users per search: an exact batch reads every stored vector once per
+ * search (exact.c's tiles), so more users per read pay better; this bounds
+ * the copy of their vectors (4 KiB each at d = 1024). */
+#define ANNB_RECOMMEND_BATCH 1024
 
 int annb_recommend(const annb_bundle *b, const int64_t *users, size_t n, size_t k,
                    const annb_search_opts *opts, annb_hit *hits)

@@ -1295,8 +1295,8 @@ static void test_old_search_opts(void **state)
         for (size_t i = 0; i < AQ * 10; i++) assert_true(old[i].id == now[i].id);
     }
     /* On the exact bundles: the defaults, over one bundle and shards, items
-     * and users, with a filter inside the old struct (fewer than 8 queries:
-     * see test_batch_ties for more). */
+     * and users, with a filter inside the old struct (see test_batch_ties
+     * for batches). */
     const annb_bundle *sh[NSH] = {fx->shard[0], fx->shard[1], fx->shard[2]};
     small = (annb_search_opts)ANNB_SEARCH_OPTS_INIT;
     small.struct_size = ANNB_SEARCH_OPTS_SIZE_0_1;
@@ -1379,8 +1379,8 @@ static void test_old_search_opts(void **state)
 /* A question asked for many subjects at once answers each as if it were
  * asked alone, ties included: items of one and the same vector score the
  * same and come by the lower ID (annb_hit order), however many subjects
- * share the call. From 8 query vectors on, exact search scores them with
- * one matrix multiply (lib/exact.c, ANNB_BLAS_MIN_QUERIES). */
+ * share the call. From 2 query vectors on, exact search scores them with
+ * one blocked matrix multiply (lib/exact.c, ANNB_BATCH_MIN_QUERIES). */
 #define NBATCH 20
 static void test_batch_ties(void **state)
 {
