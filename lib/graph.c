@@ -1,4 +1,5 @@
 /* graph.c - annb's own proximity graph: build and in-place search (see graph.h). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "graph.h"
 #include "ingest.h" /* annb_error_set */
 #include "sq8.h"
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- a search's private state, and the pool it comes from ---- */
 
@@ -478,6 +480,44 @@ int annb_graph_check(const annb_graph *g, char *why, size_t why_size)
 
 /* ---- build ---- */
 
+/* The build's clocks (annb_graph_params.times): read only when asked for. */
+static double clock_s(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct step_clock {
+    double wall, cpu;
+} step_clock;
+
+static step_clock step_begin(const annb_graph_times *t)
+{
+    step_clock c = {0, 0};
+    if (t) c = (step_clock){clock_s(CLOCK_MONOTONIC), clock_s(CLOCK_PROCESS_CPUTIME_ID)};
+    return c;
+}
+
+/* span: the busiest thread's CPU time, or < 0 for a serial step (its CPU time). */
+static void step_end(annb_graph_times *t, int step, step_clock c, double span)
+{
+    if (!t) return;
+    double cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c.cpu;
+    t->wall[step] += clock_s(CLOCK_MONOTONIC) - c.wall;
+    t->cpu[step] += cpu;
+    t->span[step] += span < 0 ? cpu : span;
+}
+
+/* The busiest of the first `threads` per-thread CPU times. */
+static double busiest(const double *thread_cpu, int threads)
+{
+    double m = 0;
+    for (int t = 0; t < threads; t++)
+        if (thread_cpu[t] > m) m = thread_cpu[t];
+    return m;
+}
+
 /* HNSW's neighbour heuristic over cand (sorted, nearest to p first): keep a
  * candidate unless it is nearer to one already kept than to p, up to R.
  * Writes the kept rows to out and returns how many. */
@@ -524,6 +564,7 @@ typedef struct build_job {
     size_t *group; /* start of each group in links, ngroups + 1 */
     size_t ngroups;
     atomic_int rc;
+    double *thread_cpu; /* with params.times: each thread's CPU time in a run */
 } build_job;
 
 /* Phase 1: each row of the batch picks its neighbours in the graph of rows
@@ -531,6 +572,7 @@ typedef struct build_job {
 static void build_link_rows(void *ctx, int t)
 {
     build_job *j = ctx;
+    double c0 = j->thread_cpu ? clock_s(CLOCK_THREAD_CPUTIME_ID) : 0;
     int slot;
     scratch *s = pool_take(j->pool, &slot);
     if (!s || scratch_lists(s, j->ef, j->g->degree)) {
@@ -556,6 +598,7 @@ static void build_link_rows(void *ctx, int t)
         memcpy(j->adj + u * g->degree, s->kept, kept * sizeof *s->kept);
     }
     pool_give(j->pool, s, slot);
+    if (j->thread_cpu) j->thread_cpu[t] = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 }
 
 /* Phase 2: row v gains the batch rows that chose it; when they do not fit,
@@ -564,6 +607,7 @@ static void build_link_rows(void *ctx, int t)
 static void build_reverse(void *ctx, int t)
 {
     build_job *j = ctx;
+    double c0 = j->thread_cpu ? clock_s(CLOCK_THREAD_CPUTIME_ID) : 0;
     int slot;
     scratch *s = pool_take(j->pool, &slot);
     if (!s) {
@@ -600,6 +644,7 @@ static void build_reverse(void *ctx, int t)
         for (uint32_t i = kept; i < R; i++) row[i] = ANNB_GRAPH_NONE;
     }
     pool_give(j->pool, s, slot);
+    if (j->thread_cpu) j->thread_cpu[t] = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -788,14 +833,18 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
     if (ne > n) ne = (uint32_t)n;
     if (ne > ANNB_GRAPH_MAX_ENTRIES) ne = ANNB_GRAPH_MAX_ENTRIES;
     if (threads < 1) threads = 1;
+    annb_graph_times *times = p->times;
+    if (times) memset(times, 0, sizeof *times);
     out->adj = malloc(n * R * sizeof *out->adj);
     out->entry = malloc(ne * sizeof *out->entry);
     size_t max_links = (size_t)ANNB_GRAPH_BATCH_MAX * R;
     uint64_t *links = malloc(max_links * sizeof *links);
     size_t *group = malloc((max_links + 1) * sizeof *group);
+    double *thread_cpu = times ? calloc((size_t)threads, sizeof *thread_cpu) : NULL;
     annb_graph_pool *pool = annb_graph_pool_new(n);
     int rc = ANNB_OK;
-    if (!out->adj || !out->entry || !links || !group || !pool) rc = ANNB_E_NOMEM;
+    if (!out->adj || !out->entry || !links || !group || !pool || (times && !thread_cpu))
+        rc = ANNB_E_NOMEM;
     if (rc == ANNB_OK) {
         memset(out->adj, 0xff, n * R * sizeof *out->adj); /* ANNB_GRAPH_NONE everywhere */
         for (uint32_t i = 0; i < ne; i++) out->entry[i] = i;
@@ -803,6 +852,7 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
     }
     /* With codes, the build walks on them too (a quarter of the bytes to
      * fetch), and re-ranks what it finds exactly before choosing links. */
+    step_clock clk = step_begin(times);
     if (rc == ANNB_OK && p->sq8) {
         out->codes = malloc(n * d);
         out->sq_params = malloc(2 * (size_t)d * sizeof *out->sq_params);
@@ -811,10 +861,11 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         out->g.codes = out->codes;
         out->g.sq = (annb_sq8){d, out->sq_params, out->sq_params + d};
     }
+    step_end(times, ANNB_GRAPH_STEP_CODES, clk, -1);
     build_job j = {&out->g, out->adj, pool,
                    {&out->g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
                     NULL, 0},
-                   ef, 0, 0, threads, links, 0, group, 0, ANNB_OK};
+                   ef, 0, 0, threads, links, 0, group, 0, ANNB_OK, thread_cpu};
     for (uint64_t lo = 0; rc == ANNB_OK && lo < n;) {
         uint64_t b = lo / ANNB_GRAPH_BATCH_DIV;
         if (b < 1) b = 1;
@@ -823,8 +874,13 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         j.lo = lo;
         j.hi = lo + b;
         j.w.limit = lo;
-        annb_run_threads(threads < (int)b ? threads : (int)b, build_link_rows, &j);
+        int t1 = threads < (int)b ? threads : (int)b;
+        if (thread_cpu) memset(thread_cpu, 0, (size_t)threads * sizeof *thread_cpu);
+        clk = step_begin(times);
+        annb_run_threads(t1, build_link_rows, &j);
+        step_end(times, ANNB_GRAPH_STEP_LINK, clk, thread_cpu ? busiest(thread_cpu, t1) : -1);
         if ((rc = atomic_load(&j.rc))) break;
+        clk = step_begin(times);
         j.nlinks = 0;
         for (uint64_t u = j.lo; u < j.hi; u++)
             for (uint32_t i = 0; i < R && out->adj[u * R + i] != ANNB_GRAPH_NONE; i++)
@@ -834,17 +890,27 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         for (size_t i = 0; i < j.nlinks; i++)
             if (!i || links[i] >> 32 != links[i - 1] >> 32) group[j.ngroups++] = i;
         group[j.ngroups] = j.nlinks;
+        step_end(times, ANNB_GRAPH_STEP_GATHER, clk, -1);
         int t2 = threads < (int)j.ngroups ? threads : (int)j.ngroups;
+        if (thread_cpu) memset(thread_cpu, 0, (size_t)threads * sizeof *thread_cpu);
+        clk = step_begin(times);
         if (t2 > 0) annb_run_threads(t2, build_reverse, &j);
+        step_end(times, ANNB_GRAPH_STEP_REVERSE, clk, thread_cpu ? busiest(thread_cpu, t2) : -1);
         rc = atomic_load(&j.rc);
         lo = j.hi;
+        if (times) times->batches++;
         report_rows(p, lo, n, 0);
     }
+    clk = step_begin(times);
     if (rc == ANNB_OK) rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef);
+    step_end(times, ANNB_GRAPH_STEP_CONNECT, clk, -1);
+    clk = step_begin(times);
     if (rc == ANNB_OK && p->sq8) rc = reorder(out);
+    step_end(times, ANNB_GRAPH_STEP_REORDER, clk, -1);
     if (rc == ANNB_OK) report_rows(p, n, n, 1);
     free(links);
     free(group);
+    free(thread_cpu);
     annb_graph_pool_free(pool);
     if (rc) {
         annb_graph_release_built(out);

@@ -52,6 +52,27 @@ typedef struct annb_graph {
     const uint32_t *row_of;
 } annb_graph;
 
+/* Where a build's time goes, step by step (annb_graph_params.times): for
+ * benchmarks (tests/bench/bench_graph_build.c), never part of the bytes. */
+enum {
+    ANNB_GRAPH_STEP_CODES,   /* 8-bit codes trained and encoded */
+    ANNB_GRAPH_STEP_LINK,    /* batches, phase 1: each row's neighbours */
+    ANNB_GRAPH_STEP_GATHER,  /* batches: the reverse links collected and sorted */
+    ANNB_GRAPH_STEP_REVERSE, /* batches, phase 2: the reverse links added */
+    ANNB_GRAPH_STEP_CONNECT, /* rows no search could reach linked */
+    ANNB_GRAPH_STEP_REORDER, /* breadth-first layout */
+    ANNB_GRAPH_STEPS
+};
+
+typedef struct annb_graph_times {
+    double wall[ANNB_GRAPH_STEPS]; /* seconds, monotonic clock */
+    double cpu[ANNB_GRAPH_STEPS];  /* seconds of the process's CPU time (all threads) */
+    /* The CPU time of the busiest thread of each parallel run, summed (a
+     * serial step: its CPU time): the step's wall time on idle cores. */
+    double span[ANNB_GRAPH_STEPS];
+    uint64_t batches;
+} annb_graph_times;
+
 /* How a graph is built (part of what makes the bytes). */
 typedef struct annb_graph_params {
     uint32_t degree;   /* R: neighbours kept per row */
@@ -60,6 +81,7 @@ typedef struct annb_graph_params {
     int sq8;           /* also 8-bit codes for the walk (sq8.h) */
     annb_progress_fn progress; /* rows linked, phase "graph" (NULL: none) */
     void *progress_ctx;
+    annb_graph_times *times;   /* filled when not NULL */
 } annb_graph_params;
 
 /* efSearch of a graph bundle without a TUNE section (annb writes one). */

@@ -1070,7 +1070,7 @@ static void test_hostile_arrays(void **state)
     for (int sq8 = 0; sq8 < 2; sq8++)
         for (int mi = 0; mi < 3; mi++) {
             annb_metric m = metrics[mi] == ANNB_METRIC_COSINE ? ANNB_METRIC_IP : metrics[mi];
-            annb_graph_params p = {8, 32, 0, sq8, NULL, NULL};
+            annb_graph_params p = {8, 32, 0, sq8, NULL, NULL, NULL};
             annb_graph_built gb;
             annb_error err = {0};
             assert_int_equal(annb_graph_build(&gb, x, n, d, m, &p, 2, &err), ANNB_OK);
@@ -1164,7 +1164,7 @@ static void test_structure(void **state)
             for (int sq8 = 0; sq8 < 2; sq8++) {
                 uint32_t R = degrees[di];
                 annb_metric m = metrics[mi];
-                annb_graph_params p = {R, 64, 0, sq8, NULL, NULL};
+                annb_graph_params p = {R, 64, 0, sq8, NULL, NULL, NULL};
                 annb_graph_built gb;
                 annb_error err = {0};
                 assert_int_equal(annb_graph_build(&gb, x, n, d, m, &p, 2, &err), ANNB_OK);
@@ -1256,7 +1256,7 @@ static void test_epoch_wrap(void **state)
     assert_non_null(x);
     for (uint64_t i = 0; i < n * d; i++) x[i] = (float)tu_rng_uniform(&r, -1, 1);
     for (size_t i = 0; i < nq * d; i++) q[i] = (float)tu_rng_uniform(&r, -1, 1);
-    annb_graph_params p = {6, 32, 0, 1, NULL, NULL};
+    annb_graph_params p = {6, 32, 0, 1, NULL, NULL, NULL};
     annb_graph_built gb;
     annb_error err = {0};
     assert_int_equal(annb_graph_build(&gb, x, n, d, ANNB_METRIC_IP, &p, 1, &err), ANNB_OK);
