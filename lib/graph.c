@@ -357,14 +357,15 @@ typedef struct search_job {
     walk w;
     const float *q;
     size_t nq, k, ef;
-    int threads;
     float *scores;
     int64_t *rows;
+    atomic_size_t next; /* the next query to take: a thread takes one as it finishes one */
     atomic_int rc;
 } search_job;
 
 static void search_run(void *ctx, int t)
 {
+    (void)t;
     search_job *j = ctx;
     int slot;
     scratch *s = pool_take(j->pool, &slot);
@@ -373,7 +374,9 @@ static void search_run(void *ctx, int t)
         return;
     }
     const annb_graph *g = j->g;
-    for (size_t i = (size_t)t; i < j->nq; i += (size_t)j->threads) {
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->nq) break;
         int rc = walk_search(&j->w, s, j->q + i * g->d, j->ef, i, g->entry, g->nentry);
         if (rc) {
             atomic_store(&j->rc, rc);
@@ -455,7 +458,7 @@ int annb_graph_search(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
     search_job j = {g, pool,
                     {g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
                      filter, g->n},
-                    q, nq, k, ef, threads, scores, rows, ANNB_OK};
+                    q, nq, k, ef, scores, rows, 0, ANNB_OK};
     annb_run_threads(threads, search_run, &j);
     return atomic_load(&j.rc);
 }
@@ -557,18 +560,24 @@ typedef struct build_job {
     walk w;
     uint32_t ef;
     uint64_t lo, hi; /* the batch */
-    int threads;
     /* reverse links of the batch: (to, from), sorted; groups by `to` */
     uint64_t *links;
     size_t nlinks;
     size_t *group; /* start of each group in links, ngroups + 1 */
     size_t ngroups;
+    atomic_size_t next; /* the next row (phase 1) or group (phase 2) to take */
     atomic_int rc;
     double *thread_cpu; /* with params.times: each thread's CPU time in a run */
 } build_job;
 
+/* Groups of reverse links a thread takes at once: most only append. */
+#define ANNB_GRAPH_GROUPS_TAKEN 16
+
 /* Phase 1: each row of the batch picks its neighbours in the graph of rows
- * below the batch; it writes only its own row, which nothing reaches yet. */
+ * below the batch; it writes only its own row, which nothing reaches yet.
+ * Threads take the next row as they finish one (their result does not
+ * depend on which thread takes which: a slower or descheduled thread just
+ * takes fewer). */
 static void build_link_rows(void *ctx, int t)
 {
     build_job *j = ctx;
@@ -583,7 +592,9 @@ static void build_link_rows(void *ctx, int t)
     const annb_graph *g = j->g;
     uint32_t ne = 0;
     while (ne < g->nentry && g->entry[ne] < j->lo) ne++; /* entries are rows 0..nentry-1 */
-    for (uint64_t u = j->lo + (uint64_t)t; u < j->hi; u += (uint64_t)j->threads) {
+    for (;;) {
+        uint64_t u = j->lo + atomic_fetch_add(&j->next, 1);
+        if (u >= j->hi) break;
         if (!ne) continue; /* the first row: nothing to link to */
         const float *x = g->vecs + u * g->d;
         if (walk_search(&j->w, s, x, j->ef, 0, g->entry, ne)) {
@@ -616,7 +627,13 @@ static void build_reverse(void *ctx, int t)
     }
     const annb_graph *g = j->g;
     const uint32_t R = g->degree;
-    for (size_t gi = (size_t)t; gi < j->ngroups; gi += (size_t)j->threads) {
+    for (size_t gi = 0, end = 0;; gi++) {
+        if (gi == end) {
+            gi = atomic_fetch_add(&j->next, ANNB_GRAPH_GROUPS_TAKEN);
+            if (gi >= j->ngroups) break;
+            end = gi + ANNB_GRAPH_GROUPS_TAKEN < j->ngroups ? gi + ANNB_GRAPH_GROUPS_TAKEN
+                                                           : j->ngroups;
+        }
         size_t a = j->group[gi], b = j->group[gi + 1];
         uint32_t v = (uint32_t)(j->links[a] >> 32);
         uint32_t *row = j->adj + (size_t)v * R;
@@ -669,30 +686,84 @@ static uint64_t reach_from(const annb_graph *g, uint8_t *seen, uint32_t *queue, 
     return len;
 }
 
+/* The searches of one chunk of unreached rows, shared among threads: row
+ * rows[i]'s candidates, nearest first, go to cand[i * ef ..], ncand[i] of
+ * them. They read the graph only. */
+typedef struct connect_job {
+    const annb_graph *g;
+    annb_graph_pool *pool;
+    walk w;
+    uint32_t ef;
+    const uint32_t *rows;
+    size_t nrows;
+    uint32_t *cand, *ncand;
+    atomic_size_t next;
+    atomic_int rc;
+    double *thread_cpu;
+} connect_job;
+
+static void connect_search(void *ctx, int t)
+{
+    connect_job *j = ctx;
+    double c0 = j->thread_cpu ? clock_s(CLOCK_THREAD_CPUTIME_ID) : 0;
+    const annb_graph *g = j->g;
+    int slot;
+    scratch *s = pool_take(j->pool, &slot);
+    if (!s) {
+        atomic_store(&j->rc, ANNB_E_NOMEM);
+        return;
+    }
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->nrows) break;
+        const float *x = g->vecs + (size_t)j->rows[i] * g->d;
+        if (walk_search(&j->w, s, x, j->ef, 0, g->entry, g->nentry)) {
+            atomic_store(&j->rc, ANNB_E_NOMEM);
+            break;
+        }
+        size_t m = s->top.size;
+        rerank_exact(&j->w, s, x);
+        qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
+        for (size_t r = 0; r < m; r++) j->cand[i * j->ef + r] = s->top.v[r].row;
+        j->ncand[i] = (uint32_t)m;
+    }
+    pool_give(j->pool, s, slot);
+    if (j->thread_cpu) j->thread_cpu[t] = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+}
+
 /*
  * Pruning can leave a row that no other row links to (with inner product,
- * rows of small norm are rarely anyone's nearest): a search could never
- * return it, however large its ef. Each row not reachable from the entries,
- * in row order, gets a link from the nearest reachable row that has a free
- * slot, found by a search of the graph, else from the first reached row
- * with one; then everything it reaches counts as reached. When no reached
- * row has a free slot (small degrees), the nearest row p's last link, to v,
- * goes to u instead and u links to v (in a free slot, or in place of its
- * own last link): v stays reachable through u, and whatever u's replaced
- * link led to was not reached before u, so it is a later row, linked in its
- * turn. Every row below u is reached when u's turn comes, so one pass
- * reaches all. One thread, row order: deterministic.
+ * rows of small norm are rarely anyone's nearest: a third of the rows of
+ * 200k ALS-like ones): a search could never return it, however large its
+ * ef. Each row not reachable from the entries, in row order, gets a link
+ * from the nearest reachable row that has a free slot, found by a search
+ * of the graph, else from the first reached row with one; then everything
+ * it reaches counts as reached. When no reached row has a free slot (small
+ * degrees), the nearest row p's last link, to v, goes to u instead and u
+ * links to v (in a free slot, or in place of its own last link): v stays
+ * reachable through u, and whatever u's replaced link led to was not
+ * reached before u, so it is a later row, linked in its turn. Every row
+ * below u is reached when u's turn comes, so one pass reaches all.
+ *
+ * The searches are most of the work: they run on all threads, a chunk of
+ * ANNB_GRAPH_CONNECT_CHUNK unreached rows at a time, each on the graph as it
+ * stood before the chunk (a row it finds was reached then, and stays so);
+ * then one thread links the chunk's rows in row order, looking at the
+ * graph as it is. Nothing depends on thread timing: deterministic.
+ * *span: the busiest thread's CPU time of each chunk's searches plus the
+ * linking's, summed (with thread_cpu; else untouched).
  */
 static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_graph_pool *pool,
-                             uint32_t ef)
+                             uint32_t ef, size_t chunk, int threads, double *thread_cpu,
+                             double *span, uint64_t *unreached)
 {
+    const uint32_t R = g->degree;
     uint8_t *seen = calloc(g->n, 1);
-    uint32_t *queue = malloc(g->n * sizeof *queue);
-    int slot = -1;
-    scratch *s = seen && queue ? pool_take(pool, &slot) : NULL;
-    int rc = s && !scratch_lists(s, ef, g->degree) ? ANNB_OK : ANNB_E_NOMEM;
-    walk w = *w0;
-    w.limit = g->n;
+    uint32_t *queue = malloc(g->n * sizeof *queue), *rows = malloc(chunk * sizeof *rows);
+    uint32_t *cand = malloc(chunk * ef * sizeof *cand), *ncand = malloc(chunk * sizeof *ncand);
+    int rc = seen && queue && rows && cand && ncand ? ANNB_OK : ANNB_E_NOMEM;
+    connect_job j = {g, pool, *w0, ef, rows, 0, cand, ncand, 0, ANNB_OK, thread_cpu};
+    j.w.limit = g->n;
     uint64_t len = 0;
     for (uint32_t i = 0; rc == ANNB_OK && i < g->nentry; i++)
         if (!seen[g->entry[i]]) {
@@ -701,44 +772,59 @@ static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_
         }
     if (rc == ANNB_OK) len = reach_from(g, seen, queue, len, 0);
     uint64_t free_at = 0; /* reached rows before queue[free_at] are full (rows only fill up) */
-    for (uint64_t u = 0; rc == ANNB_OK && u < g->n; u++) {
-        if (seen[u]) continue;
-        if ((rc = walk_search(&w, s, g->vecs + u * g->d, ef, 0, g->entry, g->nentry))) break;
-        size_t m = s->top.size;
-        rerank_exact(&w, s, g->vecs + u * g->d);
-        qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
-        uint32_t p = ANNB_GRAPH_NONE, at = g->degree - 1;
-        for (size_t i = 0; i < m && p == ANNB_GRAPH_NONE; i++) {
-            const uint32_t *nb = adj + (size_t)s->top.v[i].row * g->degree;
-            if (nb[g->degree - 1] == ANNB_GRAPH_NONE) {
-                p = s->top.v[i].row;
+    for (uint64_t from = 0; rc == ANNB_OK && from < g->n;) {
+        j.nrows = 0;
+        for (; from < g->n && j.nrows < chunk; from++)
+            if (!seen[from]) rows[j.nrows++] = (uint32_t)from;
+        if (!j.nrows) break;
+        int t1 = threads < (int)j.nrows ? threads : (int)j.nrows;
+        if (thread_cpu) memset(thread_cpu, 0, (size_t)threads * sizeof *thread_cpu);
+        atomic_store(&j.next, 0);
+        annb_run_threads(t1, connect_search, &j);
+        if ((rc = atomic_load(&j.rc))) break;
+        double c0 = thread_cpu ? clock_s(CLOCK_THREAD_CPUTIME_ID) : 0;
+        for (size_t i = 0; i < j.nrows; i++) {
+            uint32_t u = rows[i];
+            if (seen[u]) continue; /* reached through a row linked before it */
+            (*unreached)++;
+            const uint32_t *c = cand + i * ef;
+            uint32_t m = ncand[i], p = ANNB_GRAPH_NONE, at = R - 1;
+            for (uint32_t k = 0; k < m && p == ANNB_GRAPH_NONE; k++) {
+                const uint32_t *nb = adj + (size_t)c[k] * R;
+                if (nb[R - 1] == ANNB_GRAPH_NONE) {
+                    p = c[k];
+                    for (at = 0; nb[at] != ANNB_GRAPH_NONE; at++) continue;
+                }
+            }
+            while (p == ANNB_GRAPH_NONE && free_at < len) {
+                const uint32_t *nb = adj + (size_t)queue[free_at] * R;
+                if (nb[R - 1] != ANNB_GRAPH_NONE) {
+                    free_at++;
+                    continue;
+                }
+                p = queue[free_at];
                 for (at = 0; nb[at] != ANNB_GRAPH_NONE; at++) continue;
             }
-        }
-        while (p == ANNB_GRAPH_NONE && free_at < len) {
-            const uint32_t *nb = adj + (size_t)queue[free_at] * g->degree;
-            if (nb[g->degree - 1] != ANNB_GRAPH_NONE) {
-                free_at++;
-                continue;
+            if (p == ANNB_GRAPH_NONE) { /* every reached row is full: p -> u -> v */
+                p = m ? c[0] : g->entry[0];
+                at = R - 1;
+                uint32_t v = adj[(size_t)p * R + at], *own = adj + (size_t)u * R, k = 0;
+                while (k < R - 1 && own[k] != ANNB_GRAPH_NONE && own[k] != v) k++;
+                own[k] = v;
             }
-            p = queue[free_at];
-            for (at = 0; nb[at] != ANNB_GRAPH_NONE; at++) continue;
+            adj[(size_t)p * R + at] = u;
+            seen[u] = 1;
+            queue[len] = u;
+            len = reach_from(g, seen, queue, len + 1, len);
         }
-        if (p == ANNB_GRAPH_NONE) { /* every reached row is full: p -> u -> v */
-            p = m ? s->top.v[0].row : g->entry[0];
-            at = g->degree - 1;
-            uint32_t v = adj[(size_t)p * g->degree + at], *own = adj + u * g->degree, j = 0;
-            while (j < g->degree - 1 && own[j] != ANNB_GRAPH_NONE && own[j] != v) j++;
-            own[j] = v;
-        }
-        adj[(size_t)p * g->degree + at] = (uint32_t)u;
-        seen[u] = 1;
-        queue[len] = (uint32_t)u;
-        len = reach_from(g, seen, queue, len + 1, len);
+        if (thread_cpu)
+            *span += busiest(thread_cpu, t1) + clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     }
-    pool_give(pool, s, slot);
     free(seen);
     free(queue);
+    free(rows);
+    free(cand);
+    free(ncand);
     return rc;
 }
 
@@ -865,7 +951,7 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
     build_job j = {&out->g, out->adj, pool,
                    {&out->g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
                     NULL, 0},
-                   ef, 0, 0, threads, links, 0, group, 0, ANNB_OK, thread_cpu};
+                   ef, 0, 0, links, 0, group, 0, 0, ANNB_OK, thread_cpu};
     for (uint64_t lo = 0; rc == ANNB_OK && lo < n;) {
         uint64_t b = lo / ANNB_GRAPH_BATCH_DIV;
         if (b < 1) b = 1;
@@ -877,6 +963,7 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         int t1 = threads < (int)b ? threads : (int)b;
         if (thread_cpu) memset(thread_cpu, 0, (size_t)threads * sizeof *thread_cpu);
         clk = step_begin(times);
+        atomic_store(&j.next, 0);
         annb_run_threads(t1, build_link_rows, &j);
         step_end(times, ANNB_GRAPH_STEP_LINK, clk, thread_cpu ? busiest(thread_cpu, t1) : -1);
         if ((rc = atomic_load(&j.rc))) break;
@@ -894,6 +981,7 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         int t2 = threads < (int)j.ngroups ? threads : (int)j.ngroups;
         if (thread_cpu) memset(thread_cpu, 0, (size_t)threads * sizeof *thread_cpu);
         clk = step_begin(times);
+        atomic_store(&j.next, 0);
         if (t2 > 0) annb_run_threads(t2, build_reverse, &j);
         step_end(times, ANNB_GRAPH_STEP_REVERSE, clk, thread_cpu ? busiest(thread_cpu, t2) : -1);
         rc = atomic_load(&j.rc);
@@ -902,8 +990,14 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         report_rows(p, lo, n, 0);
     }
     clk = step_begin(times);
-    if (rc == ANNB_OK) rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef);
-    step_end(times, ANNB_GRAPH_STEP_CONNECT, clk, -1);
+    double span = 0;
+    uint64_t unreached = 0;
+    if (rc == ANNB_OK)
+        rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef,
+                               p->connect_chunk ? p->connect_chunk : ANNB_GRAPH_CONNECT_CHUNK,
+                               threads, thread_cpu, &span, &unreached);
+    if (times) times->unreached = unreached;
+    step_end(times, ANNB_GRAPH_STEP_CONNECT, clk, thread_cpu ? span : -1);
     clk = step_begin(times);
     if (rc == ANNB_OK && p->sq8) rc = reorder(out);
     step_end(times, ANNB_GRAPH_STEP_REORDER, clk, -1);

@@ -71,6 +71,7 @@ typedef struct annb_graph_times {
      * serial step: its CPU time): the step's wall time on idle cores. */
     double span[ANNB_GRAPH_STEPS];
     uint64_t batches;
+    uint64_t unreached; /* rows no search could reach after the batches */
 } annb_graph_times;
 
 /* How a graph is built (part of what makes the bytes). */
@@ -82,7 +83,13 @@ typedef struct annb_graph_params {
     annb_progress_fn progress; /* rows linked, phase "graph" (NULL: none) */
     void *progress_ctx;
     annb_graph_times *times;   /* filled when not NULL */
+    /* Rows no search reaches after the batches are linked in chunks of this
+     * many (0: ANNB_GRAPH_CONNECT_CHUNK): part of what makes the bytes. */
+    uint32_t connect_chunk;
 } annb_graph_params;
+
+/* Unreached rows searched at once (annb_graph_build). */
+#define ANNB_GRAPH_CONNECT_CHUNK 1024u
 
 /* efSearch of a graph bundle without a TUNE section (annb writes one). */
 #define ANNB_GRAPH_DEFAULT_EF 64u
@@ -113,7 +120,10 @@ typedef struct annb_graph_built {
  * nearer to a neighbour already kept than to the row); then each row gains
  * the batch's reverse links, pruned by the same rule when they overflow.
  * Every choice depends only on the graph before the batch, so the bytes are
- * the same on any number of threads. The entry rows are the first nentry.
+ * the same on any number of threads. Then each row no search can reach
+ * gets a link from a near reached row: searched a chunk at a time on all
+ * threads, on the graph as it stood before the chunk, linked in row order.
+ * The entry rows are the first nentry.
  *
  * out: filled on success (annb_graph_release_built), zeroed on failure.
  * Returns ANNB_OK, ANNB_E_INVALID (n, d zero; degree or build_ef out of

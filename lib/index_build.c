@@ -283,8 +283,9 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
     uint32_t degree;
     int sq8;
     if (annb_index_native_graph(desc, &degree, &sq8)) {
-        annb_graph_params gp = {degree, ANNB_GRAPH_DEFAULT_BUILD_EF, 0, sq8, o->progress,
-                                o->progress_ctx, NULL};
+        annb_graph_params gp = {.degree = degree, .build_ef = ANNB_GRAPH_DEFAULT_BUILD_EF,
+                                .sq8 = sq8, .progress = o->progress,
+                                .progress_ctx = o->progress_ctx};
         int threads = build_threads(o);
         int rc = annb_graph_build(&out->graph, vecs, n, d, o->metric, &gp, threads, err);
         if (rc) return rc;

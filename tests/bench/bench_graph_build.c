@@ -97,8 +97,8 @@ int main(int argc, char **argv)
     free(order);
 
     annb_graph_times times;
-    annb_graph_params p = {ANNB_GRAPH_DEFAULT_DEGREE, ANNB_GRAPH_DEFAULT_BUILD_EF, 0, 1, NULL,
-                           NULL, &times};
+    annb_graph_params p = {.degree = ANNB_GRAPH_DEFAULT_DEGREE,
+                           .build_ef = ANNB_GRAPH_DEFAULT_BUILD_EF, .sq8 = 1, .times = &times};
     annb_graph_built gb;
     annb_error err = {0};
     double t0 = bench_now(), c0 = process_cpu();
@@ -122,6 +122,7 @@ int main(int argc, char **argv)
     for (int s = 0; s < ANNB_GRAPH_STEPS; s++) span += times.span[s];
     bench_json_num("span_s", span);
     bench_json_num("batches", (double)times.batches);
+    bench_json_num("unreached", (double)times.unreached);
     for (int s = 0; s < ANNB_GRAPH_STEPS; s++) {
         char key[64];
         snprintf(key, sizeof key, "%s_wall_s", step_names[s]);

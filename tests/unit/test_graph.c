@@ -8,8 +8,9 @@
  * sizes refused at open or harmless (under ASan in `make sanitize`; and on
  * heap arrays, where ASan sees every read); 8 and 72 threads with per-call
  * ef, each the single-threaded answer. One level down: every row reachable
- * from the entry rows at any degree, tiny bundles, many duplicates, the
- * visited marks' epoch wrap. */
+ * from the entry rows at any degree, the same arrays on 1, 2, 3 and 5
+ * threads with the unreached rows linked in many chunks, tiny bundles, many
+ * duplicates, the visited marks' epoch wrap. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1070,7 +1071,7 @@ static void test_hostile_arrays(void **state)
     for (int sq8 = 0; sq8 < 2; sq8++)
         for (int mi = 0; mi < 3; mi++) {
             annb_metric m = metrics[mi] == ANNB_METRIC_COSINE ? ANNB_METRIC_IP : metrics[mi];
-            annb_graph_params p = {8, 32, 0, sq8, NULL, NULL, NULL};
+            annb_graph_params p = {.degree = 8, .build_ef = 32, .sq8 = sq8};
             annb_graph_built gb;
             annb_error err = {0};
             assert_int_equal(annb_graph_build(&gb, x, n, d, m, &p, 2, &err), ANNB_OK);
@@ -1164,7 +1165,7 @@ static void test_structure(void **state)
             for (int sq8 = 0; sq8 < 2; sq8++) {
                 uint32_t R = degrees[di];
                 annb_metric m = metrics[mi];
-                annb_graph_params p = {R, 64, 0, sq8, NULL, NULL, NULL};
+                annb_graph_params p = {.degree = R, .build_ef = 64, .sq8 = sq8};
                 annb_graph_built gb;
                 annb_error err = {0};
                 assert_int_equal(annb_graph_build(&gb, x, n, d, m, &p, 2, &err), ANNB_OK);
@@ -1243,6 +1244,93 @@ static void test_structure(void **state)
     if (failures) fail_msg("%d graphs with unreachable rows or inexact answers at ef = n", failures);
 }
 
+/* Rows reachable from the entry rows of g. */
+static uint64_t reachable(const annb_graph *g)
+{
+    uint8_t *seen = calloc(g->n, 1);
+    uint32_t *queue = malloc(g->n * sizeof *queue);
+    assert_true(seen && queue);
+    uint64_t len = 0;
+    for (uint32_t i = 0; i < g->nentry; i++)
+        if (!seen[g->entry[i]]) {
+            seen[g->entry[i]] = 1;
+            queue[len++] = g->entry[i];
+        }
+    for (uint64_t h = 0; h < len; h++)
+        for (uint32_t j = 0; j < g->degree; j++) {
+            uint32_t v = g->adj[(uint64_t)queue[h] * g->degree + j];
+            if (v == ANNB_GRAPH_NONE) break;
+            if (!seen[v]) {
+                seen[v] = 1;
+                queue[len++] = v;
+            }
+        }
+    free(seen);
+    free(queue);
+    return len;
+}
+
+/* The same arrays from annb_graph_build on 1, 2, 3 and 5 threads, where
+ * every step has work to share: batches of up to 46 rows, and (degree 2
+ * and 8, few links kept) hundreds of unreached rows linked in chunks of 5
+ * (a chunk's searches on all threads, then its links in row order). At
+ * degree 2 the reached rows fill up, so the last-link swap runs too. */
+static void test_build_threads(void **state)
+{
+    (void)state;
+    const uint64_t n = 3000;
+    const uint32_t d = 16;
+    tu_rng r;
+    tu_rng_seed(&r, 77);
+    double centres[CENTRES * 24];
+    for (size_t i = 0; i < CENTRES * 24; i++) centres[i] = gauss(&r);
+    float *x24 = malloc(n * 24 * sizeof *x24), *x = malloc(n * d * sizeof *x);
+    assert_true(x24 && x);
+    als_rows(x24, n, centres, 1, &r);
+    for (uint64_t i = 0; i < n; i++) memcpy(x + i * d, x24 + i * 24, d * sizeof *x);
+    free(x24);
+    static const uint32_t degrees[] = {2, 8};
+    static const int thread_counts[] = {2, 3, 5};
+    for (size_t di = 0; di < 2; di++)
+        for (int mi = 0; mi < 3; mi += 2)
+            for (int sq8 = 0; sq8 < 2; sq8++) {
+                annb_graph_times times;
+                annb_graph_params p = {.degree = degrees[di], .build_ef = 32, .sq8 = sq8,
+                                       .times = &times, .connect_chunk = 5};
+                annb_graph_built one, other;
+                annb_error err = {0};
+                char what[96];
+                snprintf(what, sizeof what, "degree %u %s%s", degrees[di],
+                         annb_metric_name(metrics[mi]), sq8 ? " SQ8" : "");
+                assert_int_equal(annb_graph_build(&one, x, n, d, metrics[mi], &p, 1, &err),
+                                 ANNB_OK);
+                if (times.unreached < 20)
+                    fail_msg("%s: %llu rows linked after the batches, expected several chunks "
+                             "of 5", what, (unsigned long long)times.unreached);
+                if (reachable(&one.g) != n) fail_msg("%s: rows left unreachable", what);
+                const annb_graph *g = &one.g;
+                for (size_t ti = 0; ti < 3; ti++) {
+                    assert_int_equal(annb_graph_build(&other, x, n, d, metrics[mi], &p,
+                                                      thread_counts[ti], &err),
+                                     ANNB_OK);
+                    const annb_graph *h = &other.g;
+                    int same = h->nentry == g->nentry &&
+                               !memcmp(h->adj, g->adj, n * g->degree * sizeof *g->adj) &&
+                               !memcmp(h->entry, g->entry, g->nentry * sizeof *g->entry) &&
+                               (!sq8 || (!memcmp(h->codes, g->codes, n * d) &&
+                                         !memcmp(h->row_of, g->row_of, n * sizeof *g->row_of) &&
+                                         !memcmp(other.sq_params, one.sq_params,
+                                                 2 * d * sizeof *one.sq_params)));
+                    if (!same)
+                        fail_msg("%s: %d threads build another graph than 1", what,
+                                 thread_counts[ti]);
+                    annb_graph_release_built(&other);
+                }
+                annb_graph_release_built(&one);
+            }
+    free(x);
+}
+
 /* The visited marks are 16-bit epochs: past 65,535 searches on one slot
  * they wrap and are cleared. Answers before and after are the same. */
 static void test_epoch_wrap(void **state)
@@ -1256,7 +1344,7 @@ static void test_epoch_wrap(void **state)
     assert_non_null(x);
     for (uint64_t i = 0; i < n * d; i++) x[i] = (float)tu_rng_uniform(&r, -1, 1);
     for (size_t i = 0; i < nq * d; i++) q[i] = (float)tu_rng_uniform(&r, -1, 1);
-    annb_graph_params p = {6, 32, 0, 1, NULL, NULL, NULL};
+    annb_graph_params p = {.degree = 6, .build_ef = 32, .sq8 = 1};
     annb_graph_built gb;
     annb_error err = {0};
     assert_int_equal(annb_graph_build(&gb, x, n, d, ANNB_METRIC_IP, &p, 1, &err), ANNB_OK);
@@ -1548,6 +1636,7 @@ int main(void)
         cmocka_unit_test(test_hostile_bundles),
         cmocka_unit_test(test_hostile_arrays),
         cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_build_threads),
         cmocka_unit_test(test_tiny_and_duplicates),
         cmocka_unit_test(test_epoch_wrap),
     };
