@@ -67,8 +67,9 @@ enum {
 typedef struct annb_graph_times {
     double wall[ANNB_GRAPH_STEPS]; /* seconds, monotonic clock */
     double cpu[ANNB_GRAPH_STEPS];  /* seconds of the process's CPU time (all threads) */
-    /* The CPU time of the busiest thread of each parallel run, summed (a
-     * serial step: its CPU time): the step's wall time on idle cores. */
+    /* The critical path: of each parallel run, the busiest thread's CPU
+     * time plus the serial work around it, summed (a serial step: its CPU
+     * time). About the step's wall time on idle cores. */
     double span[ANNB_GRAPH_STEPS];
     uint64_t batches;
     uint64_t unreached; /* rows no search could reach after the batches */

@@ -2,7 +2,7 @@
  * bench_graph_build - where the build of annb's graph index spends its time,
  * and what the graph it builds finds (issue 13; docs/graph.md, "Build").
  *
- *   bench_graph_build DATADIR THREADS [EF,EF,...]
+ *   bench_graph_build DATADIR THREADS [EF,EF,... [EF100,EF100,...]]
  *
  * Builds the graph `ann-build --index graph` builds (Graph32,SQ8, build ef
  * 128, inner product, rows in ascending ID order) over DATADIR's items
@@ -10,7 +10,8 @@
  * CPU and span (the busiest thread's CPU) of each step. Then tunes it as
  * ann-build does without users (annb_tune_run: 1000 item questions, k 10 and
  * 100, target 0.95) and measures recall@10 of DATADIR's queries against
- * gt.ids at each EF (default 16,24,32,48,64,96,128). The "digest" of the
+ * gt.ids at each EF (default 16,24,32,48,64,96,128), and recall@100 at each
+ * EF100 (default 128,256,512). The "digest" of the
  * graph's arrays is the same for every THREADS when the build is
  * deterministic. JSON lines on stdout: "graph-build", "graph-tune",
  * "graph-recall".
@@ -73,15 +74,16 @@ static int cmp_id_row(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: bench_graph_build DATADIR THREADS [EF,EF,...]\n");
+    if (argc < 3 || argc > 5) {
+        fprintf(stderr, "usage: bench_graph_build DATADIR THREADS [EF,EF,... [EF100,EF100,...]]\n");
         return 2;
     }
     bench_data D;
     bench_data_load(&D, argv[1], 1);
     int threads = atoi(argv[2]);
-    unsigned efs[BENCH_SWEEP_MAX];
+    unsigned efs[BENCH_SWEEP_MAX], efs100[BENCH_SWEEP_MAX];
     size_t nef = bench_parse_values(efs, argc > 3 ? argv[3] : "16,24,32,48,64,96,128");
+    size_t nef100 = bench_parse_values(efs100, argc > 4 ? argv[4] : "128,256,512");
 
     /* Rows in ascending ID order, as a bundle stores them. */
     id_row *order = malloc(D.n * sizeof *order);
@@ -164,24 +166,27 @@ int main(int argc, char **argv)
     }
     bench_json_end();
 
-    /* recall@10 of the benchmark's queries at each ef. */
-    float *scores = malloc(D.q * 10 * sizeof *scores);
-    int64_t *rows = malloc(D.q * 10 * sizeof *rows), found[10];
+    /* recall@10 of the benchmark's queries at each ef, recall@100 at each ef100. */
+    float *scores = malloc(D.q * BENCH_GT_K * sizeof *scores);
+    int64_t *rows = malloc(D.q * BENCH_GT_K * sizeof *rows), found[BENCH_GT_K];
     if (!scores || !rows) bench_die("out of memory");
-    for (size_t e = 0; e < nef; e++) {
+    for (size_t e = 0; e < nef + nef100; e++) {
+        size_t k = e < nef ? 10 : BENCH_GT_K;
+        unsigned ef = e < nef ? efs[e] : efs100[e - nef];
         c0 = process_cpu();
-        if (annb_graph_search(g, tc.pool, ANNB_METRIC_IP, D.queries, D.q, 10, efs[e], NULL, 1,
-                              scores, rows))
+        if (annb_graph_search(g, tc.pool, ANNB_METRIC_IP, D.queries, D.q, k, ef, NULL, 1, scores,
+                              rows))
             bench_die("annb_graph_search failed");
         double qcpu = process_cpu() - c0, recall = 0;
         for (size_t i = 0; i < D.q; i++) {
-            for (size_t j = 0; j < 10; j++) found[j] = rows[i * 10 + j] >= 0 ? ids[rows[i * 10 + j]] : -1;
-            recall += bench_recall_one(found, D.gt + i * D.gtk, 10);
+            for (size_t j = 0; j < k; j++)
+                found[j] = rows[i * k + j] >= 0 ? ids[rows[i * k + j]] : -1;
+            recall += bench_recall_one(found, D.gt + i * D.gtk, k);
         }
         bench_json_begin();
         bench_json_str("system", "graph-recall");
-        bench_json_num("ef", efs[e]);
-        bench_json_num("recall10", recall / (double)D.q);
+        bench_json_num("ef", ef);
+        bench_json_num(k == 10 ? "recall10" : "recall100", recall / (double)D.q);
         bench_json_num("cpu_us_per_query", qcpu / (double)D.q * 1e6);
         bench_json_end();
     }
