@@ -16,11 +16,13 @@
  * deterministic. JSON lines on stdout: "graph-build", "graph-tune",
  * "graph-recall".
  *
- * Linked with libannb.a: it reaches the internal graph.h and tune.h.
+ * Linked with libannb.a: it reaches the internal graph.h, tune.h and
+ * index_build.h.
  */
 #define _GNU_SOURCE
 #include "bench_common.h"
 #include "graph.h"
+#include "index_build.h" /* annb_graph_tune_search */
 #include "tune.h"
 
 static const char *const step_names[ANNB_GRAPH_STEPS] = {"codes", "link", "gather", "reverse",
@@ -39,26 +41,6 @@ static uint64_t digest(uint64_t h, const void *p, size_t size)
     const unsigned char *b = p;
     for (size_t i = 0; i < size; i++) h = (h ^ b[i]) * 0x100000001b3ull;
     return h;
-}
-
-typedef struct tune_ctx {
-    const annb_graph *g;
-    annb_graph_pool *pool;
-    int threads;
-} tune_ctx;
-
-/* As lib/index_build.c's graph_tune_search. */
-static int tune_search(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
-                       int64_t *rows, annb_error *err)
-{
-    const tune_ctx *c = ctx_v;
-    float *scores = malloc(nq * k * sizeof *scores);
-    int rc = scores ? annb_graph_search(c->g, c->pool, ANNB_METRIC_IP, q, nq, k, value, NULL,
-                                        c->threads, scores, rows)
-                    : ANNB_E_NOMEM;
-    free(scores);
-    if (rc && err) snprintf(err->message, sizeof err->message, "graph search failed");
-    return rc;
 }
 
 typedef struct id_row {
@@ -140,14 +122,14 @@ int main(int argc, char **argv)
     bench_json_end();
 
     /* Tuning as ann-build does it with no users: item questions. */
-    tune_ctx tc = {g, annb_graph_pool_new(g->n), threads};
+    annb_graph_tune_ctx tc = {g, annb_graph_pool_new(g->n), ANNB_METRIC_IP, threads};
     if (!tc.pool) bench_die("out of memory");
     uint32_t ks[2] = {10, 100}, questions = 0;
     annb_tune_pick picks[2];
     annb_tune_in in = {.vecs = x, .n = D.n, .d = (uint32_t)D.d, .metric = ANNB_METRIC_IP,
                        .target = 0.95, .sample = 1000, .ks = ks, .nk = 2, .lowest = 16,
-                       .highest = ANNB_TUNE_MAX_EF, .lowest_above_k = 1, .search = tune_search,
-                       .ctx = &tc};
+                       .highest = ANNB_TUNE_MAX_EF, .lowest_above_k = 1,
+                       .search = annb_graph_tune_search, .ctx = &tc};
     t0 = bench_now();
     c0 = process_cpu();
     if (annb_tune_run(picks, &questions, &in, &err)) bench_die("annb_tune_run: %s", err.message);

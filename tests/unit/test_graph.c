@@ -70,6 +70,25 @@ static void als_rows(float *out, size_t n, const double *centres, int scaled, tu
     }
 }
 
+/* The one-level-down tests' data: CENTRES centres of 24 values from the
+ * generator seeded with `seed` (r), and als_rows cut to their first d <= 24
+ * values (a new array). */
+static void als_centres(double centres[CENTRES * 24], tu_rng *r, uint64_t seed)
+{
+    tu_rng_seed(r, seed);
+    for (size_t i = 0; i < CENTRES * 24; i++) centres[i] = gauss(r);
+}
+
+static float *als_rows_cut(size_t n, uint32_t d, const double *centres, int scaled, tu_rng *r)
+{
+    float *x24 = malloc(n * 24 * sizeof *x24), *out = malloc(n * d * sizeof *out);
+    assert_true(x24 && out);
+    als_rows(x24, n, centres, scaled, r);
+    for (size_t i = 0; i < n; i++) memcpy(out + i * d, x24 + i * 24, d * sizeof *out);
+    free(x24);
+    return out;
+}
+
 /* id -> row, by binary search over sorted pairs */
 typedef struct idmap {
     size_t n;
@@ -1132,6 +1151,36 @@ static void test_hostile_arrays(void **state)
 
 /* ---- the graph's own structure (lib/graph.h, one level down) ---- */
 
+/* Rows reachable from the entry rows of g (each checked < n); *first: the
+ * lowest row that is not (n when all are). */
+static uint64_t reachable(const annb_graph *g, uint64_t *first)
+{
+    uint8_t *seen = calloc(g->n, 1);
+    uint32_t *queue = malloc(g->n * sizeof *queue);
+    assert_true(seen && queue);
+    uint64_t len = 0;
+    for (uint32_t i = 0; i < g->nentry; i++) {
+        assert_true(g->entry[i] < g->n);
+        if (!seen[g->entry[i]]) {
+            seen[g->entry[i]] = 1;
+            queue[len++] = g->entry[i];
+        }
+    }
+    for (uint64_t h = 0; h < len; h++)
+        for (uint32_t j = 0; j < g->degree; j++) {
+            uint32_t v = g->adj[(uint64_t)queue[h] * g->degree + j];
+            if (v == ANNB_GRAPH_NONE) break;
+            if (!seen[v]) {
+                seen[v] = 1;
+                queue[len++] = v;
+            }
+        }
+    for (*first = 0; *first < g->n && seen[*first]; (*first)++) continue;
+    free(seen);
+    free(queue);
+    return len;
+}
+
 /* Well-formed rows (neighbours < n, distinct, not the row itself, empty
  * slots only at the end) and every row reachable from the entry rows, so
  * that ef = n finds every row: at small degrees too, where pruning leaves
@@ -1143,21 +1192,9 @@ static void test_structure(void **state)
     const uint64_t n = 2000;
     const uint32_t d = 16;
     tu_rng r;
-    tu_rng_seed(&r, 2024);
     double centres[CENTRES * 24];
-    for (size_t i = 0; i < CENTRES * 24; i++) centres[i] = gauss(&r);
-    float *x24 = malloc(n * 24 * sizeof *x24), *x = malloc(n * d * sizeof *x), q[4 * 16];
-    float *q24 = malloc(4 * 24 * sizeof *q24);
-    assert_true(x24 && x && q24);
-    als_rows(x24, n, centres, 1, &r);
-    als_rows(q24, 4, centres, 0, &r);
-    for (uint64_t i = 0; i < n; i++) memcpy(x + i * d, x24 + i * 24, d * sizeof *x);
-    for (size_t i = 0; i < 4; i++) memcpy(q + i * d, q24 + i * 24, d * sizeof *q);
-    free(x24);
-    free(q24);
-    uint8_t *seen = malloc(n);
-    uint32_t *queue = malloc(n * sizeof *queue);
-    assert_true(seen && queue);
+    als_centres(centres, &r, 2024);
+    float *x = als_rows_cut(n, d, centres, 1, &r), *q = als_rows_cut(4, d, centres, 0, &r);
     static const uint32_t degrees[] = {2, 4, 8};
     int failures = 0;
     for (size_t di = 0; di < 3; di++)
@@ -1193,27 +1230,8 @@ static void test_structure(void **state)
                                                          (unsigned long long)row, nb[j]);
                     }
                 }
-                memset(seen, 0, n);
-                uint64_t len = 0;
-                for (uint32_t i = 0; i < g->nentry; i++) {
-                    assert_true(g->entry[i] < n);
-                    if (!seen[g->entry[i]]) {
-                        seen[g->entry[i]] = 1;
-                        queue[len++] = g->entry[i];
-                    }
-                }
-                for (uint64_t h = 0; h < len; h++)
-                    for (uint32_t j = 0; j < R; j++) {
-                        uint32_t v = g->adj[(uint64_t)queue[h] * R + j];
-                        if (v == ANNB_GRAPH_NONE) break;
-                        if (!seen[v]) {
-                            seen[v] = 1;
-                            queue[len++] = v;
-                        }
-                    }
+                uint64_t first, len = reachable(g, &first);
                 if (len != n) {
-                    uint64_t first = 0;
-                    while (seen[first]) first++;
                     print_message("%s: %llu of %llu rows reachable from the %u entries; row %llu "
                                   "is not\n", what, (unsigned long long)len,
                                   (unsigned long long)n, g->nentry, (unsigned long long)first);
@@ -1238,36 +1256,9 @@ static void test_structure(void **state)
                 annb_graph_pool_free(pool);
                 annb_graph_release_built(&gb);
             }
-    free(seen);
-    free(queue);
     free(x);
+    free(q);
     if (failures) fail_msg("%d graphs with unreachable rows or inexact answers at ef = n", failures);
-}
-
-/* Rows reachable from the entry rows of g. */
-static uint64_t reachable(const annb_graph *g)
-{
-    uint8_t *seen = calloc(g->n, 1);
-    uint32_t *queue = malloc(g->n * sizeof *queue);
-    assert_true(seen && queue);
-    uint64_t len = 0;
-    for (uint32_t i = 0; i < g->nentry; i++)
-        if (!seen[g->entry[i]]) {
-            seen[g->entry[i]] = 1;
-            queue[len++] = g->entry[i];
-        }
-    for (uint64_t h = 0; h < len; h++)
-        for (uint32_t j = 0; j < g->degree; j++) {
-            uint32_t v = g->adj[(uint64_t)queue[h] * g->degree + j];
-            if (v == ANNB_GRAPH_NONE) break;
-            if (!seen[v]) {
-                seen[v] = 1;
-                queue[len++] = v;
-            }
-        }
-    free(seen);
-    free(queue);
-    return len;
 }
 
 /* The same arrays from annb_graph_build on 1, 2, 3 and 5 threads, where
@@ -1281,14 +1272,9 @@ static void test_build_threads(void **state)
     const uint64_t n = 3000;
     const uint32_t d = 16;
     tu_rng r;
-    tu_rng_seed(&r, 77);
     double centres[CENTRES * 24];
-    for (size_t i = 0; i < CENTRES * 24; i++) centres[i] = gauss(&r);
-    float *x24 = malloc(n * 24 * sizeof *x24), *x = malloc(n * d * sizeof *x);
-    assert_true(x24 && x);
-    als_rows(x24, n, centres, 1, &r);
-    for (uint64_t i = 0; i < n; i++) memcpy(x + i * d, x24 + i * 24, d * sizeof *x);
-    free(x24);
+    als_centres(centres, &r, 77);
+    float *x = als_rows_cut(n, d, centres, 1, &r);
     static const uint32_t degrees[] = {2, 8};
     static const int thread_counts[] = {2, 3, 5};
     for (size_t di = 0; di < 2; di++)
@@ -1307,7 +1293,9 @@ static void test_build_threads(void **state)
                 if (times.unreached < 20)
                     fail_msg("%s: %llu rows linked after the batches, expected several chunks "
                              "of 5", what, (unsigned long long)times.unreached);
-                if (reachable(&one.g) != n) fail_msg("%s: rows left unreachable", what);
+                uint64_t first;
+                if (reachable(&one.g, &first) != n)
+                    fail_msg("%s: row %llu left unreachable", what, (unsigned long long)first);
                 const annb_graph *g = &one.g;
                 for (size_t ti = 0; ti < 3; ti++) {
                     assert_int_equal(annb_graph_build(&other, x, n, d, metrics[mi], &p,
