@@ -11,10 +11,11 @@
  * ann-build does without users (annb_tune_run: 1000 item questions, k 10 and
  * 100, target 0.95) and measures recall@10 of DATADIR's queries against
  * gt.ids at each EF (default 16,24,32,48,64,96,128), and recall@100 at each
- * EF100 (default 128,256,512). The "digest" of the
+ * EF100 (default 128,256,512,1024), where the tuner's item questions'
+ * recall@10 and @100 are measured too. The "digest" of the
  * graph's arrays is the same for every THREADS when the build is
  * deterministic. JSON lines on stdout: "graph-build", "graph-tune",
- * "graph-recall".
+ * "graph-item-recall", "graph-recall".
  *
  * Linked with libannb.a: it reaches the internal graph.h, tune.h and
  * index_build.h.
@@ -65,7 +66,7 @@ int main(int argc, char **argv)
     int threads = atoi(argv[2]);
     unsigned efs[BENCH_SWEEP_MAX], efs100[BENCH_SWEEP_MAX];
     size_t nef = bench_parse_values(efs, argc > 3 ? argv[3] : "16,24,32,48,64,96,128");
-    size_t nef100 = bench_parse_values(efs100, argc > 4 ? argv[4] : "128,256,512");
+    size_t nef100 = bench_parse_values(efs100, argc > 4 ? argv[4] : "128,256,512,1024");
 
     /* Rows in ascending ID order, as a bundle stores them. */
     id_row *order = malloc(D.n * sizeof *order);
@@ -147,6 +148,21 @@ int main(int argc, char **argv)
         bench_json_num(key, picks[i].recall);
     }
     bench_json_end();
+
+    /* The item questions' recall at fixed values (the tuner's questions):
+     * the range narrowed to one value. */
+    for (size_t e = 0; e < nef100; e++) {
+        in.lowest = in.highest = efs100[e];
+        in.lowest_above_k = 0;
+        if (annb_tune_run(picks, &questions, &in, &err))
+            bench_die("annb_tune_run: %s", err.message);
+        bench_json_begin();
+        bench_json_str("system", "graph-item-recall");
+        bench_json_num("ef", efs100[e]);
+        bench_json_num("recall10", picks[0].recall);
+        bench_json_num("recall100", picks[1].recall);
+        bench_json_end();
+    }
 
     /* recall@10 of the benchmark's queries at each ef, recall@100 at each ef100. */
     float *scores = malloc(D.q * BENCH_GT_K * sizeof *scores);
