@@ -1,4 +1,5 @@
 /* graph.c - annb's own proximity graph: build and in-place search (see graph.h). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "graph.h"
 #include "ingest.h" /* annb_error_set */
 #include "progress.h"
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- a search's private state, and the pool it comes from ---- */
 
@@ -356,14 +358,15 @@ typedef struct search_job {
     walk w;
     const float *q;
     size_t nq, k, ef;
-    int threads;
     float *scores;
     int64_t *rows;
+    atomic_size_t next; /* the next query to take: a thread takes one as it finishes one */
     atomic_int rc;
 } search_job;
 
 static void search_run(void *ctx, int t)
 {
+    (void)t;
     search_job *j = ctx;
     int slot;
     scratch *s = pool_take(j->pool, &slot);
@@ -372,7 +375,9 @@ static void search_run(void *ctx, int t)
         return;
     }
     const annb_graph *g = j->g;
-    for (size_t i = (size_t)t; i < j->nq; i += (size_t)j->threads) {
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->nq) break;
         int rc = walk_search(&j->w, s, j->q + i * g->d, j->ef, i, g->entry, g->nentry);
         if (rc) {
             atomic_store(&j->rc, rc);
@@ -454,7 +459,7 @@ int annb_graph_search(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
     search_job j = {g, pool,
                     {g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
                      filter, g->n},
-                    q, nq, k, ef, threads, scores, rows, ANNB_OK};
+                    q, nq, k, ef, scores, rows, 0, ANNB_OK};
     annb_run_threads(threads, search_run, &j);
     return atomic_load(&j.rc);
 }
@@ -478,6 +483,58 @@ int annb_graph_check(const annb_graph *g, char *why, size_t why_size)
 }
 
 /* ---- build ---- */
+
+/* The build's clocks (annb_graph_params.times): read only when asked for. */
+static double clock_s(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct step_clock {
+    double wall, cpu;
+} step_clock;
+
+static step_clock step_begin(const annb_graph_times *t)
+{
+    step_clock c = {0, 0};
+    if (t) c = (step_clock){clock_s(CLOCK_MONOTONIC), clock_s(CLOCK_PROCESS_CPUTIME_ID)};
+    return c;
+}
+
+/* Adds the step's times; span: its critical path (see annb_graph_times). */
+static void step_add(annb_graph_times *t, int step, step_clock c, double span, double cpu)
+{
+    t->wall[step] += clock_s(CLOCK_MONOTONIC) - c.wall;
+    t->cpu[step] += cpu;
+    t->span[step] += span;
+}
+
+/* Ends a step that ran once on nt threads (nt = 0: serially) whose CPU
+ * times are thread_cpu[0..nt): its span is its busiest thread's CPU time
+ * plus what the process spent outside those threads' work (the serial
+ * part: the caller's own work, starting the threads). */
+static void step_end(annb_graph_times *t, int step, step_clock c, const double *thread_cpu,
+                     int nt)
+{
+    if (!t) return;
+    double cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c.cpu, sum = 0, max = 0;
+    for (int i = 0; i < nt; i++) {
+        sum += thread_cpu[i];
+        max = thread_cpu[i] > max ? thread_cpu[i] : max;
+    }
+    step_add(t, step, c, cpu - sum + max, cpu);
+}
+
+/* The busiest of the first `threads` per-thread CPU times. */
+static double busiest(const double *thread_cpu, int threads)
+{
+    double m = 0;
+    for (int t = 0; t < threads; t++)
+        if (thread_cpu[t] > m) m = thread_cpu[t];
+    return m;
+}
 
 /* HNSW's neighbour heuristic over cand (sorted, nearest to p first): keep a
  * candidate unless it is nearer to one already kept than to p, up to R.
@@ -518,20 +575,28 @@ typedef struct build_job {
     walk w;
     uint32_t ef;
     uint64_t lo, hi; /* the batch */
-    int threads;
     /* reverse links of the batch: (to, from), sorted; groups by `to` */
     uint64_t *links;
     size_t nlinks;
     size_t *group; /* start of each group in links, ngroups + 1 */
     size_t ngroups;
+    atomic_size_t next; /* the next row (phase 1) or group (phase 2) to take */
     atomic_int rc;
+    double *thread_cpu; /* with params.times: each thread's CPU time in a run */
 } build_job;
 
+/* Groups of reverse links a thread takes at once: most only append. */
+#define ANNB_GRAPH_GROUPS_TAKEN 16
+
 /* Phase 1: each row of the batch picks its neighbours in the graph of rows
- * below the batch; it writes only its own row, which nothing reaches yet. */
+ * below the batch; it writes only its own row, which nothing reaches yet.
+ * Threads take the next row as they finish one (their result does not
+ * depend on which thread takes which: a slower or descheduled thread just
+ * takes fewer). */
 static void build_link_rows(void *ctx, int t)
 {
     build_job *j = ctx;
+    double c0 = j->thread_cpu ? clock_s(CLOCK_THREAD_CPUTIME_ID) : 0;
     int slot;
     scratch *s = pool_take(j->pool, &slot);
     if (!s || scratch_lists(s, j->ef, j->g->degree)) {
@@ -542,7 +607,9 @@ static void build_link_rows(void *ctx, int t)
     const annb_graph *g = j->g;
     uint32_t ne = 0;
     while (ne < g->nentry && g->entry[ne] < j->lo) ne++; /* entries are rows 0..nentry-1 */
-    for (uint64_t u = j->lo + (uint64_t)t; u < j->hi; u += (uint64_t)j->threads) {
+    for (;;) {
+        uint64_t u = j->lo + atomic_fetch_add(&j->next, 1);
+        if (u >= j->hi) break;
         if (!ne) continue; /* the first row: nothing to link to */
         const float *x = g->vecs + u * g->d;
         if (walk_search(&j->w, s, x, j->ef, 0, g->entry, ne)) {
@@ -557,6 +624,7 @@ static void build_link_rows(void *ctx, int t)
         memcpy(j->adj + u * g->degree, s->kept, kept * sizeof *s->kept);
     }
     pool_give(j->pool, s, slot);
+    if (j->thread_cpu) j->thread_cpu[t] = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 }
 
 /* Phase 2: row v gains the batch rows that chose it; when they do not fit,
@@ -565,6 +633,7 @@ static void build_link_rows(void *ctx, int t)
 static void build_reverse(void *ctx, int t)
 {
     build_job *j = ctx;
+    double c0 = j->thread_cpu ? clock_s(CLOCK_THREAD_CPUTIME_ID) : 0;
     int slot;
     scratch *s = pool_take(j->pool, &slot);
     if (!s) {
@@ -573,7 +642,13 @@ static void build_reverse(void *ctx, int t)
     }
     const annb_graph *g = j->g;
     const uint32_t R = g->degree;
-    for (size_t gi = (size_t)t; gi < j->ngroups; gi += (size_t)j->threads) {
+    for (size_t gi = 0, end = 0;; gi++) {
+        if (gi == end) {
+            gi = atomic_fetch_add(&j->next, ANNB_GRAPH_GROUPS_TAKEN);
+            if (gi >= j->ngroups) break;
+            end = gi + ANNB_GRAPH_GROUPS_TAKEN < j->ngroups ? gi + ANNB_GRAPH_GROUPS_TAKEN
+                                                           : j->ngroups;
+        }
         size_t a = j->group[gi], b = j->group[gi + 1];
         uint32_t v = (uint32_t)(j->links[a] >> 32);
         uint32_t *row = j->adj + (size_t)v * R;
@@ -601,6 +676,7 @@ static void build_reverse(void *ctx, int t)
         for (uint32_t i = kept; i < R; i++) row[i] = ANNB_GRAPH_NONE;
     }
     pool_give(j->pool, s, slot);
+    if (j->thread_cpu) j->thread_cpu[t] = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -625,30 +701,91 @@ static uint64_t reach_from(const annb_graph *g, uint8_t *seen, uint32_t *queue, 
     return len;
 }
 
+/* The searches of one chunk of unreached rows, shared among threads: of
+ * row rows[i]'s candidates, nearest first, those with a free slot go to
+ * cand[i * ef ..], ncand[i] of them (rows only fill up: the others stay
+ * full), and the nearest to nearest[i] (ANNB_GRAPH_NONE: none found). They
+ * read the graph only. */
+typedef struct connect_job {
+    const annb_graph *g;
+    annb_graph_pool *pool;
+    walk w;
+    uint32_t ef;
+    const uint32_t *rows;
+    size_t nrows;
+    uint32_t *cand, *ncand, *nearest;
+    atomic_size_t next;
+    atomic_int rc;
+    double *thread_cpu;
+} connect_job;
+
+static void connect_search(void *ctx, int t)
+{
+    connect_job *j = ctx;
+    double c0 = j->thread_cpu ? clock_s(CLOCK_THREAD_CPUTIME_ID) : 0;
+    const annb_graph *g = j->g;
+    int slot;
+    scratch *s = pool_take(j->pool, &slot);
+    if (!s) {
+        atomic_store(&j->rc, ANNB_E_NOMEM);
+        return;
+    }
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->nrows) break;
+        const float *x = g->vecs + (size_t)j->rows[i] * g->d;
+        if (walk_search(&j->w, s, x, j->ef, 0, g->entry, g->nentry)) {
+            atomic_store(&j->rc, ANNB_E_NOMEM);
+            break;
+        }
+        size_t m = s->top.size;
+        rerank_exact(&j->w, s, x);
+        qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
+        uint32_t *c = j->cand + i * j->ef, kept = 0, R = g->degree;
+        for (size_t r = 0; r < m; r++)
+            if (g->adj[(size_t)s->top.v[r].row * R + R - 1] == ANNB_GRAPH_NONE)
+                c[kept++] = s->top.v[r].row;
+        j->ncand[i] = kept;
+        j->nearest[i] = m ? s->top.v[0].row : ANNB_GRAPH_NONE;
+    }
+    pool_give(j->pool, s, slot);
+    if (j->thread_cpu) j->thread_cpu[t] = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+}
+
 /*
  * Pruning can leave a row that no other row links to (with inner product,
- * rows of small norm are rarely anyone's nearest): a search could never
- * return it, however large its ef. Each row not reachable from the entries,
- * in row order, gets a link from the nearest reachable row that has a free
- * slot, found by a search of the graph, else from the first reached row
- * with one; then everything it reaches counts as reached. When no reached
- * row has a free slot (small degrees), the nearest row p's last link, to v,
- * goes to u instead and u links to v (in a free slot, or in place of its
- * own last link): v stays reachable through u, and whatever u's replaced
- * link led to was not reached before u, so it is a later row, linked in its
- * turn. Every row below u is reached when u's turn comes, so one pass
- * reaches all. One thread, row order: deterministic.
+ * rows of small norm are rarely anyone's nearest: 59% of 200k ALS-like
+ * rows, 79% of 1M): a search could never return it, however large its
+ * ef. Each row not reachable from the entries, in row order, gets a link
+ * from the nearest reachable row that has a free slot, found by a search
+ * of the graph, else from the first reached row with one; then everything
+ * it reaches counts as reached. When no reached row has a free slot (small
+ * degrees), the nearest row p's last link, to v, goes to u instead and u
+ * links to v (in a free slot, or in place of its own last link): v stays
+ * reachable through u, and whatever u's replaced link led to was not
+ * reached before u, so it is a later row, linked in its turn. Every row
+ * below u is reached when u's turn comes, so one pass reaches all.
+ *
+ * The searches are most of the work: they run on all threads, a chunk of
+ * ANNB_GRAPH_CONNECT_CHUNK unreached rows at a time, each on the graph as it
+ * stood before the chunk (a row it finds was reached then, and stays so);
+ * then one thread links the chunk's rows in row order, looking at the
+ * graph as it is. Nothing depends on thread timing: deterministic.
+ * *span: the busiest thread's CPU time of each chunk's searches plus the
+ * linking's, summed (with thread_cpu; else untouched).
  */
 static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_graph_pool *pool,
-                             uint32_t ef)
+                             uint32_t ef, size_t chunk, int threads, double *thread_cpu,
+                             double *span, uint64_t *unreached)
 {
+    const uint32_t R = g->degree;
     uint8_t *seen = calloc(g->n, 1);
-    uint32_t *queue = malloc(g->n * sizeof *queue);
-    int slot = -1;
-    scratch *s = seen && queue ? pool_take(pool, &slot) : NULL;
-    int rc = s && !scratch_lists(s, ef, g->degree) ? ANNB_OK : ANNB_E_NOMEM;
-    walk w = *w0;
-    w.limit = g->n;
+    uint32_t *queue = malloc(g->n * sizeof *queue), *rows = malloc(chunk * sizeof *rows);
+    uint32_t *cand = malloc(chunk * ef * sizeof *cand), *ncand = malloc(chunk * sizeof *ncand);
+    uint32_t *nearest = malloc(chunk * sizeof *nearest);
+    int rc = seen && queue && rows && cand && ncand && nearest ? ANNB_OK : ANNB_E_NOMEM;
+    connect_job j = {g, pool, *w0, ef, rows, 0, cand, ncand, nearest, 0, ANNB_OK, thread_cpu};
+    j.w.limit = g->n;
     uint64_t len = 0;
     for (uint32_t i = 0; rc == ANNB_OK && i < g->nentry; i++)
         if (!seen[g->entry[i]]) {
@@ -657,45 +794,132 @@ static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_
         }
     if (rc == ANNB_OK) len = reach_from(g, seen, queue, len, 0);
     uint64_t free_at = 0; /* reached rows before queue[free_at] are full (rows only fill up) */
-    for (uint64_t u = 0; rc == ANNB_OK && u < g->n; u++) {
-        if (seen[u]) continue;
-        if ((rc = walk_search(&w, s, g->vecs + u * g->d, ef, 0, g->entry, g->nentry))) break;
-        size_t m = s->top.size;
-        rerank_exact(&w, s, g->vecs + u * g->d);
-        qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
-        uint32_t p = ANNB_GRAPH_NONE, at = g->degree - 1;
-        for (size_t i = 0; i < m && p == ANNB_GRAPH_NONE; i++) {
-            const uint32_t *nb = adj + (size_t)s->top.v[i].row * g->degree;
-            if (nb[g->degree - 1] == ANNB_GRAPH_NONE) {
-                p = s->top.v[i].row;
+    for (uint64_t from = 0; rc == ANNB_OK && from < g->n;) {
+        j.nrows = 0;
+        for (; from < g->n && j.nrows < chunk; from++)
+            if (!seen[from]) rows[j.nrows++] = (uint32_t)from;
+        if (!j.nrows) break;
+        int t1 = threads < (int)j.nrows ? threads : (int)j.nrows;
+        if (thread_cpu) memset(thread_cpu, 0, (size_t)threads * sizeof *thread_cpu);
+        atomic_store(&j.next, 0);
+        annb_run_threads(t1, connect_search, &j);
+        if ((rc = atomic_load(&j.rc))) break;
+        double c0 = thread_cpu ? clock_s(CLOCK_THREAD_CPUTIME_ID) : 0;
+        for (size_t i = 0; i < j.nrows; i++) {
+            uint32_t u = rows[i];
+            if (seen[u]) continue; /* reached through a row linked before it */
+            (*unreached)++;
+            const uint32_t *c = cand + i * ef;
+            uint32_t m = ncand[i], p = ANNB_GRAPH_NONE, at = R - 1;
+            for (uint32_t k = 0; k < m && p == ANNB_GRAPH_NONE; k++) {
+                const uint32_t *nb = adj + (size_t)c[k] * R;
+                if (nb[R - 1] == ANNB_GRAPH_NONE) {
+                    p = c[k];
+                    for (at = 0; nb[at] != ANNB_GRAPH_NONE; at++) continue;
+                }
+            }
+            while (p == ANNB_GRAPH_NONE && free_at < len) {
+                const uint32_t *nb = adj + (size_t)queue[free_at] * R;
+                if (nb[R - 1] != ANNB_GRAPH_NONE) {
+                    free_at++;
+                    continue;
+                }
+                p = queue[free_at];
                 for (at = 0; nb[at] != ANNB_GRAPH_NONE; at++) continue;
             }
-        }
-        while (p == ANNB_GRAPH_NONE && free_at < len) {
-            const uint32_t *nb = adj + (size_t)queue[free_at] * g->degree;
-            if (nb[g->degree - 1] != ANNB_GRAPH_NONE) {
-                free_at++;
-                continue;
+            if (p == ANNB_GRAPH_NONE) { /* every reached row is full: p -> u -> v */
+                p = nearest[i] != ANNB_GRAPH_NONE ? nearest[i] : g->entry[0];
+                at = R - 1;
+                uint32_t v = adj[(size_t)p * R + at], *own = adj + (size_t)u * R, k = 0;
+                while (k < R - 1 && own[k] != ANNB_GRAPH_NONE && own[k] != v) k++;
+                own[k] = v;
             }
-            p = queue[free_at];
-            for (at = 0; nb[at] != ANNB_GRAPH_NONE; at++) continue;
+            adj[(size_t)p * R + at] = u;
+            seen[u] = 1;
+            queue[len] = u;
+            len = reach_from(g, seen, queue, len + 1, len);
         }
-        if (p == ANNB_GRAPH_NONE) { /* every reached row is full: p -> u -> v */
-            p = m ? s->top.v[0].row : g->entry[0];
-            at = g->degree - 1;
-            uint32_t v = adj[(size_t)p * g->degree + at], *own = adj + u * g->degree, j = 0;
-            while (j < g->degree - 1 && own[j] != ANNB_GRAPH_NONE && own[j] != v) j++;
-            own[j] = v;
-        }
-        adj[(size_t)p * g->degree + at] = (uint32_t)u;
-        seen[u] = 1;
-        queue[len] = (uint32_t)u;
-        len = reach_from(g, seen, queue, len + 1, len);
+        if (thread_cpu)
+            *span += busiest(thread_cpu, t1) + clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     }
-    pool_give(pool, s, slot);
     free(seen);
     free(queue);
+    free(rows);
+    free(cand);
+    free(ncand);
+    free(nearest);
     return rc;
+}
+
+/* A loop over rows 0..n-1 whose iterations are independent, split into
+ * one range per thread (never fewer than ANNB_GRAPH_RANGE_MIN rows a range:
+ * starting a thread costs about as much as copying that many rows). */
+#define ANNB_GRAPH_RANGE_MIN 16384
+
+typedef struct range_job {
+    void (*fn)(void *ctx, uint64_t lo, uint64_t hi);
+    void *ctx;
+    uint64_t n;
+    int threads;
+    double *thread_cpu;
+} range_job;
+
+static void range_run(void *ctx, int t)
+{
+    const range_job *r = ctx;
+    double c0 = r->thread_cpu ? clock_s(CLOCK_THREAD_CPUTIME_ID) : 0;
+    r->fn(r->ctx, r->n * (uint64_t)t / (uint64_t)r->threads,
+          r->n * (uint64_t)(t + 1) / (uint64_t)r->threads);
+    if (r->thread_cpu) r->thread_cpu[t] = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+}
+
+/* Returns the threads it ran on, 0 when it ran on the caller alone;
+ * thread_cpu (NULL: not timed) gets each one's CPU time. */
+static int run_ranges(int threads, uint64_t n, void (*fn)(void *ctx, uint64_t lo, uint64_t hi),
+                      void *ctx, double *thread_cpu)
+{
+    if ((uint64_t)threads > n / ANNB_GRAPH_RANGE_MIN) threads = (int)(n / ANNB_GRAPH_RANGE_MIN);
+    if (threads <= 1) {
+        fn(ctx, 0, n);
+        return 0;
+    }
+    range_job r = {fn, ctx, n, threads, thread_cpu};
+    annb_run_threads(threads, range_run, &r);
+    return threads;
+}
+
+/* 8-bit codes of rows lo..hi-1 (annb_graph_build's "codes" step). */
+typedef struct encode_job {
+    uint8_t *codes;
+    const float *params, *x;
+    uint32_t d;
+} encode_job;
+
+static void encode_rows(void *ctx, uint64_t lo, uint64_t hi)
+{
+    const encode_job *e = ctx;
+    annb_sq8_encode(e->codes + lo * e->d, e->params, e->x + lo * e->d, hi - lo, e->d);
+}
+
+/* reorder's copy: positions lo..hi-1 get their row's links (as positions)
+ * and code. */
+typedef struct relabel_job {
+    const annb_graph_built *b;
+    const uint32_t *row_of, *pos_of;
+    uint32_t *adj;
+    uint8_t *codes;
+} relabel_job;
+
+static void relabel_rows(void *ctx, uint64_t lo, uint64_t hi)
+{
+    const relabel_job *r = ctx;
+    const uint32_t R = r->b->g.degree, d = r->b->g.d;
+    for (uint64_t p = lo; p < hi; p++) {
+        const uint32_t *from = r->b->adj + (size_t)r->row_of[p] * R;
+        for (uint32_t j = 0; j < R; j++)
+            r->adj[p * R + j] = from[j] == ANNB_GRAPH_NONE ? ANNB_GRAPH_NONE : r->pos_of[from[j]];
+        memcpy(r->codes + p * d, r->b->codes + (size_t)r->row_of[p] * d, d);
+    }
 }
 
 /*
@@ -705,7 +929,7 @@ static int connect_unreached(annb_graph *g, uint32_t *adj, const walk *w0, annb_
  * codes and entry (the entries keep positions 0..nentry-1); row_of maps a
  * position back to its row, for filters, the exact re-rank and answers.
  */
-static int reorder(annb_graph_built *b)
+static int reorder(annb_graph_built *b, int threads, double *thread_cpu, int *nt)
 {
     annb_graph *g = &b->g;
     uint64_t n = g->n;
@@ -725,12 +949,8 @@ static int reorder(annb_graph_built *b)
         for (uint64_t r = 0; r < n; r++) /* none after connect_unreached, but never lose one */
             if (!seen[r]) row_of[len++] = (uint32_t)r;
         for (uint64_t p = 0; p < n; p++) pos_of[row_of[p]] = (uint32_t)p;
-        for (uint64_t p = 0; p < n; p++) {
-            const uint32_t *from = b->adj + (size_t)row_of[p] * R;
-            for (uint32_t j = 0; j < R; j++)
-                adj[p * R + j] = from[j] == ANNB_GRAPH_NONE ? ANNB_GRAPH_NONE : pos_of[from[j]];
-            memcpy(codes + p * d, b->codes + (size_t)row_of[p] * d, d);
-        }
+        relabel_job rj = {b, row_of, pos_of, adj, codes};
+        *nt = run_ranges(threads, n, relabel_rows, &rj, thread_cpu);
         for (uint32_t i = 0; i < g->nentry; i++) b->entry[i] = pos_of[b->entry[i]];
         free(b->adj);
         free(b->codes);
@@ -782,14 +1002,18 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
     if (ne > n) ne = (uint32_t)n;
     if (ne > ANNB_GRAPH_MAX_ENTRIES) ne = ANNB_GRAPH_MAX_ENTRIES;
     if (threads < 1) threads = 1;
+    annb_graph_times *times = p->times;
+    if (times) memset(times, 0, sizeof *times);
     out->adj = malloc(n * R * sizeof *out->adj);
     out->entry = malloc(ne * sizeof *out->entry);
     size_t max_links = (size_t)ANNB_GRAPH_BATCH_MAX * R;
     uint64_t *links = malloc(max_links * sizeof *links);
     size_t *group = malloc((max_links + 1) * sizeof *group);
+    double *thread_cpu = times ? calloc((size_t)threads, sizeof *thread_cpu) : NULL;
     annb_graph_pool *pool = annb_graph_pool_new(n);
     int rc = ANNB_OK;
-    if (!out->adj || !out->entry || !links || !group || !pool) rc = ANNB_E_NOMEM;
+    if (!out->adj || !out->entry || !links || !group || !pool || (times && !thread_cpu))
+        rc = ANNB_E_NOMEM;
     if (rc == ANNB_OK) {
         memset(out->adj, 0xff, n * R * sizeof *out->adj); /* ANNB_GRAPH_NONE everywhere */
         for (uint32_t i = 0; i < ne; i++) out->entry[i] = i;
@@ -797,18 +1021,26 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
     }
     /* With codes, the build walks on them too (a quarter of the bytes to
      * fetch), and re-ranks what it finds exactly before choosing links. */
+    step_clock clk = step_begin(times);
+    int nt = 0; /* threads of the step's parallel run, for its span */
     if (rc == ANNB_OK && p->sq8) {
         out->codes = malloc(n * d);
         out->sq_params = malloc(2 * (size_t)d * sizeof *out->sq_params);
-        if (!out->codes || !out->sq_params) rc = ANNB_E_NOMEM;
-        else annb_sq8_train_encode(out->sq_params, out->codes, x, n, d);
+        if (!out->codes || !out->sq_params) {
+            rc = ANNB_E_NOMEM;
+        } else {
+            annb_sq8_train(out->sq_params, x, n, d);
+            encode_job e = {out->codes, out->sq_params, x, d};
+            nt = run_ranges(threads, n, encode_rows, &e, thread_cpu);
+        }
         out->g.codes = out->codes;
         out->g.sq = (annb_sq8){d, out->sq_params, out->sq_params + d};
     }
+    step_end(times, ANNB_GRAPH_STEP_CODES, clk, thread_cpu, nt);
     build_job j = {&out->g, out->adj, pool,
                    {&out->g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
                     NULL, 0},
-                   ef, 0, 0, threads, links, 0, group, 0, ANNB_OK};
+                   ef, 0, 0, links, 0, group, 0, 0, ANNB_OK, thread_cpu};
     annb_progress_to to = {p->progress, p->progress_ctx};
     annb_phase linked;
     if (rc == ANNB_OK) annb_phase_begin(&linked, &to, "graph", "rows", n);
@@ -820,8 +1052,14 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         j.lo = lo;
         j.hi = lo + b;
         j.w.limit = lo;
-        annb_run_threads(threads < (int)b ? threads : (int)b, build_link_rows, &j);
+        int t1 = threads < (int)b ? threads : (int)b;
+        if (thread_cpu) memset(thread_cpu, 0, (size_t)threads * sizeof *thread_cpu);
+        clk = step_begin(times);
+        atomic_store(&j.next, 0);
+        annb_run_threads(t1, build_link_rows, &j);
+        step_end(times, ANNB_GRAPH_STEP_LINK, clk, thread_cpu, t1);
         if ((rc = atomic_load(&j.rc))) break;
+        clk = step_begin(times);
         j.nlinks = 0;
         for (uint64_t u = j.lo; u < j.hi; u++)
             for (uint32_t i = 0; i < R && out->adj[u * R + i] != ANNB_GRAPH_NONE; i++)
@@ -831,17 +1069,44 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
         for (size_t i = 0; i < j.nlinks; i++)
             if (!i || links[i] >> 32 != links[i - 1] >> 32) group[j.ngroups++] = i;
         group[j.ngroups] = j.nlinks;
+        step_end(times, ANNB_GRAPH_STEP_GATHER, clk, NULL, 0);
         int t2 = threads < (int)j.ngroups ? threads : (int)j.ngroups;
+        if (thread_cpu) memset(thread_cpu, 0, (size_t)threads * sizeof *thread_cpu);
+        clk = step_begin(times);
+        atomic_store(&j.next, 0);
         if (t2 > 0) annb_run_threads(t2, build_reverse, &j);
+        step_end(times, ANNB_GRAPH_STEP_REVERSE, clk, thread_cpu, t2 > 0 ? t2 : 0);
         rc = atomic_load(&j.rc);
         lo = j.hi;
+        if (times) times->batches++;
         annb_phase_update(&linked, lo);
     }
-    if (rc == ANNB_OK) rc = connect_unreached(&out->g, out->adj, &j.w, pool, ef);
-    if (rc == ANNB_OK && p->sq8) rc = reorder(out);
+    clk = step_begin(times);
+    double span = 0;
+    uint64_t unreached = 0;
+    /* The unreached rows are searched with the build's ef. Half of it (64)
+     * halved their searches, which are half the build's CPU at 1M rows,
+     * and lost nothing on 200k ALS-like rows, but on 1M it lowered
+     * recall@100 by 0.002 to 0.003 at ef 256 to 1024 (item questions'
+     * efSearch for recall@100 0.95: 905 instead of 838). */
+    uint32_t connect_ef = ef;
+    if (rc == ANNB_OK)
+        rc = connect_unreached(&out->g, out->adj, &j.w, pool, connect_ef,
+                               p->connect_chunk ? p->connect_chunk : ANNB_GRAPH_CONNECT_CHUNK,
+                               threads, thread_cpu, &span, &unreached);
+    if (times) times->unreached = unreached;
+    if (times) {
+        double cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - clk.cpu;
+        step_add(times, ANNB_GRAPH_STEP_CONNECT, clk, span, cpu);
+    }
+    clk = step_begin(times);
+    nt = 0;
+    if (rc == ANNB_OK && p->sq8) rc = reorder(out, threads, thread_cpu, &nt);
+    step_end(times, ANNB_GRAPH_STEP_REORDER, clk, thread_cpu, nt);
     if (rc == ANNB_OK) annb_phase_end(&linked);
     free(links);
     free(group);
+    free(thread_cpu);
     annb_graph_pool_free(pool);
     if (rc) {
         annb_graph_release_built(out);

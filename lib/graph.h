@@ -52,6 +52,29 @@ typedef struct annb_graph {
     const uint32_t *row_of;
 } annb_graph;
 
+/* Where a build's time goes, step by step (annb_graph_params.times): for
+ * benchmarks (tests/bench/bench_graph_build.c), never part of the bytes. */
+enum {
+    ANNB_GRAPH_STEP_CODES,   /* 8-bit codes trained and encoded */
+    ANNB_GRAPH_STEP_LINK,    /* batches, phase 1: each row's neighbours */
+    ANNB_GRAPH_STEP_GATHER,  /* batches: the reverse links collected and sorted */
+    ANNB_GRAPH_STEP_REVERSE, /* batches, phase 2: the reverse links added */
+    ANNB_GRAPH_STEP_CONNECT, /* rows no search could reach linked */
+    ANNB_GRAPH_STEP_REORDER, /* breadth-first layout */
+    ANNB_GRAPH_STEPS
+};
+
+typedef struct annb_graph_times {
+    double wall[ANNB_GRAPH_STEPS]; /* seconds, monotonic clock */
+    double cpu[ANNB_GRAPH_STEPS];  /* seconds of the process's CPU time (all threads) */
+    /* The critical path: of each parallel run, the busiest thread's CPU
+     * time plus the serial work around it, summed (a serial step: its CPU
+     * time). About the step's wall time on idle cores. */
+    double span[ANNB_GRAPH_STEPS];
+    uint64_t batches;
+    uint64_t unreached; /* rows no search could reach after the batches */
+} annb_graph_times;
+
 /* How a graph is built (part of what makes the bytes). */
 typedef struct annb_graph_params {
     uint32_t degree;   /* R: neighbours kept per row */
@@ -60,7 +83,14 @@ typedef struct annb_graph_params {
     int sq8;           /* also 8-bit codes for the walk (sq8.h) */
     annb_progress_fn progress; /* rows linked, phase "graph" (NULL: none) */
     void *progress_ctx;
+    annb_graph_times *times;   /* filled when not NULL */
+    /* Rows no search reaches after the batches are linked in chunks of this
+     * many (0: ANNB_GRAPH_CONNECT_CHUNK): part of what makes the bytes. */
+    uint32_t connect_chunk;
 } annb_graph_params;
+
+/* Unreached rows searched at once (annb_graph_build). */
+#define ANNB_GRAPH_CONNECT_CHUNK 1024u
 
 /* efSearch of a graph bundle without a TUNE section (annb writes one). */
 #define ANNB_GRAPH_DEFAULT_EF 64u
@@ -91,7 +121,10 @@ typedef struct annb_graph_built {
  * nearer to a neighbour already kept than to the row); then each row gains
  * the batch's reverse links, pruned by the same rule when they overflow.
  * Every choice depends only on the graph before the batch, so the bytes are
- * the same on any number of threads. The entry rows are the first nentry.
+ * the same on any number of threads. Then each row no search can reach
+ * gets a link from a near reached row: searched a chunk at a time on all
+ * threads, on the graph as it stood before the chunk, linked in row order.
+ * The entry rows are the first nentry.
  *
  * out: filled on success (annb_graph_release_built), zeroed on failure.
  * Returns ANNB_OK, ANNB_E_INVALID (n, d zero; degree or build_ef out of

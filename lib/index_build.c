@@ -126,18 +126,10 @@ static int ivf_tune_search(void *ctx_v, uint32_t value, const float *q, size_t n
     return rc ? annb_error_set(err, rc, "measuring recall: IVF search failed") : ANNB_OK;
 }
 
-/* Searching annb's graph being tuned, as lib/search.c does. */
-typedef struct graph_ctx {
-    const annb_graph *g;
-    annb_graph_pool *pool;
-    annb_metric metric;
-    int threads;
-} graph_ctx;
-
-static int graph_tune_search(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
-                             int64_t *rows, annb_error *err)
+int annb_graph_tune_search(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
+                           int64_t *rows, annb_error *err)
 {
-    const graph_ctx *c = ctx_v;
+    const annb_graph_tune_ctx *c = ctx_v;
     float *scores = malloc(nq * k * sizeof *scores);
     int rc = scores ? annb_graph_search(c->g, c->pool, c->metric, q, nq, k, value, NULL,
                                         c->threads, scores, rows)
@@ -285,19 +277,20 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
     uint32_t degree;
     int sq8;
     if (annb_index_native_graph(desc, &degree, &sq8)) {
-        annb_graph_params gp = {degree, ANNB_GRAPH_DEFAULT_BUILD_EF, 0, sq8, o->progress,
-                                o->progress_ctx};
+        annb_graph_params gp = {.degree = degree, .build_ef = ANNB_GRAPH_DEFAULT_BUILD_EF,
+                                .sq8 = sq8, .progress = o->progress,
+                                .progress_ctx = o->progress_ctx};
         int threads = build_threads(o);
         int rc = annb_graph_build(&out->graph, vecs, n, d, o->metric, &gp, threads, err);
         if (rc) return rc;
         out->native_graph = 1;
-        graph_ctx ctx = {&out->graph.g, annb_graph_pool_new(n), o->metric, threads};
+        annb_graph_tune_ctx ctx = {&out->graph.g, annb_graph_pool_new(n), o->metric, threads};
         if (!ctx.pool) rc = annb_error_set(err, ANNB_E_NOMEM, "out of memory measuring recall");
         /* efSearch from 16 and above k, as for HNSW, up to ANNB_TUNE_MAX_EF. */
         in.lowest = 16;
         in.lowest_above_k = 1;
         in.highest = ANNB_TUNE_MAX_EF;
-        in.search = graph_tune_search;
+        in.search = annb_graph_tune_search;
         in.ctx = &ctx;
         if (!rc) rc = tune_index(out, &in, desc, "efSearch", o, err);
         annb_graph_pool_free(ctx.pool);

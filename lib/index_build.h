@@ -62,4 +62,17 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
 
 void annb_index_made_release(annb_index_made *made);
 
+/* The tuner's search (annb_tune_search_fn) over annb's graph, as
+ * lib/search.c searches it: ctx is an annb_graph_tune_ctx. Also what
+ * tests/bench/bench_graph_build.c tunes with. */
+typedef struct annb_graph_tune_ctx {
+    const annb_graph *g;
+    annb_graph_pool *pool;
+    annb_metric metric;
+    int threads;
+} annb_graph_tune_ctx;
+
+int annb_graph_tune_search(void *ctx, uint32_t value, const float *q, size_t nq, size_t k,
+                           int64_t *rows, annb_error *err);
+
 #endif /* ANNB_INDEX_BUILD_H */

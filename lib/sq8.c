@@ -6,19 +6,24 @@
 #include <math.h>
 #include <string.h>
 
-void annb_sq8_train_encode(float *params, uint8_t *codes, const float *x, uint64_t n, uint32_t d)
+void annb_sq8_train(float *params, const float *x, uint64_t n, uint32_t d)
 {
-    float *lo = params, *step = params + d;
-    for (uint32_t j = 0; j < d; j++) {
-        float a = x[j], b = x[j];
-        for (uint64_t i = 1; i < n; i++) {
+    float *lo = params, *hi = params + d; /* hi becomes step */
+    memcpy(lo, x, d * sizeof *lo);
+    memcpy(hi, x, d * sizeof *hi);
+    /* Row by row (one pass over x), each dimension's values in row order. */
+    for (uint64_t i = 1; i < n; i++)
+        for (uint32_t j = 0; j < d; j++) {
             float v = x[i * d + j];
-            a = v < a ? v : a;
-            b = v > b ? v : b;
+            lo[j] = v < lo[j] ? v : lo[j];
+            hi[j] = v > hi[j] ? v : hi[j];
         }
-        lo[j] = a;
-        step[j] = b > a ? (b - a) / 255.0f : 1.0f;
-    }
+    for (uint32_t j = 0; j < d; j++) hi[j] = hi[j] > lo[j] ? (hi[j] - lo[j]) / 255.0f : 1.0f;
+}
+
+void annb_sq8_encode(uint8_t *codes, const float *params, const float *x, uint64_t n, uint32_t d)
+{
+    const float *lo = params, *step = params + d;
     for (uint64_t i = 0; i < n; i++)
         for (uint32_t j = 0; j < d; j++) {
             float c = rintf((x[i * d + j] - lo[j]) / step[j]);

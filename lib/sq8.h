@@ -21,10 +21,13 @@ typedef struct annb_sq8 {
     const float *lo, *step;
 } annb_sq8;
 
-/* Trains lo and step (params: 2 x d floats, lo then step) on the n rows of
- * x, and writes the n x d codes. Deterministic; a dimension with one value
- * gets step 1. */
-void annb_sq8_train_encode(float *params, uint8_t *codes, const float *x, uint64_t n, uint32_t d);
+/* Trains lo and step (params: 2 x d floats, lo then step) on the n >= 1
+ * rows of x. Deterministic; a dimension with one value gets step 1. */
+void annb_sq8_train(float *params, const float *x, uint64_t n, uint32_t d);
+
+/* Writes the n x d codes of the n rows of x under params (any rows: the
+ * code of a row depends on that row only). */
+void annb_sq8_encode(uint8_t *codes, const float *params, const float *x, uint64_t n, uint32_t d);
 
 /* Are the parameters usable (lo finite, step finite and > 0)? 0: yes, else
  * the index of the first bad float. */

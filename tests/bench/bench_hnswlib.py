@@ -2,6 +2,7 @@
 measured like bench_annb / bench_npm.js (same queries, ground truth, ef list).
 
     python3 bench_hnswlib.py DATADIR TMPDIR NLAT LAT_SECONDS TPUT_SECONDS THREADS M EFC EFS STOP
+    python3 bench_hnswlib.py build DATADIR THREADS M EFC
 
 Builds an inner-product index with M and EFC (efConstruction) from
 items.f32 on THREADS threads (labels: row numbers, mapped to the int64 IDs
@@ -11,6 +12,8 @@ back for the open time, then sweeps ef over EFS (comma-separated) with one
 query per `knn_query` call on one thread, k=10, until recall@10 reaches STOP.
 At the first ef reaching 0.95 the THREADS-thread throughput is one batched
 `knn_query(..., num_threads=THREADS)`. Prints JSON lines like the C programs.
+The second form only builds (docs/graph.md, "Build"): one "hnswlib-build" line
+with the build's wall and CPU seconds, after set_num_threads(THREADS).
 The Python call costs a few microseconds per query on top of hnswlib's own
 search; it is in the figures, as it is in any Python service. cpu_qps1:
 queries / the calling thread's CPU time in those calls (time.thread_time),
@@ -42,7 +45,26 @@ def params(data_dir):
     return out
 
 
+def build(data_dir, threads, m, efc):
+    """The index over items.f32, and its build's wall and CPU seconds."""
+    p = params(data_dir)
+    n, d = p["n"], p["d"]
+    items = np.fromfile(os.path.join(data_dir, "items.f32"), dtype=np.float32).reshape(n, d)
+    index = hnswlib.Index(space="ip", dim=d)
+    index.set_num_threads(threads)
+    t0, c0 = time.perf_counter(), time.process_time()
+    index.init_index(max_elements=n, ef_construction=efc, M=m, random_seed=100)
+    index.add_items(items, np.arange(n), num_threads=threads)
+    return index, time.perf_counter() - t0, time.process_time() - c0
+
+
 def main():
+    if len(sys.argv) == 6 and sys.argv[1] == "build":
+        threads, m, efc = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        _, build_s, build_cpu_s = build(sys.argv[2], threads, m, efc)
+        emit({"system": "hnswlib-build", "M": m, "efConstruction": efc, "build_threads": threads,
+              "build_s": build_s, "build_cpu_s": build_cpu_s})
+        return
     if len(sys.argv) != 11:
         sys.exit(__doc__)
     data_dir, tmp_dir = sys.argv[1], sys.argv[2]
@@ -52,16 +74,11 @@ def main():
     stop = float(sys.argv[10])
     p = params(data_dir)
     n, q, d = p["n"], p["q"], p["d"]
-    items = np.fromfile(os.path.join(data_dir, "items.f32"), dtype=np.float32).reshape(n, d)
     ids = np.fromfile(os.path.join(data_dir, "items.ids"), dtype=np.int64)
     queries = np.fromfile(os.path.join(data_dir, "queries.f32"), dtype=np.float32).reshape(q, d)
     gt = np.fromfile(os.path.join(data_dir, "gt.ids"), dtype=np.int64).reshape(q, GT_K)
 
-    index = hnswlib.Index(space="ip", dim=d)
-    t0, c0 = time.perf_counter(), time.process_time()
-    index.init_index(max_elements=n, ef_construction=efc, M=m, random_seed=100)
-    index.add_items(items, np.arange(n), num_threads=threads)
-    build_s, build_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    index, build_s, build_cpu_s = build(data_dir, threads, m, efc)
     path = os.path.join(tmp_dir, "hnswlib.index")
     index.save_index(path)
     del index

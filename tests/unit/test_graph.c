@@ -8,8 +8,9 @@
  * sizes refused at open or harmless (under ASan in `make sanitize`; and on
  * heap arrays, where ASan sees every read); 8 and 72 threads with per-call
  * ef, each the single-threaded answer. One level down: every row reachable
- * from the entry rows at any degree, tiny bundles, many duplicates, the
- * visited marks' epoch wrap. */
+ * from the entry rows at any degree, the same arrays on 1, 2, 3 and 5
+ * threads with the unreached rows linked in many chunks, tiny bundles, many
+ * duplicates, the visited marks' epoch wrap. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -67,6 +68,25 @@ static void als_rows(float *out, size_t n, const double *centres, int scaled, tu
         double f = scaled ? exp(0.5 * gauss(r)) : 1.0;
         for (uint32_t j = 0; j < D; j++) out[i * D + j] = (float)((c[j] + gauss(r)) * f);
     }
+}
+
+/* The one-level-down tests' data: CENTRES centres of 24 values from the
+ * generator seeded with `seed` (r), and als_rows cut to their first d <= 24
+ * values (a new array). */
+static void als_centres(double centres[CENTRES * 24], tu_rng *r, uint64_t seed)
+{
+    tu_rng_seed(r, seed);
+    for (size_t i = 0; i < CENTRES * 24; i++) centres[i] = gauss(r);
+}
+
+static float *als_rows_cut(size_t n, uint32_t d, const double *centres, int scaled, tu_rng *r)
+{
+    float *x24 = malloc(n * 24 * sizeof *x24), *out = malloc(n * d * sizeof *out);
+    assert_true(x24 && out);
+    als_rows(x24, n, centres, scaled, r);
+    for (size_t i = 0; i < n; i++) memcpy(out + i * d, x24 + i * 24, d * sizeof *out);
+    free(x24);
+    return out;
 }
 
 /* id -> row, by binary search over sorted pairs */
@@ -1070,7 +1090,7 @@ static void test_hostile_arrays(void **state)
     for (int sq8 = 0; sq8 < 2; sq8++)
         for (int mi = 0; mi < 3; mi++) {
             annb_metric m = metrics[mi] == ANNB_METRIC_COSINE ? ANNB_METRIC_IP : metrics[mi];
-            annb_graph_params p = {8, 32, 0, sq8, NULL, NULL};
+            annb_graph_params p = {.degree = 8, .build_ef = 32, .sq8 = sq8};
             annb_graph_built gb;
             annb_error err = {0};
             assert_int_equal(annb_graph_build(&gb, x, n, d, m, &p, 2, &err), ANNB_OK);
@@ -1131,6 +1151,36 @@ static void test_hostile_arrays(void **state)
 
 /* ---- the graph's own structure (lib/graph.h, one level down) ---- */
 
+/* Rows reachable from the entry rows of g (each checked < n); *first: the
+ * lowest row that is not (n when all are). */
+static uint64_t reachable(const annb_graph *g, uint64_t *first)
+{
+    uint8_t *seen = calloc(g->n, 1);
+    uint32_t *queue = malloc(g->n * sizeof *queue);
+    assert_true(seen && queue);
+    uint64_t len = 0;
+    for (uint32_t i = 0; i < g->nentry; i++) {
+        assert_true(g->entry[i] < g->n);
+        if (!seen[g->entry[i]]) {
+            seen[g->entry[i]] = 1;
+            queue[len++] = g->entry[i];
+        }
+    }
+    for (uint64_t h = 0; h < len; h++)
+        for (uint32_t j = 0; j < g->degree; j++) {
+            uint32_t v = g->adj[(uint64_t)queue[h] * g->degree + j];
+            if (v == ANNB_GRAPH_NONE) break;
+            if (!seen[v]) {
+                seen[v] = 1;
+                queue[len++] = v;
+            }
+        }
+    for (*first = 0; *first < g->n && seen[*first]; (*first)++) continue;
+    free(seen);
+    free(queue);
+    return len;
+}
+
 /* Well-formed rows (neighbours < n, distinct, not the row itself, empty
  * slots only at the end) and every row reachable from the entry rows, so
  * that ef = n finds every row: at small degrees too, where pruning leaves
@@ -1142,21 +1192,9 @@ static void test_structure(void **state)
     const uint64_t n = 2000;
     const uint32_t d = 16;
     tu_rng r;
-    tu_rng_seed(&r, 2024);
     double centres[CENTRES * 24];
-    for (size_t i = 0; i < CENTRES * 24; i++) centres[i] = gauss(&r);
-    float *x24 = malloc(n * 24 * sizeof *x24), *x = malloc(n * d * sizeof *x), q[4 * 16];
-    float *q24 = malloc(4 * 24 * sizeof *q24);
-    assert_true(x24 && x && q24);
-    als_rows(x24, n, centres, 1, &r);
-    als_rows(q24, 4, centres, 0, &r);
-    for (uint64_t i = 0; i < n; i++) memcpy(x + i * d, x24 + i * 24, d * sizeof *x);
-    for (size_t i = 0; i < 4; i++) memcpy(q + i * d, q24 + i * 24, d * sizeof *q);
-    free(x24);
-    free(q24);
-    uint8_t *seen = malloc(n);
-    uint32_t *queue = malloc(n * sizeof *queue);
-    assert_true(seen && queue);
+    als_centres(centres, &r, 2024);
+    float *x = als_rows_cut(n, d, centres, 1, &r), *q = als_rows_cut(4, d, centres, 0, &r);
     static const uint32_t degrees[] = {2, 4, 8};
     int failures = 0;
     for (size_t di = 0; di < 3; di++)
@@ -1164,7 +1202,7 @@ static void test_structure(void **state)
             for (int sq8 = 0; sq8 < 2; sq8++) {
                 uint32_t R = degrees[di];
                 annb_metric m = metrics[mi];
-                annb_graph_params p = {R, 64, 0, sq8, NULL, NULL};
+                annb_graph_params p = {.degree = R, .build_ef = 64, .sq8 = sq8};
                 annb_graph_built gb;
                 annb_error err = {0};
                 assert_int_equal(annb_graph_build(&gb, x, n, d, m, &p, 2, &err), ANNB_OK);
@@ -1192,27 +1230,8 @@ static void test_structure(void **state)
                                                          (unsigned long long)row, nb[j]);
                     }
                 }
-                memset(seen, 0, n);
-                uint64_t len = 0;
-                for (uint32_t i = 0; i < g->nentry; i++) {
-                    assert_true(g->entry[i] < n);
-                    if (!seen[g->entry[i]]) {
-                        seen[g->entry[i]] = 1;
-                        queue[len++] = g->entry[i];
-                    }
-                }
-                for (uint64_t h = 0; h < len; h++)
-                    for (uint32_t j = 0; j < R; j++) {
-                        uint32_t v = g->adj[(uint64_t)queue[h] * R + j];
-                        if (v == ANNB_GRAPH_NONE) break;
-                        if (!seen[v]) {
-                            seen[v] = 1;
-                            queue[len++] = v;
-                        }
-                    }
+                uint64_t first, len = reachable(g, &first);
                 if (len != n) {
-                    uint64_t first = 0;
-                    while (seen[first]) first++;
                     print_message("%s: %llu of %llu rows reachable from the %u entries; row %llu "
                                   "is not\n", what, (unsigned long long)len,
                                   (unsigned long long)n, g->nentry, (unsigned long long)first);
@@ -1237,10 +1256,67 @@ static void test_structure(void **state)
                 annb_graph_pool_free(pool);
                 annb_graph_release_built(&gb);
             }
-    free(seen);
-    free(queue);
     free(x);
+    free(q);
     if (failures) fail_msg("%d graphs with unreachable rows or inexact answers at ef = n", failures);
+}
+
+/* The same arrays from annb_graph_build on 1, 2, 3 and 5 threads, where
+ * every step has work to share: batches of up to 46 rows, and (degree 2
+ * and 8, few links kept) hundreds of unreached rows linked in chunks of 5
+ * (a chunk's searches on all threads, then its links in row order). At
+ * degree 2 the reached rows fill up, so the last-link swap runs too. */
+static void test_build_threads(void **state)
+{
+    (void)state;
+    const uint64_t n = 3000;
+    const uint32_t d = 16;
+    tu_rng r;
+    double centres[CENTRES * 24];
+    als_centres(centres, &r, 77);
+    float *x = als_rows_cut(n, d, centres, 1, &r);
+    static const uint32_t degrees[] = {2, 8};
+    static const int thread_counts[] = {2, 3, 5};
+    for (size_t di = 0; di < 2; di++)
+        for (int mi = 0; mi < 3; mi += 2)
+            for (int sq8 = 0; sq8 < 2; sq8++) {
+                annb_graph_times times;
+                annb_graph_params p = {.degree = degrees[di], .build_ef = 32, .sq8 = sq8,
+                                       .times = &times, .connect_chunk = 5};
+                annb_graph_built one, other;
+                annb_error err = {0};
+                char what[96];
+                snprintf(what, sizeof what, "degree %u %s%s", degrees[di],
+                         annb_metric_name(metrics[mi]), sq8 ? " SQ8" : "");
+                assert_int_equal(annb_graph_build(&one, x, n, d, metrics[mi], &p, 1, &err),
+                                 ANNB_OK);
+                if (times.unreached < 20)
+                    fail_msg("%s: %llu rows linked after the batches, expected several chunks "
+                             "of 5", what, (unsigned long long)times.unreached);
+                uint64_t first;
+                if (reachable(&one.g, &first) != n)
+                    fail_msg("%s: row %llu left unreachable", what, (unsigned long long)first);
+                const annb_graph *g = &one.g;
+                for (size_t ti = 0; ti < 3; ti++) {
+                    assert_int_equal(annb_graph_build(&other, x, n, d, metrics[mi], &p,
+                                                      thread_counts[ti], &err),
+                                     ANNB_OK);
+                    const annb_graph *h = &other.g;
+                    int same = h->nentry == g->nentry &&
+                               !memcmp(h->adj, g->adj, n * g->degree * sizeof *g->adj) &&
+                               !memcmp(h->entry, g->entry, g->nentry * sizeof *g->entry) &&
+                               (!sq8 || (!memcmp(h->codes, g->codes, n * d) &&
+                                         !memcmp(h->row_of, g->row_of, n * sizeof *g->row_of) &&
+                                         !memcmp(other.sq_params, one.sq_params,
+                                                 2 * d * sizeof *one.sq_params)));
+                    if (!same)
+                        fail_msg("%s: %d threads build another graph than 1", what,
+                                 thread_counts[ti]);
+                    annb_graph_release_built(&other);
+                }
+                annb_graph_release_built(&one);
+            }
+    free(x);
 }
 
 /* The visited marks are 16-bit epochs: past 65,535 searches on one slot
@@ -1256,7 +1332,7 @@ static void test_epoch_wrap(void **state)
     assert_non_null(x);
     for (uint64_t i = 0; i < n * d; i++) x[i] = (float)tu_rng_uniform(&r, -1, 1);
     for (size_t i = 0; i < nq * d; i++) q[i] = (float)tu_rng_uniform(&r, -1, 1);
-    annb_graph_params p = {6, 32, 0, 1, NULL, NULL};
+    annb_graph_params p = {.degree = 6, .build_ef = 32, .sq8 = 1};
     annb_graph_built gb;
     annb_error err = {0};
     assert_int_equal(annb_graph_build(&gb, x, n, d, ANNB_METRIC_IP, &p, 1, &err), ANNB_OK);
@@ -1548,6 +1624,7 @@ int main(void)
         cmocka_unit_test(test_hostile_bundles),
         cmocka_unit_test(test_hostile_arrays),
         cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_build_threads),
         cmocka_unit_test(test_tiny_and_duplicates),
         cmocka_unit_test(test_epoch_wrap),
     };
