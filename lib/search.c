@@ -32,6 +32,7 @@ typedef struct plan {
     annb_metric metric;
     int threads;
     int exact;             /* scan every row whatever the index (annb_search_opts.exact) */
+    int ef_pinned;         /* the caller set ef_search: walk at it, never trade it for a scan */
     const int64_t *skip; /* rows excluded for every query, ascending, unique */
     size_t nskip;
     const uint8_t *genre_ok; /* bitmap of rows allowed by the genre filter, or NULL */
@@ -183,6 +184,7 @@ static int plan_make(plan *p, const annb_bundle *b, const annb_search_opts *give
     annb_tune_params_for_k(&b->c.tune, k, &p->nprobe, &p->ef_search);
     if (o->nprobe) p->nprobe = o->nprobe;
     if (o->ef_search) p->ef_search = o->ef_search;
+    p->ef_pinned = o->ef_search != 0;
     p->metric = b->c.meta.metric;
     p->fv = (annb_faiss_view){p->v.index, p->v.vecs, p->v.count, p->d, p->metric,
                               !!(b->c.meta.flags & ANNB_META_FLAG_MIPS_L2), b->c.tune.rerank};
@@ -239,6 +241,35 @@ static void plan_release(plan *p)
     free(p->genre_owned); /* a single genre's bitmap belongs to the bundle */
 }
 
+/*
+ * A batch of questions on a graph bundle is answered by an exact pass when
+ * that costs less than walking the graph for each (and is then exact). Each
+ * walk scores about ef x degree codes of scattered rows; an exact batch
+ * streams every row through exact.c's register tiles. Measured on this
+ * project's machine (docs/benchmarks.md, "Every user's top 100"): one
+ * scored neighbour costs about 60 ns (a cache miss and a d-byte code), the
+ * tiles about 0.015 ns per multiply-add, so a scored neighbour weighs about
+ * 3,000 + 16 d multiply-adds. At k = 100 on inner-product data with varying
+ * norms the tuned efSearch is in the hundreds (hnswlib needs the same ef for
+ * the same recall@100): at 200k x 64 an exact batch is 4x the walk's rate.
+ * The choice depends only on the question's sizes and the stored efSearch,
+ * never on timings, so the same question always gets the same answer; a
+ * batch starts at one tile's worth of queries (exact.c tiles 12 at once).
+ * Only at the stored efSearch: an efSearch the caller sets (a recall audit,
+ * a sweep) is walked as asked. ANNB_GRAPH_BATCH=walk or =exact forces
+ * either (benchmarks).
+ */
+static int graph_batch_exact(const annb_graph *g, size_t nq, size_t k, uint32_t ef)
+{
+    const char *force = getenv("ANNB_GRAPH_BATCH");
+    if (force && strcmp(force, "walk") == 0) return 0;
+    if (force && strcmp(force, "exact") == 0) return 1;
+    if (nq < 12) return 0;
+    double walk = (double)(ef > k ? ef : k) * g->degree * (3000.0 + 16.0 * g->d);
+    double scan = (double)g->n * g->d;
+    return scan < walk;
+}
+
 /* Exact, annb's IVF and annb's graph: our own search of the mapped vectors,
  * every filter applied inside it, so k results come back whenever k rows
  * pass (for IVF: of the probed lists; for the graph: that the walk meets). */
@@ -256,10 +287,12 @@ static int search_exact(const plan *p, const float *q, size_t nq, size_t k,
         exn[i] = extra[i].count;
     }
     annb_row_filter f = {p->genre_ok, p->skip, p->nskip, ex, exn};
-    if (rc == ANNB_OK && p->v.graph && !p->exact) /* efSearch: tuned at build (SPEC 6.14) */
-        rc = annb_graph_search(p->v.graph, p->v.graph_pool, p->metric, q, nq, k,
-                               p->ef_search ? p->ef_search : ANNB_GRAPH_DEFAULT_EF, &f, p->threads,
-                               dist, rows);
+    /* efSearch: tuned at build (SPEC 6.14) */
+    uint32_t ef = p->ef_search ? p->ef_search : ANNB_GRAPH_DEFAULT_EF;
+    if (rc == ANNB_OK && p->v.graph && !p->exact &&
+        (p->ef_pinned || !graph_batch_exact(p->v.graph, nq, k, ef)))
+        rc = annb_graph_search(p->v.graph, p->v.graph_pool, p->metric, q, nq, k, ef, &f,
+                               p->threads, dist, rows);
     else if (rc == ANNB_OK && p->v.ivf && !p->exact) /* nprobe: tuned at build (SPEC 6.14), 1 without */
         rc = annb_ivf_search_threads(p->v.ivf, p->metric, q, nq, k, p->nprobe ? p->nprobe : 1, &f,
                                      p->threads, dist, rows);

@@ -1593,12 +1593,34 @@ static void test_threads(void **state)
     assert_int_equal(asked, (size_t)T_THREADS * 2 * ncases * T_QUERIES);
     assert_int_equal(failed, 0);
     assert_int_equal(wrong, 0);
-    /* A batch on 2 threads answers as the questions one by one. */
+    /* A batch on 2 threads that walks answers as the questions one by one:
+     * at an efSearch the caller sets, and at the stored one under
+     * ANNB_GRAPH_BATCH=walk. */
     annb_hit hits[T_QUERIES * K];
+    assert_int_equal(setenv("ANNB_GRAPH_BATCH", "walk", 1), 0);
     for (size_t c = 0; c < ncases; c++) {
         assert_int_equal(t_ask(fx, &cases[c], 0, T_QUERIES, 2, hits), ANNB_OK);
         assert_true(same_hits(hits, cases[c].expected, T_QUERIES * K));
     }
+    assert_int_equal(unsetenv("ANNB_GRAPH_BATCH"), 0);
+    /* At the stored efSearch (ef 0 here) a batch is answered by an exact
+     * pass when that costs less than the walks (search.c,
+     * graph_batch_exact; always at this size): every answer is then the
+     * brute force's, while the same questions one by one walked (and
+     * missed some: checked against the brute force too). */
+    size_t walked_wrong = 0;
+    for (size_t c = 0; c < ncases; c++) {
+        if (cases[c].ef || cases[c].variant == 2) continue; /* tu_check_hits knows no genres */
+        const int64_t *ex = cases[c].variant == 1 ? fx->seen[0] : NULL;
+        size_t nex = cases[c].variant == 1 ? fx->nseen[0] : 0;
+        assert_int_equal(t_ask(fx, &cases[c], 0, T_QUERIES, 2, hits), ANNB_OK);
+        for (size_t q = 0; q < T_QUERIES; q++)
+            tu_check_hits(&fx->items, fx->queries + q * D, metrics[0], ex, nex, hits + q * K, K,
+                          "a batch at the stored efSearch");
+        walked_wrong += !same_hits(hits, cases[c].expected, T_QUERIES * K);
+    }
+    if (!walked_wrong) fail_msg("the single walks at the stored efSearch were all exact: the test "
+                                "cannot tell a batch's exact pass from a walk");
     /* More threads than the pool has slots (64): the rest take a scratch
      * of their own, and still answer alike. */
     tworker many[72];
