@@ -296,6 +296,36 @@ def graph_section(res, m, heading):
         w("Did k=10 results always come back?\n")
         w("\n".join(short_notes) + "\n")
 
+    # ---- every user's top k (bench_exact_batch)
+    peak = find("peak") or {}
+    allu = {r.get("mode"): r for r in every("annb-all-users")}
+    if allu:
+        rows = []
+        what = {"default": "the library's choice at the stored efSearch",
+                "walk": "the graph walk forced (`ANNB_GRAPH_BATCH=walk`)",
+                "exact": "exact search (`opts.exact`)"}
+        for mode in ("default", "walk", "exact"):
+            r = allu.get(mode)
+            if not r:
+                continue
+            pk = peak.get("gflops_per_core")
+            share = f"{100 * r['gflops_per_core'] / pk:.0f}%" if pk and mode != "walk" else "-"
+            rows.append([what[mode], f"{r['users']:.0f}", num(r["users_s"]),
+                         num(r["users_s_per_core"]), num(r["gflops_per_core"]), share,
+                         num(r["recall"], 4)])
+        r0 = next(iter(allu.values()))
+        w(f"**Every user's top {r0['k']:.0f}** (`bench_exact_batch`: `annb_recommend` over the "
+          f"bundle's {r0['users']:.0f} tuning users, {r0['batch']:.0f} a call as `ann-query "
+          f"--all-users` asks, {r0['threads']:.0f} threads, best of {r0['rounds']:.0f} rounds; "
+          f"recall@{r0['k']:.0f} against the exact answers; GFLOP/s = 2 x users x items x d / "
+          f"time, whatever the path does; peak: `bench_peak`, "
+          f"{num(peak.get('gflops_per_core'))} GFLOP/s per core ({peak.get('isa', '?')} FMA))\n")
+        w(table(["path", "users", "users/s (wall)", "users/s per core (CPU time)",
+                 "GFLOP/s per core", "share of peak", f"recall@{r0['k']:.0f}"], rows))
+        w("")
+
+    out += targets(find, every, sweeps, m)
+
     # ---- full sweeps
     rows = []
     for key, label in GRAPH_SYSTEMS:
@@ -310,6 +340,77 @@ def graph_section(res, m, heading):
     phases = every("phase")
     if phases:
         w("Time: " + ", ".join(f"{p['name']} {p['seconds']:.0f} s" for p in phases) + ".\n")
+    return out
+
+
+def targets(find, every, sweeps, m):
+    """Issue 13's targets, each with the figure this run reached."""
+    out = []
+    w = out.append
+    rows = []
+
+    def row(target, wanted, reached, ok):
+        rows.append([target, wanted, reached, "-" if ok is None else verdict(ok)])
+
+    for lv, want in ((0.95, 2.0), (0.99, 1.0)):
+        a = first_reaching(sweeps.get("annb", []), lv)
+        h = first_reaching(sweeps.get(REFERENCE, []), lv)
+        if a and h:
+            x = a["qps1"] / h["qps1"]
+            xc = a["cpu_qps1"] / h["cpu_qps1"] if a.get("cpu_qps1") and h.get("cpu_qps1") else None
+            row(f"1-thread QPS at recall@10 {lv:.2f}, over python3-hnswlib's", f">= {want:g}x",
+                f"{x:.2f}x ({num(a['qps1'])} / {num(h['qps1'])} QPS)"
+                + (f"; CPU QPS {xc:.2f}x" if xc else ""), x >= want)
+        else:
+            row(f"1-thread QPS at recall@10 {lv:.2f}, over python3-hnswlib's", f">= {want:g}x",
+                "not reached by " + ("annb" if not a else "hnswlib"), False if not a else None)
+    a = first_reaching(sweeps.get("annb", []), 0.95)
+    if a:
+        row("p50 latency at recall@10 0.95", "<= 0.25 ms", f"{a['p50_ms']:.3f} ms",
+            a["p50_ms"] <= 0.25)
+    annb = find("annb", index="graph") or {}
+    if annb.get("open_ms") is not None:
+        row("open time (page cache), median", "<= 5 ms",
+            f"{annb['open_ms']:.2f} ms (first {num(annb.get('open_ms_first'))})",
+            annb["open_ms"] <= 5)
+    build, hb = find("annb-build", index="graph") or {}, find("hnswlib") or {}
+    if build.get("build_s") and hb.get("build_s"):
+        row(f"build on {build.get('build_threads', '?')} threads, against python3-hnswlib's",
+            "<= 1x", f"{build['build_s']:.0f} s against {hb['build_s']:.0f} s "
+            f"({build['build_s'] / hb['build_s']:.2f}x; annb's includes reading the CSV and tuning)",
+            build["build_s"] <= hb["build_s"])
+    for f, name in (("seen100", "100 seen items excluded"), ("genre10", "genre at 10%")):
+        a_sw = every("annb-filter-sweep", index="graph", filter=f)
+        h_sw = every("hnswlib-node-filter-sweep", filter=f)
+        if not a_sw:
+            continue
+        a, h = first_reaching(a_sw, 0.95), first_reaching(h_sw, 0.95)
+        short = sum(x.get("short_answers", 0) for x in a_sw)
+        if a and h:
+            x = a["qps1"] / h["qps1"]
+            row(f"filtered ({name}) QPS at recall@10 0.95, over hnswlib-node's", ">= 1x, k results",
+                f"{x:.2f}x; {'every answer had 10 results' if not short else f'{short:.0f} short answers'}",
+                x >= 1 and not short)
+        else:
+            row(f"filtered ({name}) QPS at recall@10 0.95, over hnswlib-node's", ">= 1x, k results",
+                "not reached by " + ("annb" if not a else "hnswlib-node"), False if not a else None)
+    allu = {r.get("mode"): r for r in every("annb-all-users")}
+    peak = (find("peak") or {}).get("gflops_per_core")
+    if "default" in allu:
+        r = allu["default"]
+        row(f"every user's top {r['k']:.0f} on {r['threads']:.0f} threads (graph bundle)",
+            ">= 20,000 users/s at the stored recall",
+            f"{num(r['users_s'])} users/s, recall@{r['k']:.0f} {r['recall']:.4f}",
+            r["users_s"] >= 20000)
+    if "exact" in allu and peak:
+        r = allu["exact"]
+        share = r["gflops_per_core"] / peak
+        row("exact every-user batch, per core", ">= 70% of peak",
+            f"{100 * share:.0f}% ({num(r['gflops_per_core'])} of {num(peak)} GFLOP/s)", share >= 0.70)
+    if rows:
+        w(f"**Issue 13's targets** (n = {m.get('n', '?')}; each figure from the tables above)\n")
+        w(table(["target", "wanted", "reached", "met"], rows))
+        w("")
     return out
 
 

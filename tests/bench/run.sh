@@ -43,6 +43,8 @@
 #   BENCH_GRAPH_INDEX   ann-build --index for the graph suite (graph when
 #                       ann-build accepts it, else hnsw as a stand-in)
 #   BENCH_STOP_RECALL   the graph suite's sweeps go on to this recall@10 (0.99)
+#   BENCH_ALL_K         the graph suite's every-user top k, the tuning users'
+#                       (100; bench_exact_batch: batch path, walk, exact)
 #   BENCH_FILTERS       graph suite filters (seen100 seen1000 genre10 genre1)
 #   BENCH_WORK          bundles, results and log of this run
 #                       ($BUILD/bench-work, graph suite $BUILD/bench-work-graph-DATASET)
@@ -64,6 +66,7 @@ NLAT=${BENCH_NLAT:-1000}
 LAT_S=${BENCH_LAT_SECONDS:-120}
 OPENS=${BENCH_OPENS:-7}
 THREADS=${BENCH_THREADS:-2}
+ALL_K=${BENCH_ALL_K:-100}      # graph suite: k of every user's top k (--all-users)
 BUILD_THREADS=${BENCH_BUILD_THREADS:-$THREADS}
 TPUT_S=${BENCH_TPUT_SECONDS:-10}
 ONESHOT_RUNS=${BENCH_ONESHOT_RUNS:-9}
@@ -217,6 +220,11 @@ $CC "${FLAGS[@]}" -o "$BIN/bench_gen" tests/bench/bench_gen.c -lm
 $CC "${FLAGS[@]}" -fopenmp "${BLAS_CFLAGS[@]}" -o "$BIN/bench_gt" tests/bench/bench_gt.c "${BLAS_LIBS[@]}" -lm
 $CC "${FLAGS[@]}" -Ilib -o "$BIN/bench_annb" tests/bench/bench_annb.c -L"$BUILD" -lannb \
   -Wl,-rpath,"$(cd "$BUILD" && pwd)" -lpthread -lm
+if [ "$SUITE" = graph ]; then
+  $CC "${FLAGS[@]}" -pthread -o "$BIN/bench_peak" tests/bench/bench_peak.c
+  $CC "${FLAGS[@]}" -Ilib -o "$BIN/bench_exact_batch" tests/bench/bench_exact_batch.c -L"$BUILD" \
+    -lannb -Wl,-rpath,"$(cd "$BUILD" && pwd)"
+fi
 if ! skipped faiss && [ "$SUITE" = classic ]; then
   $CXX "${FLAGS[@]}" -fopenmp "${BLAS_CFLAGS[@]}" -o "$BIN/bench_faiss" tests/bench/bench_faiss.cpp \
     -lfaiss "${BLAS_LIBS[@]}" -lpthread
@@ -350,6 +358,22 @@ if [ "$SUITE" = graph ]; then
         "$param" "$values" "$STOP_RECALL" "$f" >>"$RESULTS" 2>>"$LOG"
     done
   fi
+  # Every stored (tuning) user's top 100 in batches, as ann-query
+  # --all-users asks: the library's choice at the stored efSearch (search.c
+  # graph_batch_exact), the walk forced, and exact search; with the CPU's
+  # peak FMA rate to read the exact path's GFLOP/s against.
+  phase "annb: every user's top $ALL_K"
+  say "  every stored user's top $ALL_K on $THREADS threads: the batch path, the walk, exact"
+  for mode in default walk exact; do
+    envs=() how=(--index)
+    [ "$mode" = walk ] && envs=(ANNB_GRAPH_BATCH=walk)
+    [ "$mode" = exact ] && how=()
+    env "${envs[@]}" "$BIN/bench_exact_batch" "$bundle" -k "$ALL_K" --threads "$THREADS" \
+      "${how[@]}" --json 2>>"$LOG" | sed "s/^{/{\"mode\":\"$mode\",/" >>"$RESULTS"
+  done
+  "$BIN/bench_peak" 1 2 2>>"$LOG" | tee -a "$LOG" | awk '
+    /threads 1:/ && !done { printf "{\"system\":\"peak\",\"isa\":\"%s\",\"gflops_per_core\":%s}\n", $1, $4; done = 1 }' \
+    >>"$RESULTS"
   phase "python3-hnswlib"
   if "$PY" -c 'import hnswlib, numpy' 2>>"$LOG"; then
     say "python3-hnswlib (M=$GRAPH_M, efConstruction=$GRAPH_EFC, $BUILD_THREADS build threads, ef swept)"
