@@ -56,8 +56,11 @@ int annb_user_sections_load(const annb_bundle *b, annb_content *c, int full, ann
         if (full && (off[0] != 0 || off[m] != total))
             return annb_sec_corrupt(err, b, ANNB_KIND_SEEN_OFFSETS, "offsets do not span 'SEEN'", 0);
         for (uint64_t u = 0; full && u < m; u++) {
-            if (off[u + 1] < off[u])
-                return annb_sec_corrupt(err, b, ANNB_KIND_SEEN_OFFSETS, "offsets decrease", u);
+            /* off[m] == total does not bound an offset before it: one
+             * past the end with smaller ones after it was read as a list */
+            if (off[u + 1] < off[u] || off[u + 1] > total)
+                return annb_sec_corrupt(err, b, ANNB_KIND_SEEN_OFFSETS,
+                                        "offsets decrease or pass the end of 'SEEN'", u + 1);
             for (uint64_t i = off[u]; i < off[u + 1]; i++) /* ascending: searched by bisection */
                 if (rows[i] >= c->meta.count || (i > off[u] && rows[i] <= rows[i - 1]))
                     return annb_sec_corrupt(err, b, ANNB_KIND_SEEN_ROWS,
