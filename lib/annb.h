@@ -546,7 +546,7 @@ ANNB_API void annb_open_opts_init(annb_open_opts *opts);
  * vectors, IDs, the catalog's titles and genre bits, the interactions, the
  * graph's links, string IDs) are used in place unverified, each read
  * checking what it reads, so that opening costs the same at any size
- * (about 0.4 ms at 1M items); ANNB_OPEN_VERIFY_ALL or annb_verify check
+ * (docs/benchmarks.md, Open time); ANNB_OPEN_VERIFY_ALL or annb_verify check
  * them: publish with `ann-inspect --verify`.
  *
  * Returns ANNB_OK, ANNB_E_IO, ANNB_E_NOT_BUNDLE, ANNB_E_VERSION,

@@ -15,7 +15,7 @@
  * into decoded buffers (zstd sections, kept in `owned`). */
 typedef struct annb_content {
     annb_meta meta;
-    const int64_t *ids;          /* meta.count, ascending */
+    const int64_t *ids;          /* meta.count, ascending if verified (bulk, SPEC 6.2) */
     const float *vecs;           /* meta.count * meta.dimension */
     /* Catalog (SPEC 6.5-6.8). TOFF, TTLS and GBIT are bulk (3.11), in
      * place and unchecked at open: read them only through
