@@ -533,8 +533,8 @@ ANNB_API void annb_open_opts_init(annb_open_opts *opts);
  *
  * Checks, before anything is used: file size, magic, version, feature bits,
  * header and table checksum, every table entry in bounds and
- * non-overlapping; then the checksum and meaning of every section that
- * searching uses (IDs, catalog, users, the Faiss index). The Faiss bytes
+ * non-overlapping; then the checksum and meaning of the sections that
+ * searching uses (META, the Faiss index, the graph's entries). The Faiss bytes
  * are checksummed and then walked by annb's own checker (SPEC 6.17: index
  * types annb writes, every length within the bytes, every graph, list and
  * ID reference in range, dimension, count and metric equal to META's,
@@ -542,9 +542,12 @@ ANNB_API void annb_open_opts_init(annb_open_opts *opts);
  * 1.7.3's reader, which trusts its input, sees them; an index type the
  * checker does not know is refused (ANNB_E_CORRUPT) unless opts.flags has
  * ANNB_OPEN_TRUST_FAISS, and then Faiss's reader may crash, or leak what it
- * allocated when it fails, on a crafted file. The bulk vector sections are used in
- * place unverified (SPEC 3.11; ANNB_OPEN_VERIFY_ALL or annb_verify check
- * them): publish with `ann-inspect --verify`.
+ * allocated when it fails, on a crafted file. The bulk sections (SPEC 3.11:
+ * vectors, IDs, the catalog's titles and genre bits, the interactions, the
+ * graph's links, string IDs) are used in place unverified, each read
+ * checking what it reads, so that opening costs the same at any size
+ * (docs/benchmarks.md, Open time); ANNB_OPEN_VERIFY_ALL or annb_verify check
+ * them: publish with `ann-inspect --verify`.
  *
  * Returns ANNB_OK, ANNB_E_IO, ANNB_E_NOT_BUNDLE, ANNB_E_VERSION,
  * ANNB_E_TRUNCATED, ANNB_E_CORRUPT, ANNB_E_CHECKSUM, ANNB_E_FAISS,
@@ -747,7 +750,9 @@ ANNB_API int annb_search(const annb_bundle *b, const float *queries, size_t nq, 
  *  hits   out: n * k slots, as for annb_search.
  * Returns ANNB_OK, ANNB_E_NOT_FOUND (a user is not in the bundle, or an
  * unknown genre), ANNB_E_INVALID (no users stored, bad argument),
- * ANNB_E_NOMEM, ANNB_E_FAISS. Thread-safe on a shared bundle.
+ * ANNB_E_CORRUPT (with exclude_seen: a user's stored seen list is damaged,
+ * in a bundle annb_verify refuses), ANNB_E_NOMEM, ANNB_E_FAISS. Thread-safe
+ * on a shared bundle.
  */
 ANNB_API int annb_recommend(const annb_bundle *b, const int64_t *users, size_t n, size_t k,
                             const annb_search_opts *opts, annb_hit *hits);
@@ -882,7 +887,8 @@ ANNB_API uint64_t annb_space_count(const annb_bundle *b, annb_space space);
  * ID order: lets a caller iterate over every user (e.g. top-k for all users). */
 ANNB_API int64_t annb_space_id(const annb_bundle *b, annb_space space, uint64_t row);
 
-/* The IDs of every row of `space` (annb_space_count of them), ascending:
+/* The IDs of every row of `space` (annb_space_count of them), ascending
+ * (in a bundle annb_verify accepts: opening does not walk them, SPEC 3.11):
  * the bundle's own array (in the mapping for a raw section), lent until
  * annb_close; NULL when the space is empty or b is NULL. For bindings that
  * hand the IDs out without copying (Python's Bundle.ids). */
@@ -997,7 +1003,8 @@ ANNB_API uint64_t annb_bundle_id(const annb_bundle *b);
 ANNB_API int annb_item_vector(const annb_bundle *b, int64_t id, float *out);
 
 /* Title of item `id` as NUL-terminated UTF-8, lent by the bundle until
- * annb_close; NULL when the ID is unknown or the catalog has no entry.
+ * annb_close; NULL when the ID is unknown, the catalog has no entry, or the
+ * stored offsets of its title are damaged (checked here, SPEC 6.8).
  * Opening does not read every title: only annb_verify guarantees clean text
  * (see annb_text_char); a writer of JSON or of a terminal must repair or
  * escape what it prints. */

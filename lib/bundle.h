@@ -15,10 +15,14 @@
  * into decoded buffers (zstd sections, kept in `owned`). */
 typedef struct annb_content {
     annb_meta meta;
-    const int64_t *ids;          /* meta.count, ascending */
+    const int64_t *ids;          /* meta.count, ascending if verified (bulk, SPEC 6.2) */
     const float *vecs;           /* meta.count * meta.dimension */
+    /* Catalog (SPEC 6.5-6.8). TOFF, TTLS and GBIT are bulk (3.11), in
+     * place and unchecked at open: read them only through
+     * annb_catalog_title and annb_catalog_genre_words. */
     const uint64_t *title_offsets; /* count + 1, or NULL without a catalog */
     const char *titles;
+    uint64_t title_size;         /* TTLS bytes */
     const char **genre_names;    /* genre_count pointers into the GVOC payload */
     uint32_t genre_count;
     uint32_t genre_words;        /* u64 words per row in genre_bits */
@@ -36,9 +40,11 @@ typedef struct annb_content {
     const int64_t *user_ids;
     const float *user_vecs;
     /* Interactions (SPEC 6.11-6.12): user row u saw item rows
-     * seen_rows[seen_offsets[u] .. seen_offsets[u+1]). NULL when absent. */
+     * seen_rows[seen_offsets[u] .. seen_offsets[u+1]). NULL when absent.
+     * Bulk (3.11), unchecked at open: read them only through annb_seen_of. */
     const uint64_t *seen_offsets;
     const uint32_t *seen_rows;
+    uint64_t seen_count;         /* SEEN's elements */
     /* String IDs (SPEC 6.19) of the items and of the users, or NULL: key
      * offsets (rows + 1) into the key text of key_size bytes. Bulk: each
      * use checks what it reads (annb_keys_stored). */
@@ -92,6 +98,21 @@ annb_space_view annb_space_of(const annb_bundle *b, annb_space s);
  * a malloc'd normalised copy of the nq queries, or NULL for the other
  * metrics (search q as it is). ANNB_OK or ANNB_E_NOMEM. */
 int annb_queries_normalized(float **out, const annb_bundle *b, const float *q, size_t nq);
+
+/* Item row's title (catalog_sections.c), checked where it is read: its
+ * offsets ascending within TTLS and a NUL at its end (SPEC 6.5). NULL
+ * without a catalog, for an empty title, or when the stored one fails
+ * those checks (a damaged bundle: the item shows no title). The text is
+ * clean only in a verified bundle (6.6): writers escape what they print. */
+const char *annb_catalog_title(const annb_content *c, uint64_t row);
+/* Item row's genre_words GBIT words, or NULL without genres. */
+const uint64_t *annb_catalog_genre_words(const annb_content *c, uint64_t row);
+
+/* User row u's seen item rows (user_sections.c), checked where they are
+ * read: offsets within SEEN, rows ascending and below the item count
+ * (SPEC 6.11-6.12). ANNB_OK with *rows and *count (0 without
+ * interactions), or ANNB_E_CORRUPT for a damaged bundle's row. */
+int annb_seen_of(const annb_content *c, uint64_t u, const uint32_t **rows, size_t *count);
 
 /* Row of item `id`, or -1. Binary search on the ascending IDs. */
 int64_t annb_row_of(const annb_bundle *b, int64_t id);

@@ -1,5 +1,6 @@
 /* catalog_sections.c - the catalog sections TOFF, TTLS, GVOC, GBIT (SPEC 6.5-6.8):
  * joined to the rows and written, then read back and checked. */
+#include "keys.h"
 #include "section_io.h"
 
 #include <stdlib.h>
@@ -74,13 +75,15 @@ int annb_catalog_sections_write(annbf_writer *w, const int64_t *ids, uint64_t n,
         pos += len;
     }
 
-    if ((rc = annbf_writer_add(w, ANNB_KIND_TITLE_OFFSETS, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_U64,
+    /* All raw: TOFF, TTLS and GBIT are read in place (bulk, SPEC 3.11), so
+     * opening does not decode them; GVOC is a few hundred bytes. */
+    if ((rc = annbf_writer_add(w, ANNB_KIND_TITLE_OFFSETS, 0, ANNBF_CODEC_RAW, ANNBF_ELEM_U64,
                                n + 1, toff, (n + 1) * sizeof *toff, &fe)) ||
-        (rc = annbf_writer_add(w, ANNB_KIND_TITLES, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_BYTES, tsize,
+        (rc = annbf_writer_add(w, ANNB_KIND_TITLES, 0, ANNBF_CODEC_RAW, ANNBF_ELEM_BYTES, tsize,
                                titles, tsize, &fe)) ||
-        (rc = annbf_writer_add(w, ANNB_KIND_GENRE_NAMES, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_BYTES,
+        (rc = annbf_writer_add(w, ANNB_KIND_GENRE_NAMES, 0, ANNBF_CODEC_RAW, ANNBF_ELEM_BYTES,
                                vsize, vocab, vsize, &fe)) ||
-        (rc = annbf_writer_add(w, ANNB_KIND_GENRE_BITS, 0, ANNBF_CODEC_ZSTD, ANNBF_ELEM_U64,
+        (rc = annbf_writer_add(w, ANNB_KIND_GENRE_BITS, 0, ANNBF_CODEC_RAW, ANNBF_ELEM_U64,
                                n * words, bits, n * words * sizeof *bits, &fe)))
         annb_error_set(err, rc, "adding catalog sections: %s", fe.message);
 out:
@@ -93,41 +96,51 @@ out:
     return rc;
 }
 
-/* Catalog sections (SPEC 6.5-6.8): all four or none. */
+/* Catalog sections (SPEC 6.5-6.8): all four or none. TOFF, TTLS and GBIT
+ * are bulk (3.11): opening checks their sizes only, so that it costs the
+ * same at any n (a pass over 1M titles' offsets, or decoding 46 MB of them,
+ * was most of the open); each read checks what it reads (annb_catalog_title)
+ * and `full` checks every row. GVOC is small and parsed here: checked. */
 int annb_catalog_sections_load(const annb_bundle *b, annb_content *c, int full, annb_error *err)
 {
     uint64_t n = c->meta.count;
     const void *toff, *ttls, *gvoc, *gbit;
+    int it = annbf_section_find(&b->file, ANNB_KIND_TITLES);
     int present = annbf_section_find(&b->file, ANNB_KIND_TITLE_OFFSETS) >= 0;
     int rc;
-    if ((rc = annb_sec_load(b, c, ANNB_KIND_TITLE_OFFSETS, present, ANNBF_ELEM_U64, n + 1, &toff,
-                            err)) ||
-        (rc = annb_sec_load(b, c, ANNB_KIND_TITLES, present, ANNBF_ELEM_BYTES, UINT64_MAX, &ttls,
-                            err)) ||
-        (rc = annb_sec_load(b, c, ANNB_KIND_GENRE_NAMES, present, ANNBF_ELEM_BYTES, UINT64_MAX,
-                            &gvoc, err)))
-        return rc;
     if (!present) {
-        if (ttls || gvoc || annbf_section_find(&b->file, ANNB_KIND_GENRE_BITS) >= 0)
+        if (it >= 0 || annbf_section_find(&b->file, ANNB_KIND_GENRE_NAMES) >= 0 ||
+            annbf_section_find(&b->file, ANNB_KIND_GENRE_BITS) >= 0)
             return annb_error_set(err, ANNB_E_CORRUPT, "%s: catalog sections without 'TOFF'",
                                   b->path);
         return ANNB_OK;
     }
-    /* Titles: offsets strictly ascending from 0 to the blob size, each title
-     * NUL-terminated (an empty one: the item has no catalog entry). */
+    if (it < 0)
+        return annb_error_set(err, ANNB_E_CORRUPT, "%s: required section '%.4s' is missing",
+                              b->path, ANNB_KIND_TITLES);
+    if ((rc = annb_sec_bulk(b, c, ANNB_KIND_TITLE_OFFSETS, ANNBF_ELEM_U64, n + 1, full, &toff,
+                            err)) ||
+        (rc = annb_sec_bulk(b, c, ANNB_KIND_TITLES, ANNBF_ELEM_BYTES,
+                            b->file.sections[it].elem_count, full, &ttls, err)) ||
+        (rc = annb_sec_load(b, c, ANNB_KIND_GENRE_NAMES, 1, ANNBF_ELEM_BYTES, UINT64_MAX, &gvoc,
+                            err)))
+        return rc;
+    /* Titles (full only): offsets strictly ascending from 0 to the blob
+     * size, each title NUL-terminated and clean text (an empty one: the item
+     * has no catalog entry). */
     const uint64_t *off = toff;
     const char *titles = ttls;
-    uint64_t tsize = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_TITLES)].decoded_size;
-    if (off[0] != 0 || off[n] != tsize)
+    uint64_t tsize = b->file.sections[it].decoded_size;
+    if (full && (off[0] != 0 || off[n] != tsize))
         return annb_sec_corrupt(err, b, ANNB_KIND_TITLE_OFFSETS, "offsets do not span the titles", 0);
-    for (uint64_t i = 0; i < n; i++) {
-        /* off[i + 1] <= tsize before it is used: off[n] == tsize does not
-         * bound an offset that a later one (out of order) comes under. */
-        if (off[i + 1] <= off[i] || off[i + 1] > tsize || titles[off[i + 1] - 1] != '\0')
+    for (uint64_t i = 0; full && i < n; i++) {
+        size_t len;
+        const char *t = annb_keys_stored(off, titles, tsize, i, &len);
+        if (!t)
             return annb_sec_corrupt(err, b, ANNB_KIND_TITLE_OFFSETS, "title offset out of order or title "
                                     "not NUL-terminated", i);
-        if (full && (rc = annb_sec_check_text(err, b, ANNB_KIND_TITLES, "title of row", i, titles,
-                                              off[i], off[i + 1] - 1)))
+        if ((rc = annb_sec_check_text(err, b, ANNB_KIND_TITLES, "title of row", i, titles,
+                                      off[i], off[i] + len)))
             return rc;
     }
     /* Genre vocabulary: NUL-terminated names, each non-empty. */
@@ -151,7 +164,9 @@ int annb_catalog_sections_load(const annb_bundle *b, annb_content *c, int full, 
     }
     c->genre_count = g;
     c->genre_words = (g + 63) / 64;
-    if ((rc = annb_sec_load(b, c, ANNB_KIND_GENRE_BITS, 1, ANNBF_ELEM_U64, n * c->genre_words,
+    /* GBIT: its size is all that bounds a read (row r's words, a genre
+     * below g); bits past the vocabulary are never read, refused by full. */
+    if ((rc = annb_sec_bulk(b, c, ANNB_KIND_GENRE_BITS, ANNBF_ELEM_U64, n * c->genre_words, full,
                             &gbit, err)))
         return rc;
     c->genre_bits = gbit;
@@ -163,6 +178,21 @@ int annb_catalog_sections_load(const annb_bundle *b, annb_content *c, int full, 
                 return annb_sec_corrupt(err, b, ANNB_KIND_GENRE_BITS, "bit set past the vocabulary", i);
     c->title_offsets = off;
     c->titles = titles;
+    c->title_size = tsize;
     return ANNB_OK;
 }
 
+const char *annb_catalog_title(const annb_content *c, uint64_t row)
+{
+    size_t len;
+    if (!c->titles || row >= c->meta.count) return NULL;
+    const char *t = annb_keys_stored(c->title_offsets, c->titles, c->title_size, row, &len);
+    return t && len ? t : NULL;
+}
+
+const uint64_t *annb_catalog_genre_words(const annb_content *c, uint64_t row)
+{
+    /* GBIT holds n x genre_words words (checked at open); none: NULL. */
+    if (!c->genre_bits || !c->genre_words || row >= c->meta.count) return NULL;
+    return c->genre_bits + row * c->genre_words;
+}

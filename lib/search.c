@@ -388,10 +388,10 @@ int annb_recommend(const annb_bundle *b, const int64_t *users, size_t n, size_t 
             }
             /* Stored user vectors are already normalised for cosine. */
             memcpy(q + i * d, b->c.user_vecs + (uint64_t)u * d, d * sizeof *q);
-            if (opts->exclude_seen) {
-                const uint64_t *off = b->c.seen_offsets;
-                seen[i] = (row_list){b->c.seen_rows + off[u], (size_t)(off[u + 1] - off[u])};
-            }
+            /* A damaged list (unchecked at open, SPEC 3.11): ANNB_E_CORRUPT. */
+            if (opts->exclude_seen &&
+                (rc = annb_seen_of(&b->c, (uint64_t)u, &seen[i].rows, &seen[i].count)))
+                break;
         }
         if (rc == ANNB_OK)
             rc = run_plan(&p, q, m, k, opts->exclude_seen ? seen : NULL, hits + at * k);

@@ -20,13 +20,14 @@ int annb_user_sections_load(const annb_bundle *b, annb_content *c, int full, ann
             return annb_error_set(err, ANNB_E_CORRUPT, "%s: user sections without 'UIDS'", b->path);
         return ANNB_OK;
     }
-    if ((rc = annb_sec_load(b, c, ANNB_KIND_USER_IDS, 1, ANNBF_ELEM_I64, UINT64_MAX, &p, err)))
-        return rc;
+    /* UIDS bulk like IDS (SPEC 3.11): bisected, never used to locate bytes. */
     uint64_t m = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_USER_IDS)].elem_count;
     if (m == 0 || m > UINT32_MAX)
         return annb_sec_corrupt(err, b, ANNB_KIND_USER_IDS, "user count out of range 1..2^32-1", m);
+    if ((rc = annb_sec_bulk(b, c, ANNB_KIND_USER_IDS, ANNBF_ELEM_I64, m, full, &p, err)))
+        return rc;
     c->user_ids = p;
-    if ((rc = annb_sec_check_ids(b, ANNB_KIND_USER_IDS, c->user_ids, m, err))) return rc;
+    if (full && (rc = annb_sec_check_ids(b, ANNB_KIND_USER_IDS, c->user_ids, m, err))) return rc;
     if ((rc = annb_sec_bulk_f32(b, c, ANNB_KIND_USER_VECS, m * c->meta.dimension, full, &p, err)))
         return rc;
     c->user_vecs = p;
@@ -35,25 +36,36 @@ int annb_user_sections_load(const annb_bundle *b, annb_content *c, int full, ann
                         full, &c->user_key_offsets, &c->user_keys, &c->user_key_size, err)))
         return rc;
     if (has_seen) {
-        if ((rc = annb_sec_load(b, c, ANNB_KIND_SEEN_OFFSETS, 1, ANNBF_ELEM_U64, m + 1, &p, err)))
+        /* Bulk (SPEC 3.11): opening checks sizes only, so that it costs the
+         * same at any size (decoding 1M users' lists was hundreds of MB at
+         * every open); annb_seen_of checks the list it reads, full all. */
+        int is = annbf_section_find(&b->file, ANNB_KIND_SEEN_ROWS);
+        if (is < 0)
+            return annb_error_set(err, ANNB_E_CORRUPT, "%s: required section '%.4s' is missing",
+                                  b->path, ANNB_KIND_SEEN_ROWS);
+        if ((rc = annb_sec_bulk(b, c, ANNB_KIND_SEEN_OFFSETS, ANNBF_ELEM_U64, m + 1, full, &p, err)))
             return rc;
         const uint64_t *off = p;
-        if ((rc = annb_sec_load(b, c, ANNB_KIND_SEEN_ROWS, 1, ANNBF_ELEM_U32, UINT64_MAX, &p, err)))
+        uint64_t total = b->file.sections[is].elem_count;
+        if ((rc = annb_sec_bulk(b, c, ANNB_KIND_SEEN_ROWS, ANNBF_ELEM_U32, total, full, &p, err)))
             return rc;
         const uint32_t *rows = p;
-        uint64_t total = b->file.sections[annbf_section_find(&b->file, ANNB_KIND_SEEN_ROWS)].elem_count;
-        if (off[0] != 0 || off[m] != total)
+        c->seen_offsets = off;
+        c->seen_rows = rows;
+        c->seen_count = total;
+        if (full && (off[0] != 0 || off[m] != total))
             return annb_sec_corrupt(err, b, ANNB_KIND_SEEN_OFFSETS, "offsets do not span 'SEEN'", 0);
-        for (uint64_t u = 0; u < m; u++) {
-            if (off[u + 1] < off[u])
-                return annb_sec_corrupt(err, b, ANNB_KIND_SEEN_OFFSETS, "offsets decrease", u);
-            for (uint64_t i = off[u]; i < off[u + 1]; i++) /* ascending: searched by bsearch */
+        for (uint64_t u = 0; full && u < m; u++) {
+            /* off[m] == total does not bound an offset before it: one
+             * past the end with smaller ones after it was read as a list */
+            if (off[u + 1] < off[u] || off[u + 1] > total)
+                return annb_sec_corrupt(err, b, ANNB_KIND_SEEN_OFFSETS,
+                                        "offsets decrease or pass the end of 'SEEN'", u + 1);
+            for (uint64_t i = off[u]; i < off[u + 1]; i++) /* ascending: searched by bisection */
                 if (rows[i] >= c->meta.count || (i > off[u] && rows[i] <= rows[i - 1]))
                     return annb_sec_corrupt(err, b, ANNB_KIND_SEEN_ROWS,
                                             "item rows of a user out of range or not ascending", i);
         }
-        c->seen_offsets = off;
-        c->seen_rows = rows;
     } else if (annbf_section_find(&b->file, ANNB_KIND_SEEN_ROWS) >= 0) {
         return annb_error_set(err, ANNB_E_CORRUPT, "%s: 'SEEN' without 'SOFF'", b->path);
     }
@@ -61,7 +73,24 @@ int annb_user_sections_load(const annb_bundle *b, annb_content *c, int full, ann
 }
 
 
-/* UIDS and UVEC raw (searched in place), SOFF and SEEN compressed, then the
+int annb_seen_of(const annb_content *c, uint64_t u, const uint32_t **rows, size_t *count)
+{
+    *rows = NULL;
+    *count = 0;
+    if (!c->seen_offsets || u >= c->user_count) return ANNB_OK;
+    uint64_t from = c->seen_offsets[u], to = c->seen_offsets[u + 1];
+    if (from > to || to > c->seen_count) return ANNB_E_CORRUPT;
+    const uint32_t *r = c->seen_rows + from;
+    /* Ascending (searched by bisection) and rows of items: one pass over
+     * one user's list, small next to the search it filters. */
+    for (uint64_t i = 0; i < to - from; i++)
+        if (r[i] >= c->meta.count || (i && r[i] <= r[i - 1])) return ANNB_E_CORRUPT;
+    *rows = r;
+    *count = (size_t)(to - from);
+    return ANNB_OK;
+}
+
+/* UIDS, UVEC, SOFF and SEEN raw (read in place: SPEC 3.11), then the
  * users' string IDs. */
 int annb_user_sections_write(annbf_writer *w, const int64_t *ids, const float *vecs, uint64_t m,
                              uint32_t d, const uint64_t *seen_offsets, const uint32_t *seen_rows,
@@ -72,11 +101,10 @@ int annb_user_sections_write(annbf_writer *w, const int64_t *ids, const float *v
         (rc = annb_sec_add_raw(w, ANNB_KIND_USER_VECS, ANNBF_ELEM_F32, m * d, vecs, m * d * 4, fe)))
         return rc;
     if (seen_offsets &&
-        ((rc = annbf_writer_add(w, ANNB_KIND_SEEN_OFFSETS, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_ZSTD,
-                                ANNBF_ELEM_U64, m + 1, seen_offsets, (m + 1) * 8, fe)) ||
-         (rc = annbf_writer_add(w, ANNB_KIND_SEEN_ROWS, ANNBF_FLAG_CRITICAL, ANNBF_CODEC_ZSTD,
-                                ANNBF_ELEM_U32, seen_offsets[m], seen_rows, seen_offsets[m] * 4,
-                                fe))))
+        ((rc = annb_sec_add_raw(w, ANNB_KIND_SEEN_OFFSETS, ANNBF_ELEM_U64, m + 1, seen_offsets,
+                                (m + 1) * 8, fe)) ||
+         (rc = annb_sec_add_raw(w, ANNB_KIND_SEEN_ROWS, ANNBF_ELEM_U32, seen_offsets[m], seen_rows,
+                                seen_offsets[m] * 4, fe))))
         return rc;
     if (src)
         return annb_keys_sections_write(w, ANNB_KIND_USER_KEY_OFFSETS, ANNB_KIND_USER_KEYS, keys,

@@ -18,6 +18,11 @@
  *       batched call (nq=min(1000,q), k=100) for recall@100, then THREADS
  *       pthreads sharing the bundle, nq=1, k=10, for TPUT_SECONDS (or until
  *       every query is answered once).
+ *   bench_annb open BUNDLE OPENS
+ *       annb_open + annb_close of BUNDLE: the first, then the best and
+ *       median of OPENS more (the open time of issue 13: it should not
+ *       depend on the bundle's size); also the median with
+ *       ANNB_OPEN_VERIFY_ALL over OPENS / 10 + 1 more.
  *   bench_annb sweep BUNDLE DATADIR LABEL NLAT TPUT_SECONDS THREADS LAT_SECONDS PARAM V,V,...
  *       the same single queries with opts.nprobe (PARAM nprobe) or
  *       opts.ef_search (PARAM efSearch) set to each value in turn, up to
@@ -37,9 +42,11 @@
 #include "annb.h"
 #include "bench_common.h"
 
+#include <math.h>
+
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_annb membw MB | ingest CSV D | choose N D NAME...\n"
+    fprintf(stderr, "usage: bench_annb membw MB | ingest CSV D | choose N D NAME... | open BUNDLE OPENS\n"
                     "       bench_annb search BUNDLE DATADIR LABEL NLAT OPENS TPUT_SECONDS THREADS "
                     "LAT_SECONDS\n"
                     "       bench_annb sweep BUNDLE DATADIR LABEL NLAT TPUT_SECONDS THREADS "
@@ -237,6 +244,43 @@ static int mode_sweep(int argc, char **a)
     return 0;
 }
 
+static int mode_open(char **a)
+{
+    const char *path = a[0];
+    size_t opens = strtoull(a[1], NULL, 10);
+    if (!opens) usage();
+    double *t = malloc(opens * sizeof *t), first, best = INFINITY, p50, vfirst, vp50;
+    if (!t) bench_die("out of memory");
+    double t0 = bench_now();
+    open_close(path);
+    first = (bench_now() - t0) * 1e3;
+    for (size_t i = 0; i < opens; i++) {
+        t0 = bench_now();
+        open_close(path);
+        t[i] = (bench_now() - t0) * 1e3;
+        if (t[i] < best) best = t[i];
+    }
+    p50 = bench_percentile(t, opens, 50);
+    free(t);
+    bench_measure_open(&vfirst, &vp50, open_verify_close, path, opens / 10 + 1);
+    annb_bundle *b = open_or_die(path, 0);
+    annb_bundle_info info;
+    annb_bundle_info_get(&info, b);
+    bench_json_begin();
+    bench_json_str("system", "annb-open");
+    bench_json_str("bundle", path);
+    bench_json_num("items", (double)info.count);
+    bench_json_num("file_bytes", (double)info.file_size);
+    bench_json_num("opens", (double)opens);
+    bench_json_num("open_ms_first", first);
+    bench_json_num("open_ms_best", best);
+    bench_json_num("open_ms", p50);
+    bench_json_num("open_verify_ms", vp50);
+    bench_json_end();
+    annb_close(b);
+    return 0;
+}
+
 static int mode_choose(int argc, char **argv)
 {
     uint64_t n = strtoull(argv[0], NULL, 10);
@@ -290,6 +334,7 @@ int main(int argc, char **argv)
     }
     if (argc == 10 && !strcmp(argv[1], "search")) return mode_search(argv + 2);
     if (argc >= 11 && argc <= 13 && !strcmp(argv[1], "sweep")) return mode_sweep(argc - 2, argv + 2);
+    if (argc == 4 && !strcmp(argv[1], "open")) return mode_open(argv + 2);
     if (argc >= 5 && !strcmp(argv[1], "choose")) return mode_choose(argc - 2, argv + 2);
     usage();
 }

@@ -318,7 +318,7 @@ expect_stdout_matches '^verify +ok'
 
 # One flipped byte in a section: ann-inspect still describes the structure,
 # --verify and ann-query refuse it.
-for kind in VECS IDS TTLS; do
+for kind in VECS IDS TTLS META; do
     off=$(section_offset "$IP" $kind)
     check "ann-inspect lists $kind" test -n "$off"
     [ -n "$off" ] || continue
@@ -327,9 +327,9 @@ for kind in VECS IDS TTLS; do
     run "$INSPECT" "$W/flip.annb" --verify
     expect_failure ann-inspect 1 "checksum"
     expect_stdout_matches "^$kind "
-    # Vectors are used unverified at open (SPEC 3.11): ann-query --verify
-    # checks them too; other sections are checked at every open.
-    if [ $kind = VECS ]; then
+    # Bulk sections (vectors, IDs, titles) are used unverified at open (SPEC
+    # 3.11): ann-query --verify checks them too; others at every open.
+    if [ $kind != META ]; then
         run "$QUERY" "$W/flip.annb" --item 1
         expect_status 0
         run "$QUERY" "$W/flip.annb" --item 1 --verify
@@ -520,7 +520,7 @@ flip_byte "$W/flip-json.annb" $((off + 5))
 run "$INSPECT" "$W/flip-json.annb" --json --verify
 expect_failure ann-inspect 1 "checksum"
 expect_stdout_matches '"verify":\{"ok":false,"code":-8,"name":"checksum mismatch","message":"[^"]*flip-json\.annb: at byte [0-9]+: [^"]*"\}\}$'
-off=$(section_offset "$IP" IDS)
+off=$(section_offset "$IP" META)
 cp "$IP" "$W/flip-json.annb"
 flip_byte "$W/flip-json.annb" $((off + 5))
 run "$INSPECT" "$W/flip-json.annb" --json --verify

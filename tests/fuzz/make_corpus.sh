@@ -65,6 +65,10 @@ ab "$tmp/items.csv" "$data/cli/movies.csv" -m cosine -o "$b/seed-flat-cosine-cat
 ab "$tmp/wide.tsv" -m l2 -o "$b/seed-flat-l2.annb"
 ab "$tmp/wide.tsv" "$data/cli/movies.dat" -m l2 -o "$b/seed-flat-l2-catalog-dat.annb"
 ab "$tmp/wide.tsv" -i 'IVF2,Flat' -t 1 -o "$b/seed-ivf2-flat.annb" 2>/dev/null
+# The catalog and the interactions raw, read in place (bulk, SPEC 3.11).
+printf 'user,item\n10,2571\n10,42\n20,1\n20,10\n20,3000000000\n30,-7\n' >"$tmp/seen.csv"
+ab "$tmp/items.csv" "$data/cli/movies.dat" --users "$data/cli/users.csv" \
+    --interactions "$tmp/seen.csv" -o "$b/seed-flat-ip-catalog-seen.annb"
 
 # Broken variants. Without repair they stop at the first check; the repair
 # harness gets past the checksums of all but FAIS.

@@ -354,7 +354,9 @@ static const field_edit field_edits[] = {
     {"element count disagrees with the size (3.5)", "VECS", 40, 8, 1, 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
     {"zstd decoded size 2^40 (3.5, 3.6)", "TTLS", 32, 8, 0, 1ull << 40, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
     {"reserved entry bytes (3.1)", "GBIT", 56, 8, 0, 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
-    {"section checksum (3.8)", "IDS ", 48, 8, 1, 1, ANNB_E_CHECKSUM, ANNB_OK},
+    /* META: IDS is bulk (3.11), its checksum verified only by full
+     * verification (test_section_payload_flips) */
+    {"section checksum (3.8)", "META", 48, 8, 1, 1, ANNB_E_CHECKSUM, ANNB_OK},
 };
 
 /* Index of the table entry of this kind ("LAST": the one with the highest
@@ -439,9 +441,10 @@ static void test_bad_section_contents(void **state)
     fixture *fx = *state;
     uint64_t id0 = payload_get(fx->bytes, "IDS ", 0, 8);
     const payload_edit edits[] = {
-        {"IDs not ascending (6.2)", "IDS ", 8, 8, id0 - 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
-        {"an ID twice (6.2)", "IDS ", 8, 8, id0, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
-        {"INT64_MIN as an ID (6.2)", "IDS ", 0, 8, (uint64_t)INT64_MIN, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
+        /* IDS is bulk (3.11): IDs locate nothing, full verification only. */
+        {"IDs not ascending (6.2)", "IDS ", 8, 8, id0 - 1, ANNB_OK, ANNB_E_CORRUPT},
+        {"an ID twice (6.2)", "IDS ", 8, 8, id0, ANNB_OK, ANNB_E_CORRUPT},
+        {"INT64_MIN as an ID (6.2)", "IDS ", 0, 8, (uint64_t)INT64_MIN, ANNB_OK, ANNB_E_CORRUPT},
         {"META dimension 0 (6.1)", "META", 0, 4, 0, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
         {"META dimension disagrees with VECS (6.1)", "META", 0, 4, D - 1, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
         {"META metric 3 (6.1)", "META", 4, 4, 3, ANNB_E_CORRUPT, ANNB_E_CORRUPT},
@@ -468,7 +471,7 @@ static void test_bad_section_contents(void **state)
 }
 
 /* One flipped byte (first, middle, last) in each section's stored bytes:
- * annb_open loads every section of a v1 bundle and refuses; a structure-only
+ * annb_open verifies every section but the bulk ones and refuses; a structure-only
  * handle opens and annb_verify refuses. The FAIS section of the IVF bundle
  * is among them: Faiss must never parse unverified bytes. */
 static void flip_each_section(fixture *fx, const uint8_t *image, size_t size, const char *path)
@@ -489,10 +492,13 @@ static void flip_each_section(fixture *fx, const uint8_t *image, size_t size, co
             c[spots[j]] ^= 0x04;
             snprintf(what, sizeof what, "%s: byte %llu of section %s flipped", path,
                      (unsigned long long)spots[j], si.kind);
-            /* Bulk vectors are used unverified at open (SPEC 3.11): damage
+            /* Bulk sections are used unverified at open (SPEC 3.11): damage
              * there is found by annb_verify and by ANNB_OPEN_VERIFY_ALL. */
-            int bulk = !strcmp(si.kind, "VECS") || !strcmp(si.kind, "UVEC") ||
-                       !strcmp(si.kind, "IVEC");
+            static const char *const bulk_kinds[] = {"IDS ", "VECS", "UIDS", "UVEC", "IVEC",
+                                                     "TOFF", "TTLS", "GBIT", "SOFF", "SEEN"};
+            int bulk = 0;
+            for (size_t k = 0; k < sizeof bulk_kinds / sizeof bulk_kinds[0]; k++)
+                bulk |= !strcmp(si.kind, bulk_kinds[k]);
             expect_open(fx, c, size, 0, bulk ? ANNB_OK : ANNB_E_CHECKSUM, what);
             expect_open(fx, c, size, ANNB_OPEN_VERIFY_ALL, ANNB_E_CHECKSUM, what);
             expect_verify(fx, c, size, ANNB_E_CHECKSUM, what);
