@@ -92,6 +92,7 @@ typedef struct scratch {
     size_t list_cap;
     uint32_t *kept;
     float *prep;    /* the query prepared for the codes (sq8.h), 2 x d */
+    int8_t *wq;     /* or, for the integer score, its d int8 weights */
     uint32_t prep_d;
 } scratch;
 
@@ -103,6 +104,7 @@ static void scratch_release_memory(scratch *s)
     free(s->list);
     free(s->kept);
     free(s->prep);
+    free(s->wq);
     memset(s, 0, sizeof *s);
 }
 
@@ -191,6 +193,9 @@ typedef struct walk {
     int l2;
     const annb_row_filter *filter; /* NULL: every row may answer */
     uint64_t limit; /* rows >= limit are not in the graph yet (build) */
+    /* ip and cosine on codes: the integer score (sq8.h), the same on every
+     * CPU; NULL (l2): code_fn's floats. */
+    annb_sq8_dots_fn dots;
 } walk;
 
 static inline float dist_of(const walk *w, const float *x, const float *q)
@@ -233,6 +238,26 @@ static inline float walk_dist(const walk *w, const scratch *s, uint32_t r, const
     return w->l2 ? v : -v;
 }
 
+/* The walk's distances to the m <= ANNB_GRAPH_MAX_DEGREE rows pos[],
+ * scored in one loop (the integer kernel prefetches its own rows). */
+static void walk_dists(const walk *w, const scratch *s, const uint32_t *pos, uint32_t m,
+                       const float *q, float *dist)
+{
+    if (w->g->codes && w->dots) {
+        int32_t v[ANNB_GRAPH_MAX_DEGREE];
+        w->dots(w->g->codes, w->g->d, pos, m, s->wq, v);
+        for (uint32_t j = 0; j < m; j++) dist[j] = -(float)v[j];
+        return;
+    }
+    /* A few lines ahead, not all at once (too many misses in flight stall
+     * the prefetches themselves). */
+    for (uint32_t j = 0; j < m && j < ANNB_GRAPH_PREFETCH; j++) prefetch_row(w, pos[j]);
+    for (uint32_t j = 0; j < m; j++) {
+        if (j + ANNB_GRAPH_PREFETCH < m) prefetch_row(w, pos[j + ANNB_GRAPH_PREFETCH]);
+        dist[j] = walk_dist(w, s, pos[j], q);
+    }
+}
+
 /* The bundle row at graph position pos, or -1 when the (bulk) GROW entry
  * is out of range: such a position never answers. */
 static inline int64_t row_at(const annb_graph *g, uint32_t pos)
@@ -266,28 +291,40 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
             float *p = realloc(s->prep, 2 * (size_t)d * sizeof *p);
             if (!p) return ANNB_E_NOMEM;
             s->prep = p;
+            int8_t *b = realloc(s->wq, d);
+            if (!b) return ANNB_E_NOMEM;
+            s->wq = b;
             s->prep_d = d;
         }
-        annb_sq8_prepare(s->prep, &g->sq, w->l2 ? ANNB_METRIC_L2 : ANNB_METRIC_IP, q);
+        if (w->dots) annb_sq8_query_i8(s->wq, &g->sq, q);
+        else annb_sq8_prepare(s->prep, &g->sq, w->l2 ? ANNB_METRIC_L2 : ANNB_METRIC_IP, q);
     }
     s->cand.size = s->top.size = 0;
     s->cand.max = 0;
     s->top.max = 1;
     if (heap_reserve(&s->top, ef + 1) || heap_reserve(&s->cand, nentry + 64)) return ANNB_E_NOMEM;
     float bound = INFINITY; /* the worst kept distance once ef are kept */
-    for (uint32_t i = 0; i < nentry; i++) {
-        uint32_t r = entry[i];
-        if (r >= w->limit || s->mark[r] == s->epoch) continue;
-        s->mark[r] = s->epoch;
-        node x = {walk_dist(w, s, r, q), r};
-        heap_push(&s->cand, x);
-        if (walk_allows(w, qi, r)) {
-            heap_push(&s->top, x);
-            if (s->top.size > ef) heap_pop(&s->top);
+    uint32_t fresh[ANNB_GRAPH_MAX_DEGREE];
+    float dist[ANNB_GRAPH_MAX_DEGREE];
+    for (uint32_t i0 = 0; i0 < nentry; i0 += ANNB_GRAPH_MAX_DEGREE) {
+        uint32_t m = 0;
+        for (uint32_t i = i0; i < nentry && i < i0 + ANNB_GRAPH_MAX_DEGREE; i++) {
+            uint32_t r = entry[i];
+            if (r >= w->limit || s->mark[r] == s->epoch) continue;
+            s->mark[r] = s->epoch;
+            fresh[m++] = r;
+        }
+        walk_dists(w, s, fresh, m, q, dist);
+        for (uint32_t i = 0; i < m; i++) {
+            node x = {dist[i], fresh[i]};
+            heap_push(&s->cand, x);
+            if (walk_allows(w, qi, x.row)) {
+                heap_push(&s->top, x);
+                if (s->top.size > ef) heap_pop(&s->top);
+            }
         }
     }
     if (s->top.size == ef) bound = s->top.v[0].dist;
-    uint32_t fresh[ANNB_GRAPH_MAX_DEGREE];
     while (s->cand.size) {
         node c = s->cand.v[0];
         if (c.dist > bound) break; /* nothing left can enter the ef best */
@@ -303,16 +340,13 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
             s->mark[r] = s->epoch;
             fresh[m++] = r;
         }
-        /* The next candidate's neighbours, and the first fresh vectors: a
-         * few lines ahead, not all at once (too many misses in flight stall
-         * the prefetches themselves). */
+        /* The next candidate's neighbours, while these are scored. */
         if (s->cand.size) __builtin_prefetch(g->adj + (size_t)s->cand.v[0].row * R);
-        for (uint32_t j = 0; j < m && j < ANNB_GRAPH_PREFETCH; j++) prefetch_row(w, fresh[j]);
         if (heap_reserve(&s->cand, s->cand.size + m)) return ANNB_E_NOMEM;
+        walk_dists(w, s, fresh, m, q, dist);
         for (uint32_t j = 0; j < m; j++) {
             uint32_t r = fresh[j];
-            if (j + ANNB_GRAPH_PREFETCH < m) prefetch_row(w, fresh[j + ANNB_GRAPH_PREFETCH]);
-            node x = {walk_dist(w, s, r, q), r};
+            node x = {dist[j], r};
             if (s->top.size == ef && !before(x, s->top.v[0])) continue;
             heap_push(&s->cand, x);
             if (!walk_allows(w, qi, r)) continue;
@@ -452,13 +486,16 @@ int annb_graph_search(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
         scan_allowed(g, m, q, nq, k, filter, scores, rows);
         return ANNB_OK;
     }
+    /* A filter that refuses nothing (search.c always passes one) is none:
+     * checking it costs each row the walk keeps a random read of GROW. */
+    if (filter && !filter->allowed && !filter->nskip && !filter->extra) filter = NULL;
     if (ef < k) ef = k;
     if (ef > g->n) ef = (size_t)g->n;
     if (threads < 1) threads = 1;
     if ((size_t)threads > nq) threads = (int)nq;
     search_job j = {g, pool,
                     {g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
-                     filter, g->n},
+                     filter, g->n, m == ANNB_METRIC_L2 ? NULL : annb_sq8_dots_fn_for()},
                     q, nq, k, ef, scores, rows, 0, ANNB_OK};
     annb_run_threads(threads, search_run, &j);
     return atomic_load(&j.rc);
@@ -1039,7 +1076,7 @@ int annb_graph_build(annb_graph_built *out, const float *x, uint64_t n, uint32_t
     step_end(times, ANNB_GRAPH_STEP_CODES, clk, thread_cpu, nt);
     build_job j = {&out->g, out->adj, pool,
                    {&out->g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
-                    NULL, 0},
+                    NULL, 0, m == ANNB_METRIC_L2 ? NULL : annb_sq8_dots_fn_for()},
                    ef, 0, 0, links, 0, group, 0, 0, ANNB_OK, thread_cpu};
     annb_progress_to to = {p->progress, p->progress_ctx};
     annb_phase linked;
