@@ -33,61 +33,99 @@ static inline int before(node a, node b)
     return annb_hit_better(a.dist, a.row, b.dist, b.row, 1);
 }
 
-/* A binary heap of nodes; `max`: the root is the worst (the kept results),
- * else the best (the candidates still to expand). */
-typedef struct heap {
+/* Nodes in an array that grows (the walk's answer: best first). */
+typedef struct nodes {
     node *v;
     size_t size, cap;
-    int max;
-} heap;
+} nodes;
 
-static inline int heap_above(const heap *h, node a, node b)
+/* v with room for want elements of elem bytes (*cap: its room, updated),
+ * or NULL (v untouched) when memory runs out. */
+static void *grow(void *v, size_t *cap, size_t want, size_t elem)
 {
-    return h->max ? before(b, a) : before(a, b);
+    if (want <= *cap) return v;
+    size_t c = *cap ? *cap : 64;
+    while (c < want) c *= 2;
+    void *p = realloc(v, c * elem);
+    if (p) *cap = c;
+    return p;
 }
 
-static int heap_reserve(heap *h, size_t cap)
+static int nodes_reserve(nodes *t, size_t want)
 {
-    if (cap <= h->cap) return 0;
-    size_t c = h->cap ? h->cap : 64;
-    while (c < cap) c *= 2;
-    node *v = realloc(h->v, c * sizeof *v);
-    if (!v) return -1;
-    h->v = v;
-    h->cap = c;
-    return 0;
+    node *v = grow(t->v, &t->cap, want, sizeof *v);
+    if (v) t->v = v;
+    return v ? 0 : -1;
 }
 
-/* The caller has reserved room for one more. */
-static inline void heap_push(heap *h, node x)
+/* A row the walk has scored: done once expanded, ok when it may answer
+ * (the filter's verdict, asked once). */
+typedef struct cand {
+    float dist;
+    uint32_t row;
+    uint8_t done, ok;
+} cand;
+
+/*
+ * The walk's candidates in one array sorted best first, instead of
+ * HNSW's two binary heaps (candidates to expand, and the ef best): at most
+ * ef rows that may answer, with the refused rows scored better than the
+ * ef-th of them (they lead the way; none without a filter), so the array
+ * holds ef rows or little more. Expanding takes the first row not done
+ * (cursor: none before it), inserting is a binary search and a move of a
+ * few hundred bytes; the rows kept are already in order at the end.
+ * Measured on 200k ALS-like rows (docs/benchmarks.md, "Search speed"):
+ * the heaps' pops were 15% of a search.
+ */
+typedef struct cands {
+    cand *v;
+    size_t size, cap, nok, cursor;
+} cands;
+
+static int cands_reserve(cands *c, size_t want)
 {
-    size_t i = h->size++;
-    while (i && heap_above(h, x, h->v[(i - 1) / 2])) {
-        h->v[i] = h->v[(i - 1) / 2];
-        i = (i - 1) / 2;
+    cand *v = grow(c->v, &c->cap, want, sizeof *v);
+    if (v) c->v = v;
+    return v ? 0 : -1;
+}
+
+/* Offers x to c (room for one more reserved); ef >= 1. The same rule as
+ * the heaps had: when ef rows may answer, x enters only if before the
+ * worst of them, which then leaves with the refused rows behind it. */
+static inline void cands_offer(cands *c, size_t ef, cand x)
+{
+    if (c->nok == ef && !before((node){x.dist, x.row}, (node){c->v[c->size - 1].dist,
+                                                              c->v[c->size - 1].row}))
+        return; /* with nok == ef, the last row is the worst that may answer */
+    size_t lo = 0, hi = c->size; /* the first row x goes before */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (before((node){c->v[mid].dist, c->v[mid].row}, (node){x.dist, x.row})) lo = mid + 1;
+        else hi = mid;
     }
-    h->v[i] = x;
-}
-
-static inline void heap_pop(heap *h)
-{
-    node x = h->v[--h->size];
-    size_t i = 0, n = h->size;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && heap_above(h, h->v[c + 1], h->v[c])) c++;
-        if (!heap_above(h, h->v[c], x)) break;
-        h->v[i] = h->v[c];
-        i = c;
+    memmove(c->v + lo + 1, c->v + lo, (c->size - lo) * sizeof *c->v);
+    c->v[lo] = x;
+    c->size++;
+    if (lo < c->cursor) c->cursor = lo;
+    if (!x.ok) return;
+    if (++c->nok > ef) { /* the worst that may answer leaves, and any refused behind it */
+        while (!c->v[c->size - 1].ok) c->size--;
+        c->size--;
+        c->nok--;
     }
-    if (n) h->v[i] = x;
+    while (c->size && !c->v[c->size - 1].ok && c->nok == ef) c->size--;
 }
 
 typedef struct scratch {
-    uint16_t *mark; /* visited: mark[row] == epoch */
-    uint16_t epoch;
-    heap cand, top;
+    /* Visited: one bit per row (n / 8 bytes: 125 KB at a million rows,
+     * which stays in L2 where 16-bit epoch marks took 2 MB and missed),
+     * and the rows set, cleared by the next walk: a walk touches a few
+     * thousand rows, not n. */
+    uint64_t *mark;
+    uint32_t *trail;
+    size_t ntrail, trail_cap;
+    cands cand;     /* the walk's candidates */
+    nodes top;      /* what it keeps, best first */
     node *list;     /* sorted candidates of a prune */
     size_t list_cap;
     uint32_t *kept;
@@ -99,6 +137,7 @@ typedef struct scratch {
 static void scratch_release_memory(scratch *s)
 {
     free(s->mark);
+    free(s->trail);
     free(s->cand.v);
     free(s->top.v);
     free(s->list);
@@ -108,13 +147,28 @@ static void scratch_release_memory(scratch *s)
     memset(s, 0, sizeof *s);
 }
 
-/* A new epoch: marks of earlier searches no longer count. */
-static void scratch_next_epoch(scratch *s, uint64_t n)
+static int trail_reserve(scratch *s, size_t want)
 {
-    if (++s->epoch == 0) { /* wrapped: clear, once per 65535 searches */
-        memset(s->mark, 0, n * sizeof *s->mark);
-        s->epoch = 1;
-    }
+    uint32_t *v = grow(s->trail, &s->trail_cap, want, sizeof *v);
+    if (v) s->trail = v;
+    return v ? 0 : -1;
+}
+
+/* Clears the marks the last walk set. */
+static void scratch_clear_marks(scratch *s)
+{
+    for (size_t i = 0; i < s->ntrail; i++) s->mark[s->trail[i] >> 6] = 0;
+    s->ntrail = 0;
+}
+
+/* Marks row r visited (room in the trail reserved); 0 if it was already. */
+static inline int scratch_visit(scratch *s, uint32_t r)
+{
+    uint64_t *word = &s->mark[r >> 6], bit = (uint64_t)1 << (r & 63);
+    if (*word & bit) return 0;
+    *word |= bit;
+    s->trail[s->ntrail++] = r;
+    return 1;
 }
 
 #define ANNB_GRAPH_POOL_SLOTS 64
@@ -150,7 +204,7 @@ static scratch *pool_take(annb_graph_pool *p, int *slot)
         if (atomic_load_explicit(&p->slot[i].busy, memory_order_relaxed)) continue;
         if (atomic_exchange_explicit(&p->slot[i].busy, 1, memory_order_acquire)) continue;
         scratch *s = &p->slot[i].s;
-        if (!s->mark && !(s->mark = calloc(p->n ? p->n : 1, sizeof *s->mark))) {
+        if (!s->mark && !(s->mark = calloc((p->n + 63) / 64 + 1, sizeof *s->mark))) {
             atomic_store_explicit(&p->slot[i].busy, 0, memory_order_release);
             return NULL;
         }
@@ -158,7 +212,7 @@ static scratch *pool_take(annb_graph_pool *p, int *slot)
         return s;
     }
     scratch *s = calloc(1, sizeof *s);
-    if (s && !(s->mark = calloc(p->n ? p->n : 1, sizeof *s->mark))) {
+    if (s && !(s->mark = calloc((p->n + 63) / 64 + 1, sizeof *s->mark))) {
         free(s);
         s = NULL;
     }
@@ -285,7 +339,7 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
 {
     const annb_graph *g = w->g;
     const uint32_t R = g->degree, d = g->d;
-    scratch_next_epoch(s, g->n);
+    scratch_clear_marks(s); /* whichever way the last walk ended */
     if (g->codes) {
         if (s->prep_d < d) {
             float *p = realloc(s->prep, 2 * (size_t)d * sizeof *p);
@@ -299,62 +353,59 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
         if (w->dots) annb_sq8_query_i8(s->wq, &g->sq, q);
         else annb_sq8_prepare(s->prep, &g->sq, w->l2 ? ANNB_METRIC_L2 : ANNB_METRIC_IP, q);
     }
-    s->cand.size = s->top.size = 0;
-    s->cand.max = 0;
-    s->top.max = 1;
-    if (heap_reserve(&s->top, ef + 1) || heap_reserve(&s->cand, nentry + 64)) return ANNB_E_NOMEM;
-    float bound = INFINITY; /* the worst kept distance once ef are kept */
+    cands *c = &s->cand;
+    c->size = c->nok = c->cursor = 0;
+    s->top.size = 0;
+    if (cands_reserve(c, ef + ANNB_GRAPH_MAX_DEGREE + 1)) return ANNB_E_NOMEM;
     uint32_t fresh[ANNB_GRAPH_MAX_DEGREE];
     float dist[ANNB_GRAPH_MAX_DEGREE];
     for (uint32_t i0 = 0; i0 < nentry; i0 += ANNB_GRAPH_MAX_DEGREE) {
         uint32_t m = 0;
+        if (trail_reserve(s, s->ntrail + ANNB_GRAPH_MAX_DEGREE)) return ANNB_E_NOMEM;
         for (uint32_t i = i0; i < nentry && i < i0 + ANNB_GRAPH_MAX_DEGREE; i++) {
             uint32_t r = entry[i];
-            if (r >= w->limit || s->mark[r] == s->epoch) continue;
-            s->mark[r] = s->epoch;
-            fresh[m++] = r;
+            if (r < w->limit && scratch_visit(s, r)) fresh[m++] = r;
         }
         walk_dists(w, s, fresh, m, q, dist);
-        for (uint32_t i = 0; i < m; i++) {
-            node x = {dist[i], fresh[i]};
-            heap_push(&s->cand, x);
-            if (walk_allows(w, qi, x.row)) {
-                heap_push(&s->top, x);
-                if (s->top.size > ef) heap_pop(&s->top);
-            }
-        }
+        if (cands_reserve(c, c->size + m + 1)) return ANNB_E_NOMEM;
+        for (uint32_t i = 0; i < m; i++)
+            cands_offer(c, ef, (cand){dist[i], fresh[i], 0, (uint8_t)walk_allows(w, qi, fresh[i])});
     }
-    if (s->top.size == ef) bound = s->top.v[0].dist;
-    while (s->cand.size) {
-        node c = s->cand.v[0];
-        if (c.dist > bound) break; /* nothing left can enter the ef best */
-        heap_pop(&s->cand);
-        const uint32_t *nb = g->adj + (size_t)c.row * R;
+    /* Best first while a row is left to expand: every row in c can still
+     * enter the ef best (the heaps' stopping rule). */
+    while (c->cursor < c->size) {
+        uint32_t row = c->v[c->cursor].row;
+        c->v[c->cursor].done = 1;
+        while (c->cursor < c->size && c->v[c->cursor].done) c->cursor++;
+        /* The next candidate's neighbours, while these are scored. */
+        if (c->cursor < c->size) __builtin_prefetch(g->adj + (size_t)c->v[c->cursor].row * R);
+        const uint32_t *nb = g->adj + (size_t)row * R;
         uint32_t m = 0;
+        if (trail_reserve(s, s->ntrail + R)) return ANNB_E_NOMEM;
         for (uint32_t j = 0; j < R; j++) {
             uint32_t r = nb[j];
             /* Every neighbour number is bounded here, where it is used: a
              * damaged adjacency ends the row, it never reads past VECS. */
             if (r >= w->limit) break;
-            if (s->mark[r] == s->epoch) continue;
-            s->mark[r] = s->epoch;
-            fresh[m++] = r;
+            if (scratch_visit(s, r)) fresh[m++] = r;
         }
-        /* The next candidate's neighbours, while these are scored. */
-        if (s->cand.size) __builtin_prefetch(g->adj + (size_t)s->cand.v[0].row * R);
-        if (heap_reserve(&s->cand, s->cand.size + m)) return ANNB_E_NOMEM;
+        if (!m) continue;
         walk_dists(w, s, fresh, m, q, dist);
+        if (cands_reserve(c, c->size + m + 1)) return ANNB_E_NOMEM;
         for (uint32_t j = 0; j < m; j++) {
-            uint32_t r = fresh[j];
-            node x = {dist[j], r};
-            if (s->top.size == ef && !before(x, s->top.v[0])) continue;
-            heap_push(&s->cand, x);
-            if (!walk_allows(w, qi, r)) continue;
-            heap_push(&s->top, x);
-            if (s->top.size > ef) heap_pop(&s->top);
-            if (s->top.size == ef) bound = s->top.v[0].dist;
+            cand x = {dist[j], fresh[j], 0, 1};
+            /* The filter is asked only of a row that would enter. */
+            if (c->nok == ef && !before((node){x.dist, x.row},
+                                        (node){c->v[c->size - 1].dist, c->v[c->size - 1].row}))
+                continue;
+            x.ok = (uint8_t)walk_allows(w, qi, x.row);
+            cands_offer(c, ef, x);
         }
     }
+    /* The rows that may answer, best first. */
+    if (nodes_reserve(&s->top, c->nok + 1)) return ANNB_E_NOMEM;
+    for (size_t i = 0; i < c->size; i++)
+        if (c->v[i].ok) s->top.v[s->top.size++] = (node){c->v[i].dist, c->v[i].row};
     return ANNB_OK;
 }
 
@@ -422,11 +473,8 @@ static void search_run(void *ctx, int t)
          * VECS first (the 8-bit order is good enough to drop the others:
          * measured on ALS-like 200k x 64, recall@10 the same as re-ranking
          * all ef, and each row re-ranked is a random 4d-byte fetch). */
-        size_t m = s->top.size;
-        if (g->codes && m > ANNB_GRAPH_RERANK * j->k) {
-            qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
-            s->top.size = m = ANNB_GRAPH_RERANK * j->k;
-        }
+        size_t m = s->top.size; /* best first by the walk's distance */
+        if (g->codes && m > ANNB_GRAPH_RERANK * j->k) s->top.size = m = ANNB_GRAPH_RERANK * j->k;
         rerank_exact(&j->w, s, j->q + i * g->d);
         qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
         for (size_t r = 0; r < j->k; r++) {

@@ -10,7 +10,7 @@
  * ef, each the single-threaded answer. One level down: every row reachable
  * from the entry rows at any degree, the same arrays on 1, 2, 3 and 5
  * threads with the unreached rows linked in many chunks, tiny bundles, many
- * duplicates, the visited marks' epoch wrap; the integer code score
+ * duplicates, many searches on one slot's visited marks; the integer code score
  * (sq8.h): every kernel this CPU has gives the test's own integer sums. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1320,8 +1320,9 @@ static void test_build_threads(void **state)
     free(x);
 }
 
-/* The visited marks are 16-bit epochs: past 65,535 searches on one slot
- * they wrap and are cleared. Answers before and after are the same. */
+/* The visited marks are cleared by each walk for the next (they were 16-bit
+ * epochs that wrapped past 65,535 searches on one slot): answers past
+ * 65,535 searches on one slot are the first ones. */
 static void test_epoch_wrap(void **state)
 {
     (void)state;
