@@ -58,12 +58,12 @@ static int nodes_reserve(nodes *t, size_t want)
     return v ? 0 : -1;
 }
 
-/* A row the walk has scored: key orders it (cand_key), done once
- * expanded, ok when it may answer (the filter's verdict, asked once). */
+/* A row the walk has scored that may answer: key orders it (cand_key),
+ * done once expanded. */
 typedef struct cand {
     uint64_t key;
     float dist;
-    uint8_t done, ok;
+    uint32_t done;
 } cand;
 
 /* before()'s order as one unsigned integer, so the insertion's binary
@@ -81,43 +81,52 @@ static inline uint64_t cand_key(float dist, uint32_t row)
     return (uint64_t)b << 32 | row;
 }
 
-static inline uint32_t cand_row(const cand *x)
+static inline uint32_t key_row(uint64_t key)
 {
-    return (uint32_t)x->key;
+    return (uint32_t)key;
 }
 
 /*
- * The walk's candidates in one array sorted best first, instead of
- * HNSW's two binary heaps (candidates to expand, and the ef best): at most
- * ef rows that may answer, with the refused rows scored better than the
- * ef-th of them (they lead the way; none without a filter), so the array
- * holds ef rows or little more. Expanding takes the first row not done
- * (cursor: none before it), inserting is a binary search and a move of a
- * few hundred bytes; the rows kept are already in order at the end.
- * Measured on 200k ALS-like rows (docs/benchmarks.md, "Search speed"):
- * the heaps' pops were 15% of a search.
+ * The walk's candidates, instead of HNSW's two binary heaps (candidates to
+ * expand, and the ef best): the at most ef rows that may answer in one
+ * array sorted best first (v), and the rows the filter refused that are
+ * still better than the ef-th of them, which only lead the way, in a
+ * min-heap of keys (refused; empty without a filter, and a filter that
+ * refuses 90% of the rows would make the array ten times as long).
+ * Expanding takes the better of the array's first row not done (cursor:
+ * none before it) and the heap's root; inserting is a branch-free binary
+ * search and a move of at most ef entries; the rows kept are already in
+ * order at the end. Measured on 200k ALS-like rows (docs/benchmarks.md,
+ * "Search speed"): the heaps' pops were 15% of a search.
  */
 typedef struct cands {
     cand *v;
-    size_t size, cap, nok, cursor;
+    size_t size, cap, cursor;
+    uint64_t *refused;
+    size_t nrefused, refused_cap;
 } cands;
 
 static int cands_reserve(cands *c, size_t want)
 {
     cand *v = grow(c->v, &c->cap, want, sizeof *v);
     if (v) c->v = v;
-    return v ? 0 : -1;
+    uint64_t *h = grow(c->refused, &c->refused_cap, c->nrefused + want, sizeof *h);
+    if (h) c->refused = h;
+    return v && h ? 0 : -1;
 }
 
-/* Offers x to c (room for one more reserved); ef >= 1. The same rule as
- * the heaps had: when ef rows may answer, x enters only if before the
- * worst of them, which then leaves with the refused rows behind it. */
-static inline void cands_offer(cands *c, size_t ef, cand x)
+/* Can a row with this key still enter (the ef best that may answer, or
+ * lead the way to them)? When ef rows may answer, only if before the worst. */
+static inline int cands_wants(const cands *c, size_t ef, uint64_t key)
 {
-    if (c->nok == ef && x.key >= c->v[c->size - 1].key)
-        return; /* with nok == ef, the last row is the worst that may answer */
-    /* The first row x goes before: a branch-free lower bound. */
-    const cand *base = c->v;
+    return c->size < ef || key < c->v[c->size - 1].key;
+}
+
+/* Adds a row that may answer (cands_wants true, room reserved); the worst
+ * leaves when ef + 1 are kept. */
+static inline void cands_insert(cands *c, size_t ef, cand x)
+{
+    const cand *base = c->v; /* the first row x goes before: a branch-free lower bound */
     size_t len = c->size;
     while (len > 1) {
         size_t half = len / 2;
@@ -127,15 +136,35 @@ static inline void cands_offer(cands *c, size_t ef, cand x)
     size_t lo = (size_t)(base - c->v) + (len && base->key < x.key);
     memmove(c->v + lo + 1, c->v + lo, (c->size - lo) * sizeof *c->v);
     c->v[lo] = x;
-    c->size++;
+    if (++c->size > ef) c->size--;
     if (lo < c->cursor) c->cursor = lo;
-    if (!x.ok) return;
-    if (++c->nok > ef) { /* the worst that may answer leaves, and any refused behind it */
-        while (!c->v[c->size - 1].ok) c->size--;
-        c->size--;
-        c->nok--;
+}
+
+/* Adds a refused row (cands_wants true, room reserved) to the min-heap. */
+static inline void cands_refuse(cands *c, uint64_t key)
+{
+    size_t i = c->nrefused++;
+    while (i && key < c->refused[(i - 1) / 2]) {
+        c->refused[i] = c->refused[(i - 1) / 2];
+        i = (i - 1) / 2;
     }
-    while (c->size && !c->v[c->size - 1].ok && c->nok == ef) c->size--;
+    c->refused[i] = key;
+}
+
+static inline uint64_t cands_pop_refused(cands *c)
+{
+    uint64_t top = c->refused[0], x = c->refused[--c->nrefused];
+    size_t i = 0, n = c->nrefused;
+    for (;;) {
+        size_t k = 2 * i + 1;
+        if (k >= n) break;
+        if (k + 1 < n && c->refused[k + 1] < c->refused[k]) k++;
+        if (x <= c->refused[k]) break;
+        c->refused[i] = c->refused[k];
+        i = k;
+    }
+    if (n) c->refused[i] = x;
+    return top;
 }
 
 typedef struct scratch {
@@ -161,6 +190,7 @@ static void scratch_release_memory(scratch *s)
     free(s->mark);
     free(s->trail);
     free(s->cand.v);
+    free(s->cand.refused);
     free(s->top.v);
     free(s->list);
     free(s->kept);
@@ -376,7 +406,7 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
         else annb_sq8_prepare(s->prep, &g->sq, w->l2 ? ANNB_METRIC_L2 : ANNB_METRIC_IP, q);
     }
     cands *c = &s->cand;
-    c->size = c->nok = c->cursor = 0;
+    c->size = c->cursor = c->nrefused = 0;
     s->top.size = 0;
     if (cands_reserve(c, ef + ANNB_GRAPH_MAX_DEGREE + 1)) return ANNB_E_NOMEM;
     uint32_t fresh[ANNB_GRAPH_MAX_DEGREE];
@@ -390,19 +420,29 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
         }
         walk_dists(w, s, fresh, m, q, dist);
         if (cands_reserve(c, c->size + m + 1)) return ANNB_E_NOMEM;
-        for (uint32_t i = 0; i < m; i++)
-            cands_offer(c, ef,
-                        (cand){cand_key(dist[i], fresh[i]), dist[i], 0,
-                               (uint8_t)walk_allows(w, qi, fresh[i])});
+        for (uint32_t i = 0; i < m; i++) {
+            cand x = {cand_key(dist[i], fresh[i]), dist[i], 0};
+            if (!cands_wants(c, ef, x.key)) continue;
+            if (walk_allows(w, qi, fresh[i])) cands_insert(c, ef, x);
+            else cands_refuse(c, x.key);
+        }
     }
-    /* Best first while a row is left to expand: every row in c can still
-     * enter the ef best (the heaps' stopping rule). */
-    while (c->cursor < c->size) {
-        uint32_t row = cand_row(&c->v[c->cursor]);
-        c->v[c->cursor].done = 1;
-        while (c->cursor < c->size && c->v[c->cursor].done) c->cursor++;
-        /* The next candidate's neighbours, while these are scored. */
-        if (c->cursor < c->size) __builtin_prefetch(g->adj + (size_t)cand_row(&c->v[c->cursor]) * R);
+    /* Best first while a row is left that can still enter the ef best (the
+     * heaps' stopping rule): refused rows past the ef-th are dropped. */
+    for (;;) {
+        if (c->nrefused && !cands_wants(c, ef, c->refused[0])) c->nrefused = 0;
+        uint32_t row;
+        if (c->nrefused && (c->cursor == c->size || c->refused[0] < c->v[c->cursor].key)) {
+            row = key_row(cands_pop_refused(c));
+        } else if (c->cursor < c->size) {
+            row = key_row(c->v[c->cursor].key);
+            c->v[c->cursor].done = 1;
+            while (c->cursor < c->size && c->v[c->cursor].done) c->cursor++;
+        } else {
+            break;
+        }
+        /* The next candidate's neighbours (likely), while these are scored. */
+        if (c->cursor < c->size) __builtin_prefetch(g->adj + (size_t)key_row(c->v[c->cursor].key) * R);
         const uint32_t *nb = g->adj + (size_t)row * R;
         uint32_t m = 0;
         if (trail_reserve(s, s->ntrail + R)) return ANNB_E_NOMEM;
@@ -417,17 +457,17 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
         walk_dists(w, s, fresh, m, q, dist);
         if (cands_reserve(c, c->size + m + 1)) return ANNB_E_NOMEM;
         for (uint32_t j = 0; j < m; j++) {
-            cand x = {cand_key(dist[j], fresh[j]), dist[j], 0, 1};
+            cand x = {cand_key(dist[j], fresh[j]), dist[j], 0};
             /* The filter is asked only of a row that would enter. */
-            if (c->nok == ef && x.key >= c->v[c->size - 1].key) continue;
-            x.ok = (uint8_t)walk_allows(w, qi, fresh[j]);
-            cands_offer(c, ef, x);
+            if (!cands_wants(c, ef, x.key)) continue;
+            if (walk_allows(w, qi, fresh[j])) cands_insert(c, ef, x);
+            else cands_refuse(c, x.key);
         }
     }
     /* The rows that may answer, best first. */
-    if (nodes_reserve(&s->top, c->nok + 1)) return ANNB_E_NOMEM;
+    if (nodes_reserve(&s->top, c->size + 1)) return ANNB_E_NOMEM;
     for (size_t i = 0; i < c->size; i++)
-        if (c->v[i].ok) s->top.v[s->top.size++] = (node){c->v[i].dist, cand_row(&c->v[i])};
+        s->top.v[s->top.size++] = (node){c->v[i].dist, key_row(c->v[i].key)};
     return ANNB_OK;
 }
 
