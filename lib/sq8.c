@@ -157,3 +157,116 @@ annb_sq8_score_fn annb_sq8_score_fn_for(annb_metric m)
     if (strcmp(k, "scalar")) return l2 ? l2_avx2 : dot_avx2;
     return l2 ? l2_scalar : dot_scalar;
 }
+
+/* ---- the integer score (ip, cosine) ---- */
+
+void annb_sq8_query_i8(int8_t *wq, const annb_sq8 *sq, const float *q)
+{
+    uint32_t d = sq->d;
+    float mx = 0;
+    for (uint32_t j = 0; j < d; j++) {
+        float a = fabsf(q[j] * sq->step[j]);
+        if (!(a <= 3.0e38f)) { /* NaN or infinite: no order to keep */
+            memset(wq, 0, d);
+            return;
+        }
+        mx = a > mx ? a : mx;
+    }
+    float scale = mx > 0 ? 127.0f / mx : 0.0f;
+    for (uint32_t j = 0; j < d; j++) {
+        float v = rintf(q[j] * sq->step[j] * scale);
+        wq[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+}
+
+/* Rows scored ahead of the one being fetched: the codes of a node's fresh
+ * neighbours are random lines, so a few misses are kept in flight. */
+#define SQ8_PREFETCH 4
+
+static void dots_scalar(const uint8_t *codes, uint32_t d, const uint32_t *pos, uint32_t m,
+                        const int8_t *wq, int32_t *out)
+{
+    for (uint32_t i = 0; i < m; i++) {
+        const uint8_t *c = codes + (size_t)pos[i] * d;
+        int32_t s = 0;
+        for (uint32_t j = 0; j < d; j++) s += (int32_t)wq[j] * (int32_t)c[j];
+        out[i] = s;
+    }
+}
+
+__attribute__((target("avx2"))) static void dots_avx2(const uint8_t *codes, uint32_t d,
+                                                      const uint32_t *pos, uint32_t m,
+                                                      const int8_t *wq, int32_t *out)
+{
+    for (uint32_t i = 0; i < m && i < SQ8_PREFETCH; i++)
+        __builtin_prefetch(codes + (size_t)pos[i] * d);
+    for (uint32_t i = 0; i < m; i++) {
+        if (i + SQ8_PREFETCH < m) __builtin_prefetch(codes + (size_t)pos[i + SQ8_PREFETCH] * d);
+        const uint8_t *c = codes + (size_t)pos[i] * d;
+        __m256i a = _mm256_setzero_si256();
+        uint32_t j = 0;
+        /* u8 and s8 widened to s16, pairs multiplied and added into s32:
+         * exact (pmaddubsw would saturate at 255 x 127 x 2). */
+        for (; j + 16 <= d; j += 16) {
+            __m256i cv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const void *)(c + j)));
+            __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const void *)(wq + j)));
+            a = _mm256_add_epi32(a, _mm256_madd_epi16(cv, wv));
+        }
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+        int32_t t = _mm_cvtsi128_si32(s);
+        for (; j < d; j++) t += (int32_t)wq[j] * (int32_t)c[j];
+        out[i] = t;
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static void
+dots_vnni(const uint8_t *codes, uint32_t d, const uint32_t *pos, uint32_t m, const int8_t *wq,
+          int32_t *out)
+{
+    for (uint32_t i = 0; i < m && i < SQ8_PREFETCH; i++)
+        __builtin_prefetch(codes + (size_t)pos[i] * d);
+    if (d == 64) { /* the common case: one line per code, the query in a register */
+        __m512i w = _mm512_loadu_si512(wq);
+        for (uint32_t i = 0; i < m; i++) {
+            if (i + SQ8_PREFETCH < m) __builtin_prefetch(codes + (size_t)pos[i + SQ8_PREFETCH] * d);
+            __m512i c = _mm512_loadu_si512(codes + (size_t)pos[i] * d);
+            out[i] = _mm512_reduce_add_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), c, w));
+        }
+        return;
+    }
+    for (uint32_t i = 0; i < m; i++) {
+        if (i + SQ8_PREFETCH < m) __builtin_prefetch(codes + (size_t)pos[i + SQ8_PREFETCH] * d);
+        const uint8_t *c = codes + (size_t)pos[i] * d;
+        __m512i a = _mm512_setzero_si512();
+        for (uint32_t j = 0; j < d; j += 64) { /* the tail under a mask: no read past the row */
+            __mmask64 k = d - j >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (d - j)) - 1);
+            a = _mm512_dpbusd_epi32(a, _mm512_maskz_loadu_epi8(k, c + j),
+                                    _mm512_maskz_loadu_epi8(k, wq + j));
+        }
+        out[i] = _mm512_reduce_add_epi32(a);
+    }
+}
+
+static int have_vnni(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+
+annb_sq8_dots_fn annb_sq8_dots_fn_named(const char *name)
+{
+    if (!strcmp(name, "vnni")) return have_vnni() ? dots_vnni : NULL;
+    if (!strcmp(name, "avx2")) return __builtin_cpu_supports("avx2") ? dots_avx2 : NULL;
+    if (!strcmp(name, "scalar")) return dots_scalar;
+    return NULL;
+}
+
+annb_sq8_dots_fn annb_sq8_dots_fn_for(void)
+{
+    const char *k = annb_exact_kernel();
+    if (!strcmp(k, "avx512") && have_vnni()) return dots_vnni;
+    if (strcmp(k, "scalar")) return dots_avx2;
+    return dots_scalar;
+}

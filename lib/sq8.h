@@ -49,4 +49,33 @@ typedef float (*annb_sq8_score_fn)(const uint8_t *code, const float *prep, uint3
  * choice as kernels.c's, ANNB_KERNEL included). */
 annb_sq8_score_fn annb_sq8_score_fn_for(annb_metric m);
 
+/*
+ * The walk's score for ip and cosine, in integers: the prepared weights
+ * w[j] = q[j] * step[j] rounded to int8 at a scale that maps the largest
+ * |w[j]| to 127 (wq, d bytes), and a code's score is sum wq[j] c[j] in
+ * int32 (at SPEC's largest d, 65536, |sum| <= 65536 * 255 * 127 < 2^31:
+ * no overflow). Integers make the score the same on every CPU, whichever
+ * kernel runs, so the walk (and the build, which walks the same way) takes
+ * the same path everywhere; and an int8 x u8 dot product is one AVX-512
+ * VNNI instruction per 64 bytes. The rounding costs a query's weights about
+ * as much precision as the codes already lose (half a step in 255).
+ * A query with a non-finite weight gets all zeros (every code ties; the
+ * exact re-rank then scores it as exact.h would).
+ */
+void annb_sq8_query_i8(int8_t *wq, const annb_sq8 *sq, const float *q);
+
+/* Scores the m code rows codes[pos[i] * d ..] against wq into out[i]; the
+ * caller has bounded every pos[i]. Prefetches a few rows ahead itself. */
+typedef void (*annb_sq8_dots_fn)(const uint8_t *codes, uint32_t d, const uint32_t *pos,
+                                 uint32_t m, const int8_t *wq, int32_t *out);
+
+/* The integer kernel on this CPU: "vnni" (AVX-512 VNNI, with BW and VL),
+ * "avx2" or "scalar", following kernels.c's choice (ANNB_KERNEL included);
+ * every kernel gives the same integers. */
+annb_sq8_dots_fn annb_sq8_dots_fn_for(void);
+
+/* A named kernel ("vnni", "avx2", "scalar"), or NULL when this CPU lacks
+ * it (for tests: all must agree). */
+annb_sq8_dots_fn annb_sq8_dots_fn_named(const char *name);
+
 #endif /* ANNB_SQ8_H */

@@ -10,7 +10,8 @@
  * ef, each the single-threaded answer. One level down: every row reachable
  * from the entry rows at any degree, the same arrays on 1, 2, 3 and 5
  * threads with the unreached rows linked in many chunks, tiny bundles, many
- * duplicates, the visited marks' epoch wrap. */
+ * duplicates, many searches on one slot's visited marks; the integer code score
+ * (sq8.h): every kernel this CPU has gives the test's own integer sums. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1319,8 +1320,9 @@ static void test_build_threads(void **state)
     free(x);
 }
 
-/* The visited marks are 16-bit epochs: past 65,535 searches on one slot
- * they wrap and are cleared. Answers before and after are the same. */
+/* The visited marks are cleared by each walk for the next (they were 16-bit
+ * epochs that wrapped past 65,535 searches on one slot): answers past
+ * 65,535 searches on one slot are the first ones. */
 static void test_epoch_wrap(void **state)
 {
     (void)state;
@@ -1636,6 +1638,73 @@ static void test_threads(void **state)
     free(cases);
 }
 
+/* The walk's integer score: each kernel this CPU runs (VNNI, AVX2, scalar)
+ * against a plain int64 sum written here, on dimensions with and without a
+ * tail, the extreme codes and weights (the largest sums at the largest
+ * dimension), rows in any order; and the query's rounding to int8. */
+static void test_sq8_dots(void **state)
+{
+    (void)state;
+    const char *names[] = {"vnni", "avx2", "scalar"};
+    const uint32_t dims[] = {1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 200, 4096};
+    tu_rng r;
+    tu_rng_seed(&r, 77);
+    int ran = 0;
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
+        uint32_t d = dims[di], rows = 40, m = 37;
+        uint8_t *codes = malloc((size_t)rows * d);
+        int8_t *wq = malloc(d);
+        assert_non_null(codes);
+        assert_non_null(wq);
+        for (int kind = 0; kind < 3; kind++) {
+            /* kind 0: random; 1: all 255 against all 127 (the largest sum);
+             * 2: all 255 against all -127 (the smallest). */
+            for (size_t i = 0; i < (size_t)rows * d; i++)
+                codes[i] = kind ? 255 : (uint8_t)tu_rng_below(&r, 256);
+            for (uint32_t j = 0; j < d; j++)
+                wq[j] = kind == 1 ? 127 : kind == 2 ? -127 : (int8_t)((int)tu_rng_below(&r, 255) - 127);
+            uint32_t pos[37];
+            int64_t want[37];
+            for (uint32_t i = 0; i < m; i++) {
+                pos[i] = (uint32_t)tu_rng_below(&r, rows);
+                int64_t sum = 0;
+                for (uint32_t j = 0; j < d; j++) sum += (int64_t)wq[j] * codes[(size_t)pos[i] * d + j];
+                want[i] = sum;
+            }
+            for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+                annb_sq8_dots_fn fn = annb_sq8_dots_fn_named(names[k]);
+                if (!fn) continue;
+                ran |= 1 << k;
+                int32_t got[37];
+                fn(codes, d, pos, m, wq, got);
+                for (uint32_t i = 0; i < m; i++)
+                    if (got[i] != want[i])
+                        fail_msg("%s, d %u, kind %d, row %u: %d, want %lld", names[k], d, kind, i,
+                                 got[i], (long long)want[i]);
+                fn(codes, d, pos, 0, wq, got); /* no rows: nothing read */
+            }
+        }
+        free(codes);
+        free(wq);
+    }
+    assert_true(ran & 4); /* the scalar kernel always */
+    assert_non_null(annb_sq8_dots_fn_for());
+    /* The query: the largest |q[j] step[j]| becomes +-127, the rest in
+     * proportion; a NaN query gives all zeros. */
+    float lo[4] = {0, 0, 0, 0}, step[4] = {1, 2, 0.5f, 1};
+    annb_sq8 sq = {4, lo, step};
+    float q[4] = {1, -2, 3, 0.5f}; /* weights 1, -4, 1.5, 0.5 */
+    int8_t w8[4];
+    annb_sq8_query_i8(w8, &sq, q);
+    assert_int_equal(w8[0], 32); /* 127 / 4 = 31.75 */
+    assert_int_equal(w8[1], -127);
+    assert_int_equal(w8[2], 48); /* 47.6 */
+    assert_int_equal(w8[3], 16); /* 15.9 */
+    q[2] = NAN;
+    annb_sq8_query_i8(w8, &sq, q);
+    for (int j = 0; j < 4; j++) assert_int_equal(w8[j], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1649,6 +1718,7 @@ int main(void)
         cmocka_unit_test(test_build_threads),
         cmocka_unit_test(test_tiny_and_duplicates),
         cmocka_unit_test(test_epoch_wrap),
+        cmocka_unit_test(test_sq8_dots),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
