@@ -216,18 +216,23 @@ static void test_threads_match_single_threaded(void **state)
     free(cases);
 }
 
-/* A batch (Faiss's and annb's OpenMP path) answers as the questions one by one. */
+/* A batch (Faiss's and annb's OpenMP path) answers as the questions one by
+ * one. annb's graph walks a batch under ANNB_GRAPH_BATCH=walk: at the stored
+ * efSearch it would otherwise answer this small bundle's batch by an exact
+ * pass (lib/search.c, graph_batch_exact; test_graph checks that path). */
 static void test_batch_matches_single(void **state)
 {
     const fixture *fx = *state;
     search_case *cases = make_cases(fx);
     annb_hit hits[N_QUERIES * K];
+    assert_int_equal(setenv("ANNB_GRAPH_BATCH", "walk", 1), 0);
     for (size_t c = 0; c < N_CASES; c++) {
         assert_int_equal(ask(fx, &cases[c], 0, N_QUERIES, hits), ANNB_OK);
         if (!same_hits(hits, cases[c].expected, N_QUERIES * K))
             fail_msg("%s nprobe %u ef %u exclude %d: batch differs", cases[c].what,
                      cases[c].nprobe, cases[c].ef_search, cases[c].exclude);
     }
+    assert_int_equal(unsetenv("ANNB_GRAPH_BATCH"), 0);
     free(cases);
 }
 
