@@ -93,6 +93,7 @@ typedef struct scratch {
     uint32_t *kept;
     float *prep;    /* the query prepared for the codes (sq8.h), 2 x d */
     uint32_t prep_d;
+    uint64_t scored; /* rows the walks scored (codes or floats): annb_graph_work */
 } scratch;
 
 static void scratch_release_memory(scratch *s)
@@ -279,6 +280,7 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
         uint32_t r = entry[i];
         if (r >= w->limit || s->mark[r] == s->epoch) continue;
         s->mark[r] = s->epoch;
+        s->scored++;
         node x = {walk_dist(w, s, r, q), r};
         heap_push(&s->cand, x);
         if (walk_allows(w, qi, r)) {
@@ -309,6 +311,7 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
         if (s->cand.size) __builtin_prefetch(g->adj + (size_t)s->cand.v[0].row * R);
         for (uint32_t j = 0; j < m && j < ANNB_GRAPH_PREFETCH; j++) prefetch_row(w, fresh[j]);
         if (heap_reserve(&s->cand, s->cand.size + m)) return ANNB_E_NOMEM;
+        s->scored += m;
         for (uint32_t j = 0; j < m; j++) {
             uint32_t r = fresh[j];
             if (j + ANNB_GRAPH_PREFETCH < m) prefetch_row(w, fresh[j + ANNB_GRAPH_PREFETCH]);
@@ -362,6 +365,9 @@ typedef struct search_job {
     int64_t *rows;
     atomic_size_t next; /* the next query to take: a thread takes one as it finishes one */
     atomic_int rc;
+    /* The work done (annb_graph_work): each query's counts depend on the
+     * query alone, so the sums are the same on any number of threads. */
+    atomic_uint_least64_t scored, reranked;
 } search_job;
 
 static void search_run(void *ctx, int t)
@@ -375,6 +381,7 @@ static void search_run(void *ctx, int t)
         return;
     }
     const annb_graph *g = j->g;
+    uint64_t scored0 = s->scored, reranked = 0;
     for (;;) {
         size_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->nq) break;
@@ -394,6 +401,7 @@ static void search_run(void *ctx, int t)
             s->top.size = m = ANNB_GRAPH_RERANK * j->k;
         }
         rerank_exact(&j->w, s, j->q + i * g->d);
+        if (g->codes) reranked += m;
         qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
         for (size_t r = 0; r < j->k; r++) {
             float sc = NAN;
@@ -407,6 +415,8 @@ static void search_run(void *ctx, int t)
             j->rows[i * j->k + r] = row;
         }
     }
+    atomic_fetch_add(&j->scored, s->scored - scored0);
+    atomic_fetch_add(&j->reranked, reranked);
     pool_give(j->pool, s, slot);
 }
 
@@ -446,10 +456,19 @@ int annb_graph_search(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
                       size_t nq, size_t k, size_t ef, const annb_row_filter *filter, int threads,
                       float *scores, int64_t *rows)
 {
+    return annb_graph_search_work(g, pool, m, q, nq, k, ef, filter, threads, scores, rows, NULL);
+}
+
+int annb_graph_search_work(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
+                           const float *q, size_t nq, size_t k, size_t ef,
+                           const annb_row_filter *filter, int threads, float *scores,
+                           int64_t *rows, annb_graph_work *work)
+{
     if (!nq || !k) return ANNB_OK;
     if (filter && filter->allowed &&
         (double)allowed_rows(filter, g->n) < ANNB_GRAPH_EXACT_SHARE * (double)g->n) {
         scan_allowed(g, m, q, nq, k, filter, scores, rows);
+        if (work) work->scanned += nq * allowed_rows(filter, g->n);
         return ANNB_OK;
     }
     if (ef < k) ef = k;
@@ -459,8 +478,14 @@ int annb_graph_search(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
     search_job j = {g, pool,
                     {g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
                      filter, g->n},
-                    q, nq, k, ef, scores, rows, 0, ANNB_OK};
+                    q, nq, k, ef, scores, rows, 0, ANNB_OK, 0, 0};
     annb_run_threads(threads, search_run, &j);
+    if (work) {
+        uint64_t scored = atomic_load(&j.scored);
+        if (g->codes) work->codes += scored;
+        else work->floats += scored;
+        work->reranked += atomic_load(&j.reranked);
+    }
     return atomic_load(&j.rc);
 }
 

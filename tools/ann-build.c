@@ -590,7 +590,7 @@ int main(int argc, char **argv)
                  (unsigned long long)rep.items, rep.dimension, input_name(items),
                  annb_metric_name(opts.metric), rep.index);
         if (*rep.auto_note)
-            cli_warn(prog, "auto: passed over %s", rep.auto_note);
+            cli_warn(prog, "auto: %s", rep.auto_note);
         print_recall(&rep);
         if (opts.shard_count > 1)
             cli_warn(prog, "shard %u/%u: %llu items here, %llu in other shards", opts.shard_index,
