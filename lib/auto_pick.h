@@ -18,14 +18,22 @@
 
 /* The unit: one float of a row scored in sequence, as IVF scans its lists
  * and centroids and exact search scans every row (streamed, prefetched).
- * The other kinds, per value of the row, in that unit: */
+ * The other kinds, per value of the row, in that unit. Measured once with
+ *   build/tests/bench_auto build/bench-data/v2-als-n200000-q2000-d64-s42 2
+ * (tests/bench/bench_auto.c; 200k x 64 ALS-like items, Graph32,SQ8 at its
+ * tuned efSearch 56, IVF512,Flat at nprobe 197, one thread, CPU time; AMD
+ * EPYC, AVX-512; docs/benchmarks.md "--index auto"): a row scanned took
+ * 19.2 ns (256 bytes; exact search: 19.0 ns), a code scored by the walk
+ * 35.2 ns (its 64 bytes reached at random, the visited mark, the heaps), a
+ * float row read at random and scored 81.4 ns (a cache miss per line). The
+ * weights are the ratios, per value so that other d scale with the bytes
+ * (an approximation: a random row's latency does not grow with d). */
 #define ANNB_COST_SCAN 1.0
-/* One byte of an 8-bit code scored by the graph walk: a row reached at
- * random through the adjacency, plus the visited mark and heap work. */
-#define ANNB_COST_CODE 4.0
+/* One byte of an 8-bit code scored by the graph walk (35.2 / 19.2). */
+#define ANNB_COST_CODE 1.8
 /* One float of a row read at random: the exact re-rank after a walk on
- * codes, or a walk on float vectors. */
-#define ANNB_COST_RANDOM 2.0
+ * codes, or a walk on float vectors (81.4 / 19.2). */
+#define ANNB_COST_RANDOM 4.2
 
 /* The work of answering some questions, summed over them. */
 typedef struct annb_auto_work {
