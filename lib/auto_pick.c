@@ -47,7 +47,8 @@ void annb_auto_describe(char *out, size_t size, const annb_auto_candidate *c, si
         /* The winner first, then the others in auto's order. */
         size_t at = i == 0 ? won : i - 1;
         if (i > 0 && at == won) continue;
-        int w = snprintf(out + used, size - used, "%s", written == 0 ? "" : written == 1 ? " over " : ", ");
+        const char *sep = written == 0 ? "" : written == 1 ? " over " : ", ";
+        int w = snprintf(out + used, size - used, "%s", sep);
         if (w < 0) return;
         used = used + (size_t)w < size ? used + (size_t)w : size - 1;
         w = one(out + used, size - used, &c[at], k);
