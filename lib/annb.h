@@ -320,10 +320,17 @@ ANNB_API void annb_build_opts_init(annb_build_opts *opts);
  * vector). graph and hnsw:
  * "Graph32,SQ8", annb's own graph (format/SPEC.md 6.18; Faiss's HNSW is
  * "HNSW32").
- * This is auto's first choice: annb_build goes on to the next (IVF-Flat
- * after the graph; IVF-SQ8 when it fits the budget after IVF-PQ; then Flat)
- * when one cannot reach the target recall (annb_build_report.auto_note says
- * so, and the bundle's provenance records the choice: SPEC 6.13 `auto`). */
+ * This is auto's first candidate. With the vectors over
+ * ANNB_AUTO_EXACT_BYTES and in the budget, annb_build builds and tunes the
+ * graph (when it fits) and IVF-Flat, and keeps the one that reaches the
+ * target recall with the least modelled work per tuning question (work the
+ * search counts at its tuned parameter, weighed by kind: never timed, so
+ * the bytes are the same on any machine and thread count), or Flat when
+ * exact search costs less. Over the budget it goes on from IVF-PQ to
+ * IVF-SQ8 (when its codes fit) and then Flat when one cannot reach the
+ * target. annb_build_report.auto_note says the comparison or what was
+ * passed over, and the bundle's provenance records the choice (SPEC 6.13
+ * `auto`). */
 #define ANNB_AUTO_EXACT_BYTES (32u << 20)
 ANNB_API void annb_index_choose(char *out, size_t size, const char *name, uint64_t n, uint32_t d,
                                 uint64_t max_memory);
@@ -369,8 +376,13 @@ typedef struct annb_build_report {
     uint32_t recall_count;
     annb_recall_info recalls[ANNB_RECALL_MAX_K];
     int recall_reached;             /* every k reached the target */
-    /* index "auto": the indexes tried before the one built and why they
-     * were passed over, e.g. "IVF1024,PQ32np: recall@10 0.81 < 0.95"; "". */
+    /* index "auto": how it chose, one line, or "". Comparing (vectors in
+     * the budget): the one kept, then "over" the others, each with its
+     * tuned parameter, recall and modelled cost, e.g. "Graph32,SQ8
+     * (efSearch 56, recall@10 0.9507, cost 410k units/question) over
+     * IVF512,Flat (...), Flat (...)". Over the budget: "passed over " and
+     * why each candidate before the one built was, e.g. "passed over index
+     * IVF1024,PQ32np reaches recall@10 0.81 at most ..."; "" when none was. */
     char auto_note[512];
     /* Added in 0.2. Metric cosine with opts.drop_zero: vectors of zeros
      * left out of the items (of this shard) and of the users. Written only

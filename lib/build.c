@@ -123,7 +123,7 @@ typedef struct bundle_parts {
     uint32_t *seen_rows;
     annb_index_made index;
     char *provenance;                  /* BILD text (SPEC 6.13) */
-    char auto_choice[400];             /* index "auto": why (SPEC 6.13 `auto`), or "" */
+    char auto_choice[800];             /* index "auto": why (SPEC 6.13 `auto`), or "" */
     size_t provenance_size;
     /* What each input held, for the provenance; "" when not given. */
     char items_digest[ANNB_SHA256_HEX], users_digest[ANNB_SHA256_HEX];
@@ -135,6 +135,7 @@ typedef struct bundle_parts {
     const char *inputs[BUILD_INPUTS_MAX];
     size_t input_count;
     int named_temp; /* the writer's fallback path, forced (tests) */
+    uint64_t auto_exact_bytes; /* index "auto" indexes vectors of more bytes */
 } bundle_parts;
 
 static void rows_release(sorted_rows *r)
@@ -545,9 +546,64 @@ static int make_one_index(bundle_parts *p, const char *desc, const annb_build_op
     return rc;
 }
 
-/* The index: the one asked for, or for "auto" the first of its candidates
- * (annb_index_auto_chain) that reaches the target recall; exact search, the
- * last candidate, always does. */
+/* Does the tuned index reach the target at every k measured? */
+static int index_reached(const annb_tune *t)
+{
+    if (t->source == ANNB_TUNE_EXACT) return 1;
+    for (uint32_t i = 0; i < t->nrows; i++)
+        if (t->rows[i].recall < t->target) return 0;
+    return t->recall >= t->target;
+}
+
+/* index "auto" with the vectors in the budget: every candidate built and
+ * tuned, the one reaching the target at the least modelled cost kept
+ * (auto_pick.h); the provenance and the report say the comparison. Only
+ * the best so far is kept in memory beside the one being built. */
+static int auto_compare(bundle_parts *p, char chain[][ANNB_MAX_INDEX_DESC + 1], size_t n,
+                        const annb_build_opts *o, annb_build_report *rep, annb_error *err)
+{
+    annb_build_opts lenient = *o;
+    lenient.allow_low_recall = 1; /* measured either way; a miss only loses */
+    annb_auto_candidate cand[ANNB_AUTO_MAX_CHAIN];
+    annb_index_made best = {0};
+    size_t won = n;
+    int rc = ANNB_OK;
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = make_one_index(p, chain[i], &lenient, rep, err))) break;
+        const annb_tune *t = &p->index.tune;
+        cand[i] = (annb_auto_candidate){
+            chain[i], t->source == ANNB_TUNE_EXACT ? NULL : t->ef_search ? "efSearch" : "nprobe",
+            t->ef_search ? t->ef_search : t->nprobe, t->recall, index_reached(t), p->index.cost};
+        if (annb_auto_pick(cand, i + 1) == i) { /* the best so far */
+            if (won < n) annb_index_made_release(&best);
+            best = p->index;
+            won = i;
+        } else {
+            annb_index_made_release(&p->index);
+        }
+        memset(&p->index, 0, sizeof p->index);
+    }
+    if (rc) {
+        if (won < n) annb_index_made_release(&best);
+        return rc;
+    }
+    /* Flat, last, always reaches the target: there is a winner. */
+    p->index = best;
+    if ((rc = index_desc(p->meta.index, chain[won], err))) return rc;
+    rep->single_threaded = annb_index_is_graph(p->meta.index) && o->threads <= 1;
+    uint32_t k = p->index.tune.k ? p->index.tune.k : o->recall_k ? o->recall_k : 10;
+    char said[700];
+    annb_auto_describe(said, sizeof said, cand, n, won, k);
+    snprintf(p->auto_choice, sizeof p->auto_choice, "%.700s, the least modelled work to reach "
+             "recall@%u %g", said, k, p->index.tune.target);
+    snprintf(rep->auto_note, sizeof rep->auto_note, "%.511s", said);
+    return ANNB_OK;
+}
+
+/* The index: the one asked for, or for "auto" the cheapest candidate that
+ * reaches the target (auto_compare), or over a memory budget the first of
+ * the candidates (annb_index_auto_chain) that does; exact search, the last
+ * candidate, always does. */
 static int make_index(bundle_parts *p, const annb_build_opts *o, annb_build_report *rep,
                       annb_error *err)
 {
@@ -557,7 +613,10 @@ static int make_index(bundle_parts *p, const annb_build_opts *o, annb_build_repo
         annb_index_choose(buf, sizeof buf, o->index, p->items.n, p->items.d, o->max_memory);
         return make_one_index(p, buf, o, rep, err);
     }
-    size_t n = annb_index_auto_chain(chain, p->items.n, p->items.d, o->max_memory);
+    int compare;
+    size_t n = annb_index_auto_chain(chain, &compare, p->items.n, p->items.d, o->max_memory,
+                                     p->auto_exact_bytes);
+    if (compare) return auto_compare(p, chain, n, o, rep, err);
     annb_build_opts strict = *o;
     size_t used = 0;
     for (size_t i = 0;; i++) {
@@ -573,7 +632,7 @@ static int make_index(bundle_parts *p, const annb_build_opts *o, annb_build_repo
                          " to reach recall@%u %g%s%.200s%s",
                          p->index.tune.k ? p->index.tune.k : o->recall_k ? o->recall_k : 10,
                          p->index.tune.target, used ? "; passed over: " : "",
-                         used ? rep->auto_note : "", "");
+                         used ? rep->auto_note + strlen("passed over ") : "", "");
         }
         if (rc != ANNB_E_RECALL || i + 1 == n) return rc;
         /* Keep what was passed over, for the report: the message up to its advice. */
@@ -581,7 +640,7 @@ static int make_index(bundle_parts *p, const annb_build_opts *o, annb_build_repo
         const char *cut = strstr(msg, "; choose");
         int len = cut ? (int)(cut - msg) : (int)strlen(msg);
         int w = snprintf(rep->auto_note + used, sizeof rep->auto_note - used, "%s%.*s",
-                         used ? "; " : "", len, msg);
+                         used ? "; " : "passed over ", len, msg);
         if (w > 0) used = used + (size_t)w < sizeof rep->auto_note ? used + (size_t)w
                                                                   : sizeof rep->auto_note - 1;
         if (err) memset(err, 0, sizeof *err);
@@ -605,7 +664,8 @@ void annb_temp_files_remove(void) { annbf_temp_remove_all(); }
 static int build_from(annb_build_report *report, const char *items_path,
                       const annb_matrix *item_rows, const annb_matrix *user_rows,
                       const char *catalog_path, const char *output_path,
-                      const annb_build_opts *opts, int named_temp, annb_error *err);
+                      const annb_build_opts *opts, const annb_build_test *test,
+                      annb_error *err);
 
 /* The bytes of the caller's report: annb_build_report grew in 0.2 (the
  * dropped-zero counts) without a struct_size of its own, so a caller built
@@ -650,7 +710,7 @@ int annb_build_arrays(annb_build_report *report, const annb_matrix *items,
          (users && (opts->user_id_column || opts->user_vector_column))))
         return annb_error_set(err, ANNB_E_INVALID, "annb_build_arrays: column options are for "
                               "files; the arrays have no columns");
-    return build_from(report, NULL, items, users, catalog_path, output_path, opts, 0, err);
+    return build_from(report, NULL, items, users, catalog_path, output_path, opts, NULL, err);
 }
 
 void annb_build_opts_init(annb_build_opts *opts)
@@ -663,18 +723,26 @@ int annb_build_written(annb_build_report *report, const char *items_path,
                        const char *catalog_path, const char *output_path,
                        const annb_build_opts *opts, int named_temp, annb_error *err)
 {
+    annb_build_test t = {named_temp, 0};
+    return annb_build_tested(report, items_path, catalog_path, output_path, opts, &t, err);
+}
+
+int annb_build_tested(annb_build_report *report, const char *items_path,
+                      const char *catalog_path, const char *output_path,
+                      const annb_build_opts *opts, const annb_build_test *test, annb_error *err)
+{
     if (!items_path) {
         report_clear(report, opts);
         return annb_error_set(err, ANNB_E_INVALID, "annb_build: items and output paths are required");
     }
-    return build_from(report, items_path, NULL, NULL, catalog_path, output_path, opts, named_temp,
-                      err);
+    return build_from(report, items_path, NULL, NULL, catalog_path, output_path, opts, test, err);
 }
 
 static int build_from(annb_build_report *report, const char *items_path,
                       const annb_matrix *item_rows, const annb_matrix *user_rows,
                       const char *catalog_path, const char *output_path,
-                      const annb_build_opts *opts, int named_temp, annb_error *err)
+                      const annb_build_opts *opts, const annb_build_test *test,
+                      annb_error *err)
 {
     annb_build_opts defaults = ANNB_BUILD_OPTS_INIT;
     const annb_build_opts *caller_opts = opts; /* its size says the report's */
@@ -718,7 +786,9 @@ static int build_from(annb_build_report *report, const char *items_path,
     if ((rc = check_output(output_path, items_path, catalog_path, opts, err))) return rc;
     p.opts = opts;
     p.input_count = build_inputs(p.inputs, items_path, catalog_path, opts);
-    p.named_temp = named_temp;
+    p.named_temp = test ? test->named_temp : 0;
+    p.auto_exact_bytes = test && test->auto_exact_bytes ? test->auto_exact_bytes
+                                                        : ANNB_AUTO_EXACT_BYTES;
     /* omp_set_num_threads sets the calling thread's setting: restored below,
      * so the caller's own OpenMP code is left as it was. */
     int caller_threads = omp_get_max_threads();

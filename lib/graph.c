@@ -183,6 +183,7 @@ typedef struct scratch {
     float *prep;    /* the query prepared for the codes (sq8.h), 2 x d */
     int8_t *wq;     /* or, for the integer score, its d int8 weights */
     uint32_t prep_d;
+    uint64_t scored; /* rows the walks scored (codes or floats): annb_graph_work */
 } scratch;
 
 static void scratch_release_memory(scratch *s)
@@ -419,6 +420,7 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
             if (r < w->limit && scratch_visit(s, r)) fresh[m++] = r;
         }
         walk_dists(w, s, fresh, m, q, dist);
+        s->scored += m;
         if (cands_reserve(c, c->size + m + 1)) return ANNB_E_NOMEM;
         for (uint32_t i = 0; i < m; i++) {
             cand x = {cand_key(dist[i], fresh[i]), dist[i], 0};
@@ -455,6 +457,7 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
         }
         if (!m) continue;
         walk_dists(w, s, fresh, m, q, dist);
+        s->scored += m;
         if (cands_reserve(c, c->size + m + 1)) return ANNB_E_NOMEM;
         for (uint32_t j = 0; j < m; j++) {
             cand x = {cand_key(dist[j], fresh[j]), dist[j], 0};
@@ -509,6 +512,9 @@ typedef struct search_job {
     int64_t *rows;
     atomic_size_t next; /* the next query to take: a thread takes one as it finishes one */
     atomic_int rc;
+    /* The work done (annb_graph_work): each query's counts depend on the
+     * query alone, so the sums are the same on any number of threads. */
+    atomic_uint_least64_t scored, reranked;
 } search_job;
 
 static void search_run(void *ctx, int t)
@@ -522,6 +528,7 @@ static void search_run(void *ctx, int t)
         return;
     }
     const annb_graph *g = j->g;
+    uint64_t scored0 = s->scored, reranked = 0;
     for (;;) {
         size_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->nq) break;
@@ -538,6 +545,7 @@ static void search_run(void *ctx, int t)
         size_t m = s->top.size; /* best first by the walk's distance */
         if (g->codes && m > ANNB_GRAPH_RERANK * j->k) s->top.size = m = ANNB_GRAPH_RERANK * j->k;
         rerank_exact(&j->w, s, j->q + i * g->d);
+        if (g->codes) reranked += m;
         qsort(s->top.v, m, sizeof *s->top.v, cmp_node);
         for (size_t r = 0; r < j->k; r++) {
             float sc = NAN;
@@ -551,6 +559,8 @@ static void search_run(void *ctx, int t)
             j->rows[i * j->k + r] = row;
         }
     }
+    atomic_fetch_add(&j->scored, s->scored - scored0);
+    atomic_fetch_add(&j->reranked, reranked);
     pool_give(j->pool, s, slot);
 }
 
@@ -590,10 +600,19 @@ int annb_graph_search(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
                       size_t nq, size_t k, size_t ef, const annb_row_filter *filter, int threads,
                       float *scores, int64_t *rows)
 {
+    return annb_graph_search_work(g, pool, m, q, nq, k, ef, filter, threads, scores, rows, NULL);
+}
+
+int annb_graph_search_work(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
+                           const float *q, size_t nq, size_t k, size_t ef,
+                           const annb_row_filter *filter, int threads, float *scores,
+                           int64_t *rows, annb_graph_work *work)
+{
     if (!nq || !k) return ANNB_OK;
     if (filter && filter->allowed &&
         (double)allowed_rows(filter, g->n) < ANNB_GRAPH_EXACT_SHARE * (double)g->n) {
         scan_allowed(g, m, q, nq, k, filter, scores, rows);
+        if (work) work->scanned += nq * allowed_rows(filter, g->n);
         return ANNB_OK;
     }
     /* A filter that refuses nothing (search.c always passes one) is none:
@@ -606,8 +625,14 @@ int annb_graph_search(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
     search_job j = {g, pool,
                     {g, annb_exact_score_fn(m), annb_sq8_score_fn_for(m), m == ANNB_METRIC_L2,
                      filter, g->n, m == ANNB_METRIC_L2 ? NULL : annb_sq8_dots_fn_for()},
-                    q, nq, k, ef, scores, rows, 0, ANNB_OK};
+                    q, nq, k, ef, scores, rows, 0, ANNB_OK, 0, 0};
     annb_run_threads(threads, search_run, &j);
+    if (work) {
+        uint64_t scored = atomic_load(&j.scored);
+        if (g->codes) work->codes += scored;
+        else work->floats += scored;
+        work->reranked += atomic_load(&j.reranked);
+    }
     return atomic_load(&j.rc);
 }
 

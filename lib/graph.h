@@ -166,6 +166,22 @@ int annb_graph_search(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
                       size_t nq, size_t k, size_t ef, const annb_row_filter *filter, int threads,
                       float *scores, int64_t *rows);
 
+/* The work a search did, summed over its queries (for index "auto"'s cost
+ * model, lib/auto_pick.h): rows the walk scored on their 8-bit codes (d
+ * bytes each) or on their float vectors (graphs without codes), rows
+ * re-ranked exactly from VECS after a walk on codes, and rows scanned
+ * exactly by a selective filter's scan. Counted, never timed: the same
+ * numbers on any machine and any number of threads. */
+typedef struct annb_graph_work {
+    uint64_t codes, floats, reranked, scanned;
+} annb_graph_work;
+
+/* annb_graph_search, also adding its work to *work (NULL: not counted). */
+int annb_graph_search_work(const annb_graph *g, annb_graph_pool *pool, annb_metric m,
+                           const float *q, size_t nq, size_t k, size_t ef,
+                           const annb_row_filter *filter, int threads, float *scores,
+                           int64_t *rows, annb_graph_work *work);
+
 /* Below this share of allowed rows, a filtered search scans them exactly. */
 #define ANNB_GRAPH_EXACT_SHARE 0.02
 

@@ -36,22 +36,25 @@ static uint32_t pq_bytes(uint32_t d)
     return m;
 }
 
-size_t annb_index_auto_chain(char out[ANNB_AUTO_MAX_CHAIN][ANNB_MAX_INDEX_DESC + 1], uint64_t n,
-                             uint32_t d, uint64_t max_memory)
+size_t annb_index_auto_chain(char out[ANNB_AUTO_MAX_CHAIN][ANNB_MAX_INDEX_DESC + 1], int *compare,
+                             uint64_t n, uint32_t d, uint64_t max_memory, uint64_t exact_bytes)
 {
     uint64_t bytes = n * d * sizeof(float);
     /* The graph adds its codes, links and positions to the vectors. */
     uint64_t graph_bytes = bytes + n * (d + 4u * ANNB_GRAPH_DEFAULT_DEGREE + 4u);
     size_t c = 0;
+    *compare = 0;
     if (max_memory == 0 || bytes <= max_memory) {
-        /* annb's graph first: on every data set measured (docs/benchmarks.md)
-         * it reaches recall 0.95 several times faster than IVF-Flat, and
-         * opens as fast. IVF-Flat reaches recall 1 at nprobe = nlist: Flat
-         * follows it only for a target it cannot meet even then (ties at
-         * the k-th score). */
-        if (bytes > ANNB_AUTO_EXACT_BYTES && (max_memory == 0 || graph_bytes <= max_memory))
+        /* annb's graph first: on the data sets measured (docs/benchmarks.md)
+         * it usually reaches recall 0.95 with less work than IVF-Flat, which
+         * wins a tie; both are built and the cost model decides. IVF-Flat
+         * reaches recall 1 at nprobe = nlist, at more cost than Flat's scan:
+         * Flat then wins, and alone meets a target IVF cannot (ties at the
+         * k-th score). */
+        if (bytes > exact_bytes && (max_memory == 0 || graph_bytes <= max_memory))
             snprintf(out[c++], sizeof out[0], "Graph%u,SQ8", ANNB_GRAPH_DEFAULT_DEGREE);
-        if (bytes > ANNB_AUTO_EXACT_BYTES) snprintf(out[c++], sizeof out[0], "IVF%u,Flat", ivf_lists(n));
+        if (bytes > exact_bytes) snprintf(out[c++], sizeof out[0], "IVF%u,Flat", ivf_lists(n));
+        *compare = c > 0;
     } else {
         /* Codes that fit: PQ (m bytes a vector), then SQ8 (d bytes), whose
          * 8 bits per value lose less than PQ's sub-quantizers. */
@@ -69,7 +72,8 @@ void annb_index_choose(char *out, size_t size, const char *name, uint64_t n, uin
         snprintf(out, size, "%s", ANNB_INDEX_FLAT);
     } else if (strcasecmp(name, "auto") == 0) {
         char chain[ANNB_AUTO_MAX_CHAIN][ANNB_MAX_INDEX_DESC + 1];
-        annb_index_auto_chain(chain, n, d, max_memory);
+        int compare;
+        annb_index_auto_chain(chain, &compare, n, d, max_memory, ANNB_AUTO_EXACT_BYTES);
         snprintf(out, size, "%s", chain[0]);
     } else if (strcasecmp(name, "ivf") == 0) {
         snprintf(out, size, "IVF%u,Flat", ivf_lists(n));
@@ -113,6 +117,7 @@ static int faiss_tune_search(void *ctx_v, uint32_t value, const float *q, size_t
 typedef struct ivf_ctx {
     const annb_ivf *ivf;
     annb_metric metric;
+    uint64_t centroids, rows; /* what ivf_tune_count counted */
 } ivf_ctx;
 
 static int ivf_tune_search(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
@@ -124,6 +129,38 @@ static int ivf_tune_search(void *ctx_v, uint32_t value, const float *q, size_t n
                     : ANNB_E_NOMEM;
     free(scores);
     return rc ? annb_error_set(err, rc, "measuring recall: IVF search failed") : ANNB_OK;
+}
+
+/* Counts what ivf_tune_search would scan (annb_tune_in.counted). */
+static int ivf_tune_count(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
+                          int64_t *rows, annb_error *err)
+{
+    (void)k;
+    (void)rows;
+    ivf_ctx *c = ctx_v;
+    uint64_t centroids, scanned;
+    int rc = annb_ivf_work(c->ivf, c->metric, q, nq, value, &centroids, &scanned);
+    c->centroids += centroids;
+    c->rows += scanned;
+    return rc ? annb_error_set(err, rc, "counting IVF work failed") : ANNB_OK;
+}
+
+int annb_graph_tune_count(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
+                          int64_t *rows, annb_error *err)
+{
+    annb_graph_tune_ctx *c = ctx_v;
+    float *scores = malloc(nq * k * sizeof *scores);
+    int rc = scores ? annb_graph_search_work(c->g, c->pool, c->metric, q, nq, k, value, NULL,
+                                             c->threads, scores, rows, &c->work)
+                    : ANNB_E_NOMEM;
+    free(scores);
+    return rc ? annb_error_set(err, rc, "counting graph work failed") : ANNB_OK;
+}
+
+annb_auto_work annb_graph_auto_work(const annb_graph_work *w, uint64_t questions)
+{
+    annb_auto_work a = {questions, w->codes, w->floats + w->reranked, w->scanned};
+    return a;
 }
 
 int annb_graph_tune_search(void *ctx_v, uint32_t value, const float *q, size_t nq, size_t k,
@@ -203,6 +240,7 @@ static int tune_index(annb_index_made *out, annb_tune_in *in, const char *desc,
     if (rc) return rc;
     in->ks = ks;
     in->nk = nk;
+    in->counted_k = primary;
     if ((rc = annb_tune_run(picks, &questions, in, err))) return rc;
     annb_tune *t = &out->tune;
     t->queries = questions;
@@ -249,6 +287,8 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
     if (strcmp(desc, ANNB_INDEX_FLAT) == 0) { /* exact: nothing to build or measure */
         out->tune.recall = 1;
         out->tune.source = ANNB_TUNE_EXACT;
+        out->work = (annb_auto_work){1, 0, 0, n}; /* every row, each question */
+        out->cost = annb_auto_cost(&out->work, d);
         return ANNB_OK;
     }
     annb_progress_to progress = {o->progress, o->progress_ctx};
@@ -267,12 +307,19 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
         int rc = annb_ivf_build(&out->ivf, vecs, n, d, o->metric, nlist, &progress, err);
         if (rc) return rc;
         out->native_ivf = 1;
-        ivf_ctx ctx = {&out->ivf.ivf, o->metric};
+        ivf_ctx ctx = {&out->ivf.ivf, o->metric, 0, 0};
         in.highest = nlist;
         in.search = ivf_tune_search;
+        in.counted = ivf_tune_count;
         in.ctx = &ctx;
-        if ((rc = tune_index(out, &in, desc, "nprobe", o, err))) annb_index_made_release(out);
-        return rc;
+        if ((rc = tune_index(out, &in, desc, "nprobe", o, err))) {
+            annb_index_made_release(out);
+            return rc;
+        }
+        /* Centroids and list rows are both scanned in sequence. */
+        out->work = (annb_auto_work){out->tune.queries, 0, 0, ctx.centroids + ctx.rows};
+        out->cost = annb_auto_cost(&out->work, d);
+        return ANNB_OK;
     }
     uint32_t degree;
     int sq8;
@@ -284,15 +331,19 @@ int annb_index_make(annb_index_made *out, const char *desc, const annb_build_opt
         int rc = annb_graph_build(&out->graph, vecs, n, d, o->metric, &gp, threads, err);
         if (rc) return rc;
         out->native_graph = 1;
-        annb_graph_tune_ctx ctx = {&out->graph.g, annb_graph_pool_new(n), o->metric, threads};
+        annb_graph_tune_ctx ctx = {&out->graph.g, annb_graph_pool_new(n), o->metric, threads,
+                                   {0, 0, 0, 0}};
         if (!ctx.pool) rc = annb_error_set(err, ANNB_E_NOMEM, "out of memory measuring recall");
         /* efSearch from 16 and above k, as for HNSW, up to ANNB_TUNE_MAX_EF. */
         in.lowest = 16;
         in.lowest_above_k = 1;
         in.highest = ANNB_TUNE_MAX_EF;
         in.search = annb_graph_tune_search;
+        in.counted = annb_graph_tune_count;
         in.ctx = &ctx;
         if (!rc) rc = tune_index(out, &in, desc, "efSearch", o, err);
+        out->work = annb_graph_auto_work(&ctx.work, out->tune.queries);
+        out->cost = annb_auto_cost(&out->work, d);
         annb_graph_pool_free(ctx.pool);
         if (rc) annb_index_made_release(out);
         return rc;

@@ -6,6 +6,7 @@
 #define ANNB_INDEX_BUILD_H
 
 #include "annb.h"
+#include "auto_pick.h"
 #include "graph.h"
 #include "ivf.h"
 #include "sections.h"
@@ -24,15 +25,26 @@ typedef struct annb_index_made {
     int mips_l2;         /* FAIS indexes the vectors augmented to d + 1 (META flag) */
     int single_threaded; /* a graph index built with one thread (reproducible) */
     annb_tune tune;      /* TUNE (SPEC 6.14) */
+    /* The work of answering the tuning questions at the primary k's tuned
+     * parameter, counted by the search (exact search: n rows scanned a
+     * question), and its modelled cost per question (auto_pick.h); zero
+     * for Faiss's indexes, whose searches do not count. */
+    annb_auto_work work;
+    double cost;
 } annb_index_made;
 
-/* index "auto": the indexes to try, in order, for n vectors of dimension
- * d under a memory budget (0: none); the first that reaches the target
- * recall is built. The last is always Flat (exact search reaches any
- * target). Returns how many (at most ANNB_AUTO_MAX_CHAIN). */
+/* index "auto": the candidates, in order, for n vectors of dimension d
+ * under a memory budget (0: none), with vectors of more than exact_bytes
+ * (ANNB_AUTO_EXACT_BYTES; tests lower it) indexed. When the vectors fit
+ * the budget: annb's graph (when it fits too) and IVF-Flat, each built and
+ * tuned, and the one that reaches the target recall at the least modelled
+ * cost kept (auto_pick.h; *compare set); else compressed codes, the first
+ * that reaches the target kept (*compare 0). The last is always Flat
+ * (exact search reaches any target). Returns how many (at most
+ * ANNB_AUTO_MAX_CHAIN). */
 #define ANNB_AUTO_MAX_CHAIN 4
-size_t annb_index_auto_chain(char out[ANNB_AUTO_MAX_CHAIN][ANNB_MAX_INDEX_DESC + 1], uint64_t n,
-                             uint32_t d, uint64_t max_memory);
+size_t annb_index_auto_chain(char out[ANNB_AUTO_MAX_CHAIN][ANNB_MAX_INDEX_DESC + 1], int *compare,
+                             uint64_t n, uint32_t d, uint64_t max_memory, uint64_t exact_bytes);
 
 /* Is this index string a graph (HNSW, NSG, also as an IVF quantizer)? */
 int annb_index_is_graph(const char *index);
@@ -70,9 +82,17 @@ typedef struct annb_graph_tune_ctx {
     annb_graph_pool *pool;
     annb_metric metric;
     int threads;
+    annb_graph_work work; /* what annb_graph_tune_count counted */
 } annb_graph_tune_ctx;
 
 int annb_graph_tune_search(void *ctx, uint32_t value, const float *q, size_t nq, size_t k,
                            int64_t *rows, annb_error *err);
+
+/* annb_graph_tune_search, adding its work to ctx->work (annb_tune_in.counted). */
+int annb_graph_tune_count(void *ctx, uint32_t value, const float *q, size_t nq, size_t k,
+                          int64_t *rows, annb_error *err);
+
+/* The work annb_graph_work stands for, as auto_pick.h weighs it. */
+annb_auto_work annb_graph_auto_work(const annb_graph_work *w, uint64_t questions);
 
 #endif /* ANNB_INDEX_BUILD_H */

@@ -360,3 +360,28 @@ int annb_ivf_search(const annb_ivf *ivf, annb_metric m, const float *q, size_t n
 {
     return annb_ivf_search_threads(ivf, m, q, nq, k, nprobe, filter, 1, scores, rows);
 }
+
+int annb_ivf_work(const annb_ivf *ivf, annb_metric m, const float *q, size_t nq, size_t nprobe,
+                  uint64_t *centroids, uint64_t *rows)
+{
+    *centroids = *rows = 0;
+    if (!nprobe || !ivf->nlist) return ANNB_E_INVALID;
+    if (nprobe > ivf->nlist) nprobe = ivf->nlist;
+    float *ps = malloc(nprobe * sizeof *ps);
+    int64_t *pl = malloc(nprobe * sizeof *pl);
+    if (!ps || !pl) {
+        free(ps);
+        free(pl);
+        return ANNB_E_NOMEM;
+    }
+    annb_score_block_fn fn = annb_exact_score_fn(m);
+    for (size_t i = 0; i < nq; i++) {
+        size_t np;
+        probe(ivf, fn, m, q + i * ivf->d, nprobe, ps, pl, &np);
+        *centroids += ivf->nlist;
+        *rows += probed_positions(ivf, pl, np);
+    }
+    free(ps);
+    free(pl);
+    return ANNB_OK;
+}

@@ -121,4 +121,14 @@ int annb_ivf_search_threads(const annb_ivf *ivf, annb_metric m, const float *q, 
                             size_t k, size_t nprobe, const annb_row_filter *filter, int threads,
                             float *scores, int64_t *rows);
 
+/*
+ * The work annb_ivf_search does for nq queries at nprobe, counted rather
+ * than timed (index "auto"'s cost model, lib/auto_pick.h): *centroids
+ * scored (nlist a query) and *rows scanned in the probed lists, summed over
+ * the queries. The same lists as the search probes (the same function
+ * picks them). Returns ANNB_OK, ANNB_E_INVALID, ANNB_E_NOMEM.
+ */
+int annb_ivf_work(const annb_ivf *ivf, annb_metric m, const float *q, size_t nq, size_t nprobe,
+                  uint64_t *centroids, uint64_t *rows);
+
 #endif /* ANNB_IVF_H */

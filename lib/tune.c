@@ -180,6 +180,10 @@ int annb_tune_run(annb_tune_pick *picks, uint32_t *questions, const annb_tune_in
     s.tuned = tuned;
     for (size_t i = 0; rc == ANNB_OK && i < in->nk; i++)
         rc = pick_for_k(&picks[i], &s, in->ks[i], err);
+    for (size_t i = 0; rc == ANNB_OK && in->counted && i < in->nk; i++)
+        if (in->ks[i] == in->counted_k) /* asked as measure() asks */
+            rc = in->counted(in->ctx, picks[i].value, s.queries, s.q, in->ks[i] + (size_t)s.items,
+                             s.found, err);
     if (rc == ANNB_OK) {
         s.tuned.info.total = s.tried; /* known now */
         annb_phase_end(&s.tuned);

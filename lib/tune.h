@@ -47,6 +47,12 @@ typedef struct annb_tune_in {
     /* Non-zero: also measure recall at this value (picks[i].probe_recall),
      * e.g. the value a bundle stores, on the same questions. */
     uint32_t probe;
+    /* Non-NULL: after the picks, called once with the value picked for
+     * k = counted_k (which must be one of ks) on the same questions, for
+     * the search to count its work into ctx (index "auto"'s cost model,
+     * auto_pick.h). Its results are not measured. */
+    annb_tune_search_fn counted;
+    uint32_t counted_k;
     /* Progress (NULL: none): phase "tune", the candidate values measured
      * (their number is known only at the end: total 0 until then). */
     const annb_progress_to *progress;

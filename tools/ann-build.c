@@ -37,7 +37,10 @@ static void usage(FILE *out)
             "  -m, --metric M        ip (default), cosine or l2\n"
             "      --drop-zero       cosine: leave vectors of zeros out (counted on stderr)\n"
             "                        instead of refusing the input\n"
-            "  -i, --index S         flat (default, exact), auto (by size and --max-memory),\n"
+            "  -i, --index S         flat (default, exact), auto (exact up to 32 MiB of\n"
+            "                        vectors; above, builds graph and IVF and keeps the one\n"
+            "                        reaching the target with the least modelled work, or\n"
+            "                        exact when cheaper; compressed codes over --max-memory),\n"
             "                        ivf, graph (annb's graph; also hnsw), ivfpq, or a Faiss\n"
             "                        factory string such as 'IVF1024,Flat' or 'HNSW32'\n"
             "  -t, --threads N       threads for training and adding (default: all cores;\n"
@@ -590,7 +593,7 @@ int main(int argc, char **argv)
                  (unsigned long long)rep.items, rep.dimension, input_name(items),
                  annb_metric_name(opts.metric), rep.index);
         if (*rep.auto_note)
-            cli_warn(prog, "auto: passed over %s", rep.auto_note);
+            cli_warn(prog, "auto: %s", rep.auto_note);
         print_recall(&rep);
         if (opts.shard_count > 1)
             cli_warn(prog, "shard %u/%u: %llu items here, %llu in other shards", opts.shard_index,

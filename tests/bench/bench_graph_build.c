@@ -123,7 +123,7 @@ int main(int argc, char **argv)
     bench_json_end();
 
     /* Tuning as ann-build does it with no users: item questions. */
-    annb_graph_tune_ctx tc = {g, annb_graph_pool_new(g->n), ANNB_METRIC_IP, threads};
+    annb_graph_tune_ctx tc = {g, annb_graph_pool_new(g->n), ANNB_METRIC_IP, threads, {0}};
     if (!tc.pool) bench_die("out of memory");
     uint32_t ks[2] = {10, 100}, questions = 0;
     annb_tune_pick picks[2];
