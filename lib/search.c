@@ -245,13 +245,15 @@ static void plan_release(plan *p)
  * A batch of questions on a graph bundle is answered by an exact pass when
  * that costs less than walking the graph for each (and is then exact). Each
  * walk scores about ef x degree codes of scattered rows; an exact batch
- * streams every row through exact.c's register tiles. Measured on this
- * project's machine (docs/benchmarks.md, "Every user's top 100"): one
- * scored neighbour costs about 60 ns (a cache miss and a d-byte code), the
- * tiles about 0.015 ns per multiply-add, so a scored neighbour weighs about
- * 3,000 + 16 d multiply-adds. At k = 100 on inner-product data with varying
- * norms the tuned efSearch is in the hundreds (hnswlib needs the same ef for
- * the same recall@100): at 200k x 64 an exact batch is 4x the walk's rate.
+ * streams every row through exact.c's register tiles. Measured by `make
+ * bench-graph` on 1M x 64 ALS-like rows (docs/benchmarks.md, "Every user's
+ * top 100"; efSearch 874 for recall@100 0.95): the walk took 28.6 ns per
+ * ef x degree (a cache miss, a d-byte code, the candidate list), the tiles
+ * 0.0148 ns per multiply-add, so one ef x degree weighs about 1,930
+ * multiply-adds, modelled as 900 + 16 d. At k = 100 on inner-product data
+ * with varying norms the tuned efSearch is in the hundreds (hnswlib needs
+ * the same ef for the same recall@100), so the two paths come close: at 1M
+ * the walk is 1.2x the exact rate, at 200k the exact pass is faster.
  * The choice depends only on the question's sizes and the stored efSearch,
  * never on timings, so the same question always gets the same answer; a
  * batch starts at one tile's worth of queries (exact.c tiles 12 at once).
@@ -265,7 +267,7 @@ static int graph_batch_exact(const annb_graph *g, size_t nq, size_t k, uint32_t 
     if (force && strcmp(force, "walk") == 0) return 0;
     if (force && strcmp(force, "exact") == 0) return 1;
     if (nq < 12) return 0;
-    double walk = (double)(ef > k ? ef : k) * g->degree * (3000.0 + 16.0 * g->d);
+    double walk = (double)(ef > k ? ef : k) * g->degree * (900.0 + 16.0 * g->d);
     double scan = (double)g->n * g->d;
     return scan < walk;
 }
