@@ -50,9 +50,9 @@ extern "C" {
 #endif
 
 #define ANNB_VERSION_MAJOR 0
-#define ANNB_VERSION_MINOR 3
+#define ANNB_VERSION_MINOR 4
 #define ANNB_VERSION_PATCH 0
-#define ANNB_VERSION_STRING "0.3.0"
+#define ANNB_VERSION_STRING "0.4.0"
 
 /* Bundle format written by this library; it reads every minor version of
  * this major version. */

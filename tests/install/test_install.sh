@@ -74,7 +74,7 @@ $LIBDIR/cmake/annb/annbTargets.cmake
 $LIBDIR/libannb.a
 $LIBDIR/libannb.so
 $LIBDIR/libannb.so.0
-$LIBDIR/libannb.so.0.3.0
+$LIBDIR/libannb.so.0.4.0
 $LIBDIR/pkgconfig/annb.pc
 share/bash-completion/completions/ann-build
 share/bash-completion/completions/ann-inspect
@@ -117,7 +117,7 @@ for lib in faiss gomp stdc++ zstd z cjson csv xxhash m dl; do
 done
 expect_stdout_contains "-Wl,--undefined=cblas_sgemm"
 run pkg-config --modversion annb
-expect_stdout_contains "0.3.0"
+expect_stdout_contains "0.4.0"
 
 # ---------------------------------------------------------------- installed tools
 for tool in ann-build ann-query ann-inspect ann-serve; do
