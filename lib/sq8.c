@@ -172,10 +172,12 @@ void annb_sq8_query_i8(int8_t *wq, const annb_sq8 *sq, const float *q)
         }
         mx = a > mx ? a : mx;
     }
+    /* A subnormal largest weight makes the scale infinite: a zero weight
+     * times it is NaN (found by fuzz_bundle), kept 0; the others clamp. */
     float scale = mx > 0 ? 127.0f / mx : 0.0f;
     for (uint32_t j = 0; j < d; j++) {
         float v = rintf(q[j] * sq->step[j] * scale);
-        wq[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+        wq[j] = (int8_t)(v != v ? 0 : v > 127 ? 127 : v < -127 ? -127 : v);
     }
 }
 

@@ -1703,6 +1703,14 @@ static void test_sq8_dots(void **state)
     q[2] = NAN;
     annb_sq8_query_i8(w8, &sq, q);
     for (int j = 0; j < 4; j++) assert_int_equal(w8[j], 0);
+    /* Subnormal weights: 127 / the largest is infinite; the zero weight
+     * stays 0 (it was NaN cast to int8, undefined: fuzz_bundle under
+     * UBSan), the others keep their signs at full scale. */
+    float tiny[4] = {1e-45f, 0, -1e-45f, 0};
+    annb_sq8_query_i8(w8, &sq, tiny); /* weights 1e-45, 0, -5e-46 (0), 0 */
+    assert_int_equal(w8[0], 127);
+    assert_int_equal(w8[1], 0);
+    assert_int_equal(w8[3], 0);
 }
 
 int main(void)
