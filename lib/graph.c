@@ -381,6 +381,27 @@ static inline int walk_allows(const walk *w, size_t qi, uint32_t pos)
     return row >= 0 && annb_row_filter_passes(w->filter, qi, row);
 }
 
+/* Scores the m fresh rows (entries, or a node's unvisited neighbours) in
+ * one batch and offers each to the candidates: one that would enter the ef
+ * best goes in if the filter allows it (asked only then), else waits with
+ * the refused. 0, or -1 when out of memory. */
+static inline int walk_offer(const walk *w, scratch *s, const float *q, size_t ef, size_t qi,
+                      const uint32_t *fresh, uint32_t m)
+{
+    cands *c = &s->cand;
+    float dist[ANNB_GRAPH_MAX_DEGREE];
+    walk_dists(w, s, fresh, m, q, dist);
+    s->scored += m;
+    if (cands_reserve(c, c->size + m + 1)) return -1;
+    for (uint32_t j = 0; j < m; j++) {
+        cand x = {cand_key(dist[j], fresh[j]), dist[j], 0};
+        if (!cands_wants(c, ef, x.key)) continue;
+        if (walk_allows(w, qi, fresh[j])) cands_insert(c, ef, x);
+        else cands_refuse(c, x.key);
+    }
+    return 0;
+}
+
 /*
  * Best-first search for q, as HNSW searches its bottom layer: candidates
  * are expanded best first while they can still improve the ef best rows
@@ -411,7 +432,6 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
     s->top.size = 0;
     if (cands_reserve(c, ef + ANNB_GRAPH_MAX_DEGREE + 1)) return ANNB_E_NOMEM;
     uint32_t fresh[ANNB_GRAPH_MAX_DEGREE];
-    float dist[ANNB_GRAPH_MAX_DEGREE];
     for (uint32_t i0 = 0; i0 < nentry; i0 += ANNB_GRAPH_MAX_DEGREE) {
         uint32_t m = 0;
         if (trail_reserve(s, s->ntrail + ANNB_GRAPH_MAX_DEGREE)) return ANNB_E_NOMEM;
@@ -419,15 +439,7 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
             uint32_t r = entry[i];
             if (r < w->limit && scratch_visit(s, r)) fresh[m++] = r;
         }
-        walk_dists(w, s, fresh, m, q, dist);
-        s->scored += m;
-        if (cands_reserve(c, c->size + m + 1)) return ANNB_E_NOMEM;
-        for (uint32_t i = 0; i < m; i++) {
-            cand x = {cand_key(dist[i], fresh[i]), dist[i], 0};
-            if (!cands_wants(c, ef, x.key)) continue;
-            if (walk_allows(w, qi, fresh[i])) cands_insert(c, ef, x);
-            else cands_refuse(c, x.key);
-        }
+        if (walk_offer(w, s, q, ef, qi, fresh, m)) return ANNB_E_NOMEM;
     }
     /* Best first while a row is left that can still enter the ef best (the
      * heaps' stopping rule): refused rows past the ef-th are dropped. */
@@ -455,17 +467,7 @@ static int walk_search(const walk *w, scratch *s, const float *q, size_t ef, siz
             if (r >= w->limit) break;
             if (scratch_visit(s, r)) fresh[m++] = r;
         }
-        if (!m) continue;
-        walk_dists(w, s, fresh, m, q, dist);
-        s->scored += m;
-        if (cands_reserve(c, c->size + m + 1)) return ANNB_E_NOMEM;
-        for (uint32_t j = 0; j < m; j++) {
-            cand x = {cand_key(dist[j], fresh[j]), dist[j], 0};
-            /* The filter is asked only of a row that would enter. */
-            if (!cands_wants(c, ef, x.key)) continue;
-            if (walk_allows(w, qi, fresh[j])) cands_insert(c, ef, x);
-            else cands_refuse(c, x.key);
-        }
+        if (m && walk_offer(w, s, q, ef, qi, fresh, m)) return ANNB_E_NOMEM;
     }
     /* The rows that may answer, best first. */
     if (nodes_reserve(&s->top, c->size + 1)) return ANNB_E_NOMEM;

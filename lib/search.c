@@ -259,14 +259,14 @@ static void plan_release(plan *p)
  * batch starts at one tile's worth of queries (exact.c tiles 12 at once).
  * Only at the stored efSearch: an efSearch the caller sets (a recall audit,
  * a sweep) is walked as asked. ANNB_GRAPH_BATCH=walk or =exact forces
- * either (benchmarks).
+ * either for batches (benchmarks, tests).
  */
 static int graph_batch_exact(const annb_graph *g, size_t nq, size_t k, uint32_t ef)
 {
+    if (nq < 12) return 0; /* single questions never read the environment */
     const char *force = getenv("ANNB_GRAPH_BATCH");
     if (force && strcmp(force, "walk") == 0) return 0;
     if (force && strcmp(force, "exact") == 0) return 1;
-    if (nq < 12) return 0;
     double walk = (double)(ef > k ? ef : k) * g->degree * (900.0 + 16.0 * g->d);
     double scan = (double)g->n * g->d;
     return scan < walk;
